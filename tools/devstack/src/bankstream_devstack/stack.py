@@ -1,0 +1,139 @@
+"""The whole local infrastructure: one Kafka broker and one PostgreSQL server, up and down together.
+
+`make run` uses a persistent stack under the state directory, recorded in `stack.json` so that `down` and
+`status` find it from another process; the tests use a throwaway one in a temporary directory.
+"""
+
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from . import processes
+from .errors import DevstackError
+from .kafka import KafkaBroker, env_heap
+from .postgres import PostgresServer
+from .paths import state_dir
+
+
+@dataclass
+class StackInfo:
+    kafka_bootstrap_servers: str
+    database_url: str
+    kafka_pid: int | None
+    kafka_port: int
+    kafka_controller_port: int
+    postgres_port: int | None
+    root: str
+
+
+def _int_env(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    return int(raw) if raw else default
+
+
+class Stack:
+    def __init__(self, root: Path, *, kafka_port: int, controller_port: int, pg_port: int | None,
+                 fast_pg: bool) -> None:
+        self.root = root
+        self.kafka = KafkaBroker(root / "kafka", kafka_port, controller_port, heap=env_heap())
+        external = os.environ.get("DATABASE_URL")
+        self.external_db = external
+        self.postgres = None if external or pg_port is None else PostgresServer(root / "postgres", pg_port,
+                                                                               fast=fast_pg)
+
+    @property
+    def database_url(self) -> str:
+        if self.external_db:
+            return self.external_db
+        assert self.postgres is not None
+        return self.postgres.url
+
+    def up(self) -> StackInfo:
+        try:
+            if self.postgres is not None:
+                self.postgres.start()
+            self.kafka.start()
+        except BaseException:
+            self.down()
+            raise
+        return self.info()
+
+    def down(self) -> None:
+        self.kafka.stop()
+        if self.postgres is not None:
+            self.postgres.stop()
+
+    def info(self) -> StackInfo:
+        return StackInfo(
+            kafka_bootstrap_servers=self.kafka.bootstrap_servers, database_url=self.database_url,
+            kafka_pid=self.kafka.pid, kafka_port=self.kafka.port, kafka_controller_port=self.kafka.controller_port,
+            postgres_port=self.postgres.port if self.postgres else None, root=str(self.root),
+        )
+
+
+# -- the persistent stack of `make run` ---------------------------------------------------------------------
+
+def _record() -> Path:
+    return state_dir() / "stack.json"
+
+
+def persistent_up() -> StackInfo:
+    existing = persistent_status()
+    if existing is not None:
+        return existing
+    stack = Stack(
+        state_dir(),
+        kafka_port=_int_env("BANKSTREAM_KAFKA_PORT", 9092),
+        controller_port=_int_env("BANKSTREAM_KAFKA_CONTROLLER_PORT", 9093),
+        pg_port=_int_env("BANKSTREAM_PG_PORT", 5433),
+        fast_pg=False,
+    )
+    info = stack.up()
+    _record().parent.mkdir(parents=True, exist_ok=True)
+    _record().write_text(json.dumps(asdict(info), indent=2))
+    return info
+
+
+def persistent_status() -> StackInfo | None:
+    """The recorded stack when both of its servers still answer; None when nothing is up."""
+    if not _record().exists():
+        return None
+    info = StackInfo(**json.loads(_record().read_text()))
+    kafka_up = info.kafka_pid is not None and processes.alive(info.kafka_pid) and processes.port_open(info.kafka_port)
+    pg_up = info.postgres_port is None or processes.port_open(info.postgres_port)
+    if kafka_up and pg_up:
+        return info
+    if kafka_up or pg_up:
+        raise DevstackError("the local stack is half up: run `make down` then `make run` again")
+    return None
+
+
+def persistent_down() -> bool:
+    if not _record().exists():
+        return False
+    info = StackInfo(**json.loads(_record().read_text()))
+    if info.kafka_pid is not None:
+        processes.terminate(info.kafka_pid, grace=30)
+    if info.postgres_port is not None:
+        PostgresServer(Path(info.root) / "postgres", info.postgres_port).stop()
+    _record().unlink()
+    return True
+
+
+# -- the throwaway stack of the tests -----------------------------------------------------------------------
+
+@contextmanager
+def throwaway_stack() -> Iterator[StackInfo]:
+    root = Path(tempfile.mkdtemp(prefix="bankstream-test-"))
+    stack = Stack(root, kafka_port=processes.free_port(), controller_port=processes.free_port(),
+                  pg_port=processes.free_port(), fast_pg=True)
+    try:
+        yield stack.up()
+    finally:
+        stack.down()
+        shutil.rmtree(root, ignore_errors=True)
