@@ -10,7 +10,6 @@ import asyncpg
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-
 from bankstream_devstack import processes
 from bankstream_devstack.errors import DevstackError
 from bankstream_devstack.kafka import KafkaBroker, new_cluster_id
@@ -32,8 +31,11 @@ async def test_broker_round_trip(kafka_bootstrap_servers: str) -> None:
     finally:
         await producer.stop()
     consumer = AIOKafkaConsumer(
-        "devstack.roundtrip", bootstrap_servers=kafka_bootstrap_servers, auto_offset_reset="earliest",
-        enable_auto_commit=False, group_id="devstack-test",
+        "devstack.roundtrip",
+        bootstrap_servers=kafka_bootstrap_servers,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        group_id="devstack-test",
     )
     await consumer.start()
     try:
@@ -71,10 +73,20 @@ def test_taken_port_is_one_clear_error(tmp_path: Path) -> None:
 
 
 def test_missing_java_is_one_line_and_nonzero(tmp_path: Path) -> None:
-    env = {**os.environ, "PATH": str(tmp_path), "BANKSTREAM_STATE_DIR": str(tmp_path / "state"),
-           "BANKSTREAM_CACHE_DIR": str(tmp_path / "cache"), "DATABASE_URL": "postgresql://x@127.0.0.1:1/x"}
-    done = subprocess.run([sys.executable, "-m", "bankstream_devstack", "up"], env=env, capture_output=True,
-                          text=True, timeout=60)
+    env = {
+        **os.environ,
+        "PATH": str(tmp_path),
+        "BANKSTREAM_STATE_DIR": str(tmp_path / "state"),
+        "BANKSTREAM_CACHE_DIR": str(tmp_path / "cache"),
+        "DATABASE_URL": "postgresql://x@127.0.0.1:1/x",
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "bankstream_devstack", "up"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 1
     assert done.stderr.strip().count("\n") == 0
     assert "java not found" in done.stderr

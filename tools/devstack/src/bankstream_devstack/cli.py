@@ -16,8 +16,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "up":
             started = time.monotonic()
             info = persistent_up()
-            print(f"devstack up in {time.monotonic() - started:.1f}s: kafka {info.kafka_bootstrap_servers}, "
-                  f"postgres {info.database_url}")
+            print(
+                f"devstack up in {time.monotonic() - started:.1f}s: kafka {info.kafka_bootstrap_servers}, "
+                f"postgres {info.database_url}"
+            )
         elif args.command == "down":
             print("devstack stopped" if persistent_down() else "devstack was not running")
         elif args.command == "status":

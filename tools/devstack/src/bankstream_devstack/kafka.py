@@ -43,9 +43,19 @@ def resolve_jars() -> Path:
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     processes.run(
-        [mvn, "-B", "-q", "-f", str(POM), "dependency:copy-dependencies", "-DincludeScope=runtime",
-         f"-DoutputDirectory={tmp}"],
-        tmp.parent / "maven.log", "resolving the Kafka jars with Maven", timeout=600,
+        [
+            mvn,
+            "-B",
+            "-q",
+            "-f",
+            str(POM),
+            "dependency:copy-dependencies",
+            "-DincludeScope=runtime",
+            f"-DoutputDirectory={tmp}",
+        ],
+        tmp.parent / "maven.log",
+        "resolving the Kafka jars with Maven",
+        timeout=600,
     )
     if not any(tmp.glob("kafka_2.13-*.jar")):
         raise DevstackError(f"Maven finished but no kafka_2.13 jar is in {tmp}")
@@ -83,41 +93,49 @@ class KafkaBroker:
         props = self.data_dir / "server.properties"
         log4j = self.data_dir / "log4j2.properties"
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        props.write_text("\n".join([
-            "process.roles=broker,controller",
-            "node.id=1",
-            f"controller.quorum.voters=1@127.0.0.1:{self.controller_port}",
-            f"listeners=PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}",
-            f"advertised.listeners=PLAINTEXT://127.0.0.1:{self.port}",
-            "controller.listener.names=CONTROLLER",
-            "inter.broker.listener.name=PLAINTEXT",
-            "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
-            f"log.dirs={self.data_dir / 'data'}",
-            "num.partitions=1",
-            "auto.create.topics.enable=false",
-            "offsets.topic.replication.factor=1",
-            "offsets.topic.num.partitions=3",
-            "transaction.state.log.replication.factor=1",
-            "transaction.state.log.min.isr=1",
-            "transaction.state.log.num.partitions=1",
-            "share.coordinator.state.topic.replication.factor=1",
-            "share.coordinator.state.topic.min.isr=1",
-            "group.initial.rebalance.delay.ms=0",
-            "",
-        ]))
-        log4j.write_text("\n".join([
-            "status = error",
-            "appender.file.type = File",
-            "appender.file.name = FILE",
-            f"appender.file.fileName = {self.log_file}",
-            "appender.file.layout.type = PatternLayout",
-            "appender.file.layout.pattern = [%d] %p %m (%c)%n",
-            "rootLogger.level = WARN",
-            "rootLogger.appenderRef.file.ref = FILE",
-            "logger.raft.name = kafka.server.KafkaRaftServer",
-            "logger.raft.level = INFO",
-            "",
-        ]))
+        props.write_text(
+            "\n".join(
+                [
+                    "process.roles=broker,controller",
+                    "node.id=1",
+                    f"controller.quorum.voters=1@127.0.0.1:{self.controller_port}",
+                    f"listeners=PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}",
+                    f"advertised.listeners=PLAINTEXT://127.0.0.1:{self.port}",
+                    "controller.listener.names=CONTROLLER",
+                    "inter.broker.listener.name=PLAINTEXT",
+                    "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+                    f"log.dirs={self.data_dir / 'data'}",
+                    "num.partitions=1",
+                    "auto.create.topics.enable=false",
+                    "offsets.topic.replication.factor=1",
+                    "offsets.topic.num.partitions=3",
+                    "transaction.state.log.replication.factor=1",
+                    "transaction.state.log.min.isr=1",
+                    "transaction.state.log.num.partitions=1",
+                    "share.coordinator.state.topic.replication.factor=1",
+                    "share.coordinator.state.topic.min.isr=1",
+                    "group.initial.rebalance.delay.ms=0",
+                    "",
+                ]
+            )
+        )
+        log4j.write_text(
+            "\n".join(
+                [
+                    "status = error",
+                    "appender.file.type = File",
+                    "appender.file.name = FILE",
+                    f"appender.file.fileName = {self.log_file}",
+                    "appender.file.layout.type = PatternLayout",
+                    "appender.file.layout.pattern = [%d] %p %m (%c)%n",
+                    "rootLogger.level = WARN",
+                    "rootLogger.appenderRef.file.ref = FILE",
+                    "logger.raft.name = kafka.server.KafkaRaftServer",
+                    "logger.raft.level = INFO",
+                    "",
+                ]
+            )
+        )
         return props, log4j
 
     def start(self, timeout: float = 90.0) -> None:
@@ -130,14 +148,37 @@ class KafkaBroker:
         logprop = f"-Dlog4j2.configurationFile={log4j}"
         if not (self.data_dir / "data" / "meta.properties").exists():
             processes.run(
-                [java, "-cp", classpath, logprop, "kafka.tools.StorageTool", "format", "--ignore-formatted",
-                 "-t", new_cluster_id(), "-c", str(props)],
-                self.data_dir / "logs" / "format.log", "formatting the Kafka data directory", timeout=120,
+                [
+                    java,
+                    "-cp",
+                    classpath,
+                    logprop,
+                    "kafka.tools.StorageTool",
+                    "format",
+                    "--ignore-formatted",
+                    "-t",
+                    new_cluster_id(),
+                    "-c",
+                    str(props),
+                ],
+                self.data_dir / "logs" / "format.log",
+                "formatting the Kafka data directory",
+                timeout=120,
             )
         start_offset = self.log_file.stat().st_size if self.log_file.exists() else 0
         proc = processes.spawn(
-            [java, f"-Xms{self.heap}", f"-Xmx{self.heap}", "-XX:+UseG1GC", "-Djava.awt.headless=true",
-             "-cp", classpath, logprop, "kafka.Kafka", str(props)],
+            [
+                java,
+                f"-Xms{self.heap}",
+                f"-Xmx{self.heap}",
+                "-XX:+UseG1GC",
+                "-Djava.awt.headless=true",
+                "-cp",
+                classpath,
+                logprop,
+                "kafka.Kafka",
+                str(props),
+            ],
             self.data_dir / "logs" / "stdout.log",
         )
         self.pid = proc.pid
@@ -181,7 +222,7 @@ async def wait_for_metadata(bootstrap_servers: str, timeout: float = 30.0) -> No
             await admin.start()
             await admin.describe_cluster()
             return
-        except Exception as exc:  # noqa: BLE001 - any failure means "not yet"; the last one is reported
+        except Exception as exc:
             last = exc
             await asyncio.sleep(0.2)
         finally:

@@ -28,8 +28,13 @@ def find_bindir() -> Path:
     if os.geteuid() == 0 and shutil.which("apt-get"):
         pkg = f"postgresql-{PG_MAJOR}"
         for argv in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", pkg]):
-            done = subprocess.run(argv, capture_output=True, text=True, timeout=600,
-                                  env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
+            done = subprocess.run(
+                argv,
+                capture_output=True,
+                text=True,
+                timeout=600,
+                env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
+            )
             if done.returncode != 0:
                 raise DevstackError(f"{' '.join(argv)} failed: {(done.stderr or done.stdout).strip()[-200:]}")
         return find_bindir_installed()
@@ -83,18 +88,54 @@ class PostgresServer:
         self._own()
         if not (self.cluster / "PG_VERSION").exists():
             processes.run(
-                [str(bindir / "initdb"), "-D", str(self.cluster), "-U", "postgres", "-A", "trust",
-                 "-E", "UTF8", "--no-locale", "--no-sync"],
-                self.data_dir / "initdb.log", "initdb", user=self.user, timeout=120,
+                [
+                    str(bindir / "initdb"),
+                    "-D",
+                    str(self.cluster),
+                    "-U",
+                    "postgres",
+                    "-A",
+                    "trust",
+                    "-E",
+                    "UTF8",
+                    "--no-locale",
+                    "--no-sync",
+                ],
+                self.data_dir / "initdb.log",
+                "initdb",
+                user=self.user,
+                timeout=120,
             )
-        options = ["-p", str(self.port), "-k", str(self.data_dir), "-c", "listen_addresses=127.0.0.1",
-                   "-c", "max_connections=200"]
+        options = [
+            "-p",
+            str(self.port),
+            "-k",
+            str(self.data_dir),
+            "-c",
+            "listen_addresses=127.0.0.1",
+            "-c",
+            "max_connections=200",
+        ]
         if self.fast:
             options += list(FAST_OPTIONS)
         processes.run(
-            [str(bindir / "pg_ctl"), "-D", str(self.cluster), "-l", str(self.log_file), "-w",
-             "-t", str(int(timeout)), "-o", " ".join(options), "start"],
-            self.data_dir / "pg_ctl.log", "starting PostgreSQL", user=self.user, timeout=timeout + 10,
+            [
+                str(bindir / "pg_ctl"),
+                "-D",
+                str(self.cluster),
+                "-l",
+                str(self.log_file),
+                "-w",
+                "-t",
+                str(int(timeout)),
+                "-o",
+                " ".join(options),
+                "start",
+            ],
+            self.data_dir / "pg_ctl.log",
+            "starting PostgreSQL",
+            user=self.user,
+            timeout=timeout + 10,
         )
         self._wait_accepting(timeout)
 
@@ -116,7 +157,10 @@ class PostgresServer:
         try:
             processes.run(
                 [str(bindir / "pg_ctl"), "-D", str(self.cluster), "-m", "fast", "-w", "stop"],
-                self.data_dir / "pg_ctl.log", "stopping PostgreSQL", user=self.user, timeout=60,
+                self.data_dir / "pg_ctl.log",
+                "stopping PostgreSQL",
+                user=self.user,
+                timeout=60,
             )
         except DevstackError:
             pid_line = (self.cluster / "postmaster.pid").read_text().splitlines()[0]

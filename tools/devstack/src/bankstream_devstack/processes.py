@@ -32,19 +32,26 @@ def require_free(port: int, what: str) -> None:
         raise DevstackError(f"port {port} for {what} is already taken on 127.0.0.1: choose another port")
 
 
-def spawn(argv: Sequence[str], log_file: Path, *, user: str | None = None, env: dict[str, str] | None = None
-          ) -> subprocess.Popen[bytes]:
+def spawn(
+    argv: Sequence[str], log_file: Path, *, user: str | None = None, env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
     log_file.parent.mkdir(parents=True, exist_ok=True)
     if user is not None:
         argv = ["runuser", "-u", user, "--", *argv]
     with open(log_file, "ab") as log:
         return subprocess.Popen(
-            list(argv), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-            start_new_session=True, env=env,
+            list(argv),
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env=env,
         )
 
 
-def run(argv: Sequence[str], log_file: Path, what: str, *, user: str | None = None, timeout: float = 120) -> None:
+def run(
+    argv: Sequence[str], log_file: Path, what: str, *, user: str | None = None, timeout: float = 120
+) -> None:
     """Run a short command to completion; its output goes to the log, a failure to one line."""
     proc = spawn(argv, log_file, user=user)
     try:

@@ -16,8 +16,8 @@ from pathlib import Path
 from . import processes
 from .errors import DevstackError
 from .kafka import KafkaBroker, env_heap
-from .postgres import PostgresServer
 from .paths import state_dir
+from .postgres import PostgresServer
 
 
 @dataclass
@@ -37,14 +37,16 @@ def _int_env(name: str, default: int) -> int:
 
 
 class Stack:
-    def __init__(self, root: Path, *, kafka_port: int, controller_port: int, pg_port: int | None,
-                 fast_pg: bool) -> None:
+    def __init__(
+        self, root: Path, *, kafka_port: int, controller_port: int, pg_port: int | None, fast_pg: bool
+    ) -> None:
         self.root = root
         self.kafka = KafkaBroker(root / "kafka", kafka_port, controller_port, heap=env_heap())
         external = os.environ.get("DATABASE_URL")
         self.external_db = external
-        self.postgres = None if external or pg_port is None else PostgresServer(root / "postgres", pg_port,
-                                                                               fast=fast_pg)
+        self.postgres = (
+            None if external or pg_port is None else PostgresServer(root / "postgres", pg_port, fast=fast_pg)
+        )
 
     @property
     def database_url(self) -> str:
@@ -70,13 +72,18 @@ class Stack:
 
     def info(self) -> StackInfo:
         return StackInfo(
-            kafka_bootstrap_servers=self.kafka.bootstrap_servers, database_url=self.database_url,
-            kafka_pid=self.kafka.pid, kafka_port=self.kafka.port, kafka_controller_port=self.kafka.controller_port,
-            postgres_port=self.postgres.port if self.postgres else None, root=str(self.root),
+            kafka_bootstrap_servers=self.kafka.bootstrap_servers,
+            database_url=self.database_url,
+            kafka_pid=self.kafka.pid,
+            kafka_port=self.kafka.port,
+            kafka_controller_port=self.kafka.controller_port,
+            postgres_port=self.postgres.port if self.postgres else None,
+            root=str(self.root),
         )
 
 
 # -- the persistent stack of `make run` ---------------------------------------------------------------------
+
 
 def _record() -> Path:
     return state_dir() / "stack.json"
@@ -104,7 +111,11 @@ def persistent_status() -> StackInfo | None:
     if not _record().exists():
         return None
     info = StackInfo(**json.loads(_record().read_text()))
-    kafka_up = info.kafka_pid is not None and processes.alive(info.kafka_pid) and processes.port_open(info.kafka_port)
+    kafka_up = (
+        info.kafka_pid is not None
+        and processes.alive(info.kafka_pid)
+        and processes.port_open(info.kafka_port)
+    )
     pg_up = info.postgres_port is None or processes.port_open(info.postgres_port)
     if kafka_up and pg_up:
         return info
@@ -127,11 +138,17 @@ def persistent_down() -> bool:
 
 # -- the throwaway stack of the tests -----------------------------------------------------------------------
 
+
 @contextmanager
 def throwaway_stack() -> Iterator[StackInfo]:
     root = Path(tempfile.mkdtemp(prefix="bankstream-test-"))
-    stack = Stack(root, kafka_port=processes.free_port(), controller_port=processes.free_port(),
-                  pg_port=processes.free_port(), fast_pg=True)
+    stack = Stack(
+        root,
+        kafka_port=processes.free_port(),
+        controller_port=processes.free_port(),
+        pg_port=processes.free_port(),
+        fast_pg=True,
+    )
     try:
         yield stack.up()
     finally:

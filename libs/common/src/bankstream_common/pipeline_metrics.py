@@ -1,0 +1,50 @@
+"""Metrics of the shared pipeline (outbox relay, consumer runner), registered in the service's registry.
+
+Names follow `<service>_<thing>_<unit>`; labels are small enums (topic, outcome), never ids.
+"""
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+
+class PipelineMetrics:
+    def __init__(self, service: str, registry: CollectorRegistry) -> None:
+        p = service.replace("-", "_")
+        self.outbox_published = Counter(
+            f"{p}_outbox_published_total",
+            "Outbox rows published to Kafka and marked sent.",
+            ["topic"],
+            registry=registry,
+        )
+        self.outbox_lag = Gauge(
+            f"{p}_outbox_lag_seconds",
+            "Age of the oldest unsent outbox row when the relay last looked.",
+            registry=registry,
+        )
+        self.outbox_batch = Histogram(
+            f"{p}_outbox_publish_batch_seconds",
+            "Time to publish one relay batch and mark it sent.",
+            registry=registry,
+        )
+        self.outbox_errors = Counter(
+            f"{p}_outbox_publish_errors_total",
+            "Relay batches that failed and will be retried.",
+            registry=registry,
+        )
+        self.consumed = Counter(
+            f"{p}_events_consumed_total",
+            "Events taken from Kafka, by outcome.",
+            ["topic", "outcome"],
+            registry=registry,
+        )
+        self.retries = Counter(
+            f"{p}_event_retries_total",
+            "Handler attempts that failed and were retried.",
+            ["topic", "reason"],
+            registry=registry,
+        )
+        self.handle_seconds = Histogram(
+            f"{p}_event_handle_seconds",
+            "Time to apply one event (transaction included).",
+            ["topic"],
+            registry=registry,
+        )

@@ -1,0 +1,193 @@
+"""The consumer runner on the real broker and database: once in effect, poison to the DLQ, crash-safe."""
+
+import asyncio
+import subprocess
+import sys
+from pathlib import Path
+
+import asyncpg
+import pytest
+from aiokafka import AIOKafkaProducer
+from bankstream_common.backoff import Backoff
+from bankstream_common.envelope import Envelope
+from bankstream_common.errors import PermanentError
+from bankstream_common.kafka.consumer import ConsumerConfig, ConsumerRunner
+from bankstream_common.kafka.producer import create_producer
+from bankstream_common.kafka.topics import dlq_topic
+from bankstream_common.pipeline_metrics import PipelineMetrics
+from pydantic import BaseModel
+
+pytestmark = pytest.mark.integration
+PROCS = Path(__file__).parent / "procs"
+
+
+class Amount(BaseModel):
+    amount: int
+
+
+@pytest.fixture
+async def totals(pool: asyncpg.Pool) -> None:
+    await pool.execute("CREATE TABLE totals (key text PRIMARY KEY, total bigint NOT NULL, n int NOT NULL)")
+
+
+@pytest.fixture
+async def producer(kafka_bootstrap_servers: str):
+    p = create_producer(kafka_bootstrap_servers, client_id="test-producer")
+    await p.start()
+    yield p
+    await p.stop()
+
+
+async def add_amount(conn: asyncpg.Connection, event: Envelope) -> None:
+    data = Amount.model_validate(event.data)
+    if data.amount < 0:
+        raise PermanentError("negative amounts are not allowed")
+    if data.amount == 13:
+        raise RuntimeError("unlucky number, always fails")
+    await conn.execute(
+        "INSERT INTO totals (key, total, n) VALUES ($1, $2, 1) "
+        "ON CONFLICT (key) DO UPDATE SET total = totals.total + $2, n = totals.n + 1",
+        event.subject,
+        data.amount,
+    )
+
+
+def _ev(key: str, amount: object) -> Envelope:
+    return Envelope.new(
+        source="bankstream/test", type="bankstream.test.amount.v1", subject=key, data={"amount": amount}
+    )
+
+
+async def _send(
+    producer: AIOKafkaProducer,
+    topic: str,
+    value: bytes,
+    key: str = "k",
+    headers: list[tuple[str, bytes]] | None = None,
+) -> None:
+    await producer.send_and_wait(topic, value=value, key=key.encode(), headers=headers or [])
+
+
+async def _run_until(runner: ConsumerRunner, predicate, timeout: float = 30.0) -> None:
+    task = asyncio.create_task(runner.run())
+    try:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while not await predicate():
+            assert loop.time() < deadline, "condition not reached in time"
+            assert not task.done(), f"runner died: {task.exception() if task.done() else ''}"
+            await asyncio.sleep(0.05)
+    finally:
+        runner.stop()
+        await task
+
+
+def _runner(
+    kafka: str,
+    topic: str,
+    group: str,
+    pool: asyncpg.Pool,
+    producer: AIOKafkaProducer,
+    metrics: PipelineMetrics,
+) -> ConsumerRunner:
+    return ConsumerRunner(
+        ConsumerConfig(
+            name=group,
+            topics=[topic],
+            bootstrap_servers=kafka,
+            backoff=Backoff(base=0.01, cap=0.05, max_attempts=3),
+        ),
+        pool=pool,
+        handler=add_amount,
+        producer=producer,
+        metrics=metrics,
+    )
+
+
+async def test_redelivered_event_has_no_second_effect(
+    pool, totals, topic, producer, kafka_bootstrap_servers, metrics, uid
+) -> None:
+    event = _ev("acct-1", 5)
+    for _ in range(3):  # the same event delivered three times
+        await _send(producer, topic, event.to_json(), "acct-1")
+    await _send(producer, topic, _ev("acct-1", 7).to_json(), "acct-1")
+    runner = _runner(kafka_bootstrap_servers, topic, f"g-{uid}", pool, producer, metrics)
+
+    async def done() -> bool:
+        return await pool.fetchval("SELECT n FROM totals WHERE key = 'acct-1'") == 2
+
+    await _run_until(runner, done)
+    assert await pool.fetchval("SELECT total FROM totals WHERE key = 'acct-1'") == 12
+    assert metrics.consumed.labels(topic, "duplicate")._value.get() == 2
+
+
+async def test_poison_messages_go_to_the_dlq_with_reasons_and_the_consumer_keeps_going(
+    pool, totals, topic, producer, kafka_bootstrap_servers, metrics, uid, read_topic
+) -> None:
+    bad_envelope = b'{"id": "not-a-uuid", "type": "x"}'
+    poison = [
+        (b"\x00\x01 not json", "undecodable envelope"),
+        (bad_envelope, "undecodable envelope: id: Input should be a valid UUID"),
+        (_ev("k", "twelve").to_json(), "schema-invalid data: amount: Input should be a valid integer"),
+        (_ev("k", -1).to_json(), "permanent handler error: negative amounts are not allowed"),
+        (_ev("k", 13).to_json(), "retries exhausted after 3 attempts: RuntimeError: unlucky number"),
+    ]
+    await _send(producer, topic, _ev("k", 1).to_json())
+    for value, _ in poison:
+        await _send(producer, topic, value, headers=[("traceparent", b"trace-1")])
+    await _send(producer, topic, _ev("k", 2).to_json())
+    runner = _runner(kafka_bootstrap_servers, topic, f"g-{uid}", pool, producer, metrics)
+
+    async def done() -> bool:
+        return await pool.fetchval("SELECT n FROM totals WHERE key = 'k'") == 2
+
+    await _run_until(runner, done)
+    assert await pool.fetchval("SELECT total FROM totals WHERE key = 'k'") == 3
+    dead = await read_topic(dlq_topic(topic), at_least=len(poison))
+    assert len(dead) == len(poison)
+    for record, (value, reason) in zip(dead, poison, strict=True):
+        headers = dict(record.headers)
+        assert record.value == value
+        assert headers["dlq.reason"].decode().startswith(reason)
+        assert headers["traceparent"] == b"trace-1"
+        assert headers["dlq.original_topic"].decode() == topic
+        assert headers["dlq.consumer"].decode() == f"g-{uid}"
+        assert int(headers["dlq.original_offset"]) >= 1
+
+
+async def test_consumer_killed_after_db_commit_before_offset_commit_has_no_second_effect(
+    database_url, pool, schema, totals, topic, producer, kafka_bootstrap_servers, uid
+) -> None:
+    events = [_ev(f"acct-{i % 3}", i + 1) for i in range(60)]
+    for e in events:
+        await _send(producer, topic, e.to_json(), e.subject)
+    group = f"g-{uid}"
+    argv = [
+        sys.executable,
+        str(PROCS / "consumer_main.py"),
+        database_url,
+        schema,
+        kafka_bootstrap_servers,
+        topic,
+        group,
+    ]
+    for kill_at in (7, 3, 11):  # three crashes, each right after a database commit
+        done = subprocess.run([*argv, str(kill_at)], capture_output=True, timeout=60)
+        assert done.returncode == -9, done.stderr.decode()[-2000:]
+    proc = subprocess.Popen([*argv, "-1"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        for _ in range(600):
+            if await pool.fetchval("SELECT coalesce(sum(n), 0) FROM totals") >= len(events):
+                break
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.5)  # a second effect, if there were one, would land now
+    finally:
+        proc.terminate()
+        assert proc.wait(15) == 0, proc.stderr.read().decode()[-2000:] if proc.stderr else ""
+    expected = {
+        f"acct-{k}": sum(e.data["amount"] for e in events if e.subject == f"acct-{k}") for k in range(3)
+    }
+    rows = {r["key"]: r["total"] for r in await pool.fetch("SELECT key, total FROM totals")}
+    assert rows == expected
+    assert await pool.fetchval("SELECT sum(n) FROM totals") == len(events)
+    assert await pool.fetchval("SELECT count(*) FROM inbox") == len(events)

@@ -1,0 +1,194 @@
+"""Outbox and relay on the real broker and database: per-key order, prompt wake-up, and crash safety."""
+
+import asyncio
+import json
+import signal
+import subprocess
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+import asyncpg
+import pytest
+from bankstream_common import outbox
+from bankstream_common.envelope import Envelope
+from bankstream_common.kafka.producer import create_producer
+from bankstream_common.outbox_relay import OutboxRelay, RelayConfig
+from bankstream_common.pipeline_metrics import PipelineMetrics
+
+pytestmark = pytest.mark.integration
+PROCS = Path(__file__).parent / "procs"
+
+
+def _event(key: str, seq: int) -> Envelope:
+    return Envelope.new(
+        source="bankstream/test",
+        type="bankstream.test.counted.v1",
+        subject=key,
+        data={"seq": seq, "amount": 1},
+    )
+
+
+async def _write(pool: asyncpg.Pool, topic: str, keys: int, per_key: int, per_tx: int = 10) -> list[Envelope]:
+    """Events written by concurrent transactions; returns them in the order their rows were written."""
+    written: list[Envelope] = []
+
+    async def writer(k: int) -> None:
+        key = f"key-{k}"
+        for start in range(0, per_key, per_tx):
+            events = [_event(key, s) for s in range(start, min(start + per_tx, per_key))]
+            async with pool.acquire() as conn, conn.transaction():
+                await outbox.enqueue_many(conn, [(topic, key, e) for e in events])
+            written.extend(events)
+
+    await asyncio.gather(*(writer(k) for k in range(keys)))
+    return written
+
+
+def _per_key_first_seen(records: list) -> dict[str, list[int]]:
+    seen: set[str] = set()
+    order: dict[str, list[int]] = defaultdict(list)
+    for r in sorted(records, key=lambda r: (r.partition, r.offset)):
+        ev = Envelope.from_json(r.value)
+        if str(ev.id) in seen:
+            continue
+        seen.add(str(ev.id))
+        assert r.key.decode() == ev.subject
+        order[ev.subject].append(ev.data["seq"])
+    return order
+
+
+async def test_enqueue_outside_a_transaction_is_refused(pool: asyncpg.Pool, topic: str) -> None:
+    async with pool.acquire() as conn:
+        with pytest.raises(RuntimeError, match="inside the caller's transaction"):
+            await outbox.enqueue(conn, topic=topic, key="k", event=_event("k", 0))
+
+
+async def test_rolled_back_events_are_never_published(pool: asyncpg.Pool, topic: str) -> None:
+    with pytest.raises(ZeroDivisionError):
+        async with pool.acquire() as conn, conn.transaction():
+            await outbox.enqueue(conn, topic=topic, key="k", event=_event("k", 0))
+            raise ZeroDivisionError
+    assert await pool.fetchval("SELECT count(*) FROM outbox") == 0
+
+
+async def test_relay_publishes_in_order_per_key_and_wakes_on_notify(
+    pool: asyncpg.Pool,
+    schema: str,
+    topic: str,
+    kafka_bootstrap_servers: str,
+    metrics: PipelineMetrics,
+    read_topic,
+) -> None:
+    producer = create_producer(kafka_bootstrap_servers, client_id="relay-test")
+    await producer.start()
+    relay = OutboxRelay(
+        RelayConfig(schema=schema, batch_size=100, poll_interval=30.0),
+        pool=pool,
+        producer=producer,
+        metrics=metrics,
+    )
+    task = asyncio.create_task(relay.run())
+    try:
+        await asyncio.wait_for(relay.leading.wait(), 10)
+        written = await _write(pool, topic, keys=8, per_key=60)
+        # poll_interval is 30 s: only NOTIFY can make this finish in time
+        records = await read_topic(topic, at_least=len(written), timeout=20)
+    finally:
+        relay.stop()
+        await task
+        await producer.stop()
+    order = _per_key_first_seen(records)
+    assert sum(len(v) for v in order.values()) == len(written)
+    assert all(seqs == list(range(60)) for seqs in order.values()), "per-key order broken"
+    assert await pool.fetchval("SELECT count(*) FROM outbox WHERE sent_at IS NULL") == 0
+    headers = dict(records[0].headers)
+    assert headers["content-type"] == b"application/cloudevents+json"
+    assert headers["ce_type"] == b"bankstream.test.counted.v1"
+
+
+async def test_second_relay_waits_while_the_first_leads(
+    pool: asyncpg.Pool, schema: str, kafka_bootstrap_servers: str, metrics: PipelineMetrics
+) -> None:
+    producer = create_producer(kafka_bootstrap_servers, client_id="relay-test")
+    await producer.start()
+    first = OutboxRelay(RelayConfig(schema=schema), pool=pool, producer=producer, metrics=metrics)
+    second = OutboxRelay(RelayConfig(schema=schema), pool=pool, producer=producer, metrics=metrics)
+    t1 = asyncio.create_task(first.run())
+    await asyncio.wait_for(first.leading.wait(), 10)
+    t2 = asyncio.create_task(second.run())
+    await asyncio.sleep(1.5)
+    assert not second.leading.is_set()
+    first.stop()
+    await t1
+    await asyncio.wait_for(second.leading.wait(), 10)
+    second.stop()
+    await t2
+    await producer.stop()
+
+
+async def test_relay_killed_mid_batch_loses_nothing(
+    database_url: str, pool: asyncpg.Pool, schema: str, topic: str, kafka_bootstrap_servers: str, read_topic
+) -> None:
+    written = await _write(pool, topic, keys=10, per_key=1000, per_tx=250)
+    argv = [
+        sys.executable,
+        str(PROCS / "relay_main.py"),
+        database_url,
+        schema,
+        kafka_bootstrap_servers,
+        "500",
+    ]
+    kills = 0
+    for _ in range(3):  # kill it three times while rows are still unsent, then let one finish
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        try:
+            assert proc.stdout is not None and proc.stdout.readline() == b"relay started\n"
+            before = await pool.fetchval("SELECT count(*) FROM outbox WHERE sent_at IS NOT NULL")
+            for _ in range(400):  # wait until this relay has marked at least one more batch
+                if await pool.fetchval("SELECT count(*) FROM outbox WHERE sent_at IS NOT NULL") > before:
+                    break
+                await asyncio.sleep(0.01)
+            unsent = await pool.fetchval("SELECT count(*) FROM outbox WHERE sent_at IS NULL")
+        finally:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+        if unsent:
+            kills += 1
+    assert kills >= 1, "the relay finished before it could be killed"
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(600):
+            if await pool.fetchval("SELECT count(*) FROM outbox WHERE sent_at IS NULL") == 0:
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    records = await read_topic(topic, at_least=len(written), timeout=30)
+    order = _per_key_first_seen(records)
+    assert {str(e.id) for e in written} == {str(Envelope.from_json(r.value).id) for r in records}
+    assert all(seqs == list(range(1000)) for seqs in order.values()), "per-key order broken by the crash"
+
+
+async def test_headers_given_at_enqueue_travel_with_the_event(
+    pool: asyncpg.Pool,
+    schema: str,
+    topic: str,
+    kafka_bootstrap_servers: str,
+    metrics: PipelineMetrics,
+    read_topic,
+) -> None:
+    async with pool.acquire() as conn, conn.transaction():
+        await outbox.enqueue(
+            conn, topic=topic, key="k", event=_event("k", 0), headers=[("traceparent", b"00-abc-def-01")]
+        )
+    producer = create_producer(kafka_bootstrap_servers, client_id="relay-test")
+    await producer.start()
+    relay = OutboxRelay(RelayConfig(schema=schema), pool=pool, producer=producer, metrics=metrics)
+    assert await relay.publish_batch() == 1
+    await producer.stop()
+    (record,) = await read_topic(topic, at_least=1)
+    assert dict(record.headers)["traceparent"] == b"00-abc-def-01"
+    stored = await pool.fetchval("SELECT headers FROM outbox")
+    assert json.loads(stored) == [["traceparent", "00-abc-def-01"]]
