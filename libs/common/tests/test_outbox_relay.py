@@ -186,7 +186,7 @@ async def test_headers_given_at_enqueue_travel_with_the_event(
     producer = create_producer(kafka_bootstrap_servers, client_id="relay-test")
     await producer.start()
     relay = OutboxRelay(RelayConfig(schema=schema), pool=pool, producer=producer, metrics=metrics)
-    assert await relay.publish_batch() == 1
+    assert await relay.publish_available() == 1
     await producer.stop()
     (record,) = await read_topic(topic, at_least=1)
     assert dict(record.headers)["traceparent"] == b"00-abc-def-01"

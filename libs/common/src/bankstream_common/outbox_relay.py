@@ -10,8 +10,9 @@ once, nothing lost; consumers deduplicate by event id. Sent rows are pruned afte
 
 import asyncio
 import time
+from collections import Counter
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import structlog
@@ -26,7 +27,9 @@ from .pipeline_metrics import PipelineMetrics
 log = structlog.get_logger(__name__)
 
 FETCH = """SELECT position, topic, key, event_type, payload, headers FROM outbox
-           WHERE sent_at IS NULL ORDER BY position LIMIT $1"""
+           WHERE sent_at IS NULL AND position > $1 ORDER BY position LIMIT $2"""
+OLDEST_UNSENT = "SELECT created_at FROM outbox WHERE sent_at IS NULL ORDER BY position LIMIT 1"
+MARK_SENT = "UPDATE outbox SET sent_at = now() WHERE position = ANY($1::bigint[])"
 
 
 @dataclass
@@ -94,7 +97,7 @@ class OutboxRelay:
         last_prune = 0.0
         while not self._stopping.is_set():
             try:
-                published = await self.publish_batch()
+                published = await self.publish_available()
                 failures = 0
             except (KafkaError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                 self._metrics.outbox_errors.inc()
@@ -105,38 +108,57 @@ class OutboxRelay:
             if time.monotonic() - last_prune > self.config.prune_every:
                 await self._prune()
                 last_prune = time.monotonic()
-            if published < self.config.batch_size:
+            if not published:
                 await self._sleep(self.config.poll_interval)
 
-    async def publish_batch(self) -> int:
-        """Publish one batch of unsent rows; returns how many were published and marked sent."""
-        rows = await self._pool.fetch(FETCH, self.config.batch_size)
-        if not rows:
-            self._metrics.outbox_lag.set(0)
-            return 0
-        started = time.perf_counter()
-        futures = [
-            await self._producer.send(
-                r["topic"],
-                value=r["payload"],
-                key=r["key"].encode(),
-                headers=record_headers(r["event_type"], r["headers"]),
-            )
-            for r in rows
-        ]
-        await asyncio.gather(*futures)
-        await self._pool.execute(
-            "UPDATE outbox SET sent_at = now() WHERE position = ANY($1::bigint[])",
-            [r["position"] for r in rows],
-        )
-        self._metrics.outbox_batch.observe(time.perf_counter() - started)
+    async def publish_available(self) -> int:
+        """Publish every unsent row visible now; returns how many were published and marked sent.
+
+        Two batches are in flight at most: while Kafka acknowledges batch N, batch N+1 is read and sent
+        (rows after N's last position, since N is not marked yet). A batch is marked sent only after all
+        of its acknowledgements. Rows that commit later with a lower position (a slower transaction) are
+        picked up by the next call, which starts again from the lowest unsent position.
+        """
+        total, after = 0, 0
+        inflight: tuple[list[int], asyncio.Future[list[object]]] | None = None
+        try:
+            while True:
+                rows = await self._pool.fetch(FETCH, after, self.config.batch_size)
+                sending = None
+                if rows:
+                    sending = ([r["position"] for r in rows], await self._send(rows))
+                    after = rows[-1]["position"]
+                if inflight is not None:
+                    total += await self._confirm(*inflight)
+                inflight = sending
+                if inflight is None:
+                    break
+        finally:
+            if inflight is not None and not inflight[1].done():
+                inflight[1].cancel()
+        oldest = await self._pool.fetchval(OLDEST_UNSENT)
+        self._metrics.outbox_lag.set((datetime.now(UTC) - oldest).total_seconds() if oldest else 0.0)
+        return total
+
+    async def _send(self, rows: list[asyncpg.Record]) -> asyncio.Future[list[object]]:
+        futures = []
         for r in rows:
-            self._metrics.outbox_published.labels(r["topic"]).inc()
-        oldest = await self._pool.fetchval(
-            "SELECT extract(epoch FROM now() - min(created_at)) FROM outbox WHERE sent_at IS NULL"
-        )
-        self._metrics.outbox_lag.set(float(oldest or 0))
-        return len(rows)
+            headers = record_headers(r["event_type"], r["headers"])
+            futures.append(
+                await self._producer.send(
+                    r["topic"], value=r["payload"], key=r["key"].encode(), headers=headers
+                )
+            )
+        return asyncio.gather(*futures)
+
+    async def _confirm(self, positions: list[int], acks: asyncio.Future[list[object]]) -> int:
+        started = time.perf_counter()
+        results = await acks
+        await self._pool.execute(MARK_SENT, positions)
+        self._metrics.outbox_batch.observe(time.perf_counter() - started)
+        for topic, count in Counter(meta.topic for meta in results).items():  # type: ignore[attr-defined]
+            self._metrics.outbox_published.labels(topic).inc(count)
+        return len(positions)
 
     async def _prune(self) -> None:
         deleted = await self._pool.execute(

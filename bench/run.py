@@ -1,0 +1,96 @@
+"""`make bench`: runs every bench/bench_*.py, prints a table and JSON, writes bench/results/latest.json.
+
+Each module exposes `run(quick: bool) -> list[dict]` rows ({bench, metric, value, unit, target?, ...}).
+Kafka and PostgreSQL come from KAFKA_BOOTSTRAP_SERVERS / DATABASE_URL, else one throwaway local stack is
+started for the whole run. `--quick` uses smaller volumes; names given on the command line select modules.
+"""
+
+import argparse
+import contextlib
+import importlib.util
+import json
+import os
+import platform
+import sys
+import time
+import traceback
+from datetime import UTC, datetime
+from pathlib import Path
+
+HERE = Path(__file__).parent
+
+
+def _infra() -> contextlib.AbstractContextManager[object]:
+    if os.environ.get("KAFKA_BOOTSTRAP_SERVERS") and os.environ.get("DATABASE_URL"):
+        return contextlib.nullcontext()
+    from bankstream_devstack.stack import throwaway_stack
+
+    @contextlib.contextmanager
+    def stack():
+        with throwaway_stack() as info:
+            os.environ["KAFKA_BOOTSTRAP_SERVERS"] = info.kafka_bootstrap_servers
+            os.environ["DATABASE_URL"] = info.database_url
+            yield info
+
+    return stack()
+
+
+def _load(path: Path):
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _table(rows: list[dict]) -> str:
+    lines = [f"{'bench':<34} {'metric':<22} {'value':>14} {'unit':<6} {'target':<8} {'met':<4}"]
+    for r in rows:
+        met = ""
+        if "target" in r and isinstance(r.get("value"), int | float):
+            op, bound = r["target"][:2], float(r["target"][2:])
+            met = "yes" if (r["value"] >= bound if op == ">=" else r["value"] <= bound) else "NO"
+        value = r.get("value")
+        shown = f"{value:,.3f}" if isinstance(value, float) and value < 100 else f"{value:,}"
+        lines.append(
+            f"{r['bench']:<34} {r['metric']:<22} {shown:>14} {r.get('unit', ''):<6} "
+            f"{r.get('target', ''):<8} {met:<4}"
+        )
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("only", nargs="*", help="module names, e.g. bench_outbox_relay")
+    args = parser.parse_args()
+    modules = sorted(p for p in HERE.glob("bench_*.py") if not args.only or p.stem in args.only)
+    rows: list[dict] = []
+    failed = []
+    with _infra():
+        for path in modules:
+            started = time.perf_counter()
+            print(f"running {path.stem} ...", file=sys.stderr, flush=True)
+            try:
+                rows.extend(_load(path).run(quick=args.quick))
+            except Exception:  # noqa: BLE001 - one broken bench must not hide the others' figures
+                failed.append(path.stem)
+                traceback.print_exc()
+            print(f"  {path.stem} took {time.perf_counter() - started:.1f}s", file=sys.stderr, flush=True)
+    report = {
+        "time": datetime.now(UTC).isoformat(),
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+        "quick": args.quick,
+        "results": rows,
+        "failed": failed,
+    }
+    out = HERE / "results"
+    out.mkdir(exist_ok=True)
+    (out / "latest.json").write_text(json.dumps(report, indent=2))
+    print(_table(rows))
+    print(json.dumps(report, indent=2))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
