@@ -11,8 +11,6 @@ import os
 import time
 import uuid
 
-from prometheus_client import CollectorRegistry
-
 from bankstream_common import outbox
 from bankstream_common.db import create_pool
 from bankstream_common.envelope import Envelope
@@ -22,6 +20,7 @@ from bankstream_common.migrations import migrate_service
 from bankstream_common.outbox import record_headers
 from bankstream_common.outbox_relay import OutboxRelay, RelayConfig
 from bankstream_common.pipeline_metrics import PipelineMetrics
+from prometheus_client import CollectorRegistry
 
 PARTITIONS = 6
 KEYS = 200

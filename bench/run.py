@@ -73,7 +73,7 @@ def main() -> int:
             print(f"running {path.stem} ...", file=sys.stderr, flush=True)
             try:
                 rows.extend(_load(path).run(quick=args.quick))
-            except Exception:  # noqa: BLE001 - one broken bench must not hide the others' figures
+            except Exception:
                 failed.append(path.stem)
                 traceback.print_exc()
             print(f"  {path.stem} took {time.perf_counter() - started:.1f}s", file=sys.stderr, flush=True)

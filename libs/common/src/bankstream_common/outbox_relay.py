@@ -11,7 +11,7 @@ once, nothing lost; consumers deduplicate by event id. Sent rows are pruned afte
 import asyncio
 import time
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
@@ -39,7 +39,7 @@ class RelayConfig:
     poll_interval: float = 0.5
     retention: timedelta = timedelta(hours=24)
     prune_every: float = 60.0
-    backoff: Backoff = Backoff(base=0.2, cap=5.0)
+    backoff: Backoff = field(default_factory=lambda: Backoff(base=0.2, cap=5.0))
 
 
 class OutboxRelay:

@@ -1,1 +1,1 @@
-"""Local infrastructure without Docker: a real Kafka broker and a real PostgreSQL server as child processes."""
+"""Local infrastructure without Docker: a real Kafka broker and PostgreSQL server as child processes."""

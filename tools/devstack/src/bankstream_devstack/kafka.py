@@ -194,7 +194,7 @@ class KafkaBroker:
         else:
             self.stop()
             raise DevstackError(f"Kafka did not start within {timeout:.0f}s (log: {self.log_file})")
-        asyncio.run(wait_for_metadata(self.bootstrap_servers, timeout=max(5.0, deadline - time.monotonic())))
+        asyncio.run(wait_for_metadata(self.bootstrap_servers, within=max(5.0, deadline - time.monotonic())))
 
     def _log_since(self, offset: int) -> str:
         try:
@@ -210,11 +210,11 @@ class KafkaBroker:
             self.pid = None
 
 
-async def wait_for_metadata(bootstrap_servers: str, timeout: float = 30.0) -> None:
+async def wait_for_metadata(bootstrap_servers: str, within: float = 30.0) -> None:
     """A real client's metadata round-trip: the broker is reachable and has a controller."""
     from aiokafka.admin import AIOKafkaAdminClient
 
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + within
     last: Exception | None = None
     while time.monotonic() < deadline:
         admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=5000)
@@ -222,7 +222,7 @@ async def wait_for_metadata(bootstrap_servers: str, timeout: float = 30.0) -> No
             await admin.start()
             await admin.describe_cluster()
             return
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - any failure means "not yet"; the last one is reported
             last = exc
             await asyncio.sleep(0.2)
         finally:

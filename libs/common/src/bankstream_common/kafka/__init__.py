@@ -1,1 +1,1 @@
-"""Kafka plumbing: the idempotent producer, declared topics, the consumer runner and its dead-letter topics."""
+"""Kafka plumbing: the idempotent producer, declared topics, the consumer runner, dead-letter topics."""

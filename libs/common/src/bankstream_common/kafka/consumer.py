@@ -16,6 +16,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
+from typing import TypeAlias
 
 import asyncpg
 import structlog
@@ -34,7 +35,7 @@ from .dead_letter import dead_letter
 log = structlog.get_logger(__name__)
 
 Handler = Callable[[asyncpg.Connection, Envelope], Awaitable[None]]
-Record = ConsumerRecord[bytes, bytes]
+Record: TypeAlias = ConsumerRecord[bytes, bytes]
 
 INFRASTRUCTURE_ERRORS: tuple[type[BaseException], ...] = (
     OSError,
@@ -157,7 +158,7 @@ class ConsumerRunner:
                 if await self._pause(self.config.infra_backoff.delay(min(infra_attempt, 6))):
                     return None
                 infra_attempt += 1
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - unclassified is transient, bounded by max_attempts
                 if attempt + 1 >= self.config.backoff.max_attempts:
                     raise _Poison(
                         f"retries exhausted after {attempt + 1} attempts: {type(exc).__name__}: {exc}",

@@ -93,7 +93,8 @@ async def migrate(conn: asyncpg.Connection, schema: str, migrations: list[Migrat
                     f"{schema}: {m.namespace}/{m.version:04d}_{m.name} failed: {exc}"
                 ) from exc
             await conn.execute(
-                f"INSERT INTO {schema}.schema_migrations (namespace, version, name, checksum) VALUES ($1,$2,$3,$4)",
+                f"INSERT INTO {schema}.schema_migrations (namespace, version, name, checksum) "
+                "VALUES ($1, $2, $3, $4)",
                 m.namespace,
                 m.version,
                 m.name,
