@@ -1,0 +1,94 @@
+"""The FastAPI app every service starts from: probes, metrics, request context and one error shape.
+
+    GET /healthz   200 {"status": "ok"} while the process can answer at all
+    GET /readyz    200 {"status": "ready", "checks": {name: {"status": "ok"}}} when every check passes,
+                   503 {"status": "not_ready", "checks": {name: {"status": "failing", "reason": ...}}}
+    GET /metrics   Prometheus text from the service's own registry
+
+Every 4xx/5xx answers in the shape of `http_errors`; the request context (id, access line, metrics,
+unhandled errors) is `http_context`.
+"""
+
+import asyncio
+import time
+from collections.abc import Callable, Mapping
+from contextlib import AbstractAsyncContextManager
+
+import structlog
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+from prometheus_client import CollectorRegistry
+from starlette.responses import Response
+
+from .http_context import RequestContextMiddleware
+from .http_errors import install_error_handlers
+from .metrics import HttpMetrics, MetricFactory, metrics_response
+from .readiness import CHECK_TIMEOUT_SECONDS, ReadinessCheck, failure_reason
+from .settings import BaseServiceSettings
+
+Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
+
+log = structlog.get_logger("bankstream.http")
+
+
+async def run_checks(
+    checks: Mapping[str, ReadinessCheck], limit: float = CHECK_TIMEOUT_SECONDS
+) -> dict[str, dict[str, str]]:
+    """Run every check concurrently, each bounded by `limit` seconds; report each one's outcome."""
+
+    async def one(name: str, check: ReadinessCheck) -> tuple[str, dict[str, str]]:
+        started = time.perf_counter()
+        try:
+            async with asyncio.timeout(limit):
+                await check()
+        except Exception as exc:  # noqa: BLE001 - any failure means not ready; the reason says which
+            reason = failure_reason(exc)
+            log.warning("readiness check failed", check=name, reason=reason)
+            return name, {"status": "failing", "reason": reason}
+        return name, {"status": "ok", "duration_ms": f"{(time.perf_counter() - started) * 1000:.1f}"}
+
+    return dict(await asyncio.gather(*(one(n, c) for n, c in checks.items())))
+
+
+def create_http_app(
+    *,
+    service: str,
+    settings: BaseServiceSettings | None,
+    registry: CollectorRegistry,
+    readiness: Mapping[str, ReadinessCheck],
+    http_metrics: HttpMetrics | None = None,
+    lifespan: Lifespan | None = None,
+    check_timeout: float = CHECK_TIMEOUT_SECONDS,
+) -> FastAPI:
+    """A FastAPI app with the probes, `/metrics`, request context middleware and the error shape."""
+    dev = settings is not None and settings.env == "dev"
+    app = FastAPI(
+        title=service,
+        lifespan=lifespan,
+        docs_url="/docs" if dev else None,
+        redoc_url=None,
+        openapi_url="/openapi.json" if dev else None,
+    )
+    metrics = http_metrics or HttpMetrics(MetricFactory(service, registry))
+    app.add_middleware(RequestContextMiddleware, metrics=metrics)
+    install_error_handlers(app)
+    checks = dict(readiness)
+
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", include_in_schema=False)
+    async def readyz() -> JSONResponse:
+        results = await run_checks(checks, check_timeout)
+        ready = all(r["status"] == "ok" for r in results.values())
+        return JSONResponse(
+            {"status": "ready" if ready else "not_ready", "checks": results},
+            status_code=200 if ready else 503,
+        )
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics_route() -> Response:
+        return metrics_response(registry)
+
+    return app

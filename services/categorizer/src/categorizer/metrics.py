@@ -1,0 +1,13 @@
+"""Every metric categorizer exports, declared here and nowhere else (names: `categorizer_<thing>_<unit>`)."""
+
+from bankstream_common.metrics import HttpMetrics, MetricFactory
+from prometheus_client import CollectorRegistry
+
+SERVICE = "categorizer"
+
+
+class Metrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.registry = registry
+        factory = MetricFactory(SERVICE, registry)
+        self.http = HttpMetrics(factory)

@@ -1,0 +1,1 @@
+"""ledger-api's adapters: PostgreSQL, Kafka and other clients, translated into the domain's errors."""

@@ -1,0 +1,1 @@
+"""ledger-api's rules and the events it emits: pure code, no I/O, no adapter."""

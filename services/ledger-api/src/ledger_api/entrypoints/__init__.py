@@ -1,0 +1,1 @@
+"""How ledger-api is driven from outside: its HTTP app and its process main."""

@@ -1,0 +1,1 @@
+"""How link-svc is driven from outside: its HTTP app and its process main."""

@@ -1,0 +1,1 @@
+"""sync-worker's adapters: PostgreSQL, Kafka and other clients, translated into the domain's errors."""

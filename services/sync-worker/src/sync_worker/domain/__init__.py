@@ -1,0 +1,1 @@
+"""sync-worker's rules and the events it emits: pure code, no I/O, no adapter."""

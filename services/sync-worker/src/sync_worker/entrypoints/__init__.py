@@ -1,0 +1,1 @@
+"""How sync-worker is driven from outside: its HTTP app and its process main."""
