@@ -191,3 +191,71 @@ async def test_consumer_killed_after_db_commit_before_offset_commit_has_no_secon
     assert rows == expected
     assert await pool.fetchval("SELECT sum(n) FROM totals") == len(events)
     assert await pool.fetchval("SELECT count(*) FROM inbox") == len(events)
+
+
+async def test_clean_stop_commits_what_is_done(
+    pool, totals, topic, producer, kafka_bootstrap_servers, uid
+) -> None:
+    from prometheus_client import CollectorRegistry
+
+    events = [_ev(f"acct-{i % 4}", 1) for i in range(200)]
+    for e in events[:120]:
+        await _send(producer, topic, e.to_json(), e.subject)
+    group = f"g-{uid}"
+    first_metrics = PipelineMetrics("t1", CollectorRegistry())
+    first = _runner(kafka_bootstrap_servers, topic, group, pool, producer, first_metrics)
+
+    async def first_done() -> bool:
+        return await pool.fetchval("SELECT coalesce(sum(n), 0) FROM totals") == 120
+
+    await _run_until(first, first_done)
+    for e in events[120:]:
+        await _send(producer, topic, e.to_json(), e.subject)
+    second_metrics = PipelineMetrics("t2", CollectorRegistry())
+    second = _runner(kafka_bootstrap_servers, topic, group, pool, producer, second_metrics)
+
+    async def second_done() -> bool:
+        return await pool.fetchval("SELECT coalesce(sum(n), 0) FROM totals") == 200
+
+    await _run_until(second, second_done)
+    # the second runner started at the committed offsets: it never saw the first 120 again
+    seen = sum(second_metrics.consumed.labels(topic, o)._value.get() for o in ("applied", "duplicate"))
+    assert seen == 80
+    assert second_metrics.consumed.labels(topic, "duplicate")._value.get() == 0
+
+
+async def test_rebalances_lose_and_duplicate_nothing(
+    pool, totals, topic, producer, kafka_bootstrap_servers, metrics, uid
+) -> None:
+    from prometheus_client import CollectorRegistry
+
+    group = f"g-{uid}"
+    events = [_ev(f"acct-{i % 16}", 20 + i % 50) for i in range(600)]  # never the failing 13
+    a = _runner(kafka_bootstrap_servers, topic, group, pool, producer, metrics)
+    b = _runner(
+        kafka_bootstrap_servers, topic, group, pool, producer, PipelineMetrics("b", CollectorRegistry())
+    )
+    task_a = asyncio.create_task(a.run())
+    task_b: asyncio.Task[None] | None = None
+    try:
+        for i, e in enumerate(events):
+            await _send(producer, topic, e.to_json(), e.subject)
+            if i == 200:  # a second member joins: partitions move while events flow
+                task_b = asyncio.create_task(b.run())
+            if i == 400:  # the first leaves cleanly: its partitions move again
+                a.stop()
+                await task_a
+        for _ in range(600):
+            if await pool.fetchval("SELECT coalesce(sum(n), 0) FROM totals") >= len(events):
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        a.stop()
+        b.stop()
+        await asyncio.gather(task_a, *([task_b] if task_b else []))
+    expected = {
+        f"acct-{k}": sum(e.data["amount"] for e in events if e.subject == f"acct-{k}") for k in range(16)
+    }
+    rows = {r["key"]: r["total"] for r in await pool.fetch("SELECT key, total FROM totals")}
+    assert rows == expected
+    assert await pool.fetchval("SELECT sum(n) FROM totals") == len(events)
