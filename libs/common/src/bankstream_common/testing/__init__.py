@@ -1,0 +1,1 @@
+"""Helpers for the tests of the services built on this library (imported by tests only)."""
