@@ -1,19 +1,43 @@
-"""The one place sync-worker builds its clients and wires them together."""
+"""The one place sync-worker builds its clients and wires them together.
 
+consumer runner (items, webhooks, sync requests) --trigger--> sync_items
+scheduler --claims--> ItemSyncer --Plaid--> one transaction: outbox + cursor + history
+outbox relay --> bankstream.transactions / .accounts / .sync-runs
+"""
+
+import os
+import socket
+import uuid
 from dataclasses import dataclass
 
 import asyncpg
+from aiokafka import AIOKafkaProducer
+from bankstream_common.backoff import Backoff
 from bankstream_common.db import create_pool
+from bankstream_common.kafka.consumer import ConsumerConfig, ConsumerRunner
+from bankstream_common.kafka.producer import create_producer
+from bankstream_common.kafka.topics import TopicSpec, ensure_topics
 from bankstream_common.metrics import create_registry
+from bankstream_common.migrations import migrate_service
+from bankstream_common.outbox_relay import OutboxRelay, RelayConfig
 from bankstream_common.readiness import KafkaCheck, kafka_check, postgres_check
-from bankstream_common.runtime import Service
+from bankstream_common.runtime import Service, Worker
 from fastapi import FastAPI
 
+from .adapters.plaid_sync import PLAID_HOSTS, PlaidSyncClient
+from .adapters.repository import SyncRepository
+from .adapters.token_provider import HttpTokenProvider, TokenProvider
 from .config import Settings
+from .domain import events
+from .domain.policy import RetryPolicy
+from .domain.triggers import CONSUMED_TOPICS
 from .entrypoints.http import create_app
+from .handlers import trigger_handler
 from .metrics import Metrics
+from .scheduler import SchedulerConfig, SyncScheduler
+from .syncer import ItemSyncer
 
-SCHEMA = "sync_worker"
+PRODUCED_TOPICS = (events.TRANSACTIONS_TOPIC, events.ACCOUNTS_TOPIC, events.SYNC_RUNS_TOPIC)
 
 
 @dataclass
@@ -23,30 +47,131 @@ class Container:
     pool: asyncpg.Pool
     kafka: KafkaCheck
     app: FastAPI
+    producer: AIOKafkaProducer
+    plaid: PlaidSyncClient
+    tokens: TokenProvider
+    repo: SyncRepository
+    scheduler: SyncScheduler
+    consumer: ConsumerRunner
+    relay: OutboxRelay
+
+    @property
+    def workers(self) -> list[Worker]:
+        return [self.consumer, self.scheduler, self.relay]
 
     def service(self) -> Service:
         return Service(
             app=self.app,
             host=self.settings.http_host,
             port=self.settings.http_port,
+            workers=self.workers,
             aclose=self.aclose,
             grace_seconds=self.settings.shutdown_grace_seconds,
         )
 
     async def aclose(self) -> None:
+        await self.producer.stop()
+        await self.tokens.aclose()
+        self.plaid.close()
         await self.kafka.aclose()
         await self.pool.close()
 
 
-async def bootstrap(settings: Settings) -> Container:
+def retry_policy(settings: Settings) -> RetryPolicy:
+    return RetryPolicy(
+        call_backoff=Backoff(base=0.5, cap=20.0, max_attempts=settings.call_attempts),
+        rate_limit_backoff=Backoff(base=2.0, cap=60.0, max_attempts=settings.rate_limit_attempts),
+        max_restarts=settings.max_pagination_restarts,
+        run_backoff=Backoff(
+            base=settings.run_retry_base_seconds, cap=1800.0, max_attempts=settings.run_attempts
+        ),
+    )
+
+
+async def bootstrap(
+    settings: Settings, *, tokens: TokenProvider | None = None, policy: RetryPolicy | None = None
+) -> Container:
+    """Wire the service. `tokens`/`policy` replace the link-svc client and the retry timings (tests)."""
     metrics = Metrics(create_registry())
-    # min_size=0: the process starts (and answers /healthz, and /readyz 503) while PostgreSQL is away
-    pool = await create_pool(
+    dsn, schema, prefix = (
         settings.database_url.get_secret_value(),
-        schema=SCHEMA,
+        settings.schema_name,
+        settings.topic_prefix,
+    )
+    await migrate_service(dsn, schema, "sync_worker")
+    await ensure_topics(
+        settings.kafka_bootstrap_servers,
+        [
+            TopicSpec(prefix + t, partitions=settings.topic_partitions)
+            for t in (*PRODUCED_TOPICS, *CONSUMED_TOPICS)
+        ],
+    )
+    pool = await create_pool(
+        dsn,
+        schema=schema,
         application_name=settings.service_name,
         min_size=0,
+        max_size=settings.max_concurrent_syncs + 6,
     )
+    producer = create_producer(settings.kafka_bootstrap_servers, client_id=settings.service_name)
+    await producer.start()
+    plaid = PlaidSyncClient(
+        host=settings.plaid_base_url or PLAID_HOSTS.get(settings.plaid_env, ""),
+        client_id=settings.plaid_client_id,
+        secret=settings.plaid_secret.get_secret_value(),
+        timeout_seconds=settings.plaid_timeout_seconds,
+        max_threads=settings.max_concurrent_syncs,
+        parse=settings.plaid_parse,
+    )
+    tokens = tokens or HttpTokenProvider(settings.link_svc_url, settings.link_svc_token.get_secret_value())
+    owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+    repo = SyncRepository(pool, owner=owner, lease_seconds=settings.lease_seconds, topic_prefix=prefix)
+    syncer = ItemSyncer(
+        repo,
+        plaid,
+        tokens,
+        metrics,
+        policy or retry_policy(settings),
+        not_ready_retry_seconds=settings.not_ready_retry_seconds,
+    )
+    scheduler = SyncScheduler(
+        SchedulerConfig(
+            channel=f"{schema}_sync_wanted",
+            max_concurrent=settings.max_concurrent_syncs,
+            poll_interval=settings.poll_interval_seconds,
+            quiet_after_seconds=settings.quiet_after_seconds,
+            quiet_check_interval=settings.quiet_check_interval_seconds,
+        ),
+        repo=repo,
+        syncer=syncer,
+        metrics=metrics,
+        lease_seconds=settings.lease_seconds,
+    )
+    consumer = ConsumerRunner(
+        ConsumerConfig(
+            name=settings.consumer_group,
+            topics=[prefix + t for t in CONSUMED_TOPICS],
+            bootstrap_servers=settings.kafka_bootstrap_servers,
+        ),
+        pool=pool,
+        handler=trigger_handler(metrics),
+        producer=producer,
+        metrics=metrics.pipeline,
+    )
+    relay = OutboxRelay(RelayConfig(schema=schema), pool=pool, producer=producer, metrics=metrics.pipeline)
     kafka = kafka_check(settings.kafka_bootstrap_servers)
-    app = create_app(settings, metrics, {"postgres": postgres_check(pool), "kafka": kafka})
-    return Container(settings=settings, metrics=metrics, pool=pool, kafka=kafka, app=app)
+    app = create_app(settings, metrics, {"postgres": postgres_check(pool), "kafka": kafka}, pool)
+    return Container(
+        settings=settings,
+        metrics=metrics,
+        pool=pool,
+        kafka=kafka,
+        app=app,
+        producer=producer,
+        plaid=plaid,
+        tokens=tokens,
+        repo=repo,
+        scheduler=scheduler,
+        consumer=consumer,
+        relay=relay,
+    )

@@ -18,6 +18,7 @@ class Settings(BaseServiceSettings):
         "plaid_base_url": "PLAID_BASE_URL",
         "plaid_client_id": "PLAID_CLIENT_ID",
         "plaid_secret": "PLAID_SECRET",
+        "link_svc_url": "LINK_SVC_URL",
     }
 
     service_name: str = "sync-worker"
@@ -27,3 +28,25 @@ class Settings(BaseServiceSettings):
     plaid_base_url: str | None = None  # the emulator's URL; None means Plaid's URL for plaid_env
     plaid_client_id: str
     plaid_secret: SecretStr
+    plaid_timeout_seconds: float = 30.0
+    plaid_parse: Literal["own", "sdk"] = "own"  # "sdk": plaid-python's response models (slow; see docs)
+
+    # where access tokens come from (never Kafka): link-svc's internal vault API
+    link_svc_url: str = "http://127.0.0.1:8001"
+    link_svc_token: SecretStr  # service token with scope vault:read
+
+    schema_name: str = "sync_worker"
+    consumer_group: str = "sync-worker"
+    max_concurrent_syncs: int = 8  # different Items syncing at once in this process
+    lease_seconds: float = 30.0
+    poll_interval_seconds: float = 1.0
+    quiet_after_seconds: float = 6 * 3600.0  # the fallback for lost webhooks
+    quiet_check_interval_seconds: float = 300.0
+    not_ready_retry_seconds: float = 60.0
+    max_pagination_restarts: int = 5
+    call_attempts: int = 5
+    rate_limit_attempts: int = 6
+    run_attempts: int = 5
+    run_retry_base_seconds: float = 30.0
+    topic_partitions: int = 6
+    topic_prefix: str = ""  # tests and side-by-side stacks: "<prefix>bankstream.transactions"

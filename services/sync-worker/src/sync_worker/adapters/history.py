@@ -1,0 +1,53 @@
+"""Reading the sync history: an Item's state and its runs, newest first (the write side is repository.py)."""
+
+import datetime as dt
+from typing import Any
+
+import asyncpg
+
+RUN_COLUMNS = """run_id::text, item_id, triggers, outcome, pages, restarts, added, modified, removed,
+                 started_at, finished_at, duration_ms, error_code, error_type, retryable, first_sequence,
+                 last_sequence"""
+
+
+async def item_state(pool: asyncpg.Pool, item_id: str) -> dict[str, Any] | None:
+    """The Item's sync state (never its cursor's content beyond whether it has one)."""
+    row = await pool.fetchrow(
+        """SELECT item_id, status, cursor <> '' AS has_cursor, last_sequence, wanted_at, wanted_triggers,
+                  not_before, failed_runs, lease_until > now() AS running, last_synced_at, last_error_code,
+                  update_status
+           FROM sync_items WHERE item_id = $1""",
+        item_id,
+    )
+    return dict(row) if row else None
+
+
+async def runs(
+    pool: asyncpg.Pool,
+    item_id: str,
+    *,
+    limit: int = 50,
+    before: dt.datetime | None = None,
+    outcome: str | None = None,
+) -> list[dict[str, Any]]:
+    """The Item's runs, newest first; page with `before` (the last `started_at` seen)."""
+    rows = await pool.fetch(  # noqa: S608 - the columns are a constant
+        f"""SELECT {RUN_COLUMNS} FROM sync_runs
+            WHERE item_id = $1 AND ($2::timestamptz IS NULL OR started_at < $2)
+              AND ($3::text IS NULL OR outcome = $3)
+            ORDER BY started_at DESC LIMIT $4""",
+        item_id,
+        before,
+        outcome,
+        limit,
+    )
+    return [dict(r) for r in rows]
+
+
+async def recent_failures(pool: asyncpg.Pool, *, limit: int = 50) -> list[dict[str, Any]]:
+    """Failed runs across Items, newest first (what an operator looks at first)."""
+    rows = await pool.fetch(  # noqa: S608 - the columns are a constant
+        f"SELECT {RUN_COLUMNS} FROM sync_runs WHERE outcome = 'failed' ORDER BY started_at DESC LIMIT $1",
+        limit,
+    )
+    return [dict(r) for r in rows]

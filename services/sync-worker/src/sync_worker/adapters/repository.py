@@ -1,0 +1,280 @@
+"""sync-worker's tables: which Items want a run, who holds each run's lease, and each run's outcome.
+
+The lease is a row lock in time: `claim_due` hands an Item to one worker until `lease_until`, the worker
+renews it while it runs, and every write of a run's outcome is fenced (the lease must still be ours and,
+for a commit, the cursor must still be the one the run started from). A worker killed mid-run leaves a
+lease that simply expires; another worker (or the restarted one) then redoes the run from the same cursor.
+"""
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import asyncpg
+from bankstream_common import outbox
+
+from ..domain.run import Outgoing
+from ..domain.triggers import TriggerAction
+
+ENQUEUE_CHUNK = 5000
+
+_MERGE_TRIGGER = """CASE WHEN $2 = '' OR $2 = ANY(sync_items.wanted_triggers) THEN sync_items.wanted_triggers
+                         ELSE sync_items.wanted_triggers || $2 END"""
+_WANT = f"""wanted_at = LEAST(COALESCE(sync_items.wanted_at, now()), now()),
+            wanted_triggers = {_MERGE_TRIGGER},
+            want_refresh = sync_items.want_refresh OR $3,
+            trigger_version = sync_items.trigger_version + 1, updated_at = now()"""
+_INSERT = """INSERT INTO sync_items (item_id, status, wanted_at, wanted_triggers, want_refresh, trigger_version)
+             VALUES ($1, 'active', now(), CASE WHEN $2 = '' THEN '{}'::text[] ELSE ARRAY[$2] END, $3, 1)"""
+TRIGGER_SQL = {
+    "link": f"""{_INSERT} ON CONFLICT (item_id) DO UPDATE SET status = 'active', failed_runs = 0,
+                not_before = NULL, {_WANT}""",
+    "resume": f"""{_INSERT} ON CONFLICT (item_id) DO UPDATE SET status = 'active', failed_runs = 0,
+                  not_before = NULL, {_WANT} WHERE sync_items.status <> 'removed'""",
+    "want": f"""{_INSERT} ON CONFLICT (item_id) DO UPDATE SET {_WANT} WHERE sync_items.status <> 'removed'""",
+    "pause": """UPDATE sync_items SET status = 'needs_attention', updated_at = now()
+                WHERE item_id = $1 AND status = 'active'""",
+    "stop": """INSERT INTO sync_items (item_id, status) VALUES ($1, 'removed')
+               ON CONFLICT (item_id) DO UPDATE SET status = 'removed', wanted_at = NULL, updated_at = now()""",
+}
+
+CLAIM = """
+WITH due AS (
+    SELECT item_id, wanted_triggers, want_refresh FROM sync_items
+    WHERE status = 'active' AND wanted_at <= now()
+      AND (not_before IS NULL OR not_before <= now())
+      AND (lease_until IS NULL OR lease_until < now())
+    ORDER BY wanted_at LIMIT $2
+    FOR UPDATE SKIP LOCKED)
+UPDATE sync_items s SET lease_owner = $1, lease_until = now() + $3::interval,
+       wanted_triggers = '{}', want_refresh = false, updated_at = now()
+FROM due WHERE s.item_id = due.item_id
+RETURNING s.item_id, s.cursor, s.last_sequence, s.trigger_version, s.failed_runs,
+          due.wanted_triggers AS triggers, due.want_refresh AS refresh"""
+
+
+@dataclass(frozen=True)
+class Claim:
+    """An Item this worker holds the lease on, as it was when claimed."""
+
+    item_id: str
+    cursor: str
+    last_sequence: int
+    trigger_version: int
+    failed_runs: int
+    triggers: tuple[str, ...]
+    refresh: bool
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """A run's row in the history."""
+
+    run_id: str
+    item_id: str
+    triggers: Sequence[str]
+    outcome: str
+    pages: int
+    restarts: int
+    added: int
+    modified: int
+    removed: int
+    started_at: dt.datetime
+    finished_at: dt.datetime
+    error_code: str | None = None
+    error_type: str | None = None
+    retryable: bool | None = None
+    first_sequence: int | None = None
+    last_sequence: int | None = None
+
+    @property
+    def duration_ms(self) -> int:
+        return max(0, int((self.finished_at - self.started_at).total_seconds() * 1000))
+
+
+async def apply_trigger(conn: asyncpg.Connection, action: TriggerAction) -> None:
+    """Record a trigger in the caller's (the consumer's) transaction; the scheduler wakes at its commit."""
+    if action.effect in ("pause", "stop"):
+        await conn.execute(TRIGGER_SQL[action.effect], action.item_id)
+        return
+    await conn.execute(TRIGGER_SQL[action.effect], action.item_id, action.trigger, action.refresh)
+    await conn.execute("SELECT pg_notify(current_schema() || '_sync_wanted', '')")
+
+
+class SyncRepository:
+    def __init__(
+        self, pool: asyncpg.Pool, *, owner: str, lease_seconds: float, topic_prefix: str = ""
+    ) -> None:
+        self._pool, self.owner, self._lease = pool, owner, dt.timedelta(seconds=lease_seconds)
+        self._prefix = topic_prefix
+
+    def _topics(self, events: Sequence[Outgoing]) -> list[Outgoing]:
+        return [(self._prefix + topic, key, event) for topic, key, event in events]
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        return self._pool
+
+    async def claim_due(self, limit: int) -> list[Claim]:
+        if limit <= 0:
+            return []
+        rows = await self._pool.fetch(CLAIM, self.owner, limit, self._lease)
+        return [
+            Claim(
+                r["item_id"],
+                r["cursor"],
+                r["last_sequence"],
+                r["trigger_version"],
+                r["failed_runs"],
+                tuple(r["triggers"]),
+                r["refresh"],
+            )
+            for r in rows
+        ]
+
+    async def renew(self, item_id: str) -> bool:
+        """Extend our lease; False when it is no longer ours (the run must stop)."""
+        row = await self._pool.fetchval(
+            """UPDATE sync_items SET lease_until = now() + $3::interval
+               WHERE item_id = $1 AND lease_owner = $2 RETURNING 1""",
+            item_id,
+            self.owner,
+            self._lease,
+        )
+        return row is not None
+
+    async def release(self, claim: Claim) -> None:
+        """Give the lease back without an outcome (shutting down): the run stays wanted."""
+        await self._pool.execute(
+            """UPDATE sync_items SET lease_owner = NULL, lease_until = NULL,
+                   wanted_triggers = (SELECT coalesce(array_agg(DISTINCT t), '{}')
+                                      FROM unnest(wanted_triggers || $3::text[]) t)
+               WHERE item_id = $1 AND lease_owner = $2""",
+            claim.item_id,
+            self.owner,
+            list(claim.triggers),
+        )
+
+    async def _fence(self, conn: asyncpg.Connection, claim: Claim, *, cursor: bool) -> str | None:
+        """Lock the Item's row; its status when the lease is still ours (and the cursor unmoved)."""
+        row = await conn.fetchrow(
+            "SELECT status, cursor, last_sequence, lease_owner FROM sync_items WHERE item_id = $1 FOR UPDATE",
+            claim.item_id,
+        )
+        if row is None or row["lease_owner"] != self.owner:
+            return None
+        if cursor and (row["cursor"] != claim.cursor or row["last_sequence"] != claim.last_sequence):
+            return None
+        return str(row["status"])
+
+    async def commit_run(
+        self,
+        claim: Claim,
+        record: RunRecord,
+        *,
+        next_cursor: str,
+        last_sequence: int,
+        update_status: str | None,
+        events: Sequence[Outgoing],
+        retry_after: float | None = None,
+    ) -> bool:
+        """The run's events, new cursor, history row and Item state in ONE transaction; False if fenced off.
+
+        `retry_after` (NOT_READY): keep the Item wanted that many seconds from now, in case the webhook
+        announcing its data is lost.
+        """
+        async with self._pool.acquire() as conn, conn.transaction():
+            status = await self._fence(conn, claim, cursor=True)
+            if status is None:
+                return False
+            if status != "removed":
+                for start in range(0, len(events), ENQUEUE_CHUNK):
+                    await outbox.enqueue_many(conn, self._topics(events[start : start + ENQUEUE_CHUNK]))
+            await conn.execute(
+                """UPDATE sync_items SET cursor = $2, last_sequence = $3, update_status = $4,
+                       lease_owner = NULL, lease_until = NULL, failed_runs = 0, not_before = NULL,
+                       last_error_code = NULL, last_synced_at = now(), updated_at = now(),
+                       wanted_at = CASE WHEN trigger_version <> $5 THEN wanted_at
+                                        WHEN $6::float8 IS NULL THEN NULL
+                                        ELSE now() + make_interval(secs => $6::float8) END
+                   WHERE item_id = $1""",
+                claim.item_id,
+                next_cursor,
+                last_sequence,
+                update_status,
+                claim.trigger_version,
+                retry_after,
+            )
+            await insert_run(conn, record)
+        return True
+
+    async def fail_run(
+        self, claim: Claim, record: RunRecord, *, next_step: str, delay: float, events: Sequence[Outgoing]
+    ) -> bool:
+        """Record a failed run and decide the Item's state: retry later, pause, remove or wait."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            if await self._fence(conn, claim, cursor=False) is None:
+                return False
+            await outbox.enqueue_many(conn, self._topics(events))
+            await conn.execute(
+                """UPDATE sync_items SET lease_owner = NULL, lease_until = NULL, updated_at = now(),
+                       last_error_code = $3,
+                       wanted_triggers = (SELECT coalesce(array_agg(DISTINCT t), '{}')
+                                          FROM unnest(wanted_triggers || $4::text[]) t),
+                       failed_runs = CASE WHEN $2 = 'wait' THEN 0 ELSE failed_runs + 1 END,
+                       not_before = CASE WHEN $2 = 'retry' THEN now() + make_interval(secs => $5::float8) END,
+                       status = CASE $2 WHEN 'pause' THEN 'needs_attention' WHEN 'remove' THEN 'removed'
+                                ELSE status END,
+                       wanted_at = CASE WHEN $2 = 'retry' OR $2 = 'pause' THEN wanted_at
+                                        WHEN trigger_version <> $6 THEN wanted_at END
+                   WHERE item_id = $1""",
+                claim.item_id,
+                next_step,
+                record.error_code,
+                [*claim.triggers, "retry"],
+                delay,
+                claim.trigger_version,
+            )
+            await insert_run(conn, record)
+        return True
+
+    async def want_quiet_items(self, quiet_seconds: float, limit: int = 1000) -> int:
+        """The fallback for lost webhooks: active Items not synced for `quiet_seconds` become wanted."""
+        result = await self._pool.execute(
+            """UPDATE sync_items SET wanted_at = now(), trigger_version = trigger_version + 1,
+                   wanted_triggers = wanted_triggers || ARRAY['scheduled'], updated_at = now()
+               WHERE item_id IN (
+                   SELECT item_id FROM sync_items
+                   WHERE status = 'active' AND wanted_at IS NULL
+                     AND coalesce(last_synced_at, created_at) < now() - make_interval(secs => $1::float8)
+                   LIMIT $2 FOR UPDATE SKIP LOCKED)""",
+            quiet_seconds,
+            limit,
+        )
+        return int(result.split()[-1])
+
+
+async def insert_run(conn: asyncpg.Connection, r: RunRecord) -> None:
+    await conn.execute(
+        """INSERT INTO sync_runs (run_id, item_id, triggers, outcome, pages, restarts, added, modified, removed,
+               started_at, finished_at, duration_ms, error_code, error_type, retryable, first_sequence,
+               last_sequence)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)""",
+        r.run_id,
+        r.item_id,
+        list(r.triggers),
+        r.outcome,
+        r.pages,
+        r.restarts,
+        r.added,
+        r.modified,
+        r.removed,
+        r.started_at,
+        r.finished_at,
+        r.duration_ms,
+        r.error_code,
+        r.error_type,
+        r.retryable,
+        r.first_sequence,
+        r.last_sequence,
+    )

@@ -1,0 +1,41 @@
+"""How hard a run tries, and what follows a failed run. Nothing retries forever.
+
+Inside a run, one Plaid call that fails with a RetryableError is retried after a backoff delay, up to
+`call_attempts` times, keeping the pages already collected (a 429 or a 5xx does not invalidate the
+pagination). MUTATION_DURING_PAGINATION restarts the loop from its start cursor, up to `max_restarts`.
+A run that still fails is recorded and published (SyncFailed); then, by error class:
+
+    ItemNeedsAttention / ItemUnknown   the Item stops (paused / removed) until a repair or relink
+    RetryableError                     the Item is retried after `run_backoff` (exponential, jittered),
+                                       `run_attempts` runs at most; then it waits for the next trigger
+                                       or the quiet-Item fallback
+    anything else                      not retried; waits for the next trigger
+"""
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from bankstream_common.backoff import Backoff
+
+from .errors import ItemNeedsAttention, ItemUnknown, SyncError
+
+Next = Literal["retry", "pause", "remove", "wait"]
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    call_backoff: Backoff = field(default_factory=lambda: Backoff(base=0.5, cap=20.0, max_attempts=5))
+    rate_limit_backoff: Backoff = field(default_factory=lambda: Backoff(base=2.0, cap=60.0, max_attempts=6))
+    max_restarts: int = 5
+    run_backoff: Backoff = field(default_factory=lambda: Backoff(base=30.0, cap=1800.0, max_attempts=5))
+
+    def after_failed_run(self, error: SyncError, attempt: int) -> tuple[Next, float]:
+        """What follows the `attempt`-th consecutive failed run, and after how many seconds."""
+        if isinstance(error, ItemNeedsAttention):
+            return "pause", 0.0
+        if isinstance(error, ItemUnknown):
+            return "remove", 0.0
+        if error.retryable and attempt < self.run_backoff.max_attempts:
+            base = self.run_backoff.base * 2 ** (attempt - 1)
+            return "retry", min(self.run_backoff.cap, base) / 2 + self.run_backoff.delay(attempt - 1) / 2
+        return "wait", 0.0

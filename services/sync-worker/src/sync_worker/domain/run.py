@@ -1,0 +1,152 @@
+"""One sync run, pure: the pages a complete pagination loop collected, and the events they become.
+
+The run's effects are decided here and written elsewhere (one transaction, through the outbox). Event ids
+are deterministic, `uuid5(item_id, sync_sequence)`: a run redone after a crash, before its commit, mints the
+same ids for the same changes, and a sequence number can be committed only once (the commit is fenced on
+the cursor it started from), so an id never names two different changes.
+"""
+
+import datetime as dt
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from bankstream_common.envelope import Envelope
+
+from . import events
+from .plaid_page import Account, SyncPage, Transaction
+
+EVENT_ID_NAMESPACE = uuid.UUID("6f1c1d52-8a43-4a43-9d1e-3b9b2f7a5c10")
+
+Outgoing = tuple[str, str, Envelope]  # (topic, key, event)
+
+
+@dataclass
+class Collected:
+    """What one pagination loop (start cursor to has_more=false) returned, turned into events page by page.
+
+    Events are built as each page arrives (while the next one is being fetched), numbered from
+    `first_sequence`. A restart (MUTATION_DURING_PAGINATION) drops them all and starts numbering again.
+    """
+
+    item_id: str
+    run_id: str
+    start_cursor: str
+    first_sequence: int
+    outgoing: list[Outgoing] = field(default_factory=list)
+    pages: int = 0
+    restarts: int = 0
+    added: int = 0
+    modified: int = 0
+    removed: int = 0
+    next_cursor: str = ""
+    update_status: str | None = None
+    accounts: list[Account] = field(default_factory=list)
+    fetched_at: dt.datetime | None = None
+    not_ready: bool = False
+
+    def __post_init__(self) -> None:
+        self.next_cursor = self.start_cursor
+
+    @property
+    def changes(self) -> int:
+        return self.added + self.modified + self.removed
+
+    @property
+    def last_sequence(self) -> int:
+        """The Item's last sequence number once this run is committed."""
+        return self.first_sequence - 1 + self.changes
+
+    def add_page(self, page: SyncPage, now: dt.datetime) -> None:
+        first = self.first_sequence + self.changes
+        self.outgoing.extend(transaction_events(self.item_id, self.run_id, page, first, self.changes, now))
+        self.pages += 1
+        self.added += len(page.added)
+        self.modified += len(page.modified)
+        self.removed += len(page.removed)
+        self.next_cursor = page.next_cursor or self.start_cursor
+        self.update_status = page.transactions_update_status
+        self.accounts = page.accounts
+        self.fetched_at = now
+        # NOT_READY with an empty cursor: nothing to publish, nothing to store; a webhook follows
+        self.not_ready = page.not_ready and not page.next_cursor
+
+    def restart(self) -> None:
+        """Drop what this loop collected (the data mutated under it) and count the restart."""
+        self.outgoing = []
+        self.pages = self.added = self.modified = self.removed = 0
+        self.next_cursor, self.update_status, self.accounts = self.start_cursor, None, []
+        self.fetched_at, self.not_ready = None, False
+        self.restarts += 1
+
+
+def page_changes(page: SyncPage) -> Iterator[tuple[str, Transaction | None, str, str]]:
+    """(change, transaction, transaction_id, account_id) in page order: added, modified, removed."""
+    for t in page.added:
+        yield "added", t, t.transaction_id, t.account_id
+    for t in page.modified:
+        yield "modified", t, t.transaction_id, t.account_id
+    for r in page.removed:
+        yield "removed", None, r.transaction_id, r.account_id
+
+
+def event_id(item_id: str, sync_sequence: int) -> uuid.UUID:
+    return uuid.uuid5(EVENT_ID_NAMESPACE, f"{item_id}/{sync_sequence}")
+
+
+def transaction_events(
+    item_id: str, run_id: str, page: SyncPage, first_sequence: int, first_position: int, now: dt.datetime
+) -> list[Outgoing]:
+    """One TransactionChanged per change of `page`, numbered `first_sequence`, `first_sequence + 1`, ..."""
+    out: list[Outgoing] = []
+    for offset, (change, txn, transaction_id, account_id) in enumerate(page_changes(page)):
+        sequence = first_sequence + offset
+        position = first_position + offset
+        fields = {} if txn is None else dict(txn)
+        fields.update(
+            change=change,
+            transaction_id=transaction_id,
+            account_id=account_id,
+            item_id=item_id,
+            sync_sequence=sequence,
+            run_id=run_id,
+            position=position,
+        )
+        payload = events.TransactionChanged(**fields)
+        envelope = Envelope.new(
+            source=events.SOURCE,
+            type=events.TRANSACTION_CHANGED,
+            subject=account_id,
+            data=payload,
+            id=event_id(item_id, sequence),
+            time=now,
+        )
+        out.append((events.TRANSACTIONS_TOPIC, account_id, envelope))
+    return out
+
+
+def account_events(collected: Collected, now: dt.datetime) -> list[Outgoing]:
+    """AccountUpdated for every account of the last page (the freshest balances)."""
+    sent_at = collected.fetched_at or now
+    return [_account_event(collected.item_id, collected.run_id, a, sent_at, now) for a in collected.accounts]
+
+
+def _account_event(
+    item_id: str, run_id: str, account: Account, sent_at: dt.datetime, now: dt.datetime
+) -> Outgoing:
+    payload = events.AccountUpdated(
+        item_id=item_id,
+        account_id=account.account_id,
+        run_id=run_id,
+        name=account.name,
+        official_name=account.official_name,
+        mask=account.mask,
+        type=account.type,
+        subtype=account.subtype,
+        balances=account.balances,
+        as_of=account.balances.last_updated_datetime or sent_at,
+    )
+    envelope = Envelope.new(
+        source=events.SOURCE, type=events.ACCOUNT_UPDATED, subject=account.account_id, data=payload, time=now
+    )
+    return events.ACCOUNTS_TOPIC, account.account_id, envelope

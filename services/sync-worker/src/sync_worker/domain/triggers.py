@@ -1,0 +1,90 @@
+"""Which incoming events make an Item want a sync, and how many triggers collapse into one run.
+
+A trigger never runs Plaid calls itself: it marks the Item as wanted (`wanted_at`, the merged trigger kinds,
+a `refresh` flag) in the consumer's transaction. However many triggers arrive before the scheduler claims
+the Item, they become one run; one arriving while a run is in progress makes exactly one more run follow.
+
+    event type                             data                              effect
+    bankstream.item.linked.v1              item_id                           activate + want (item_linked)
+    bankstream.item.removed.v1             item_id                           stop for good
+    bankstream.item.status_changed.v1      item_id, status=good              resume + want (login_repaired)
+                                           status=login_required|...         pause
+    bankstream.plaid.webhook_received.v1   TRANSACTIONS SYNC_UPDATES_AVAILABLE, DEFAULT_UPDATE,
+                                           INITIAL_UPDATE, HISTORICAL_UPDATE, TRANSACTIONS_REMOVED
+                                                                             want (webhook)
+                                           ITEM LOGIN_REPAIRED               resume + want (login_repaired)
+                                           ITEM NEW_ACCOUNTS_AVAILABLE       want (new_accounts)
+    bankstream.sync.requested.v1           item_id, refresh?                 want (requested), refresh
+    anything else                                                            ignored (tolerant reader)
+"""
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+ITEM_LINKED = "bankstream.item.linked.v1"
+ITEM_REMOVED = "bankstream.item.removed.v1"
+ITEM_STATUS_CHANGED = "bankstream.item.status_changed.v1"
+WEBHOOK_RECEIVED = "bankstream.plaid.webhook_received.v1"
+SYNC_REQUESTED = "bankstream.sync.requested.v1"
+
+ITEMS_TOPIC = "bankstream.items"
+WEBHOOKS_TOPIC = "bankstream.plaid-webhooks"
+SYNC_REQUESTS_TOPIC = "bankstream.sync-requests"
+CONSUMED_TOPICS = (ITEMS_TOPIC, WEBHOOKS_TOPIC, SYNC_REQUESTS_TOPIC)
+
+TRANSACTION_WEBHOOKS = frozenset(
+    {
+        "SYNC_UPDATES_AVAILABLE",
+        "DEFAULT_UPDATE",
+        "INITIAL_UPDATE",
+        "HISTORICAL_UPDATE",
+        "TRANSACTIONS_REMOVED",
+    }
+)
+GOOD_STATUSES = frozenset({"good", "healthy", "active"})
+PAUSED_STATUSES = frozenset(
+    {"login_required", "item_login_required", "needs_attention", "error", "pending_disconnect", "revoked"}
+)
+
+Effect = Literal["link", "want", "resume", "pause", "stop"]
+
+
+@dataclass(frozen=True)
+class TriggerAction:
+    item_id: str
+    effect: Effect  # link: (re)activate from any state; resume: only a paused or active Item
+    trigger: str  # the kind recorded in the run history ("" for pause/stop)
+    refresh: bool = False
+
+
+def action_for(event_type: str, data: dict[str, Any]) -> TriggerAction | None:
+    """What an incoming event means for its Item's syncing; None when it means nothing to us."""
+    item_id = data.get("item_id")
+    if not isinstance(item_id, str) or not item_id:
+        return None
+    if event_type == ITEM_LINKED:
+        return TriggerAction(item_id, "link", "item_linked")
+    if event_type == ITEM_REMOVED:
+        return TriggerAction(item_id, "stop", "")
+    if event_type == ITEM_STATUS_CHANGED:
+        status = str(data.get("status", "")).lower()
+        if status in GOOD_STATUSES:
+            return TriggerAction(item_id, "resume", "login_repaired")
+        if status in PAUSED_STATUSES:
+            return TriggerAction(item_id, "pause", "")
+        return None
+    if event_type == SYNC_REQUESTED:
+        return TriggerAction(item_id, "want", "requested", refresh=bool(data.get("refresh", False)))
+    if event_type == WEBHOOK_RECEIVED:
+        return _webhook_action(item_id, str(data.get("webhook_type", "")), str(data.get("webhook_code", "")))
+    return None
+
+
+def _webhook_action(item_id: str, webhook_type: str, code: str) -> TriggerAction | None:
+    if webhook_type == "TRANSACTIONS" and code in TRANSACTION_WEBHOOKS:
+        return TriggerAction(item_id, "want", f"webhook:{code}")
+    if webhook_type == "ITEM" and code == "LOGIN_REPAIRED":
+        return TriggerAction(item_id, "resume", "login_repaired")
+    if webhook_type == "ITEM" and code == "NEW_ACCOUNTS_AVAILABLE":
+        return TriggerAction(item_id, "want", "new_accounts")
+    return None

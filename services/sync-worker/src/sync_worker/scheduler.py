@@ -1,0 +1,119 @@
+"""The scheduler: claims due Items under a lease and runs up to `max_concurrent` syncs at once.
+
+It wakes when a trigger commits (NOTIFY `<schema>_sync_wanted`) and polls every `poll_interval` as a
+fallback. Each claimed Item runs in its own task, with a lease renewed every `lease_seconds / 3`; if a
+renewal finds the lease gone, the run is cancelled (its commit would be fenced off anyway). Every
+`quiet_check_interval` it also marks Items quiet for longer than `quiet_after_seconds` as wanted, because
+webhooks get lost. `stop()` lets running syncs finish (the runtime's grace period bounds that), then
+releases their leases.
+"""
+
+import asyncio
+import contextlib
+import time
+from dataclasses import dataclass
+
+import asyncpg
+import structlog
+
+from .adapters.repository import Claim, SyncRepository
+from .metrics import Metrics
+from .syncer import ItemSyncer
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class SchedulerConfig:
+    channel: str
+    max_concurrent: int = 8
+    poll_interval: float = 1.0
+    quiet_after_seconds: float = 6 * 3600.0
+    quiet_check_interval: float = 300.0
+
+
+class SyncScheduler:
+    def __init__(
+        self,
+        config: SchedulerConfig,
+        *,
+        repo: SyncRepository,
+        syncer: ItemSyncer,
+        metrics: Metrics,
+        lease_seconds: float,
+    ) -> None:
+        self.config = config
+        self._repo, self._syncer, self._metrics = repo, syncer, metrics
+        self._lease_seconds = lease_seconds
+        self._running: dict[str, asyncio.Task[None]] = {}
+        self._wake = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self.started = asyncio.Event()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._wake.set()
+
+    async def run(self) -> None:
+        async with self._repo.pool.acquire() as listener:
+            await listener.add_listener(self.config.channel, self._on_notify)
+            self.started.set()
+            try:
+                await self._loop()
+            finally:
+                with contextlib.suppress(asyncpg.InterfaceError, OSError):
+                    await listener.remove_listener(self.config.channel, self._on_notify)
+        if self._running:
+            await asyncio.gather(*self._running.values(), return_exceptions=True)
+
+    def _on_notify(self, *_: object) -> None:
+        self._wake.set()
+
+    async def _loop(self) -> None:
+        last_quiet_check = 0.0
+        while not self._stopping.is_set():
+            try:
+                if time.monotonic() - last_quiet_check > self.config.quiet_check_interval:
+                    marked = await self._repo.want_quiet_items(self.config.quiet_after_seconds)
+                    self._metrics.quiet_items.inc(marked)
+                    last_quiet_check = time.monotonic()
+                for claim in await self._repo.claim_due(self.config.max_concurrent - len(self._running)):
+                    task = asyncio.create_task(self._run_one(claim), name=f"sync:{claim.item_id}")
+                    self._running[claim.item_id] = task
+            except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
+                log.warning("scheduler could not reach the database", error=type(exc).__name__)
+            await self._sleep(self.config.poll_interval)
+
+    async def _sleep(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), timeout=seconds)
+        self._wake.clear()
+
+    async def _run_one(self, claim: Claim) -> None:
+        sync = asyncio.create_task(self._syncer.run(claim))
+        renewer = asyncio.create_task(self._renew(claim, sync))
+        try:
+            await sync
+        except asyncio.CancelledError:
+            log.warning("sync run cancelled", item_id=claim.item_id)
+        except Exception:
+            log.exception("sync run crashed", item_id=claim.item_id)
+            with contextlib.suppress(Exception):
+                await self._repo.release(claim)
+        finally:
+            renewer.cancel()
+            self._running.pop(claim.item_id, None)
+            self._wake.set()  # a slot is free: look for more work now
+
+    async def _renew(self, claim: Claim, sync: asyncio.Task[str]) -> None:
+        while not sync.done():
+            await asyncio.sleep(self._lease_seconds / 3)
+            try:
+                ours = await self._repo.renew(claim.item_id)
+            except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
+                continue  # the lease may still be ours; the commit is fenced either way
+            if not ours:
+                self._metrics.leases_lost.inc()
+                log.warning("lease lost, cancelling run", item_id=claim.item_id)
+                sync.cancel()
+                return

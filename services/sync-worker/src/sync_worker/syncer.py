@@ -1,0 +1,278 @@
+"""One sync run of one claimed Item: token, optional refresh, the pagination loop, one fenced commit.
+
+    claim -> access token -> [/transactions/refresh] -> /transactions/sync from the stored cursor, 500 per
+    page, until has_more=false (MUTATION_DURING_PAGINATION: drop everything, restart from the start cursor,
+    a bounded number of times; 429/5xx/timeouts: retry that call after a jittered backoff) -> ONE
+    transaction: TransactionChanged + AccountUpdated + SyncCompleted into the outbox, the new cursor, the
+    history row (fenced: our lease, the cursor we started from).
+
+A failure anywhere records a failed run and publishes SyncFailed instead (policy.after_failed_run decides
+what follows). A crash anywhere before the commit leaves no trace but an expiring lease: the run is redone
+from the same cursor, producing the same event ids; after the commit, the outbox relay publishes.
+"""
+
+import asyncio
+import dataclasses
+import functools
+import datetime as dt
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol, TypeVar
+
+import structlog
+from bankstream_common.envelope import Envelope
+
+from .adapters.repository import Claim, RunRecord, SyncRepository
+from .adapters.token_provider import TokenProvider
+from .domain import events
+from .domain.errors import MutationDuringPagination, RateLimited, RetryableError, SyncError
+from .domain.plaid_page import SyncPage
+from .domain.policy import RetryPolicy
+from .domain.run import Collected, account_events
+from .metrics import Metrics
+
+log = structlog.get_logger(__name__)
+T = TypeVar("T")
+
+
+class PlaidTransactions(Protocol):
+    async def sync_page(self, access_token: str, cursor: str) -> SyncPage: ...
+
+    async def refresh(self, access_token: str) -> None: ...
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class ItemSyncer:
+    def __init__(
+        self,
+        repo: SyncRepository,
+        plaid: PlaidTransactions,
+        tokens: TokenProvider,
+        metrics: Metrics,
+        policy: RetryPolicy,
+        *,
+        not_ready_retry_seconds: float = 60.0,
+    ) -> None:
+        self._repo, self._plaid, self._tokens, self._metrics = repo, plaid, tokens, metrics
+        self._policy = policy
+        self._not_ready_retry = not_ready_retry_seconds
+
+    async def run(self, claim: Claim) -> str:
+        """Sync `claim`'s Item once; returns the outcome (completed, not_ready, failed, fenced)."""
+        collected = Collected(claim.item_id, str(uuid.uuid4()), claim.cursor, claim.last_sequence + 1)
+        started, t0 = _now(), time.perf_counter()
+        trigger = claim.triggers[0] if claim.triggers else "retry"
+        self._metrics.runs_in_progress.inc()
+        try:
+            try:
+                token = await self._retrying(lambda: self._tokens.access_token(claim.item_id), "token")
+                if claim.refresh:
+                    await self._refresh(token)
+                await self._collect(token, collected)
+            except SyncError as error:
+                outcome = await self._fail(claim, collected, started, error)
+            else:
+                outcome = await self._commit(claim, collected, started)
+        finally:
+            self._metrics.runs_in_progress.dec()
+        self._metrics.runs.labels(outcome, trigger.split(":")[0]).inc()
+        self._metrics.run_seconds.observe(time.perf_counter() - t0)
+        log.info(
+            "sync run finished",
+            item_id=claim.item_id,
+            run_id=collected.run_id,
+            outcome=outcome,
+            triggers=list(claim.triggers),
+            pages=collected.pages,
+            restarts=collected.restarts,
+            added=collected.added,
+            modified=collected.modified,
+            removed=collected.removed,
+            duration_ms=int((time.perf_counter() - t0) * 1000),
+        )
+        return outcome
+
+    # -- Plaid --------------------------------------------------------------------------------------------
+
+    async def _collect(self, token: str, collected: Collected) -> None:
+        while True:
+            cursor = collected.start_cursor
+            try:
+                while True:
+                    page = await self._plaid_call("sync", functools.partial(self._plaid.sync_page, token, cursor))
+                    collected.add_page(page, _now())
+                    self._metrics.pages.inc()
+                    if not page.has_more or collected.not_ready:
+                        return
+                    cursor = page.next_cursor
+            except MutationDuringPagination:
+                if collected.restarts >= self._policy.max_restarts:
+                    raise
+                self._metrics.retries.labels("mutation_restart").inc()
+                collected.restart()
+
+    async def _refresh(self, token: str) -> None:
+        """Best effort: a refresh that is rate-limited or fails transiently does not stop the sync."""
+        try:
+            await self._plaid_call("refresh", lambda: self._plaid.refresh(token), retry=False)
+        except RetryableError as error:
+            log.warning("refresh skipped", error_code=error.error_code)
+
+    async def _plaid_call(self, endpoint: str, call: Callable[[], Awaitable[T]], *, retry: bool = True) -> T:
+        async def timed() -> T:
+            t0 = time.perf_counter()
+            try:
+                result = await call()
+            except SyncError as error:
+                self._metrics.plaid_requests.labels(endpoint, error.error_code).inc()
+                raise
+            finally:
+                self._metrics.plaid_seconds.labels(endpoint).observe(time.perf_counter() - t0)
+            self._metrics.plaid_requests.labels(endpoint, "ok").inc()
+            return result
+
+        return await (self._retrying(timed, endpoint) if retry else timed())
+
+    async def _retrying(self, call: Callable[[], Awaitable[T]], what: str) -> T:
+        """`call`, retried on RetryableError after a jittered backoff, a bounded number of times."""
+        attempt = 0
+        while True:
+            try:
+                return await call()
+            except RetryableError as error:
+                limited = isinstance(error, RateLimited)
+                backoff = self._policy.rate_limit_backoff if limited else self._policy.call_backoff
+                if attempt + 1 >= backoff.max_attempts:
+                    raise
+                self._metrics.retries.labels("rate_limited" if limited else "unavailable").inc()
+                delay = backoff.delay(attempt) + (backoff.base if limited else 0.0)
+                log.info("retrying", call=what, error_code=error.error_code, attempt=attempt + 1, delay=delay)
+                await asyncio.sleep(delay)
+                attempt += 1
+
+    # -- outcomes -----------------------------------------------------------------------------------------
+
+    def _record(
+        self, claim: Claim, c: Collected, started: dt.datetime, outcome: str, **extra: object
+    ) -> RunRecord:
+        changed = c.changes > 0
+        return RunRecord(
+            run_id=c.run_id,
+            item_id=claim.item_id,
+            triggers=claim.triggers or ("retry",),
+            outcome=outcome,
+            pages=c.pages,
+            restarts=c.restarts,
+            added=c.added,
+            modified=c.modified,
+            removed=c.removed,
+            started_at=started,
+            finished_at=_now(),
+            first_sequence=c.first_sequence if changed else None,
+            last_sequence=c.last_sequence if changed else None,
+            **extra,  # type: ignore[arg-type]
+        )
+
+    def _report(self, record: RunRecord) -> dict[str, Any]:
+        triggers = list(record.triggers)
+        return dict(
+            item_id=record.item_id,
+            run_id=record.run_id,
+            trigger=triggers[0],
+            triggers=triggers,
+            pages=record.pages,
+            restarts=record.restarts,
+            added=record.added,
+            modified=record.modified,
+            removed=record.removed,
+            duration_ms=record.duration_ms,
+            started_at=record.started_at,
+            finished_at=record.finished_at,
+        )
+
+    async def _commit(self, claim: Claim, c: Collected, started: dt.datetime) -> str:
+        outcome = "not_ready" if c.not_ready else "completed"
+        record = self._record(claim, c, started, outcome)
+        now = _now()
+        completed = events.SyncCompleted(
+            **self._report(record),
+            transactions_update_status=c.update_status,
+            last_sync_sequence=c.last_sequence,
+        )
+        outgoing = [
+            *c.outgoing,
+            *account_events(c, now),
+            (
+                events.SYNC_RUNS_TOPIC,
+                claim.item_id,
+                _envelope(events.SYNC_COMPLETED, claim.item_id, completed),
+            ),
+        ]
+        committed = await self._repo.commit_run(
+            claim,
+            record,
+            next_cursor=c.next_cursor,
+            last_sequence=c.last_sequence,
+            update_status=c.update_status,
+            events=outgoing,
+            retry_after=self._not_ready_retry if c.not_ready else None,
+        )
+        if not committed:
+            self._metrics.leases_lost.inc()
+            log.warning("run fenced off: lease or cursor moved", item_id=claim.item_id, run_id=c.run_id)
+            return "fenced"
+        self._metrics.changes.labels("added").inc(c.added)
+        self._metrics.changes.labels("modified").inc(c.modified)
+        self._metrics.changes.labels("removed").inc(c.removed)
+        return outcome
+
+    async def _fail(self, claim: Claim, c: Collected, started: dt.datetime, error: SyncError) -> str:
+        attempt = claim.failed_runs + 1
+        next_step, delay = self._policy.after_failed_run(error, attempt)
+        record = self._record(
+            claim,
+            c,
+            started,
+            "failed",
+            error_code=error.error_code,
+            error_type=error.error_type,
+            retryable=error.retryable,
+        )
+        record = dataclasses.replace(record, first_sequence=None, last_sequence=None)
+        failed = events.SyncFailed(
+            **self._report(record),
+            error_code=error.error_code,
+            error_type=error.error_type,
+            retryable=next_step == "retry",
+            needs_attention=next_step == "pause",
+            attempt=attempt,
+        )
+        event = _envelope(events.SYNC_FAILED, claim.item_id, failed)
+        ok = await self._repo.fail_run(
+            claim,
+            record,
+            next_step=next_step,
+            delay=delay,
+            events=[(events.SYNC_RUNS_TOPIC, claim.item_id, event)],
+        )
+        if not ok:
+            self._metrics.leases_lost.inc()
+            return "fenced"
+        self._metrics.run_failures.labels(error.error_code, next_step).inc()
+        log.warning(
+            "sync run failed",
+            item_id=claim.item_id,
+            error_code=error.error_code,
+            next=next_step,
+            retry_in=round(delay, 1),
+            attempt=attempt,
+        )
+        return "failed"
+
+
+def _envelope(event_type: str, item_id: str, payload: events.SyncCompleted | events.SyncFailed) -> Envelope:
+    return Envelope.new(source=events.SOURCE, type=event_type, subject=item_id, data=payload)
