@@ -1,19 +1,159 @@
-"""The one place link-svc builds its clients and wires them together."""
+"""The one place link-svc builds its clients and wires them together.
 
-from dataclasses import dataclass
+    HTTP API, Plaid webhooks ──handlers──► PostgreSQL (items, vault, audit) + outbox
+    outbox ──relay──► bankstream.items, bankstream.plaid-webhooks, bankstream.sync-requests
+    bankstream.sync-runs ──consumer──► on_sync_failed (state machine)
+
+The process answers /healthz at once; `Background` prepares what needs PostgreSQL and Kafka (migrations,
+topics, the vault key check, the producer), retrying while they are away, then runs the relay and the
+consumer. A vault key that rows need but the configuration lacks stops the process with that message.
+"""
+
+import asyncio
+import json
+from dataclasses import dataclass, field
 
 import asyncpg
+import structlog
+from aiokafka.errors import KafkaError
+from bankstream_common.backoff import Backoff
 from bankstream_common.db import create_pool
+from bankstream_common.envelope import Envelope
+from bankstream_common.kafka.consumer import ConsumerConfig, ConsumerRunner
+from bankstream_common.kafka.producer import create_producer
+from bankstream_common.kafka.topics import TopicSpec, ensure_topics
 from bankstream_common.metrics import create_registry
+from bankstream_common.migrations import migrate_service
+from bankstream_common.outbox_relay import OutboxRelay, RelayConfig
 from bankstream_common.readiness import KafkaCheck, kafka_check, postgres_check
 from bankstream_common.runtime import Service
 from fastapi import FastAPI
 
+from . import handlers
+from .adapters import dev_issuer, vault
+from .adapters import repository as repo
+from .adapters.auth import Authenticator, load_public_keys
+from .adapters.plaid_client import PlaidCall, PlaidClient, build_api
+from .adapters.webhook_verifier import WebhookVerifier
 from .config import Settings
+from .domain import events as ev
+from .domain.errors import VaultKeyMissing
 from .entrypoints.http import create_app
+from .handlers import ingress
 from .metrics import Metrics
 
-SCHEMA = "link_svc"
+log = structlog.get_logger(__name__)
+
+PRODUCED_TOPICS = (ev.TOPIC_ITEMS, ev.TOPIC_PLAID_WEBHOOKS, ev.TOPIC_SYNC_REQUESTS)
+CONSUMED_TOPICS = (ev.TOPIC_SYNC_RUNS,)
+TRANSIENT = (OSError, KafkaError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError)
+
+
+def authenticator_from(settings: Settings) -> Authenticator:
+    if settings.jwt_public_keys or settings.jwt_jwks:
+        keys = load_public_keys(settings.jwt_public_keys, settings.jwt_jwks)
+    else:  # env=dev only (config refuses this elsewhere): trust the local dev issuer
+        keys = {dev_issuer.DEV_KID: dev_issuer.load_or_create_private_key().public_key()}
+    return Authenticator(keys, issuer=settings.jwt_issuer, audience=settings.jwt_audience)
+
+
+def keyring_from(settings: Settings) -> vault.Keyring:
+    try:
+        encoded = json.loads(settings.vault_keys.get_secret_value())
+    except ValueError:
+        raise VaultKeyMissing('LINK_SVC_VAULT_KEYS is not JSON ({"<key id>": "<base64 key>"})') from None
+    if not isinstance(encoded, dict) or not encoded:
+        raise VaultKeyMissing("LINK_SVC_VAULT_KEYS must be a non-empty JSON object")
+    return vault.Keyring.from_encoded(encoded, settings.vault_active_key_id)
+
+
+@dataclass
+class Background:
+    """Prepare (retrying while PostgreSQL or Kafka are away), then run the relay and the consumer."""
+
+    settings: Settings
+    deps: handlers.Deps
+    _stopping: asyncio.Event = field(default_factory=asyncio.Event)
+    _workers: list[OutboxRelay | ConsumerRunner] = field(default_factory=list)
+    ready: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def run(self) -> None:
+        s = self.settings
+        backoff, attempt = Backoff(base=0.5, cap=10.0), 0
+        while not self._stopping.is_set():
+            try:
+                await self._prepare()
+                break
+            except TRANSIENT as exc:
+                log.warning("waiting for PostgreSQL and Kafka", error=type(exc).__name__)
+                await self._pause(backoff.delay(min(attempt, 6)))
+                attempt += 1
+        if self._stopping.is_set():
+            return
+        producer = create_producer(s.kafka_bootstrap_servers, client_id=s.service_name)
+        await producer.start()
+        try:
+            pipeline = self.deps.metrics.pipeline
+            relay = OutboxRelay(
+                RelayConfig(schema=s.schema_name), pool=self.deps.pool, producer=producer, metrics=pipeline
+            )
+            consumer = ConsumerRunner(
+                ConsumerConfig(
+                    name=s.consumer_group,
+                    topics=[s.topic_prefix + t for t in CONSUMED_TOPICS],
+                    bootstrap_servers=s.kafka_bootstrap_servers,
+                ),
+                pool=self.deps.pool,
+                handler=self._on_event,
+                producer=producer,
+                metrics=pipeline,
+            )
+            self._workers = [relay, consumer]
+            self.ready.set()
+            if self._stopping.is_set():
+                return
+            await asyncio.gather(relay.run(), consumer.run(), self._prune_loop())
+        finally:
+            await producer.stop()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        for worker in self._workers:
+            worker.stop()
+
+    async def _prepare(self) -> None:
+        s = self.settings
+        await migrate_service(s.database_url.get_secret_value(), s.schema_name, "link_svc")
+        missing = await vault.unusable_key_ids(self.deps.pool, self.deps.keyring)
+        if missing:
+            raise VaultKeyMissing(
+                f"access tokens are sealed with vault key ids {sorted(missing)} "
+                "that LINK_SVC_VAULT_KEYS lacks"
+            )
+        await ensure_topics(
+            s.kafka_bootstrap_servers,
+            [
+                TopicSpec(s.topic_prefix + t, partitions=s.topic_partitions)
+                for t in (*PRODUCED_TOPICS, *CONSUMED_TOPICS)
+            ],
+        )
+
+    async def _on_event(self, conn: asyncpg.Connection, event: Envelope) -> None:
+        await ingress.on_sync_failed(self.deps, conn, event)
+
+    async def _prune_loop(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                await repo.prune_webhooks(self.deps.pool, self.settings.webhook_dedupe_hours)
+            except TRANSIENT as exc:
+                log.warning("webhook prune failed", error=type(exc).__name__)
+            await self._pause(600.0)
+
+    async def _pause(self, seconds: float) -> None:
+        try:
+            await asyncio.wait_for(self._stopping.wait(), timeout=seconds)
+        except TimeoutError:
+            pass
 
 
 @dataclass
@@ -23,30 +163,81 @@ class Container:
     pool: asyncpg.Pool
     kafka: KafkaCheck
     app: FastAPI
+    deps: handlers.Deps
+    background: Background
 
     def service(self) -> Service:
         return Service(
             app=self.app,
             host=self.settings.http_host,
             port=self.settings.http_port,
+            workers=[self.background],
             aclose=self.aclose,
             grace_seconds=self.settings.shutdown_grace_seconds,
         )
 
     async def aclose(self) -> None:
+        self.deps.plaid.close()
         await self.kafka.aclose()
         await self.pool.close()
 
 
 async def bootstrap(settings: Settings) -> Container:
     metrics = Metrics(create_registry())
+    keyring = keyring_from(settings)  # a broken key configuration stops the process here, clearly
+    authenticator = authenticator_from(settings)
     # min_size=0: the process starts (and answers /healthz, and /readyz 503) while PostgreSQL is away
     pool = await create_pool(
         settings.database_url.get_secret_value(),
-        schema=SCHEMA,
+        schema=settings.schema_name,
         application_name=settings.service_name,
         min_size=0,
+        max_size=settings.db_pool_size,
+    )
+
+    async def audit(call: PlaidCall) -> None:
+        outcome = "ok" if call.http_status == 200 else "error"
+        metrics.plaid_calls.labels(call.endpoint, outcome, call.error_code or "").inc()
+        metrics.plaid_call_duration.labels(call.endpoint).observe(call.latency_s)
+        await repo.record_plaid_call(pool, call)
+
+    api = build_api(
+        settings.plaid_env,
+        client_id=settings.plaid_client_id,
+        secret=settings.plaid_secret.get_secret_value(),
+        emulator_url=settings.plaid_base_url,
+    )
+    plaid = PlaidClient(
+        api, audit=audit, max_workers=settings.plaid_max_concurrency, timeout=settings.plaid_timeout_seconds
+    )
+    verifier = WebhookVerifier(
+        plaid.get_webhook_key,
+        max_age=settings.webhook_max_age_seconds,
+        refresh_after=settings.webhook_key_refresh_seconds,
+    )
+    deps = handlers.Deps(
+        settings=settings,
+        pool=pool,
+        plaid=plaid,
+        keyring=keyring,
+        verifier=verifier,
+        metrics=metrics,
+        topic_prefix=settings.topic_prefix,
     )
     kafka = kafka_check(settings.kafka_bootstrap_servers)
-    app = create_app(settings, metrics, {"postgres": postgres_check(pool), "kafka": kafka})
-    return Container(settings=settings, metrics=metrics, pool=pool, kafka=kafka, app=app)
+    app = create_app(
+        settings,
+        metrics,
+        {"postgres": postgres_check(pool), "kafka": kafka},
+        deps=deps,
+        authenticator=authenticator,
+    )
+    return Container(
+        settings=settings,
+        metrics=metrics,
+        pool=pool,
+        kafka=kafka,
+        app=app,
+        deps=deps,
+        background=Background(settings, deps),
+    )

@@ -1,12 +1,16 @@
 """link-svc's settings: every variable is `LINK_SVC_<FIELD>`; the shared ones also work unprefixed.
 
-See bankstream_common.settings for the shared fields and the rule secrets follow.
+See bankstream_common.settings for the shared fields and the rule secrets follow. Secrets of this service:
+the Plaid secret and the vault keys (`LINK_SVC_VAULT_KEYS`, JSON `{"<key id>": "<base64url 32 bytes>"}`,
+the active one named by `LINK_SVC_VAULT_ACTIVE_KEY_ID`). The JWT issuer's keys are PUBLIC keys
+(`LINK_SVC_JWT_PUBLIC_KEYS`, JSON `{"<kid>": "<PEM>"}`, or `LINK_SVC_JWT_JWKS`); with env=dev and none
+given, the dev issuer's key pair under the state directory is used (see entrypoints/devtoken.py).
 """
 
 from typing import ClassVar, Literal
 
 from bankstream_common.settings import BaseServiceSettings, service_config
-from pydantic import SecretStr
+from pydantic import Field, SecretStr, model_validator
 
 
 class Settings(BaseServiceSettings):
@@ -27,3 +31,43 @@ class Settings(BaseServiceSettings):
     plaid_base_url: str | None = None  # the emulator's URL; None means Plaid's URL for plaid_env
     plaid_client_id: str
     plaid_secret: SecretStr
+    plaid_timeout_seconds: float = 30.0
+    plaid_max_concurrency: int = 16
+
+    # Link
+    link_client_name: str = "bankstream"
+    link_country_codes: list[str] = Field(default_factory=lambda: ["US"])
+    link_language: str = "en"
+    link_products: list[str] = Field(default_factory=lambda: ["transactions"])
+    link_days_requested: int = Field(730, ge=1, le=730)
+    link_webhook_url: str | None = None  # where Plaid sends this deployment's webhooks
+    link_redirect_uri: str | None = None  # OAuth institutions
+
+    # Bearer JWTs from the issuer
+    jwt_issuer: str = "bankstream-dev-issuer"
+    jwt_audience: str = "link-svc"
+    jwt_public_keys: dict[str, str] = Field(default_factory=dict)
+    jwt_jwks: str | None = None
+
+    # Token vault
+    vault_keys: SecretStr
+    vault_active_key_id: str
+
+    # Webhooks
+    webhook_max_age_seconds: float = 300.0
+    webhook_key_refresh_seconds: float = 3600.0
+    webhook_dedupe_hours: float = 72.0
+
+    db_pool_size: int = 20
+    schema_name: str = "link_svc"
+    consumer_group: str = "link-svc"
+    topic_partitions: int = 6
+    topic_prefix: str = ""  # tests and side-by-side stacks: "<prefix>bankstream.items"
+
+    @model_validator(mode="after")
+    def _plaid_target(self) -> "Settings":
+        if self.plaid_env == "emulator" and not self.plaid_base_url:
+            raise ValueError("PLAID_ENV=emulator needs PLAID_BASE_URL (the emulator's URL)")
+        if self.env != "dev" and not (self.jwt_public_keys or self.jwt_jwks):
+            raise ValueError("LINK_SVC_JWT_PUBLIC_KEYS or LINK_SVC_JWT_JWKS is required outside env=dev")
+        return self

@@ -6,15 +6,36 @@ from bankstream_common.http import create_http_app
 from bankstream_common.readiness import ReadinessCheck
 from fastapi import FastAPI
 
+from ..adapters.auth import Authenticator
 from ..config import Settings
+from ..handlers import Deps
 from ..metrics import Metrics
+from . import api, errors, webhooks
 
 
-def create_app(settings: Settings, metrics: Metrics, readiness: Mapping[str, ReadinessCheck]) -> FastAPI:
-    return create_http_app(
+def create_app(
+    settings: Settings,
+    metrics: Metrics,
+    readiness: Mapping[str, ReadinessCheck],
+    *,
+    deps: Deps | None = None,
+    authenticator: Authenticator | None = None,
+) -> FastAPI:
+    app = create_http_app(
         service=settings.service_name,
         settings=settings,
         registry=metrics.registry,
         http_metrics=metrics.http,
         readiness=readiness,
     )
+    app.title = "bankstream link-svc"
+    app.version = "1"
+    app.description = "The only door through which bank connections enter bankstream."
+    if deps is not None and authenticator is not None:
+        app.state.deps = deps
+        app.state.authenticator = authenticator
+        errors.install(app, lambda outcome: metrics.auth_failures.labels(outcome).inc())
+        app.include_router(api.router)
+        app.include_router(api.internal)
+        app.include_router(webhooks.router)
+    return app

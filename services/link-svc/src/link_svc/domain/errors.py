@@ -1,0 +1,121 @@
+"""Everything link-svc can refuse or fail at, as one hierarchy; entrypoints alone turn it into HTTP.
+
+    LinkServiceError
+     ├── NotAuthenticated          no bearer token, or one that does not verify
+     ├── NotAllowed                a verified caller without the scope, or not the Item's owner
+     ├── ItemNotFound              no such Item (or not visible to this caller)
+     ├── ItemGone                  the Item was removed; nothing more can happen to it
+     ├── DuplicateItem             same user, same institution, overlapping accounts: `existing_item_id`
+     ├── InvalidRequest            a request the domain refuses (e.g. update mode without a reason)
+     ├── VaultError                the token vault cannot do what was asked; never carries a token
+     │    ├── VaultKeyMissing      a row (or the active key) names a key id that is not configured
+     │    └── VaultKeyMismatch     the key id is known but decryption fails authentication
+     ├── WebhookRejected           a Plaid webhook that does not verify; `reason` is a small enum
+     └── PlaidError                Plaid said no, or was unreachable (translated in adapters/plaid_client)
+          ├── PlaidUnavailable     network failure, timeout, 5xx, rate limit: may pass, retry later
+          └── PlaidRequestFailed   a 4xx with Plaid's `error_type` / `error_code` / `request_id`
+
+No message ever contains an access token, public token, link token, client secret or JWT.
+"""
+
+
+class LinkServiceError(Exception):
+    """Base of every error link-svc raises on purpose."""
+
+
+class NotAuthenticated(LinkServiceError):
+    pass
+
+
+class NotAllowed(LinkServiceError):
+    pass
+
+
+class ItemNotFound(LinkServiceError):
+    def __init__(self, item_id: str) -> None:
+        super().__init__(f"item {item_id} not found")
+        self.item_id = item_id
+
+
+class ItemGone(LinkServiceError):
+    def __init__(self, item_id: str) -> None:
+        super().__init__(f"item {item_id} was removed")
+        self.item_id = item_id
+
+
+class DuplicateItem(LinkServiceError):
+    def __init__(self, existing_item_id: str, institution_id: str) -> None:
+        super().__init__(
+            f"this institution ({institution_id}) is already linked with overlapping accounts "
+            f"as item {existing_item_id}; repair it with update mode instead of linking again"
+        )
+        self.existing_item_id = existing_item_id
+        self.institution_id = institution_id
+
+
+class InvalidRequest(LinkServiceError):
+    pass
+
+
+class VaultError(LinkServiceError):
+    pass
+
+
+class VaultKeyMissing(VaultError):
+    pass
+
+
+class VaultKeyMismatch(VaultError):
+    pass
+
+
+class WebhookRejected(LinkServiceError):
+    """`reason` is one of a few fixed strings, used as a metric label."""
+
+    REASONS = frozenset(
+        {
+            "missing_header",
+            "malformed",
+            "bad_alg",
+            "unknown_kid",
+            "expired_key",
+            "bad_signature",
+            "stale",
+            "body_mismatch",
+            "key_unavailable",
+        }
+    )
+
+    def __init__(self, reason: str) -> None:
+        assert reason in self.REASONS, reason
+        super().__init__(f"webhook rejected: {reason}")
+        self.reason = reason
+
+
+class PlaidError(LinkServiceError):
+    def __init__(
+        self,
+        message: str,
+        *,
+        endpoint: str,
+        status: int | None = None,
+        error_type: str | None = None,
+        error_code: str | None = None,
+        request_id: str | None = None,
+        display_message: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.endpoint = endpoint
+        self.status = status
+        self.error_type = error_type
+        self.error_code = error_code
+        self.request_id = request_id
+        self.display_message = display_message
+
+
+class PlaidUnavailable(PlaidError):
+    pass
+
+
+class PlaidRequestFailed(PlaidError):
+    pass

@@ -1,0 +1,171 @@
+"""Link: link tokens (new and update mode), the public token exchange, Link session events."""
+
+from datetime import UTC, datetime
+
+import structlog
+from bankstream_common import outbox
+
+from ..adapters import repository as repo
+from ..adapters import vault
+from ..adapters.plaid_client import LinkToken, LinkTokenRequest
+from ..domain import events as ev
+from ..domain import item_state as sm
+from ..domain.access import Principal, Scope
+from ..domain.commands import (
+    CreateLinkToken,
+    CreateUpdateLinkToken,
+    ExchangePublicToken,
+    LinkSessionEvent,
+)
+from ..domain.duplicates import AccountFingerprint, find_duplicate
+from ..domain.errors import (
+    DuplicateItem,
+    ItemGone,
+    PlaidError,
+)
+from ..domain.items import Item
+from .context import Deps, access_token_of, event_for, visible_item
+
+log = structlog.get_logger(__name__)
+
+
+async def create_link_token(deps: Deps, principal: Principal, cmd: CreateLinkToken) -> LinkToken:
+    principal.require(Scope.LINK_WRITE)
+    s = deps.settings
+    user_id = principal.acting_user(cmd.user_id)
+    token = await deps.plaid.create_link_token(
+        LinkTokenRequest(
+            user_id=user_id,
+            client_name=s.link_client_name,
+            country_codes=s.link_country_codes,
+            language=s.link_language,
+            products=cmd.products or s.link_products,
+            days_requested=cmd.days_requested or s.link_days_requested,
+            webhook=s.link_webhook_url,
+            redirect_uri=cmd.redirect_uri or s.link_redirect_uri,
+            account_filters=cmd.account_filters,
+        )
+    )
+    deps.metrics.link_tokens.labels("new").inc()
+    return token
+
+
+async def create_update_link_token(
+    deps: Deps, principal: Principal, item_id: str, cmd: CreateUpdateLinkToken
+) -> LinkToken:
+    item = await visible_item(deps, principal, item_id, Scope.LINK_WRITE)
+    if item.removed:
+        raise ItemGone(item_id)
+    s = deps.settings
+    token = await deps.plaid.create_link_token(
+        LinkTokenRequest(
+            user_id=item.user_id,
+            client_name=s.link_client_name,
+            country_codes=s.link_country_codes,
+            language=s.link_language,
+            webhook=s.link_webhook_url,
+            redirect_uri=cmd.redirect_uri or s.link_redirect_uri,
+            access_token=await access_token_of(deps, item_id),
+            account_selection=cmd.reason == "new_accounts",
+        ),
+        item_id=item_id,
+    )
+    deps.metrics.link_tokens.labels(f"update_{cmd.reason}").inc()
+    return token
+
+
+async def exchange_public_token(deps: Deps, principal: Principal, cmd: ExchangePublicToken) -> Item:
+    """Refuse a duplicate from onSuccess metadata first; then exchange, fetch, store, publish ItemLinked."""
+    principal.require(Scope.LINK_WRITE)
+    user_id = principal.acting_user(cmd.user_id)
+    institution_id = cmd.metadata.institution.institution_id
+    offered = [AccountFingerprint(a.mask, a.name, a.type, a.subtype) for a in cmd.metadata.accounts]
+    existing = await repo.live_items_at(deps.pool, user_id, institution_id)
+    duplicate = find_duplicate(user_id, institution_id, offered, [i.as_linked() for i in existing])
+    if duplicate is not None:
+        deps.metrics.duplicates_refused.inc()
+        raise DuplicateItem(duplicate.item_id, institution_id)
+
+    exchange = await deps.plaid.exchange_public_token(cmd.public_token.get_secret_value())
+    try:
+        info = await deps.plaid.get_item(exchange.access_token, exchange.item_id)
+        sealed = deps.keyring.seal(exchange.item_id, exchange.access_token)
+        institution = info.institution_id or institution_id
+        async with deps.pool.acquire() as conn, conn.transaction():
+            # one link per (user, institution) at a time: a concurrent twin waits, then sees this one
+            await conn.execute(
+                "SELECT pg_advisory_xact_lock(hashtext($1), hashtext($2))", user_id, institution
+            )
+            rivals = await repo.live_items_at(conn, user_id, institution)
+            fetched = [AccountFingerprint(a.mask, a.name, a.type, a.subtype) for a in info.accounts]
+            twin = find_duplicate(user_id, institution, fetched, [i.as_linked() for i in rivals])
+            if twin is not None:
+                raise DuplicateItem(twin.item_id, institution)
+            await repo.insert_item(
+                conn,
+                item_id=exchange.item_id,
+                user_id=user_id,
+                institution_id=institution,
+                institution_name=info.institution_name or cmd.metadata.institution.name,
+                products=info.products,
+                accounts=info.accounts,
+            )
+            await vault.store(conn, exchange.item_id, sealed)
+            linked = ev.ItemLinked(
+                user_id=user_id,
+                item_id=exchange.item_id,
+                institution_id=institution,
+                institution_name=info.institution_name or cmd.metadata.institution.name,
+                status=sm.ItemStatus.GOOD.value,
+                products=info.products,
+                accounts=info.accounts,
+                linked_at=datetime.now(UTC),
+            )
+            await outbox.enqueue(
+                conn,
+                topic=deps.topic(ev.TOPIC_ITEMS),
+                key=exchange.item_id,
+                event=event_for(ev.ITEM_LINKED, exchange.item_id, linked),
+            )
+    except BaseException:
+        # Nothing was stored: do not leave a live, billable Item at Plaid that nobody can reach.
+        await _undo_exchange(deps, exchange.access_token, exchange.item_id)
+        raise
+    deps.metrics.items_linked.inc()
+    log.info("item linked", item_id=exchange.item_id, institution_id=institution, accounts=len(info.accounts))
+    item = await repo.get_item(deps.pool, exchange.item_id)
+    assert item is not None
+    return item
+
+
+async def _undo_exchange(deps: Deps, access_token: str, item_id: str) -> None:
+    try:
+        await deps.plaid.remove_item(access_token, item_id)
+    except PlaidError as exc:
+        log.error("could not remove an unstored item at Plaid", item_id=item_id, error_code=exc.error_code)
+
+
+async def record_link_session(deps: Deps, principal: Principal, cmd: LinkSessionEvent) -> int:
+    principal.require(Scope.LINK_WRITE)
+    user_id = principal.user_id or principal.subject
+    row_id = await repo.record_link_session(
+        deps.pool,
+        user_id=user_id,
+        outcome=cmd.outcome,
+        link_session_id=cmd.link_session_id,
+        request_id=cmd.request_id,
+        institution_id=cmd.institution.institution_id if cmd.institution else None,
+        item_id=cmd.item_id,
+        error_type=cmd.error.error_type if cmd.error else None,
+        error_code=cmd.error.error_code if cmd.error else None,
+        exit_status=cmd.status,
+    )
+    deps.metrics.link_sessions.labels(cmd.outcome).inc()
+    log.info(
+        "link session event",
+        outcome=cmd.outcome,
+        link_session_id=cmd.link_session_id,
+        plaid_request_id=cmd.request_id,
+        error_code=cmd.error.error_code if cmd.error else None,
+    )
+    return row_id
