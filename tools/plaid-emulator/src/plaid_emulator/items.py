@@ -1,0 +1,187 @@
+"""Items and their lifecycle: creation, data readiness, simulated days, refresh, login errors and repair."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from .data.accounts import Account
+from .data.generator import Generator, Profile
+from .errors import PlaidApiError
+from .ledger import Ledger
+from .life import Changes, Life
+from .sync import key_of
+from .webhooks import events
+
+if TYPE_CHECKING:
+    from .state import Emulator
+
+STATUS_NOT_READY = "NOT_READY"
+STATUS_INITIAL = "INITIAL_UPDATE_COMPLETE"
+STATUS_HISTORICAL = "HISTORICAL_UPDATE_COMPLETE"
+
+
+@dataclass
+class Item:
+    item_id: str
+    access_token: str
+    institution_id: str
+    institution_name: str
+    products: list[str]
+    webhook: str | None
+    seed: int
+    days_requested: int
+    created_at: datetime
+    accounts: list[Account]
+    dynamic: bool = False
+    volume: int | None = None
+    currency: str = "USD"
+    ledger: Ledger | None = None
+    status: str = STATUS_NOT_READY
+    error: PlaidApiError | None = None
+    sync_called: bool = False
+    last_day: date | None = None
+    serial: int = 0
+    refreshes: int = 0
+    generation: int = 0
+    forced_mutations: int = 0  # pagination runs to break with a change between two pages
+    pending: dict[str, None] = field(default_factory=dict)
+    recent_posted: list[str] = field(default_factory=list)
+    consent_expiration_time: str | None = None
+    last_update: datetime | None = None
+    last_webhook: tuple[str, datetime] | None = None
+
+    @property
+    def cursor_key(self) -> bytes:
+        return key_of(self.item_id, str(self.generation))
+
+    def account(self, account_id: str) -> Account:
+        for account in self.accounts:
+            if account.account_id == account_id:
+                return account
+        raise PlaidApiError("INVALID_ACCOUNT_ID")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "item_id": self.item_id, "institution_id": self.institution_id,
+            "institution_name": self.institution_name, "webhook": self.webhook,
+            "auth_method": None, "error": self.error.body(with_status=False) if self.error else None,
+            "available_products": ["balance", "identity", "investments"],
+            "billed_products": list(self.products), "products": list(self.products),
+            "consented_products": list(self.products),
+            "consent_expiration_time": self.consent_expiration_time, "update_type": "background",
+            "created_at": _iso(self.created_at),
+        }
+
+    def status_dict(self) -> dict[str, Any]:
+        last = self.last_webhook
+        return {
+            "investments": None,
+            "transactions": {"last_successful_update": _iso(self.last_update) if self.last_update else None,
+                             "last_failed_update": None},
+            "last_webhook": {"sent_at": _iso(last[1]), "code_sent": last[0]} if last else None,
+        }
+
+
+def _iso(moment: datetime) -> str:
+    return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+class Lifecycle:
+    """Moves Items through time. Everything here runs on the server's event loop."""
+
+    def __init__(self, emu: Emulator) -> None:
+        self.emu = emu
+
+    def notify(self, item: Item, payload: dict[str, Any]) -> None:
+        item.last_webhook = (payload["webhook_code"], self.emu.clock.now())
+        self.emu.webhooks.send(item.webhook, payload)
+
+    def transaction_count(self, item: Item) -> int:
+        return item.volume or self.emu.config.default_transactions or 4 * item.days_requested
+
+    def housekeep(self, item: Item) -> None:
+        cfg, now = self.emu.config, self.emu.clock.now()
+        if item.status == STATUS_NOT_READY and now >= item.created_at + timedelta(seconds=cfg.not_ready_delay):
+            self._initialise(item, now)
+        if item.status == STATUS_INITIAL and now >= item.created_at + timedelta(
+                seconds=cfg.not_ready_delay + cfg.historical_delay):
+            self._complete_history(item, now)
+        if item.status == STATUS_HISTORICAL and item.error is None:
+            assert item.last_day is not None and item.ledger is not None
+            life = Life(item, item.ledger)
+            today = now.date()
+            while item.last_day < today:
+                item.last_day += timedelta(days=1)
+                life.daily(item.last_day)
+            self.announce(item, life.changes)
+
+    def _initialise(self, item: Item, now: datetime) -> None:
+        count = self.transaction_count(item)
+        profile = Profile(item.item_id, item.seed, item.days_requested, count, item.created_at.date(),
+                          {a.kind: a.account_id for a in item.accounts}, item.currency)
+        ledger = item.ledger = Ledger(Generator(profile))
+        recent = min(count, math.ceil(31 * count / item.days_requested))
+        ledger.append_history(0, recent)
+        i = 0
+        while i < count and (i < 20 or (profile.anchor - ledger.gen.historical_date(i)).days <= 2):
+            txn = ledger.remember(i)
+            if txn["pending"]:
+                item.pending[txn["transaction_id"]] = None
+                item.account(txn["account_id"]).hold(txn["amount"])
+            else:
+                item.recent_posted.append(txn["transaction_id"])
+            i += 1
+        del item.recent_posted[:-50]
+        item.status, item.last_update, item.last_day = STATUS_INITIAL, now, profile.anchor
+        self.notify(item, events.transactions_update(item.item_id, "INITIAL_UPDATE", recent))
+        if item.sync_called:
+            self.notify(item, events.sync_updates_available(item.item_id, True, False))
+
+    def _complete_history(self, item: Item, now: datetime) -> None:
+        assert item.ledger is not None
+        added = item.ledger.append_history(item.ledger.head, item.ledger.count)
+        item.status, item.last_update = STATUS_HISTORICAL, now
+        self.notify(item, events.transactions_update(item.item_id, "HISTORICAL_UPDATE", added))
+        if item.sync_called:
+            self.notify(item, events.sync_updates_available(item.item_id, True, True))
+
+    def announce(self, item: Item, changes: Changes) -> None:
+        if not changes:
+            return
+        item.last_update = self.emu.clock.now()
+        if item.sync_called:
+            self.notify(item, events.sync_updates_available(item.item_id, True, item.status == STATUS_HISTORICAL))
+        if changes.added:
+            self.notify(item, events.transactions_update(item.item_id, "DEFAULT_UPDATE", changes.added))
+        if changes.removed:
+            self.notify(item, events.transactions_removed(item.item_id, changes.removed))
+
+    def refresh(self, item: Item) -> None:
+        self.housekeep(item)
+        if item.status != STATUS_HISTORICAL or item.ledger is None:
+            return  # the initial pull is still running; it will bring everything
+        life = Life(item, item.ledger)
+        life.refresh(self.emu.clock.today())
+        self.announce(item, life.changes)
+
+    def mutate(self, item: Item) -> None:
+        """One new pending transaction now: used to force a mutation during pagination."""
+        if item.ledger is None:
+            return
+        life = Life(item, item.ledger)
+        life.new_pending(self.emu.clock.today())
+        self.announce(item, life.changes)
+
+    def set_error(self, item: Item, code: str) -> None:
+        item.error = PlaidApiError(code)
+        webhook_code = "USER_PERMISSION_REVOKED" if code == "USER_PERMISSION_REVOKED" else "ERROR"
+        self.notify(item, events.item_event(item.item_id, webhook_code, item.error.body(with_status=True)))
+
+    def repair(self, item: Item) -> None:
+        if item.error is not None and item.error.code == "ITEM_LOGIN_REQUIRED":
+            item.error = None
+            self.notify(item, events.item_event(item.item_id, "LOGIN_REPAIRED"))
+            self.housekeep(item)

@@ -1,0 +1,110 @@
+"""A stand-in for Plaid Link, which cannot load here: `GET /link?token=<link_token>` serves a minimal page,
+`POST /link/complete` takes {link_token, institution_id, username, password} and answers like Link's onSuccess
+({public_token, metadata}) or, on failure, like onExit ({error, metadata}) with Plaid's status.
+
+In update mode (a link token created with `access_token`) good credentials repair an Item in
+ITEM_LOGIN_REQUIRED and fire LOGIN_REPAIRED; no new Item is created.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import uuid
+from typing import Any
+
+from fastapi import APIRouter, Body
+from fastapi.responses import HTMLResponse, JSONResponse
+
+from .data.institutions import SANDBOX
+from .errors import PlaidApiError
+from .ids import request_id
+from .state import Emulator
+
+_PAGE = """<!doctype html>
+<html><head><meta charset="utf-8"><title>Link (Plaid emulator)</title>
+<style>body{{font-family:sans-serif;max-width:28rem;margin:3rem auto}}label{{display:block;margin:.6rem 0}}
+input,select{{width:100%;padding:.4rem}}pre{{background:#f4f4f4;padding:.6rem;white-space:pre-wrap}}</style>
+</head><body>
+<h1>{title}</h1>
+<p>{client_name} uses this emulator of Plaid Link. Sandbox credentials: <code>user_good</code> /
+<code>pass_good</code>, <code>user_transactions_dynamic</code>, or a password <code>error_&lt;CODE&gt;</code>.</p>
+<form id="f">
+<label>Institution <select name="institution_id">{options}</select></label>
+<label>Username <input name="username" value="user_good"></label>
+<label>Password <input name="password" type="password" value="pass_good"></label>
+<button type="submit">Continue</button>
+</form>
+<pre id="out"></pre>
+<script>
+document.getElementById("f").addEventListener("submit", async (e) => {{
+  e.preventDefault();
+  const body = Object.fromEntries(new FormData(e.target));
+  body.link_token = {token};
+  const r = await fetch("/link/complete", {{method: "POST", headers: {{"Content-Type": "application/json"}},
+                                            body: JSON.stringify(body)}});
+  const data = await r.json();
+  document.getElementById("out").textContent = JSON.stringify(data, null, 2);
+  if (window.opener) window.opener.postMessage({{source: "plaid-emulator-link", ok: r.ok, data}}, "*");
+}});
+</script></body></html>"""
+
+
+def router(emu: Emulator) -> APIRouter:
+    api = APIRouter(tags=["link stand-in"])
+
+    @api.get("/link", response_class=HTMLResponse)
+    async def page(token: str) -> HTMLResponse:
+        try:
+            link = emu.link_token(token)
+        except PlaidApiError as exc:
+            return HTMLResponse(f"<p>{html.escape(exc.message)}</p>", status_code=exc.status)
+        item = emu.items.get(link.item_id) if link.item_id else None
+        choices = [SANDBOX[item.institution_id]] if item else list(SANDBOX.values())
+        options = "".join(f'<option value="{i.institution_id}">{html.escape(i.name)}</option>' for i in choices)
+        title = "Reconnect your bank" if item else "Connect your bank"
+        return HTMLResponse(_PAGE.format(title=title, client_name=html.escape(link.client_name), options=options,
+                                         token=json.dumps(token)))
+
+    @api.post("/link/complete")
+    async def complete(body: dict[str, Any] = Body(...)) -> JSONResponse:
+        session = f"{uuid.uuid4()}"
+        try:
+            return JSONResponse(_complete(emu, body, session))
+        except PlaidApiError as exc:
+            error = exc.body(request_id())
+            return JSONResponse({"error": error, "metadata": {"link_session_id": session,
+                                                              "status": "requires_credentials",
+                                                              "request_id": error["request_id"]}},
+                                status_code=exc.status)
+
+    return api
+
+
+def _complete(emu: Emulator, body: dict[str, Any], session: str) -> dict[str, Any]:
+    link = emu.link_token(body.get("link_token"))
+    username = str(body.get("username") or "")
+    password = str(body.get("password") or "")
+    if link.item_id:  # update mode
+        item = emu.item_by_id(link.item_id)
+        if password.startswith("error_") or not (username == "user_transactions_dynamic"
+                                                 or (username, password) == ("user_good", "pass_good")):
+            raise PlaidApiError(password.removeprefix("error_") if password.startswith("error_")
+                                else "INVALID_CREDENTIALS")
+        emu.life.repair(item)
+    else:
+        if link.used:
+            raise PlaidApiError("INVALID_LINK_TOKEN")
+        item = emu.create_item(str(body.get("institution_id") or ""), link.products, link.webhook,
+                               link.days_requested, username, password)
+        link.used = True
+    institution = SANDBOX[item.institution_id]
+    return {
+        "public_token": emu.issue_public_token(item),
+        "metadata": {
+            "institution": {"name": institution.name, "institution_id": institution.institution_id},
+            "accounts": [a.link_metadata() for a in item.accounts],
+            "link_session_id": session,
+            "transfer_status": None,
+        },
+    }

@@ -1,0 +1,1 @@
+"""Plaid API endpoints: one module per area, each exposing ROUTES = {path: Route}."""

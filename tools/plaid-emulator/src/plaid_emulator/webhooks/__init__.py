@@ -1,0 +1,1 @@
+"""Webhooks: what Plaid sends, how it signs them, how it delivers them."""
