@@ -5,6 +5,7 @@ scheduler --claims--> ItemSyncer --Plaid--> one transaction: outbox + cursor + h
 outbox relay --> bankstream.transactions / .accounts / .sync-runs
 """
 
+import contextlib
 import os
 import socket
 import uuid
@@ -34,6 +35,7 @@ from .domain.triggers import CONSUMED_TOPICS
 from .entrypoints.http import create_app
 from .handlers import trigger_handler
 from .metrics import Metrics
+from .pipeline import Pipeline
 from .scheduler import SchedulerConfig, SyncScheduler
 from .syncer import ItemSyncer
 
@@ -55,9 +57,11 @@ class Container:
     consumer: ConsumerRunner
     relay: OutboxRelay
 
+    pipeline: Pipeline
+
     @property
     def workers(self) -> list[Worker]:
-        return [self.consumer, self.scheduler, self.relay]
+        return [self.pipeline]
 
     def service(self) -> Service:
         return Service(
@@ -70,7 +74,8 @@ class Container:
         )
 
     async def aclose(self) -> None:
-        await self.producer.stop()
+        with contextlib.suppress(Exception):
+            await self.producer.stop()
         await self.tokens.aclose()
         self.plaid.close()
         await self.kafka.aclose()
@@ -98,14 +103,7 @@ async def bootstrap(
         settings.schema_name,
         settings.topic_prefix,
     )
-    await migrate_service(dsn, schema, "sync_worker")
-    await ensure_topics(
-        settings.kafka_bootstrap_servers,
-        [
-            TopicSpec(prefix + t, partitions=settings.topic_partitions)
-            for t in (*PRODUCED_TOPICS, *CONSUMED_TOPICS)
-        ],
-    )
+    topics = [TopicSpec(prefix + t, settings.topic_partitions) for t in (*PRODUCED_TOPICS, *CONSUMED_TOPICS)]
     pool = await create_pool(
         dsn,
         schema=schema,
@@ -114,7 +112,6 @@ async def bootstrap(
         max_size=settings.max_concurrent_syncs + 6,
     )
     producer = create_producer(settings.kafka_bootstrap_servers, client_id=settings.service_name)
-    await producer.start()
     plaid = PlaidSyncClient(
         host=settings.plaid_base_url or PLAID_HOSTS.get(settings.plaid_env, ""),
         client_id=settings.plaid_client_id,
@@ -159,6 +156,13 @@ async def bootstrap(
         metrics=metrics.pipeline,
     )
     relay = OutboxRelay(RelayConfig(schema=schema), pool=pool, producer=producer, metrics=metrics.pipeline)
+
+    async def prepare() -> None:
+        await migrate_service(dsn, schema, "sync_worker")
+        await ensure_topics(settings.kafka_bootstrap_servers, topics)
+        await producer.start()
+
+    pipeline = Pipeline(prepare=prepare, workers=[consumer, scheduler, relay])
     kafka = kafka_check(settings.kafka_bootstrap_servers)
     app = create_app(settings, metrics, {"postgres": postgres_check(pool), "kafka": kafka}, pool)
     return Container(
@@ -174,4 +178,5 @@ async def bootstrap(
         scheduler=scheduler,
         consumer=consumer,
         relay=relay,
+        pipeline=pipeline,
     )

@@ -103,7 +103,9 @@ class ItemSyncer:
             cursor = collected.start_cursor
             try:
                 while True:
-                    page = await self._plaid_call("sync", functools.partial(self._plaid.sync_page, token, cursor))
+                    page = await self._plaid_call(
+                        "sync", functools.partial(self._plaid.sync_page, token, cursor)
+                    )
                     collected.add_page(page, _now())
                     self._metrics.pages.inc()
                     if not page.has_more or collected.not_ready:

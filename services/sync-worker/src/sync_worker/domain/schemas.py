@@ -30,8 +30,7 @@ def schema_for(event_type: str) -> dict[str, Any]:
         "title": event_type,
         "description": (
             f"The `data` of a CloudEvents envelope of type `{event_type}` (source `{events.SOURCE}`), "
-            f"published on `{topic}` with the record key = `{key}`. "
-            + (model.__doc__ or "").strip()
+            f"published on `{topic}` with the record key = `{key}`. " + (model.__doc__ or "").strip()
         ),
         "x-bankstream": {"topic": topic, "key": key, "type": event_type, "producer": "sync-worker"},
         **{k: v for k, v in schema.items() if k not in ("title", "description")},

@@ -1,0 +1,73 @@
+"""Which incoming events ask for a sync, pause it, resume it or stop it (pure rules)."""
+
+import pytest
+from sync_worker.domain.triggers import (
+    ITEM_LINKED,
+    ITEM_REMOVED,
+    ITEM_STATUS_CHANGED,
+    SYNC_REQUESTED,
+    WEBHOOK_RECEIVED,
+    action_for,
+)
+
+
+@pytest.mark.parametrize(
+    ("event_type", "data", "effect", "trigger", "refresh"),
+    [
+        (ITEM_LINKED, {"item_id": "i", "user_id": "u", "accounts": []}, "link", "item_linked", False),
+        (ITEM_REMOVED, {"item_id": "i"}, "stop", "", False),
+        (ITEM_STATUS_CHANGED, {"item_id": "i", "status": "good"}, "resume", "login_repaired", False),
+        (ITEM_STATUS_CHANGED, {"item_id": "i", "status": "login_required"}, "pause", "", False),
+        (SYNC_REQUESTED, {"item_id": "i", "refresh": True}, "want", "requested", True),
+        (SYNC_REQUESTED, {"item_id": "i"}, "want", "requested", False),
+        (
+            WEBHOOK_RECEIVED,
+            {"item_id": "i", "webhook_type": "TRANSACTIONS", "webhook_code": "SYNC_UPDATES_AVAILABLE"},
+            "want",
+            "webhook:SYNC_UPDATES_AVAILABLE",
+            False,
+        ),
+        (
+            WEBHOOK_RECEIVED,
+            {"item_id": "i", "webhook_type": "TRANSACTIONS", "webhook_code": "TRANSACTIONS_REMOVED"},
+            "want",
+            "webhook:TRANSACTIONS_REMOVED",
+            False,
+        ),
+        (
+            WEBHOOK_RECEIVED,
+            {"item_id": "i", "webhook_type": "ITEM", "webhook_code": "LOGIN_REPAIRED"},
+            "resume",
+            "login_repaired",
+            False,
+        ),
+        (
+            WEBHOOK_RECEIVED,
+            {"item_id": "i", "webhook_type": "ITEM", "webhook_code": "NEW_ACCOUNTS_AVAILABLE"},
+            "want",
+            "new_accounts",
+            False,
+        ),
+    ],
+)
+def test_each_trigger_has_its_effect(
+    event_type: str, data: dict, effect: str, trigger: str, refresh: bool
+) -> None:
+    action = action_for(event_type, data)
+    assert action is not None
+    assert (action.item_id, action.effect, action.trigger, action.refresh) == ("i", effect, trigger, refresh)
+
+
+@pytest.mark.parametrize(
+    ("event_type", "data"),
+    [
+        ("bankstream.something.else.v1", {"item_id": "i"}),
+        (WEBHOOK_RECEIVED, {"item_id": "i", "webhook_type": "ITEM", "webhook_code": "PENDING_EXPIRATION"}),
+        (WEBHOOK_RECEIVED, {"item_id": "i", "webhook_type": "AUTH", "webhook_code": "DEFAULT_UPDATE"}),
+        (ITEM_STATUS_CHANGED, {"item_id": "i", "status": "something_new"}),
+        (SYNC_REQUESTED, {"refresh": True}),
+        (SYNC_REQUESTED, {"item_id": 42}),
+    ],
+)
+def test_everything_else_is_ignored(event_type: str, data: dict) -> None:
+    assert action_for(event_type, data) is None
