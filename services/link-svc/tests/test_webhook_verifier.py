@@ -1,0 +1,133 @@
+"""Webhook verification as Plaid documents it: each forgery refused with its reason, keys cached with care."""
+
+import asyncio
+import time
+from typing import Any
+
+import pytest
+from link_svc.adapters.webhook_verifier import WebhookVerifier
+from link_svc.domain.errors import PlaidRequestFailed, PlaidUnavailable, WebhookRejected
+
+from .webhook_signing import SigningKey, hs256_with_public_key, unsigned, webhook_body
+
+
+class KeyEndpoint:
+    """Stands where /webhook_verification_key/get is: the keys Plaid would publish, and a call count."""
+
+    def __init__(self, *keys: SigningKey) -> None:
+        self.keys = {k.kid: k for k in keys}
+        self.calls: list[str] = []
+        self.down = False
+
+    async def fetch(self, kid: str) -> dict[str, Any]:
+        self.calls.append(kid)
+        await asyncio.sleep(0)
+        if self.down:
+            raise PlaidUnavailable("down", endpoint="/webhook_verification_key/get", status=500)
+        if kid not in self.keys:
+            raise PlaidRequestFailed(
+                "no such key",
+                endpoint="/webhook_verification_key/get",
+                status=400,
+                error_type="INVALID_INPUT",
+                error_code="INVALID_WEBHOOK_VERIFICATION_KEY_ID",
+            )
+        return self.keys[kid].jwk()
+
+
+BODY = webhook_body("item-1")
+
+
+async def reason(verifier: WebhookVerifier, body: bytes, header: str | None) -> str:
+    with pytest.raises(WebhookRejected) as caught:
+        await verifier.verify(body, header)
+    return caught.value.reason
+
+
+async def test_a_genuine_webhook_verifies_and_its_body_is_returned() -> None:
+    key = SigningKey()
+    verified = await WebhookVerifier(KeyEndpoint(key).fetch).verify(BODY, key.sign(BODY))
+    assert verified.body["item_id"] == "item-1" and verified.kid == key.kid
+
+
+async def test_forged_signature_from_another_key_with_a_known_kid() -> None:
+    key, forger = SigningKey(), SigningKey()
+    forger.kid = key.kid
+    assert await reason(WebhookVerifier(KeyEndpoint(key).fetch), BODY, forger.sign(BODY)) == "bad_signature"
+
+
+async def test_stale_and_future_iat() -> None:
+    key = SigningKey()
+    verifier = WebhookVerifier(KeyEndpoint(key).fetch)
+    assert await reason(verifier, BODY, key.sign(BODY, iat=time.time() - 301)) == "stale"
+    assert await reason(verifier, BODY, key.sign(BODY, iat=time.time() + 3600)) == "stale"
+    await verifier.verify(BODY, key.sign(BODY, iat=time.time() - 290))
+
+
+async def test_tampered_body() -> None:
+    key = SigningKey()
+    verifier = WebhookVerifier(KeyEndpoint(key).fetch)
+    tampered = BODY.replace(b"item-1", b"item-2")
+    assert await reason(verifier, tampered, key.sign(BODY)) == "body_mismatch"
+    assert await reason(verifier, BODY + b" ", key.sign(BODY)) == "body_mismatch"
+
+
+async def test_alg_none_and_hs256_with_the_public_key_are_refused_before_any_key_lookup() -> None:
+    key = SigningKey()
+    endpoint = KeyEndpoint(key)
+    verifier = WebhookVerifier(endpoint.fetch)
+    assert await reason(verifier, BODY, unsigned(BODY, key.kid)) == "bad_alg"
+    assert await reason(verifier, BODY, hs256_with_public_key(BODY, key)) == "bad_alg"
+    assert endpoint.calls == []
+
+
+async def test_unknown_kid_is_refused_and_remembered_briefly() -> None:
+    key, stranger = SigningKey(), SigningKey()
+    endpoint = KeyEndpoint(key)
+    verifier = WebhookVerifier(endpoint.fetch, unknown_ttl=60.0)
+    for _ in range(3):
+        assert await reason(verifier, BODY, stranger.sign(BODY)) == "unknown_kid"
+    assert endpoint.calls == [stranger.kid]
+
+
+async def test_expired_key_is_refused_even_when_cached_before_it_expired() -> None:
+    key = SigningKey()
+    endpoint = KeyEndpoint(key)
+    now = [time.time()]
+    verifier = WebhookVerifier(endpoint.fetch, refresh_after=60.0, clock=lambda: now[0])
+    await verifier.verify(BODY, key.sign(BODY, iat=now[0]))
+    key.expired_at = int(now[0])  # Plaid retires the key
+    now[0] += 61  # the cached entry is due for a refresh
+    assert await reason(verifier, BODY, key.sign(BODY, iat=now[0])) == "expired_key"
+    assert endpoint.calls == [key.kid, key.kid]
+
+
+async def test_a_key_published_as_expired_is_never_trusted() -> None:
+    key = SigningKey(expired_at=int(time.time()) - 10)
+    assert await reason(WebhookVerifier(KeyEndpoint(key).fetch), BODY, key.sign(BODY)) == "expired_key"
+
+
+async def test_concurrent_webhooks_with_a_new_kid_fetch_the_key_once() -> None:
+    key = SigningKey()
+    endpoint = KeyEndpoint(key)
+    verifier = WebhookVerifier(endpoint.fetch)
+    await asyncio.gather(*(verifier.verify(BODY, key.sign(BODY)) for _ in range(20)))
+    assert endpoint.calls == [key.kid]
+
+
+async def test_plaid_down_keeps_a_cached_key_but_cannot_vouch_for_a_new_one() -> None:
+    key, newer = SigningKey(), SigningKey()
+    endpoint = KeyEndpoint(key, newer)
+    now = [time.time()]
+    verifier = WebhookVerifier(endpoint.fetch, refresh_after=60.0, clock=lambda: now[0])
+    await verifier.verify(BODY, key.sign(BODY, iat=now[0]))
+    endpoint.down = True
+    now[0] += 61
+    await verifier.verify(BODY, key.sign(BODY, iat=now[0]))
+    assert await reason(verifier, BODY, newer.sign(BODY, iat=now[0])) == "key_unavailable"
+
+
+@pytest.mark.parametrize("header", [None, "", "not-a-jwt", "a.b.c"])
+async def test_missing_or_malformed_header(header: str | None) -> None:
+    verifier = WebhookVerifier(KeyEndpoint(SigningKey()).fetch)
+    assert await reason(verifier, BODY, header) in {"missing_header", "malformed"}
