@@ -47,9 +47,8 @@ async def _rotate(settings: Settings, batch_size: int) -> int:
         report = await vault.rotate(pool, keyring, batch_size=batch_size)
     finally:
         await pool.close()
-    print(
-        f"rotated {report.rotated} access tokens onto {keyring.active_key_id}; now by key id: {report.remaining_by_key}"
-    )
+    print(f"rotated {report.rotated} access tokens onto {keyring.active_key_id}")
+    print(f"access tokens by key id now: {report.remaining_by_key}")
     return 0
 
 
