@@ -1,0 +1,209 @@
+"""sync-worker end to end in one process: its own bootstrap(), the real Kafka and PostgreSQL, Plaid over
+HTTP to the emulator. What a subscriber of bankstream.transactions ends up with must equal the emulator's
+ground truth, whatever happened on the way."""
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+from bankstream_common.envelope import Envelope
+from plaid_emulator.testing import RunningEmulator, running_emulator
+
+from .harness import Worker, running_worker, settings_for
+from .stream import apply, decode, differences, per_account_in_order
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def emulator() -> Iterator[RunningEmulator]:
+    with running_emulator(not_ready_delay=0, historical_delay=0) as emu:
+        yield emu
+
+
+@pytest.fixture
+async def worker(
+    database_url: str, kafka_bootstrap_servers: str, emulator: RunningEmulator, uid: str
+) -> AsyncIterator[Worker]:
+    settings = settings_for(
+        database_url=database_url, kafka=kafka_bootstrap_servers, emulator_url=emulator.url,
+        client_id=emulator.client_id, secret=emulator.secret, uid=uid,
+    )
+    async with running_worker(settings) as w:
+        yield w
+
+
+async def published(worker: Worker, reader, item_id: str, *, changes: int) -> list[Envelope]:
+    """Every transaction event of the run so far (waits until at least `changes` distinct ones arrived)."""
+    topic = worker.topic("bankstream.transactions")
+    records = await reader(topic, until=lambda rs: len({r.value for r in rs}) >= changes)
+    return [e for e in decode(records) if e.data["item_id"] == item_id]
+
+
+async def assert_converged(worker: Worker, reader, emulator: RunningEmulator, item_id: str) -> list[Envelope]:
+    last = (await worker.item(item_id))["last_sequence"]
+    events = await published(worker, reader, item_id, changes=last)
+    state, sequences = apply(events, item_id)
+    assert sequences == list(range(1, last + 1)), "sync_sequence must be 1..N without gaps or repeats"
+    assert per_account_in_order(events)
+    problems = differences(state, emulator.ground_truth(item_id))
+    assert not problems, problems[:10]
+    return events
+
+
+async def test_initial_backfill_equals_ground_truth_and_reports_the_run(
+    worker: Worker, emulator: RunningEmulator, reader
+) -> None:
+    item = emulator.create_item(transactions=2600, ready=True)
+    await worker.link(item["item_id"], item["access_token"])
+    (run,) = await worker.wait_runs(item["item_id"], 1)
+    assert (run["outcome"], run["added"], run["pages"], list(run["triggers"])) == ("completed", 2600, 6, ["item_linked"])
+    events = await assert_converged(worker, reader, emulator, item["item_id"])
+    assert {e.data["change"] for e in events} == {"added"}
+    sample = next(e.data for e in events if e.data["personal_finance_category"])
+    assert sample["personal_finance_category"]["version"] == "v2"
+    assert sample["original_description"]
+
+    runs = await reader(worker.topic("bankstream.sync-runs"), until=lambda rs: len(rs) >= 1)
+    (completed,) = decode(runs)
+    assert completed.type == "bankstream.sync.completed.v1"
+    assert completed.data["added"] == 2600 and completed.data["pages"] == 6
+    assert completed.data["trigger"] == "item_linked"
+    accounts = decode(await reader(worker.topic("bankstream.accounts"), until=lambda rs: len(rs) >= 1))
+    truth_accounts = {a["account_id"]: a for a in emulator.ground_truth(item["item_id"])["accounts"]}
+    assert {a.data["account_id"] for a in accounts} == truth_accounts.keys()
+    for a in accounts:
+        assert a.data["balances"]["current"] == truth_accounts[a.data["account_id"]]["balances"]["current"]
+        assert a.data["as_of"]
+
+
+async def test_incremental_updates_pending_to_posted_modifications_and_removals(
+    worker: Worker, emulator: RunningEmulator, reader
+) -> None:
+    item = emulator.create_item(transactions=300, ready=True)
+    item_id = item["item_id"]
+    await worker.link(item_id, item["access_token"])
+    await worker.wait_runs(item_id, 1)
+    for day in range(1, 4):
+        emulator.advance(days=1)  # new pending transactions, some posted, some amounts changed
+        await worker.request_sync(item_id)
+        await worker.wait_runs(item_id, 2 * day)
+        emulator.refresh(item_id)  # every pending posts
+        await worker.request_sync(item_id)
+        await worker.wait_runs(item_id, 2 * day + 1)
+    events = await assert_converged(worker, reader, emulator, item_id)
+    changes = {e.data["change"] for e in events}
+    assert changes == {"added", "modified", "removed"}, changes
+    seen_pending = {e.data["transaction_id"] for e in events if e.data["change"] == "added" and e.data["pending"]}
+    removed = {e.data["transaction_id"] for e in events if e.data["change"] == "removed"}
+    posted = [e.data for e in events if e.data["change"] == "added" and e.data["pending_transaction_id"] in seen_pending]
+    assert posted, "no pending transaction a consumer saw was posted"
+    bad = [(p["transaction_id"], p["pending_transaction_id"], p["pending"]) for p in posted if p["pending_transaction_id"] not in removed or p["pending"] is not False]
+    assert not bad, (bad, len(posted))
+
+
+async def test_mutation_during_pagination_restarts_from_the_start_cursor(
+    worker: Worker, emulator: RunningEmulator, reader
+) -> None:
+    item = emulator.create_item(transactions=2200, ready=True)
+    emulator.control("POST", f"/items/{item['item_id']}/mutate", {"during_pagination": 2})
+    await worker.link(item["item_id"], item["access_token"])
+    (run,) = await worker.wait_runs(item["item_id"], 1)
+    assert run["outcome"] == "completed"
+    assert run["restarts"] == 2
+    await assert_converged(worker, reader, emulator, item["item_id"])
+
+
+async def test_rate_limits_and_outages_are_retried_with_backoff_and_counted(
+    worker: Worker, emulator: RunningEmulator, reader
+) -> None:
+    item = emulator.create_item(transactions=1800, ready=True)
+    item_id = item["item_id"]
+    for code in ("TRANSACTIONS_SYNC_LIMIT", "INSTITUTION_DOWN", "INTERNAL_SERVER_ERROR"):
+        emulator.set_fault(error_code=code, endpoint="/transactions/sync", item_id=item_id, count=1)
+    await worker.link(item_id, item["access_token"])
+    (run,) = await worker.wait_runs(item_id, 1)
+    assert run["outcome"] == "completed"
+    await assert_converged(worker, reader, emulator, item_id)
+    retries = worker.container.metrics.retries
+    assert retries.labels("rate_limited")._value.get() == 1
+    assert retries.labels("unavailable")._value.get() == 2
+    requests = worker.container.metrics.plaid_requests
+    assert requests.labels("sync", "TRANSACTIONS_SYNC_LIMIT")._value.get() == 1
+    assert requests.labels("sync", "INSTITUTION_DOWN")._value.get() == 1
+
+
+async def test_nothing_retries_forever(worker: Worker, emulator: RunningEmulator, reader) -> None:
+    item = emulator.create_item(transactions=100, ready=True)
+    item_id = item["item_id"]
+    emulator.set_fault(error_code="INSTITUTION_DOWN", endpoint="/transactions/sync", item_id=item_id, count=None)
+    try:
+        await worker.link(item_id, item["access_token"])
+        runs = await worker.wait_runs(item_id, 3, outcome="failed")
+        state = await worker.item(item_id)
+        assert state["wanted_at"] is None, "after its last attempt the Item waits for the next trigger"
+        assert [r["error_code"] for r in runs] == ["INSTITUTION_DOWN"] * 3
+        failed = [e for e in decode(await reader(worker.topic("bankstream.sync-runs"), until=lambda rs: len(rs) >= 3))]
+        assert [e.data["retryable"] for e in failed] == [True, True, False]
+    finally:
+        emulator.clear_faults()
+
+
+async def test_login_required_stops_then_repair_resumes(worker: Worker, emulator: RunningEmulator, reader) -> None:
+    item = emulator.create_item(transactions=400, ready=True)
+    item_id = item["item_id"]
+    await worker.link(item_id, item["access_token"])
+    await worker.wait_runs(item_id, 1)
+
+    emulator.set_item_error(item_id, "ITEM_LOGIN_REQUIRED")
+    emulator.advance(days=2)
+    await worker.request_sync(item_id)
+    runs = await worker.wait_runs(item_id, 2)
+    assert (runs[1]["outcome"], runs[1]["error_code"]) == ("failed", "ITEM_LOGIN_REQUIRED")
+    assert (await worker.item(item_id))["status"] == "needs_attention"
+    failed = [e for e in decode(await reader(worker.topic("bankstream.sync-runs"), until=lambda rs: len(rs) >= 2))
+              if e.type == "bankstream.sync.failed.v1"]
+    assert failed[0].data["error_code"] == "ITEM_LOGIN_REQUIRED" and failed[0].data["needs_attention"]
+
+    await worker.request_sync(item_id)  # a paused Item is not synced, whatever asks
+    emulator.set_item_error(item_id, None)
+    await worker.publish(
+        "bankstream.plaid-webhooks", "bankstream.plaid.webhook_received.v1",
+        {"item_id": item_id, "webhook_type": "ITEM", "webhook_code": "LOGIN_REPAIRED", "environment": "sandbox"},
+    )
+    runs = await worker.wait_runs(item_id, 3)
+    assert len(runs) == 3 and runs[2]["outcome"] == "completed"
+    assert "login_repaired" in runs[2]["triggers"]
+    assert (await worker.item(item_id))["status"] == "active"
+    await assert_converged(worker, reader, emulator, item_id)
+
+
+async def test_duplicate_and_out_of_order_webhooks_collapse_and_change_nothing(
+    worker: Worker, emulator: RunningEmulator, reader
+) -> None:
+    item = emulator.create_item(transactions=500, ready=True)
+    item_id = item["item_id"]
+    await worker.link(item_id, item["access_token"])
+    await worker.wait_runs(item_id, 1)
+    emulator.advance(days=1)
+    hook = {"item_id": item_id, "webhook_type": "TRANSACTIONS", "environment": "sandbox"}
+    first = await worker.publish(
+        "bankstream.plaid-webhooks", "bankstream.plaid.webhook_received.v1",
+        {**hook, "webhook_code": "SYNC_UPDATES_AVAILABLE", "initial_update_complete": True,
+         "historical_update_complete": True},
+    )
+    for _ in range(3):  # the same delivery again, then late legacy webhooks, then a re-sent one
+        await worker.publish("bankstream.plaid-webhooks", first.type, first.data, event=first)
+    for code in ("DEFAULT_UPDATE", "TRANSACTIONS_REMOVED", "SYNC_UPDATES_AVAILABLE", "DEFAULT_UPDATE"):
+        await worker.publish("bankstream.plaid-webhooks", first.type, {**hook, "webhook_code": code})
+    # 5 distinct webhook events; the 3 redeliveries of the first are absorbed by the inbox
+    for _ in range(200):
+        consumed = await worker.pool.fetchval("SELECT count(*) FROM inbox WHERE event_type = $1", first.type)
+        state = await worker.item(item_id)
+        if consumed == 5 and state["wanted_at"] is None and state["lease_owner"] is None:
+            break
+        await asyncio.sleep(0.05)
+    assert consumed == 5
+    runs = await worker.wait_runs(item_id, 2)
+    assert len(runs) <= 1 + 5
+    await assert_converged(worker, reader, emulator, item_id)
