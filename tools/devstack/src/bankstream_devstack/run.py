@@ -27,7 +27,7 @@ from .stack import StackInfo, persistent_down, persistent_up
 
 EMULATOR_PORT = int(os.environ.get("BANKSTREAM_EMULATOR_PORT", "8900"))
 EMULATOR_CLIENT_ID = "bankstream-dev-client"
-EMULATOR_SECRET = "bankstream-dev-secret"
+EMULATOR_SECRET = "bankstream-dev-secret"  # noqa: S105 - the emulator's public dev credential
 
 
 @dataclass
