@@ -1,0 +1,120 @@
+"""The whole journey driven through plaid-python only (plus the Link stand-in, which stands where a browser
+would be, and a webhook receiver): Link, exchange, sync, refresh, pending to posted, reset_login, update mode,
+LOGIN_REPAIRED. The synced state must equal the emulator's ground truth."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import plaid
+import pytest
+from plaid.model.country_code import CountryCode
+from plaid.model.item_public_token_exchange_request import ItemPublicTokenExchangeRequest
+from plaid.model.link_token_create_request import LinkTokenCreateRequest
+from plaid.model.link_token_create_request_user import LinkTokenCreateRequestUser
+from plaid.model.link_token_transactions import LinkTokenTransactions
+from plaid.model.products import Products
+from plaid.model.sandbox_item_reset_login_request import SandboxItemResetLoginRequest
+from plaid.model.transactions_refresh_request import TransactionsRefreshRequest
+from plaid.model.transactions_sync_request import TransactionsSyncRequest
+
+
+def sync_all(client: Any, access: str, cursor: str, store: dict[str, Any], count: int = 100) -> tuple[str, list[Any]]:
+    """Plaid's documented loop: page until has_more is false; on a mutation restart from the loop's cursor."""
+    pages = []
+    start = cursor
+    while True:
+        try:
+            page = client.transactions_sync(TransactionsSyncRequest(access_token=access, cursor=cursor, count=count))
+        except plaid.ApiException as exc:
+            if json.loads(exc.body)["error_code"] == "TRANSACTIONS_SYNC_MUTATION_DURING_PAGINATION":
+                cursor, pages = start, []
+                continue
+            raise
+        pages.append(page)
+        cursor = page.next_cursor
+        if not page.has_more:
+            break
+    for page in pages:
+        for txn in [*page.added, *page.modified]:
+            store[txn.transaction_id] = txn
+        for gone in page.removed:
+            store.pop(gone.transaction_id, None)
+    return cursor, pages
+
+
+def link(emu: Any, link_token: str, username: str = "user_good", password: str = "pass_good") -> dict[str, Any]:
+    response = emu.http.post("/link/complete", json={"link_token": link_token, "institution_id": "ins_109508",
+                                                     "username": username, "password": password})
+    assert response.status_code == 200, response.text
+    return dict(response.json())
+
+
+def assert_matches_truth(emu: Any, item_id: str, store: dict[str, Any]) -> None:
+    truth = emu.ground_truth(item_id)
+    expected = {t["transaction_id"]: (t["amount"], t["pending"], t["date"]) for t in truth["transactions"]}
+    got = {tid: (t.amount, t.pending, t.date.isoformat()) for tid, t in store.items()}
+    assert got == expected
+
+
+def test_sdk_only_journey(emu: Any, client: Any, receiver: Any) -> None:
+    user = LinkTokenCreateRequestUser(client_user_id="user-42")
+    created = client.link_token_create(LinkTokenCreateRequest(
+        client_name="bankstream", language="en", country_codes=[CountryCode("US")], user=user,
+        products=[Products("transactions")], webhook=receiver.url,
+        transactions=LinkTokenTransactions(days_requested=60)))
+    success = link(emu, created.link_token, username="user_transactions_dynamic")
+    metadata = success["metadata"]
+    assert metadata["institution"] == {"name": "First Platypus Bank", "institution_id": "ins_109508"}
+    assert [a["subtype"] for a in metadata["accounts"]] == ["checking", "savings", "credit card"]
+    assert all(len(a["mask"]) == 4 for a in metadata["accounts"])
+
+    exchanged = client.item_public_token_exchange(ItemPublicTokenExchangeRequest(public_token=success["public_token"]))
+    access, item_id = exchanged.access_token, exchanged.item_id
+    store: dict[str, Any] = {}
+    cursor, pages = sync_all(client, access, "", store)
+    assert store and all(len(tid) == 37 for tid in store)
+    assert len(pages) > 1  # 60 days at 4 a day need several pages of 100
+    assert_matches_truth(emu, item_id, store)
+    pending_before = {tid for tid, t in store.items() if t.pending}
+    assert pending_before
+
+    client.transactions_refresh(TransactionsRefreshRequest(access_token=access))
+    _, body, _ = receiver.wait_for("SYNC_UPDATES_AVAILABLE")
+    assert body["item_id"] == item_id and body["historical_update_complete"] is True
+    cursor, pages = sync_all(client, access, cursor, store, count=3)
+    removed = {r.transaction_id for p in pages for r in p.removed}
+    posted = {t.pending_transaction_id: t for p in pages for t in p.added if t.pending_transaction_id}
+    assert pending_before <= removed
+    assert pending_before <= posted.keys()
+    assert all(not t.pending and t.authorized_date is not None for t in posted.values())
+    assert any(p.modified for p in pages)  # an amount changed
+    assert_matches_truth(emu, item_id, store)
+
+    client.sandbox_item_reset_login(SandboxItemResetLoginRequest(access_token=access))
+    _, body, _ = receiver.wait_for("ERROR")
+    assert body["error"]["error_code"] == "ITEM_LOGIN_REQUIRED"
+    with pytest.raises(plaid.ApiException) as caught:
+        client.transactions_sync(TransactionsSyncRequest(access_token=access, cursor=cursor))
+    assert json.loads(caught.value.body)["error_code"] == "ITEM_LOGIN_REQUIRED"
+
+    update = client.link_token_create(LinkTokenCreateRequest(
+        client_name="bankstream", language="en", country_codes=[CountryCode("US")], user=user, access_token=access))
+    link(emu, update.link_token, username="user_transactions_dynamic")
+    _, body, _ = receiver.wait_for("LOGIN_REPAIRED")
+    assert body["item_id"] == item_id
+    cursor, _ = sync_all(client, access, cursor, store)
+    assert_matches_truth(emu, item_id, store)
+
+
+def test_link_stand_in_reports_error_passwords_like_link_on_exit(emu: Any, client: Any) -> None:
+    created = client.link_token_create(LinkTokenCreateRequest(
+        client_name="bankstream", language="en", country_codes=[CountryCode("US")],
+        user=LinkTokenCreateRequestUser(client_user_id="u"), products=[Products("transactions")]))
+    page = emu.http.get("/link", params={"token": created.link_token})
+    assert page.status_code == 200 and "First Platypus Bank" in page.text
+    failed = emu.http.post("/link/complete", json={"link_token": created.link_token, "institution_id": "ins_109508",
+                                                   "username": "user_good", "password": "error_ITEM_LOCKED"})
+    assert failed.status_code == 400
+    assert failed.json()["error"]["error_code"] == "ITEM_LOCKED"
