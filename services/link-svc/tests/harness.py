@@ -178,3 +178,13 @@ async def read_events(kafka: str, topic: str, *, at_least: int, timeout: float =
     finally:
         await consumer.stop()
     return out
+
+
+async def exchange(svc: LinkService, token: str, success: dict) -> tuple[int, dict]:  # type: ignore[type-arg]
+    r = await svc.call(
+        "POST",
+        "/v1/items",
+        token,
+        json={"public_token": success["public_token"], "metadata": success["metadata"]},
+    )
+    return r.status_code, r.json()

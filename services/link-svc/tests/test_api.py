@@ -1,39 +1,12 @@
 """The HTTP API end to end against the Plaid emulator, real PostgreSQL and real Kafka:
 link, list, break, repair (update mode), remove; duplicates refused before the exchange; who sees what."""
 
-from collections.abc import AsyncIterator, Iterator
-
 import pytest
 from link_svc.domain import events as ev
-from plaid_emulator.testing import RunningEmulator, running_emulator
 
-from .harness import LinkService, read_events, running_link_service, wait_until
+from .harness import LinkService, exchange, read_events, wait_until
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def emu() -> Iterator[RunningEmulator]:
-    with running_emulator(webhook_time_scale=0.001, not_ready_delay=0, historical_delay=0) as running:
-        yield running
-
-
-@pytest.fixture
-async def svc(
-    database_url: str, kafka_bootstrap_servers: str, emu: RunningEmulator
-) -> AsyncIterator[LinkService]:
-    async with running_link_service(database_url, kafka_bootstrap_servers, emu) as service:
-        yield service
-
-
-async def exchange(svc: LinkService, token: str, success: dict) -> tuple[int, dict]:  # type: ignore[type-arg]
-    r = await svc.call(
-        "POST",
-        "/v1/items",
-        token,
-        json={"public_token": success["public_token"], "metadata": success["metadata"]},
-    )
-    return r.status_code, r.json()
 
 
 async def status_of(svc: LinkService, token: str, item_id: str) -> str:

@@ -1,0 +1,132 @@
+"""Plaid webhook ingress over HTTP: Plaid's own signed webhooks get in (once), forgeries get 401, a metric,
+and publish nothing."""
+
+import hashlib
+import time
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives import serialization
+from jwt.algorithms import ECAlgorithm
+from link_svc.domain import events as ev
+
+from .harness import LinkService, exchange, read_events, wait_until
+from .webhook_signing import SigningKey, hs256_with_public_key, unsigned, webhook_body
+
+pytestmark = pytest.mark.integration
+
+
+async def webhook_rows(svc: LinkService, code: str = "") -> int:
+    return int(
+        await svc.pool.fetchval(
+            "SELECT count(*) FROM outbox WHERE event_type = $1 AND convert_from(payload, 'UTF8') LIKE $2",
+            ev.WEBHOOK_RECEIVED,
+            f"%{code}%",
+        )
+    )
+
+
+async def post(svc: LinkService, body: bytes, header: str | None) -> int:
+    headers = {"Content-Type": "application/json"}
+    if header is not None:
+        headers["Plaid-Verification"] = header
+    return (await svc.call("POST", "/v1/plaid/webhooks", content=body, headers=headers)).status_code
+
+
+async def test_forged_webhooks_get_401_a_metric_and_publish_nothing(svc: LinkService) -> None:
+    emulator_kid = svc.emu.control("POST", "/webhook_keys/rotate")["kid"]
+    jwk = svc.emu.plaid("/webhook_verification_key/get", {"key_id": emulator_kid}).json()["key"]
+    emulator_public = ECAlgorithm.from_jwk(jwk)
+    body = webhook_body("item-x")
+    mine = SigningKey()
+    impostor = SigningKey()
+    impostor.kid = emulator_kid  # claims to be Plaid's current key, signs with its own
+    as_plaid = SigningKey(kid=emulator_kid)
+    public_pem = emulator_public.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+
+    class PlaidPublicKey(SigningKey):
+        def public_pem(self) -> bytes:
+            return public_pem
+
+    forgeries = {
+        "bad_signature": impostor.sign(body),
+        "unknown_kid": mine.sign(body),
+        "bad_alg": unsigned(body, emulator_kid),
+        "body_mismatch": impostor.sign(body, body_hash=hashlib.sha256(b"{}").hexdigest()),
+        "missing_header": None,
+    }
+    for reason, header in forgeries.items():
+        assert await post(svc, body, header) == 401, reason
+    hs = hs256_with_public_key(body, PlaidPublicKey(kid=emulator_kid, private=as_plaid.private))
+    assert await post(svc, body, hs) == 401
+    stale = jwt.encode(
+        {"iat": int(time.time()) - 600, "request_body_sha256": hashlib.sha256(body).hexdigest()},
+        impostor.private,
+        algorithm="ES256",
+        headers={"kid": emulator_kid},
+    )
+    assert await post(svc, body, stale) == 401
+    assert await webhook_rows(svc) == 0
+    metrics = (await svc.call("GET", "/metrics")).text
+    for reason in ("bad_signature", "unknown_kid", "bad_alg", "missing_header"):
+        assert f'link_svc_webhooks_rejected_total{{reason="{reason}"}}' in metrics, reason
+
+
+async def test_plaid_signed_webhooks_are_published_once_even_when_delivered_twice(
+    svc: LinkService, kafka_bootstrap_servers: str
+) -> None:
+    hana = svc.token("hana")
+    _, item = await exchange(svc, hana, await svc.link_via_emulator(hana))
+    await wait_until(lambda: _count(svc), timeout=20)  # the initial webhooks of a new Item came in
+    svc.emu.control("POST", "/webhooks/mode", {"duplicate": True})
+    try:
+        svc.emu.control(
+            "POST", f"/items/{item['item_id']}/webhook", {"webhook_code": "NEW_ACCOUNTS_AVAILABLE"}
+        )
+
+        async def both_delivered() -> bool:
+            attempts = [
+                a
+                for a in svc.emu.webhook_attempts()
+                if a["webhook_code"] == "NEW_ACCOUNTS_AVAILABLE" and a["item_id"] == item["item_id"]
+            ]
+            return len(attempts) == 2 and all(a["status"] == 200 for a in attempts)
+
+        await wait_until(both_delivered)
+    finally:
+        svc.emu.control("POST", "/webhooks/mode", {"duplicate": False})
+    assert await webhook_rows(svc, "NEW_ACCOUNTS_AVAILABLE") == 1
+    events = await read_events(kafka_bootstrap_servers, svc.topic(ev.TOPIC_PLAID_WEBHOOKS), at_least=2)
+    new_accounts = [e for e in events if e.data["webhook_code"] == "NEW_ACCOUNTS_AVAILABLE"]
+    assert len(new_accounts) == 1
+    received = ev.WebhookReceived.model_validate(new_accounts[0].data)
+    assert received.item_id == item["item_id"] and received.webhook_type == "ITEM"
+    assert new_accounts[0].subject == item["item_id"]
+
+
+async def _count(svc: LinkService) -> bool:
+    return await webhook_rows(svc) > 0
+
+
+async def test_item_webhooks_drive_the_state_machine(svc: LinkService, kafka_bootstrap_servers: str) -> None:
+    ivan = svc.token("ivan")
+    _, item = await exchange(svc, ivan, await svc.link_via_emulator(ivan))
+    item_id = item["item_id"]
+
+    async def status_is(status: str) -> bool:
+        return (await svc.call("GET", f"/v1/items/{item_id}", ivan)).json()["status"] == status
+
+    svc.emu.control("POST", f"/items/{item_id}/webhook", {"webhook_code": "PENDING_EXPIRATION"})
+    await wait_until(lambda: status_is("pending_expiration"))
+    svc.emu.control("POST", f"/items/{item_id}/webhook", {"webhook_code": "USER_PERMISSION_REVOKED"})
+    await wait_until(lambda: status_is("permission_revoked"))
+    events = await read_events(kafka_bootstrap_servers, svc.topic(ev.TOPIC_ITEMS), at_least=3)
+    changes = [
+        ev.ItemStatusChanged.model_validate(e.data) for e in events if e.type == ev.ITEM_STATUS_CHANGED
+    ]
+    assert [(c.previous_status, c.status, c.trigger) for c in changes] == [
+        ("good", "pending_expiration", "webhook"),
+        ("pending_expiration", "permission_revoked", "webhook"),
+    ]
