@@ -89,9 +89,15 @@ class Worker:
     def topic(self, name: str) -> str:
         return self.settings.topic_prefix + name
 
-    async def publish(self, topic: str, event_type: str, data: dict[str, Any], event: Envelope | None = None) -> Envelope:
-        event = event or Envelope.new(source="bankstream/test", type=event_type, subject=data["item_id"], data=data)
-        await self.producer.send_and_wait(self.topic(topic), value=event.to_json(), key=data["item_id"].encode())
+    async def publish(
+        self, topic: str, event_type: str, data: dict[str, Any], event: Envelope | None = None
+    ) -> Envelope:
+        event = event or Envelope.new(
+            source="bankstream/test", type=event_type, subject=data["item_id"], data=data
+        )
+        await self.producer.send_and_wait(
+            self.topic(topic), value=event.to_json(), key=data["item_id"].encode()
+        )
         return event
 
     async def link(self, item_id: str, access_token: str) -> None:
@@ -103,12 +109,20 @@ class Worker:
         )
 
     async def request_sync(self, item_id: str, refresh: bool = False) -> None:
-        await self.publish("bankstream.sync-requests", "bankstream.sync.requested.v1", {"item_id": item_id, "refresh": refresh})
+        await self.publish(
+            "bankstream.sync-requests",
+            "bankstream.sync.requested.v1",
+            {"item_id": item_id, "refresh": refresh},
+        )
 
     async def runs(self, item_id: str) -> list[asyncpg.Record]:
-        return await self.pool.fetch("SELECT * FROM sync_runs WHERE item_id = $1 ORDER BY started_at", item_id)
+        return await self.pool.fetch(
+            "SELECT * FROM sync_runs WHERE item_id = $1 ORDER BY started_at", item_id
+        )
 
-    async def wait_runs(self, item_id: str, n: int, timeout: float = 60.0, outcome: str | None = None) -> list[asyncpg.Record]:
+    async def wait_runs(
+        self, item_id: str, n: int, timeout: float = 60.0, outcome: str | None = None
+    ) -> list[asyncpg.Record]:
         """Until the Item has `n` finished runs (of `outcome`, if given) and nothing left to publish."""
         deadline = asyncio.get_running_loop().time() + timeout
         while True:

@@ -51,7 +51,9 @@ def _same(published: Any, truth: Any) -> bool:
     if isinstance(truth, dict) and isinstance(published, dict):
         return all(_same(published.get(k), v) for k, v in truth.items() if k in published)
     if isinstance(truth, list) and isinstance(published, list):
-        return len(truth) == len(published) and all(_same(p, t) for p, t in zip(published, truth, strict=True))
+        return len(truth) == len(published) and all(
+            _same(p, t) for p, t in zip(published, truth, strict=True)
+        )
     return bool(published == truth)
 
 

@@ -26,8 +26,12 @@ async def worker(
     database_url: str, kafka_bootstrap_servers: str, emulator: RunningEmulator, uid: str
 ) -> AsyncIterator[Worker]:
     settings = settings_for(
-        database_url=database_url, kafka=kafka_bootstrap_servers, emulator_url=emulator.url,
-        client_id=emulator.client_id, secret=emulator.secret, uid=uid,
+        database_url=database_url,
+        kafka=kafka_bootstrap_servers,
+        emulator_url=emulator.url,
+        client_id=emulator.client_id,
+        secret=emulator.secret,
+        uid=uid,
     )
     async with running_worker(settings) as w:
         yield w
@@ -57,7 +61,12 @@ async def test_initial_backfill_equals_ground_truth_and_reports_the_run(
     item = emulator.create_item(transactions=2600, ready=True)
     await worker.link(item["item_id"], item["access_token"])
     (run,) = await worker.wait_runs(item["item_id"], 1)
-    assert (run["outcome"], run["added"], run["pages"], list(run["triggers"])) == ("completed", 2600, 6, ["item_linked"])
+    assert (run["outcome"], run["added"], run["pages"], list(run["triggers"])) == (
+        "completed",
+        2600,
+        6,
+        ["item_linked"],
+    )
     events = await assert_converged(worker, reader, emulator, item["item_id"])
     assert {e.data["change"] for e in events} == {"added"}
     sample = next(e.data for e in events if e.data["personal_finance_category"])
@@ -94,11 +103,21 @@ async def test_incremental_updates_pending_to_posted_modifications_and_removals(
     events = await assert_converged(worker, reader, emulator, item_id)
     changes = {e.data["change"] for e in events}
     assert changes == {"added", "modified", "removed"}, changes
-    seen_pending = {e.data["transaction_id"] for e in events if e.data["change"] == "added" and e.data["pending"]}
+    seen_pending = {
+        e.data["transaction_id"] for e in events if e.data["change"] == "added" and e.data["pending"]
+    }
     removed = {e.data["transaction_id"] for e in events if e.data["change"] == "removed"}
-    posted = [e.data for e in events if e.data["change"] == "added" and e.data["pending_transaction_id"] in seen_pending]
+    posted = [
+        e.data
+        for e in events
+        if e.data["change"] == "added" and e.data["pending_transaction_id"] in seen_pending
+    ]
     assert posted, "no pending transaction a consumer saw was posted"
-    bad = [(p["transaction_id"], p["pending_transaction_id"], p["pending"]) for p in posted if p["pending_transaction_id"] not in removed or p["pending"] is not False]
+    bad = [
+        (p["transaction_id"], p["pending_transaction_id"], p["pending"])
+        for p in posted
+        if p["pending_transaction_id"] not in removed or p["pending"] is not False
+    ]
     assert not bad, (bad, len(posted))
 
 
@@ -136,20 +155,27 @@ async def test_rate_limits_and_outages_are_retried_with_backoff_and_counted(
 async def test_nothing_retries_forever(worker: Worker, emulator: RunningEmulator, reader) -> None:
     item = emulator.create_item(transactions=100, ready=True)
     item_id = item["item_id"]
-    emulator.set_fault(error_code="INSTITUTION_DOWN", endpoint="/transactions/sync", item_id=item_id, count=None)
+    emulator.set_fault(
+        error_code="INSTITUTION_DOWN", endpoint="/transactions/sync", item_id=item_id, count=None
+    )
     try:
         await worker.link(item_id, item["access_token"])
         runs = await worker.wait_runs(item_id, 3, outcome="failed")
         state = await worker.item(item_id)
         assert state["wanted_at"] is None, "after its last attempt the Item waits for the next trigger"
         assert [r["error_code"] for r in runs] == ["INSTITUTION_DOWN"] * 3
-        failed = [e for e in decode(await reader(worker.topic("bankstream.sync-runs"), until=lambda rs: len(rs) >= 3))]
+        failed = [
+            e
+            for e in decode(await reader(worker.topic("bankstream.sync-runs"), until=lambda rs: len(rs) >= 3))
+        ]
         assert [e.data["retryable"] for e in failed] == [True, True, False]
     finally:
         emulator.clear_faults()
 
 
-async def test_login_required_stops_then_repair_resumes(worker: Worker, emulator: RunningEmulator, reader) -> None:
+async def test_login_required_stops_then_repair_resumes(
+    worker: Worker, emulator: RunningEmulator, reader
+) -> None:
     item = emulator.create_item(transactions=400, ready=True)
     item_id = item["item_id"]
     await worker.link(item_id, item["access_token"])
@@ -161,15 +187,24 @@ async def test_login_required_stops_then_repair_resumes(worker: Worker, emulator
     runs = await worker.wait_runs(item_id, 2)
     assert (runs[1]["outcome"], runs[1]["error_code"]) == ("failed", "ITEM_LOGIN_REQUIRED")
     assert (await worker.item(item_id))["status"] == "needs_attention"
-    failed = [e for e in decode(await reader(worker.topic("bankstream.sync-runs"), until=lambda rs: len(rs) >= 2))
-              if e.type == "bankstream.sync.failed.v1"]
+    failed = [
+        e
+        for e in decode(await reader(worker.topic("bankstream.sync-runs"), until=lambda rs: len(rs) >= 2))
+        if e.type == "bankstream.sync.failed.v1"
+    ]
     assert failed[0].data["error_code"] == "ITEM_LOGIN_REQUIRED" and failed[0].data["needs_attention"]
 
     await worker.request_sync(item_id)  # a paused Item is not synced, whatever asks
     emulator.set_item_error(item_id, None)
     await worker.publish(
-        "bankstream.plaid-webhooks", "bankstream.plaid.webhook_received.v1",
-        {"item_id": item_id, "webhook_type": "ITEM", "webhook_code": "LOGIN_REPAIRED", "environment": "sandbox"},
+        "bankstream.plaid-webhooks",
+        "bankstream.plaid.webhook_received.v1",
+        {
+            "item_id": item_id,
+            "webhook_type": "ITEM",
+            "webhook_code": "LOGIN_REPAIRED",
+            "environment": "sandbox",
+        },
     )
     runs = await worker.wait_runs(item_id, 3)
     assert len(runs) == 3 and runs[2]["outcome"] == "completed"
@@ -188,9 +223,14 @@ async def test_duplicate_and_out_of_order_webhooks_collapse_and_change_nothing(
     emulator.advance(days=1)
     hook = {"item_id": item_id, "webhook_type": "TRANSACTIONS", "environment": "sandbox"}
     first = await worker.publish(
-        "bankstream.plaid-webhooks", "bankstream.plaid.webhook_received.v1",
-        {**hook, "webhook_code": "SYNC_UPDATES_AVAILABLE", "initial_update_complete": True,
-         "historical_update_complete": True},
+        "bankstream.plaid-webhooks",
+        "bankstream.plaid.webhook_received.v1",
+        {
+            **hook,
+            "webhook_code": "SYNC_UPDATES_AVAILABLE",
+            "initial_update_complete": True,
+            "historical_update_complete": True,
+        },
     )
     for _ in range(3):  # the same delivery again, then late legacy webhooks, then a re-sent one
         await worker.publish("bankstream.plaid-webhooks", first.type, first.data, event=first)

@@ -26,7 +26,7 @@ from plaid.model.transactions_sync_request import TransactionsSyncRequest
 from plaid.model.transactions_sync_request_options import TransactionsSyncRequestOptions
 
 from ..domain.errors import PlaidUnavailable, SyncError, classify
-from ..domain.plaid_page import SyncPage
+from ..domain.plaid_page import SyncPage, parse_page
 
 PLAID_HOSTS = {"sandbox": plaid.Environment.Sandbox, "production": plaid.Environment.Production}
 PAGE_SIZE = 500  # Plaid's maximum
@@ -112,8 +112,8 @@ class PlaidSyncClient:
             response = self._api.transactions_sync(
                 self._request(access_token, cursor, count), _request_timeout=self._timeout
             )
-            return SyncPage.model_validate(response.to_dict())
-        return SyncPage.model_validate_json(self.sync_raw(access_token, cursor, count))
+            return parse_page(json.dumps(response.to_dict(), default=str).encode())
+        return parse_page(self.sync_raw(access_token, cursor, count))
 
     async def _call(self, blocking: Callable[[], T]) -> T:
         loop = asyncio.get_running_loop()
