@@ -45,6 +45,8 @@ class Account(_Strict):
 
 
 class ItemLinked(_Strict):
+    """A user linked a bank connection (an Item): its institution and accounts. Never a token."""
+
     user_id: str
     item_id: str
     institution_id: str | None
@@ -56,6 +58,8 @@ class ItemLinked(_Strict):
 
 
 class ItemRemoved(_Strict):
+    """The Item was removed (at Plaid too): stop syncing it for good."""
+
     user_id: str
     item_id: str
     institution_id: str | None
@@ -63,6 +67,9 @@ class ItemRemoved(_Strict):
 
 
 class ItemStatusChanged(_Strict):
+    """The Item moved in its lifecycle (good, pending_expiration, login_required, permission_revoked,
+    error, removed); `trigger` and `code` say why."""
+
     user_id: str
     item_id: str
     status: str = Field(description="the status the Item is in now")
@@ -73,6 +80,8 @@ class ItemStatusChanged(_Strict):
 
 
 class WebhookReceived(_Strict):
+    """A Plaid webhook whose signature verified, published once however often Plaid delivered it."""
+
     webhook_type: str
     webhook_code: str
     item_id: str | None
@@ -83,6 +92,8 @@ class WebhookReceived(_Strict):
 
 
 class SyncRequested(_Strict):
+    """Someone asked, through the API, for the Item to be synced now."""
+
     user_id: str
     item_id: str
     requested_by: str
