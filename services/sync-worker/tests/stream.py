@@ -70,3 +70,16 @@ def differences(state: dict[str, dict[str, Any]], truth: dict[str, Any]) -> list
             if not _same(value, want[key]):
                 problems.append(f"{tid}.{key}: published {value!r}, truth {want[key]!r}")
     return problems
+
+
+class DistinctEvents:
+    """A `until=` predicate for a topic reader: true once `n` distinct event ids were read."""
+
+    def __init__(self, n: int) -> None:
+        self.n, self._seen, self._looked = n, set[str](), 0
+
+    def __call__(self, records: list[ConsumerRecord[bytes, bytes]]) -> bool:
+        for r in records[self._looked :]:
+            self._seen.add(str(Envelope.from_json(r.value).id))
+        self._looked = len(records)
+        return len(self._seen) >= self.n

@@ -10,7 +10,7 @@ from bankstream_common.envelope import Envelope
 from plaid_emulator.testing import RunningEmulator, running_emulator
 
 from .harness import Worker, running_worker, settings_for
-from .stream import apply, decode, differences, per_account_in_order
+from .stream import DistinctEvents, apply, decode, differences, per_account_in_order
 
 pytestmark = pytest.mark.integration
 
@@ -40,7 +40,7 @@ async def worker(
 async def published(worker: Worker, reader, item_id: str, *, changes: int) -> list[Envelope]:
     """Every transaction event of the run so far (waits until at least `changes` distinct ones arrived)."""
     topic = worker.topic("bankstream.transactions")
-    records = await reader(topic, until=lambda rs: len({r.value for r in rs}) >= changes)
+    records = await reader(topic, until=DistinctEvents(changes))
     return [e for e in decode(records) if e.data["item_id"] == item_id]
 
 
