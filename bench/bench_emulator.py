@@ -24,18 +24,33 @@ import httpx
 
 def _percentile(samples: list[float], q: float) -> float:
     ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def _rows(name: str, samples_s: list[float], target: str | None) -> list[dict[str, Any]]:
     ms = [s * 1000 for s in samples_s]
     return [
-        {"bench": name, "metric": "latency_ms_p50", "value": round(statistics.median(ms), 3), "unit": "ms",
-         "target": target},
-        {"bench": name, "metric": "latency_ms_p99", "value": round(_percentile(ms, 0.99), 3), "unit": "ms",
-         "target": None},
-        {"bench": name, "metric": "pages_per_s", "value": round(len(ms) / (sum(ms) / 1000), 1), "unit": "1/s",
-         "target": None},
+        {
+            "bench": name,
+            "metric": "latency_ms_p50",
+            "value": round(statistics.median(ms), 3),
+            "unit": "ms",
+            "target": target,
+        },
+        {
+            "bench": name,
+            "metric": "latency_ms_p99",
+            "value": round(_percentile(ms, 0.99), 3),
+            "unit": "ms",
+            "target": None,
+        },
+        {
+            "bench": name,
+            "metric": "pages_per_s",
+            "value": round(len(ms) / (sum(ms) / 1000), 1),
+            "unit": "1/s",
+            "target": None,
+        },
     ]
 
 
@@ -49,8 +64,22 @@ def emulator_process() -> Iterator[str]:
     port = free_port()
     env = {**os.environ, "PLAID_EMULATOR_CLIENT_ID": CLIENT_ID, "PLAID_EMULATOR_SECRET": SECRET}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "plaid_emulator", "--port", str(port), "--not-ready-delay", "0",
-         "--historical-delay", "0", "--no-rate-limits", "--log-level", "warning"], env=env)
+        [
+            sys.executable,
+            "-m",
+            "plaid_emulator",
+            "--port",
+            str(port),
+            "--not-ready-delay",
+            "0",
+            "--historical-delay",
+            "0",
+            "--no-rate-limits",
+            "--log-level",
+            "warning",
+        ],
+        env=env,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 30
@@ -84,12 +113,23 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     with emulator_process() as url:
         started = time.perf_counter()
-        item = httpx.post(f"{url}/emulator/items", json={"ready": True, "transactions": volume}, timeout=60).json()
+        item = httpx.post(
+            f"{url}/emulator/items", json={"ready": True, "transactions": volume}, timeout=60
+        ).json()
         ready_s = time.perf_counter() - started
-        rows.append({"bench": "emulator.item_ready", "metric": "seconds", "value": round(ready_s, 3),
-                     "unit": "s", "target": "~1", "transactions": volume})
+        rows.append(
+            {
+                "bench": "emulator.item_ready",
+                "metric": "seconds",
+                "value": round(ready_s, 3),
+                "unit": "s",
+                "target": "~1",
+                "transactions": volume,
+            }
+        )
         headers = {"PLAID-CLIENT-ID": CLIENT_ID, "PLAID-SECRET": SECRET, "Content-Type": "application/json"}
         with httpx.Client(base_url=url, headers=headers, timeout=30) as http:
+
             def fetch(cursor: str) -> bytes:
                 body = {"access_token": item["access_token"], "cursor": cursor, "count": 500}
                 return http.post("/transactions/sync", content=json.dumps(body)).content
@@ -127,8 +167,9 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
         for i in range(sdk_repeats):
             c = warm_cursors[i % len(warm_cursors)]
             t0 = time.perf_counter()
-            result = client.transactions_sync(TransactionsSyncRequest(access_token=item["access_token"], cursor=c,
-                                                                      count=500))
+            result = client.transactions_sync(
+                TransactionsSyncRequest(access_token=item["access_token"], cursor=c, count=500)
+            )
             sdk.append(time.perf_counter() - t0)
             assert len(result.added) == 500
         rows += _rows("emulator.sync_page_500_via_plaid_python", sdk, None)

@@ -42,10 +42,12 @@ class SpecChecker:
         self.covered: set[tuple[str, str]] = set()
 
     def check(self, path: str, body: dict[str, Any], status: int, content: bytes) -> dict[str, Any]:
-        request = MockRequest("https://sandbox.plaid.com", "post", path, data=json.dumps(body),
-                              content_type="application/json")
-        self.spec.validate_response(request, MockResponse(content, status_code=status,
-                                                          content_type="application/json"))
+        request = MockRequest(
+            "https://sandbox.plaid.com", "post", path, data=json.dumps(body), content_type="application/json"
+        )
+        self.spec.validate_response(
+            request, MockResponse(content, status_code=status, content_type="application/json")
+        )
         self.covered.add((path, "success" if status == 200 else "error"))
         return dict(json.loads(content))
 
@@ -57,17 +59,18 @@ def checker(spec: OpenAPI) -> SpecChecker:
 
 @pytest.fixture
 def emu() -> Iterator[RunningEmulator]:
-    with running_emulator(not_ready_delay=0, historical_delay=0, webhook_time_scale=0.001,
-                          tick_interval=0.05) as running:
+    with running_emulator(
+        not_ready_delay=0, historical_delay=0, webhook_time_scale=0.001, tick_interval=0.05
+    ) as running:
         yield running
 
 
 @pytest.fixture
 def client(emu: RunningEmulator) -> plaid_api.PlaidApi:
     """plaid-python pointed at the emulator; it checks return types by default."""
-    configuration = plaid.Configuration(host=emu.url, api_key={"clientId": emu.client_id,
-                                                                "secret": emu.secret,
-                                                                "plaidVersion": "2020-09-14"})
+    configuration = plaid.Configuration(
+        host=emu.url, api_key={"clientId": emu.client_id, "secret": emu.secret, "plaidVersion": "2020-09-14"}
+    )
     return plaid_api.PlaidApi(plaid.ApiClient(configuration))
 
 
@@ -80,7 +83,7 @@ class WebhookReceiver:
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 receiver.received.put(({k.lower(): v for k, v in self.headers.items()}, body))
                 status = receiver.statuses.pop(0) if receiver.statuses else 200

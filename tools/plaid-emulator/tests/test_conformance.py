@@ -37,10 +37,22 @@ from plaid.model.transactions_sync_request_options import TransactionsSyncReques
 from plaid.model.webhook_verification_key_get_request import WebhookVerificationKeyGetRequest
 
 ENDPOINTS = [
-    "/link/token/create", "/item/public_token/exchange", "/sandbox/public_token/create", "/item/get",
-    "/item/remove", "/item/webhook/update", "/accounts/get", "/accounts/balance/get", "/transactions/sync",
-    "/transactions/get", "/transactions/refresh", "/sandbox/item/fire_webhook", "/sandbox/item/reset_login",
-    "/sandbox/transactions/create", "/webhook_verification_key/get", "/institutions/get_by_id",
+    "/link/token/create",
+    "/item/public_token/exchange",
+    "/sandbox/public_token/create",
+    "/item/get",
+    "/item/remove",
+    "/item/webhook/update",
+    "/accounts/get",
+    "/accounts/balance/get",
+    "/transactions/sync",
+    "/transactions/get",
+    "/transactions/refresh",
+    "/sandbox/item/fire_webhook",
+    "/sandbox/item/reset_login",
+    "/sandbox/transactions/create",
+    "/webhook_verification_key/get",
+    "/institutions/get_by_id",
 ]
 
 
@@ -72,8 +84,10 @@ class Raw:
 
 
 def new_item(raw: Raw, **options: Any) -> tuple[str, str]:
-    token = raw.ok("/sandbox/public_token/create", {"institution_id": "ins_109508",
-                                                     "initial_products": ["transactions"], "options": options})
+    token = raw.ok(
+        "/sandbox/public_token/create",
+        {"institution_id": "ins_109508", "initial_products": ["transactions"], "options": options},
+    )
     exchanged = raw.ok("/item/public_token/exchange", {"public_token": token["public_token"]})
     return exchanged["access_token"], exchanged["item_id"]
 
@@ -83,75 +97,194 @@ def test_every_endpoint_success_and_error_conform_to_spec(emu: Any, checker: Any
     access, item_id = new_item(raw, webhook="http://127.0.0.1:9/none")
     acct = raw.ok("/accounts/get", {"access_token": access})["accounts"][0]["account_id"]
 
-    raw.ok("/link/token/create", {"client_name": "bankstream", "language": "en", "country_codes": ["US"],
-                                  "user": {"client_user_id": "u1"}, "products": ["transactions"],
-                                  "webhook": "https://example.com/hook", "redirect_uri": "https://example.com/oauth",
-                                  "transactions": {"days_requested": 730}})
-    raw.ok("/link/token/create", {"client_name": "bankstream", "language": "en", "country_codes": ["US"],
-                                  "user": {"client_user_id": "u1"}, "access_token": access})
-    raw.error("/link/token/create", {"client_name": "x", "language": "en", "country_codes": ["US"],
-                                     "user": {"client_user_id": "u"}, "products": ["transactions"],
-                                     "transactions": {"days_requested": 731}}, 400, "INVALID_FIELD")
+    raw.ok(
+        "/link/token/create",
+        {
+            "client_name": "bankstream",
+            "language": "en",
+            "country_codes": ["US"],
+            "user": {"client_user_id": "u1"},
+            "products": ["transactions"],
+            "webhook": "https://example.com/hook",
+            "redirect_uri": "https://example.com/oauth",
+            "transactions": {"days_requested": 730},
+        },
+    )
+    raw.ok(
+        "/link/token/create",
+        {
+            "client_name": "bankstream",
+            "language": "en",
+            "country_codes": ["US"],
+            "user": {"client_user_id": "u1"},
+            "access_token": access,
+        },
+    )
+    raw.error(
+        "/link/token/create",
+        {
+            "client_name": "x",
+            "language": "en",
+            "country_codes": ["US"],
+            "user": {"client_user_id": "u"},
+            "products": ["transactions"],
+            "transactions": {"days_requested": 731},
+        },
+        400,
+        "INVALID_FIELD",
+    )
     raw.error("/link/token/create", {"language": "en"}, 400, "MISSING_FIELDS")
-    raw.error("/item/public_token/exchange", {"public_token": "public-sandbox-nope"}, 400, "INVALID_PUBLIC_TOKEN")
-    raw.error("/sandbox/public_token/create", {"institution_id": "ins_109508", "initial_products": ["transactions"],
-                                               "options": {"override_password": "error_INVALID_CREDENTIALS"}},
-              400, "INVALID_CREDENTIALS")
-    raw.error("/sandbox/public_token/create", {"institution_id": "ins_132361", "initial_products": ["transactions"]},
-              400, "INSTITUTION_DOWN")
+    raw.error(
+        "/item/public_token/exchange", {"public_token": "public-sandbox-nope"}, 400, "INVALID_PUBLIC_TOKEN"
+    )
+    raw.error(
+        "/sandbox/public_token/create",
+        {
+            "institution_id": "ins_109508",
+            "initial_products": ["transactions"],
+            "options": {"override_password": "error_INVALID_CREDENTIALS"},
+        },
+        400,
+        "INVALID_CREDENTIALS",
+    )
+    raw.error(
+        "/sandbox/public_token/create",
+        {"institution_id": "ins_132361", "initial_products": ["transactions"]},
+        400,
+        "INSTITUTION_DOWN",
+    )
 
     item = raw.ok("/item/get", {"access_token": access})
     assert item["item"]["item_id"] == item_id
-    bad_keys = emu.http.post("/item/get", json={"access_token": access, "client_id": emu.client_id,
-                                                "secret": "wrong"})
-    assert checker.check("/item/get", {}, bad_keys.status_code, bad_keys.content)["error_code"] == "INVALID_API_KEYS"
-    raw.error("/item/get", {"access_token": "access-sandbox-00000000-0000-4000-8000-000000000000"}, 400,
-              "INVALID_ACCESS_TOKEN")
+    bad_keys = emu.http.post(
+        "/item/get", json={"access_token": access, "client_id": emu.client_id, "secret": "wrong"}
+    )
+    assert (
+        checker.check("/item/get", {}, bad_keys.status_code, bad_keys.content)["error_code"]
+        == "INVALID_API_KEYS"
+    )
+    raw.error(
+        "/item/get",
+        {"access_token": "access-sandbox-00000000-0000-4000-8000-000000000000"},
+        400,
+        "INVALID_ACCESS_TOKEN",
+    )
     raw.ok("/item/webhook/update", {"access_token": access, "webhook": "http://127.0.0.1:9/other"})
     raw.error("/item/webhook/update", {"access_token": access, "webhook": 7}, 400, "INVALID_FIELD")
 
     raw.ok("/accounts/balance/get", {"access_token": access, "options": {"account_ids": [acct]}})
-    raw.error("/accounts/balance/get", {"access_token": access, "options": {"account_ids": ["nope"]}}, 400,
-              "INVALID_ACCOUNT_ID")
+    raw.error(
+        "/accounts/balance/get",
+        {"access_token": access, "options": {"account_ids": ["nope"]}},
+        400,
+        "INVALID_ACCOUNT_ID",
+    )
 
-    page = raw.ok("/transactions/sync", {"access_token": access, "count": 500,
-                                         "options": {"include_original_description": True,
-                                                     "personal_finance_category_version": "v1"}})
+    page = raw.ok(
+        "/transactions/sync",
+        {
+            "access_token": access,
+            "count": 500,
+            "options": {"include_original_description": True, "personal_finance_category_version": "v1"},
+        },
+    )
     assert page["added"] and page["added"][0]["original_description"]
     raw.error("/transactions/sync", {"access_token": access, "count": 501}, 400, "INVALID_FIELD")
     raw.error("/transactions/sync", {"access_token": access, "cursor": "not-a-cursor!"}, 400, "INVALID_FIELD")
     today = date.today()
-    raw.ok("/transactions/get", {"access_token": access, "start_date": str(today - timedelta(days=30)),
-                                 "end_date": str(today + timedelta(days=1)), "options": {"count": 50, "offset": 5}})
-    raw.error("/transactions/get", {"access_token": access, "start_date": "2024-13-01", "end_date": "2024-01-01"},
-              400, "INVALID_FIELD")
+    raw.ok(
+        "/transactions/get",
+        {
+            "access_token": access,
+            "start_date": str(today - timedelta(days=30)),
+            "end_date": str(today + timedelta(days=1)),
+            "options": {"count": 50, "offset": 5},
+        },
+    )
+    raw.error(
+        "/transactions/get",
+        {"access_token": access, "start_date": "2024-13-01", "end_date": "2024-01-01"},
+        400,
+        "INVALID_FIELD",
+    )
     raw.ok("/transactions/refresh", {"access_token": access})
-    raw.ok("/sandbox/transactions/create", {"access_token": access, "transactions": [
-        {"date_transacted": str(today), "date_posted": str(today), "amount": 12.5, "description": "CUSTOM TXN"}]})
-    raw.error("/sandbox/transactions/create", {"access_token": access, "transactions": [
-        {"date_transacted": "2001-01-01", "date_posted": "2001-01-01", "amount": 1, "description": "old"}]},
-        400, "INVALID_FIELD")
+    raw.ok(
+        "/sandbox/transactions/create",
+        {
+            "access_token": access,
+            "transactions": [
+                {
+                    "date_transacted": str(today),
+                    "date_posted": str(today),
+                    "amount": 12.5,
+                    "description": "CUSTOM TXN",
+                }
+            ],
+        },
+    )
+    raw.error(
+        "/sandbox/transactions/create",
+        {
+            "access_token": access,
+            "transactions": [
+                {
+                    "date_transacted": "2001-01-01",
+                    "date_posted": "2001-01-01",
+                    "amount": 1,
+                    "description": "old",
+                }
+            ],
+        },
+        400,
+        "INVALID_FIELD",
+    )
     raw.ok("/sandbox/item/fire_webhook", {"access_token": access, "webhook_code": "DEFAULT_UPDATE"})
-    raw.error("/sandbox/item/fire_webhook", {"access_token": access, "webhook_code": "NOPE"}, 400, "INVALID_FIELD")
-    key = raw.ok("/webhook_verification_key/get", {"key_id": emu.control("POST", "/webhook_keys/rotate")["expired_kid"]})
+    raw.error(
+        "/sandbox/item/fire_webhook", {"access_token": access, "webhook_code": "NOPE"}, 400, "INVALID_FIELD"
+    )
+    key = raw.ok(
+        "/webhook_verification_key/get",
+        {"key_id": emu.control("POST", "/webhook_keys/rotate")["expired_kid"]},
+    )
     assert key["key"]["expired_at"] is not None
-    raw.error("/webhook_verification_key/get", {"key_id": "unknown"}, 400, "INVALID_WEBHOOK_VERIFICATION_KEY_ID")
-    inst = raw.ok("/institutions/get_by_id", {"institution_id": "ins_109508", "country_codes": ["US"],
-                                              "options": {"include_optional_metadata": True}})
+    raw.error(
+        "/webhook_verification_key/get", {"key_id": "unknown"}, 400, "INVALID_WEBHOOK_VERIFICATION_KEY_ID"
+    )
+    inst = raw.ok(
+        "/institutions/get_by_id",
+        {
+            "institution_id": "ins_109508",
+            "country_codes": ["US"],
+            "options": {"include_optional_metadata": True},
+        },
+    )
     assert inst["institution"]["name"] == "First Platypus Bank"
-    raw.error("/institutions/get_by_id", {"institution_id": "ins_0", "country_codes": ["US"]}, 400,
-              "INVALID_INSTITUTION")
+    raw.error(
+        "/institutions/get_by_id",
+        {"institution_id": "ins_0", "country_codes": ["US"]},
+        400,
+        "INVALID_INSTITUTION",
+    )
 
     # Item-state and platform errors, on the endpoints a pipeline calls.
     raw.ok("/sandbox/item/reset_login", {"access_token": access})
     for path in ("/transactions/sync", "/accounts/get", "/accounts/balance/get", "/transactions/refresh"):
         raw.error(path, {"access_token": access}, 400, "ITEM_LOGIN_REQUIRED")
-    raw.error("/transactions/get", {"access_token": access, "start_date": "2024-01-01", "end_date": "2024-01-02"},
-              400, "ITEM_LOGIN_REQUIRED")
+    raw.error(
+        "/transactions/get",
+        {"access_token": access, "start_date": "2024-01-01", "end_date": "2024-01-02"},
+        400,
+        "ITEM_LOGIN_REQUIRED",
+    )
     raw.error("/sandbox/item/reset_login", {"access_token": "bad"}, 400, "INVALID_ACCESS_TOKEN")
     fresh, _ = new_item(raw)
-    for code, status in (("INSTITUTION_DOWN", 400), ("INTERNAL_SERVER_ERROR", 500), ("PLANNED_MAINTENANCE", 503),
-                         ("TRANSACTIONS_SYNC_LIMIT", 429), ("INSTITUTION_NOT_RESPONDING", 400)):
+    for code, status in (
+        ("INSTITUTION_DOWN", 400),
+        ("INTERNAL_SERVER_ERROR", 500),
+        ("PLANNED_MAINTENANCE", 503),
+        ("TRANSACTIONS_SYNC_LIMIT", 429),
+        ("INSTITUTION_NOT_RESPONDING", 400),
+    ):
         emu.set_fault(error_code=code, endpoint="/transactions/sync", count=1)
         raw.error("/transactions/sync", {"access_token": fresh}, status, code)
     raw.ok("/item/remove", {"access_token": fresh})
@@ -165,74 +298,127 @@ def test_every_endpoint_success_and_error_conform_to_spec(emu: Any, checker: Any
 def test_plaid_python_parses_every_endpoint_with_type_checks(emu: Any, client: Any) -> None:
     today = date.today()
     products = [Products("transactions")]
-    public = client.sandbox_public_token_create(SandboxPublicTokenCreateRequest(
-        institution_id="ins_109509", initial_products=products,
-        options=SandboxPublicTokenCreateRequestOptions(webhook="http://127.0.0.1:9/none")))
-    exchanged = client.item_public_token_exchange(ItemPublicTokenExchangeRequest(public_token=public.public_token))
+    public = client.sandbox_public_token_create(
+        SandboxPublicTokenCreateRequest(
+            institution_id="ins_109509",
+            initial_products=products,
+            options=SandboxPublicTokenCreateRequestOptions(webhook="http://127.0.0.1:9/none"),
+        )
+    )
+    exchanged = client.item_public_token_exchange(
+        ItemPublicTokenExchangeRequest(public_token=public.public_token)
+    )
     access = exchanged.access_token
     assert access.startswith("access-sandbox-") and len(exchanged.item_id) == 37
 
-    link = client.link_token_create(LinkTokenCreateRequest(
-        client_name="bankstream", language="en", country_codes=[CountryCode("US")],
-        user=LinkTokenCreateRequestUser(client_user_id="user-1"), products=products,
-        webhook="https://example.com/hook", redirect_uri="https://example.com/oauth",
-        transactions=LinkTokenTransactions(days_requested=120)))
+    link = client.link_token_create(
+        LinkTokenCreateRequest(
+            client_name="bankstream",
+            language="en",
+            country_codes=[CountryCode("US")],
+            user=LinkTokenCreateRequestUser(client_user_id="user-1"),
+            products=products,
+            webhook="https://example.com/hook",
+            redirect_uri="https://example.com/oauth",
+            transactions=LinkTokenTransactions(days_requested=120),
+        )
+    )
     assert link.link_token.startswith("link-sandbox-")
-    update = client.link_token_create(LinkTokenCreateRequest(
-        client_name="bankstream", language="en", country_codes=[CountryCode("US")],
-        user=LinkTokenCreateRequestUser(client_user_id="user-1"), access_token=access))
+    update = client.link_token_create(
+        LinkTokenCreateRequest(
+            client_name="bankstream",
+            language="en",
+            country_codes=[CountryCode("US")],
+            user=LinkTokenCreateRequestUser(client_user_id="user-1"),
+            access_token=access,
+        )
+    )
     assert update.expiration > link.expiration - timedelta(hours=4)
 
     item = client.item_get(ItemGetRequest(access_token=access))
     assert item.item.institution_id == "ins_109509"
-    assert client.item_webhook_update(ItemWebhookUpdateRequest(access_token=access,
-                                                               webhook="http://127.0.0.1:9/x")).item.webhook
+    assert client.item_webhook_update(
+        ItemWebhookUpdateRequest(access_token=access, webhook="http://127.0.0.1:9/x")
+    ).item.webhook
     accounts = client.accounts_get(AccountsGetRequest(access_token=access)).accounts
     assert {str(a.subtype) for a in accounts} == {"checking", "savings", "credit card"}
     assert all(len(a.mask) == 4 for a in accounts)
     balances = client.accounts_balance_get(AccountsBalanceGetRequest(access_token=access)).accounts
     assert balances[2].balances.limit is not None
 
-    page = client.transactions_sync(TransactionsSyncRequest(
-        access_token=access, count=500, options=TransactionsSyncRequestOptions(include_original_description=True)))
+    page = client.transactions_sync(
+        TransactionsSyncRequest(
+            access_token=access,
+            count=500,
+            options=TransactionsSyncRequestOptions(include_original_description=True),
+        )
+    )
     assert page.added and page.added[0].personal_finance_category.confidence_level
-    got = client.transactions_get(TransactionsGetRequest(
-        access_token=access, start_date=today - timedelta(days=90), end_date=today,
-        options=TransactionsGetRequestOptions(count=10)))
+    got = client.transactions_get(
+        TransactionsGetRequest(
+            access_token=access,
+            start_date=today - timedelta(days=90),
+            end_date=today,
+            options=TransactionsGetRequestOptions(count=10),
+        )
+    )
     assert got.total_transactions >= len(got.transactions) == 10
     client.transactions_refresh(TransactionsRefreshRequest(access_token=access))
-    client.sandbox_transactions_create(SandboxTransactionsCreateRequest(access_token=access, transactions=[
-        CustomSandboxTransaction(date_transacted=today, date_posted=today, amount=9.99, description="CUSTOM")]))
-    assert client.sandbox_item_fire_webhook(SandboxItemFireWebhookRequest(
-        access_token=access, webhook_code="NEW_ACCOUNTS_AVAILABLE")).webhook_fired
+    client.sandbox_transactions_create(
+        SandboxTransactionsCreateRequest(
+            access_token=access,
+            transactions=[
+                CustomSandboxTransaction(
+                    date_transacted=today, date_posted=today, amount=9.99, description="CUSTOM"
+                )
+            ],
+        )
+    )
+    assert client.sandbox_item_fire_webhook(
+        SandboxItemFireWebhookRequest(access_token=access, webhook_code="NEW_ACCOUNTS_AVAILABLE")
+    ).webhook_fired
     kid = emu.control("POST", "/webhook_keys/rotate")["kid"]
     key = client.webhook_verification_key_get(WebhookVerificationKeyGetRequest(key_id=kid)).key
     assert key.alg == "ES256" and key.expired_at is None
-    institution = client.institutions_get_by_id(InstitutionsGetByIdRequest(
-        institution_id="ins_109508", country_codes=[CountryCode("US")])).institution
+    institution = client.institutions_get_by_id(
+        InstitutionsGetByIdRequest(institution_id="ins_109508", country_codes=[CountryCode("US")])
+    ).institution
     assert institution.name == "First Platypus Bank"
     assert client.sandbox_item_reset_login(SandboxItemResetLoginRequest(access_token=access)).reset_login
 
     # Errors: ApiException with Plaid's status, the body parses as the SDK's PlaidError.
-    status, error = sdk_error(client, lambda: client.transactions_sync(TransactionsSyncRequest(access_token=access)))
+    status, error = sdk_error(
+        client, lambda: client.transactions_sync(TransactionsSyncRequest(access_token=access))
+    )
     assert (status, error.error_type.value, error.error_code) == (400, "ITEM_ERROR", "ITEM_LOGIN_REQUIRED")
-    status, error = sdk_error(client, lambda: client.item_public_token_exchange(
-        ItemPublicTokenExchangeRequest(public_token=public.public_token)))
+    status, error = sdk_error(
+        client,
+        lambda: client.item_public_token_exchange(
+            ItemPublicTokenExchangeRequest(public_token=public.public_token)
+        ),
+    )
     assert error.error_code == "INVALID_PUBLIC_TOKEN"
     emu.set_fault(error_code="TRANSACTIONS_SYNC_LIMIT", endpoint="/transactions/sync", count=1)
-    status, error = sdk_error(client, lambda: client.transactions_sync(TransactionsSyncRequest(access_token=access)))
+    status, error = sdk_error(
+        client, lambda: client.transactions_sync(TransactionsSyncRequest(access_token=access))
+    )
     assert (status, error.error_type.value) == (429, "RATE_LIMIT_EXCEEDED")
     client.item_remove(ItemRemoveRequest(access_token=access))
     status, error = sdk_error(client, lambda: client.item_get(ItemGetRequest(access_token=access)))
     assert error.error_code == "INVALID_ACCESS_TOKEN"
     wrong = plaid_api_with_secret(emu, "wrong")
-    status, error = sdk_error(client, lambda: wrong.institutions_get_by_id(InstitutionsGetByIdRequest(
-        institution_id="ins_109508", country_codes=[CountryCode("US")])))
+    status, error = sdk_error(
+        client,
+        lambda: wrong.institutions_get_by_id(
+            InstitutionsGetByIdRequest(institution_id="ins_109508", country_codes=[CountryCode("US")])
+        ),
+    )
     assert (status, error.error_code) == (400, "INVALID_API_KEYS")
     assert json.loads(json.dumps(error.to_dict()))["error_message"]
 
 
 def plaid_api_with_secret(emu: Any, secret: str) -> Any:
     from plaid.api import plaid_api
+
     configuration = plaid.Configuration(host=emu.url, api_key={"clientId": emu.client_id, "secret": secret})
     return plaid_api.PlaidApi(plaid.ApiClient(configuration))

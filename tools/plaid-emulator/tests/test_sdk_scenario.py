@@ -20,13 +20,17 @@ from plaid.model.transactions_refresh_request import TransactionsRefreshRequest
 from plaid.model.transactions_sync_request import TransactionsSyncRequest
 
 
-def sync_all(client: Any, access: str, cursor: str, store: dict[str, Any], count: int = 100) -> tuple[str, list[Any]]:
+def sync_all(
+    client: Any, access: str, cursor: str, store: dict[str, Any], count: int = 100
+) -> tuple[str, list[Any]]:
     """Plaid's documented loop: page until has_more is false; on a mutation restart from the loop's cursor."""
     pages = []
     start = cursor
     while True:
         try:
-            page = client.transactions_sync(TransactionsSyncRequest(access_token=access, cursor=cursor, count=count))
+            page = client.transactions_sync(
+                TransactionsSyncRequest(access_token=access, cursor=cursor, count=count)
+            )
         except plaid.ApiException as exc:
             if json.loads(exc.body)["error_code"] == "TRANSACTIONS_SYNC_MUTATION_DURING_PAGINATION":
                 cursor, pages = start, []
@@ -44,9 +48,21 @@ def sync_all(client: Any, access: str, cursor: str, store: dict[str, Any], count
     return cursor, pages
 
 
-def link(emu: Any, link_token: str, username: str = "user_good", password: str = "pass_good") -> dict[str, Any]:
-    response = emu.http.post("/link/complete", json={"link_token": link_token, "institution_id": "ins_109508",
-                                                     "username": username, "password": password})
+def link(
+    emu: Any,
+    link_token: str,
+    username: str = "user_good",
+    password: str = "pass_good",  # noqa: S107
+) -> dict[str, Any]:
+    response = emu.http.post(
+        "/link/complete",
+        json={
+            "link_token": link_token,
+            "institution_id": "ins_109508",
+            "username": username,
+            "password": password,
+        },
+    )
     assert response.status_code == 200, response.text
     return dict(response.json())
 
@@ -60,17 +76,26 @@ def assert_matches_truth(emu: Any, item_id: str, store: dict[str, Any]) -> None:
 
 def test_sdk_only_journey(emu: Any, client: Any, receiver: Any) -> None:
     user = LinkTokenCreateRequestUser(client_user_id="user-42")
-    created = client.link_token_create(LinkTokenCreateRequest(
-        client_name="bankstream", language="en", country_codes=[CountryCode("US")], user=user,
-        products=[Products("transactions")], webhook=receiver.url,
-        transactions=LinkTokenTransactions(days_requested=60)))
+    created = client.link_token_create(
+        LinkTokenCreateRequest(
+            client_name="bankstream",
+            language="en",
+            country_codes=[CountryCode("US")],
+            user=user,
+            products=[Products("transactions")],
+            webhook=receiver.url,
+            transactions=LinkTokenTransactions(days_requested=60),
+        )
+    )
     success = link(emu, created.link_token, username="user_transactions_dynamic")
     metadata = success["metadata"]
     assert metadata["institution"] == {"name": "First Platypus Bank", "institution_id": "ins_109508"}
     assert [a["subtype"] for a in metadata["accounts"]] == ["checking", "savings", "credit card"]
     assert all(len(a["mask"]) == 4 for a in metadata["accounts"])
 
-    exchanged = client.item_public_token_exchange(ItemPublicTokenExchangeRequest(public_token=success["public_token"]))
+    exchanged = client.item_public_token_exchange(
+        ItemPublicTokenExchangeRequest(public_token=success["public_token"])
+    )
     access, item_id = exchanged.access_token, exchanged.item_id
     store: dict[str, Any] = {}
     cursor, pages = sync_all(client, access, "", store)
@@ -99,8 +124,15 @@ def test_sdk_only_journey(emu: Any, client: Any, receiver: Any) -> None:
         client.transactions_sync(TransactionsSyncRequest(access_token=access, cursor=cursor))
     assert json.loads(caught.value.body)["error_code"] == "ITEM_LOGIN_REQUIRED"
 
-    update = client.link_token_create(LinkTokenCreateRequest(
-        client_name="bankstream", language="en", country_codes=[CountryCode("US")], user=user, access_token=access))
+    update = client.link_token_create(
+        LinkTokenCreateRequest(
+            client_name="bankstream",
+            language="en",
+            country_codes=[CountryCode("US")],
+            user=user,
+            access_token=access,
+        )
+    )
     link(emu, update.link_token, username="user_transactions_dynamic")
     _, body, _ = receiver.wait_for("LOGIN_REPAIRED")
     assert body["item_id"] == item_id
@@ -109,12 +141,25 @@ def test_sdk_only_journey(emu: Any, client: Any, receiver: Any) -> None:
 
 
 def test_link_stand_in_reports_error_passwords_like_link_on_exit(emu: Any, client: Any) -> None:
-    created = client.link_token_create(LinkTokenCreateRequest(
-        client_name="bankstream", language="en", country_codes=[CountryCode("US")],
-        user=LinkTokenCreateRequestUser(client_user_id="u"), products=[Products("transactions")]))
+    created = client.link_token_create(
+        LinkTokenCreateRequest(
+            client_name="bankstream",
+            language="en",
+            country_codes=[CountryCode("US")],
+            user=LinkTokenCreateRequestUser(client_user_id="u"),
+            products=[Products("transactions")],
+        )
+    )
     page = emu.http.get("/link", params={"token": created.link_token})
     assert page.status_code == 200 and "First Platypus Bank" in page.text
-    failed = emu.http.post("/link/complete", json={"link_token": created.link_token, "institution_id": "ins_109508",
-                                                   "username": "user_good", "password": "error_ITEM_LOCKED"})
+    failed = emu.http.post(
+        "/link/complete",
+        json={
+            "link_token": created.link_token,
+            "institution_id": "ins_109508",
+            "username": "user_good",
+            "password": "error_ITEM_LOCKED",
+        },
+    )
     assert failed.status_code == 400
     assert failed.json()["error"]["error_code"] == "ITEM_LOCKED"

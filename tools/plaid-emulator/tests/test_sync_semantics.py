@@ -21,8 +21,9 @@ def sync(emu: Any, access: str, cursor: str = "", count: int | None = None, **op
     return emu.plaid("/transactions/sync", body)
 
 
-def drain(emu: Any, access: str, cursor: str, store: dict[str, dict[str, Any]], count: int = 100,
-          **options: Any) -> tuple[str, list[dict[str, Any]]]:
+def drain(
+    emu: Any, access: str, cursor: str, store: dict[str, dict[str, Any]], count: int = 100, **options: Any
+) -> tuple[str, list[dict[str, Any]]]:
     start, pages = cursor, []
     while True:
         response = sync(emu, access, cursor, count, **options)
@@ -44,8 +45,13 @@ def drain(emu: Any, access: str, cursor: str, store: dict[str, dict[str, Any]], 
 
 
 def test_fresh_item_is_not_ready_then_initial_then_historical(receiver: Any) -> None:
-    with running_emulator(not_ready_delay=600, historical_delay=600, realtime=False, tick_interval=0.05,
-                          webhook_time_scale=0.001) as emu:
+    with running_emulator(
+        not_ready_delay=600,
+        historical_delay=600,
+        realtime=False,
+        tick_interval=0.05,
+        webhook_time_scale=0.001,
+    ) as emu:
         item = emu.create_item(webhook=receiver.url, days_requested=120)
         first = sync(emu, item["access_token"]).json()
         assert first["transactions_update_status"] == "NOT_READY"
@@ -92,7 +98,11 @@ def test_realistic_data(emu: Any) -> None:
     assert any(re.fullmatch(r"STARBUCKS #\d{5} [A-Z ]+ [A-Z]{2}", t["original_description"]) for t in txns)
     assert any(t["amount"] < 0 and t["personal_finance_category"]["primary"] == "INCOME" for t in txns)
     assert any(t["authorized_date"] != t["date"] for t in txns if not t["pending"])
-    assert {t["personal_finance_category"]["confidence_level"] for t in txns} >= {"VERY_HIGH", "HIGH", "MEDIUM"}
+    assert {t["personal_finance_category"]["confidence_level"] for t in txns} >= {
+        "VERY_HIGH",
+        "HIGH",
+        "MEDIUM",
+    }
     assert any(t["pending"] for t in txns) and any(t["merchant_name"] is None for t in txns)
     assert len({t["account_id"] for t in txns}) == 3
 
@@ -101,7 +111,10 @@ def test_same_seed_same_data() -> None:
     def first_page() -> list[tuple[str, float, str]]:
         with running_emulator(not_ready_delay=0, historical_delay=0, seed=7) as emu:
             item = emu.create_item(ready=True)
-            return [(t["transaction_id"], t["amount"], t["name"]) for t in sync(emu, item["access_token"]).json()["added"]]
+            return [
+                (t["transaction_id"], t["amount"], t["name"])
+                for t in sync(emu, item["access_token"]).json()["added"]
+            ]
 
     assert first_page() == first_page()
 
@@ -124,8 +137,10 @@ def test_time_passing_between_pages_is_a_mutation(emu: Any) -> None:
     item = emu.create_item(ready=True)
     first = sync(emu, item["access_token"], count=10).json()
     emu.advance(days=1)
-    assert sync(emu, item["access_token"], first["next_cursor"], count=10).json()["error_code"] == \
-        "TRANSACTIONS_SYNC_MUTATION_DURING_PAGINATION"
+    assert (
+        sync(emu, item["access_token"], first["next_cursor"], count=10).json()["error_code"]
+        == "TRANSACTIONS_SYNC_MUTATION_DURING_PAGINATION"
+    )
 
 
 def test_sync_converges_through_simulated_days(emu: Any) -> None:
@@ -139,11 +154,13 @@ def test_sync_converges_through_simulated_days(emu: Any) -> None:
         removed = {r["transaction_id"] for p in pages for r in p["removed"]}
         seen_posting |= any(t["pending_transaction_id"] in removed for p in pages for t in p["added"])
         truth = emu.ground_truth(item["item_id"])
-        assert {k: (v["amount"], v["pending"]) for k, v in store.items()} == \
-            {t["transaction_id"]: (t["amount"], t["pending"]) for t in truth["transactions"]}
+        assert {k: (v["amount"], v["pending"]) for k, v in store.items()} == {
+            t["transaction_id"]: (t["amount"], t["pending"]) for t in truth["transactions"]
+        }
         balances = {a["account_id"]: a["balances"] for a in pages[-1]["accounts"]}
-        assert balances == {a["account_id"]: {**a["balances"], "last_updated_datetime": None}
-                            for a in truth["accounts"]}
+        assert balances == {
+            a["account_id"]: {**a["balances"], "last_updated_datetime": None} for a in truth["accounts"]
+        }
     assert seen_posting
 
 
@@ -152,8 +169,11 @@ def test_a_transaction_added_and_removed_between_syncs_never_shows(emu: Any) -> 
     store: dict[str, Any] = {}
     cursor, _ = drain(emu, item["access_token"], "", store)
     emu.advance(days=1)  # new pending transactions appear...
-    fresh = {t["transaction_id"] for t in emu.ground_truth(item["item_id"])["transactions"]
-             if t["pending"] and t["transaction_id"] not in store}
+    fresh = {
+        t["transaction_id"]
+        for t in emu.ground_truth(item["item_id"])["transactions"]
+        if t["pending"] and t["transaction_id"] not in store
+    }
     assert fresh
     emu.refresh(item["item_id"])  # ... and post before the client syncs again
     _, pages = drain(emu, item["access_token"], cursor, store)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import itertools
 import json
 import time
 from collections.abc import Callable
@@ -42,8 +43,9 @@ def verify(jwt_text: str, raw_body: bytes, fetch_key: Callable[[str], dict[str, 
         raise Rejected("the key has expired")
     if (jwk["kty"], jwk["crv"], jwk["alg"]) != ("EC", "P-256", "ES256"):
         raise Rejected("not a P-256 ES256 key")
-    public = ec.EllipticCurvePublicNumbers(int.from_bytes(_b64(jwk["x"]), "big"),
-                                           int.from_bytes(_b64(jwk["y"]), "big"), ec.SECP256R1()).public_key()
+    public = ec.EllipticCurvePublicNumbers(
+        int.from_bytes(_b64(jwk["x"]), "big"), int.from_bytes(_b64(jwk["y"]), "big"), ec.SECP256R1()
+    ).public_key()
     signature = _b64(signature_b64)
     if len(signature) != 64:
         raise Rejected("an ES256 signature is 64 bytes")
@@ -66,11 +68,15 @@ def fetch_key(emu: Any) -> Callable[[str], dict[str, Any]]:
         response = emu.plaid("/webhook_verification_key/get", {"key_id": kid})
         assert response.status_code == 200, response.text
         return dict(response.json()["key"])
+
     return fetch
 
 
 def fire(emu: Any, access: str, code: str) -> None:
-    assert emu.plaid("/sandbox/item/fire_webhook", {"access_token": access, "webhook_code": code}).status_code == 200
+    assert (
+        emu.plaid("/sandbox/item/fire_webhook", {"access_token": access, "webhook_code": code}).status_code
+        == 200
+    )
 
 
 def test_signature_verifies_and_tampering_is_caught(emu: Any, receiver: Any, fetch_key: Any) -> None:
@@ -79,11 +85,17 @@ def test_signature_verifies_and_tampering_is_caught(emu: Any, receiver: Any, fet
     headers, body, raw = receiver.wait_for("DEFAULT_UPDATE")
     claims = verify(headers["plaid-verification"], raw, fetch_key)
     assert claims["request_body_sha256"] == hashlib.sha256(raw).hexdigest()
-    assert body == {"webhook_type": "TRANSACTIONS", "webhook_code": "DEFAULT_UPDATE", "item_id": item["item_id"],
-                    "error": None, "new_transactions": 0, "environment": "sandbox"}
+    assert body == {
+        "webhook_type": "TRANSACTIONS",
+        "webhook_code": "DEFAULT_UPDATE",
+        "item_id": item["item_id"],
+        "error": None,
+        "new_transactions": 0,
+        "environment": "sandbox",
+    }
     with pytest.raises(Rejected, match="body hash"):
         verify(headers["plaid-verification"], json.dumps(body).encode(), fetch_key)  # re-serialised body
-    header, payload, signature = headers["plaid-verification"].split(".")
+    _, payload, signature = headers["plaid-verification"].split(".")
     forged = base64.urlsafe_b64encode(json.dumps({"alg": "HS256", "kid": "x"}).encode()).decode().rstrip("=")
     with pytest.raises(Rejected, match="ES256"):
         verify(f"{forged}.{payload}.{signature}", raw, fetch_key)
@@ -119,7 +131,7 @@ def test_non_200_is_retried_on_plaids_schedule(emu: Any, receiver: Any) -> None:
         time.sleep(0.02)
     assert [(a["attempt"], a["status"]) for a in attempts] == [(1, 500), (2, 503), (3, 200)]
     assert len({a["delivery"] for a in attempts}) == 1
-    gaps = [b["at"] - a["at"] for a, b in zip(attempts, attempts[1:], strict=False)]
+    gaps = [b["at"] - a["at"] for a, b in itertools.pairwise(attempts)]
     assert gaps[1] > gaps[0]  # 30 s then 120 s, scaled by 0.001
 
 
@@ -133,30 +145,47 @@ def test_duplicate_and_out_of_order_delivery(emu: Any, receiver: Any) -> None:
     fire(emu, item["access_token"], "USER_PERMISSION_REVOKED")
     first = json.loads(receiver.next()[1])
     second = json.loads(receiver.next()[1])
-    assert (first["webhook_code"], second["webhook_code"]) == ("USER_PERMISSION_REVOKED", "PENDING_EXPIRATION")
+    assert (first["webhook_code"], second["webhook_code"]) == (
+        "USER_PERMISSION_REVOKED",
+        "PENDING_EXPIRATION",
+    )
     assert second["consent_expiration_time"].endswith("Z")
     assert first["error"]["error_code"] == "USER_PERMISSION_REVOKED"
-    assert emu.plaid("/accounts/get", {"access_token": item["access_token"]}).json()["error_code"] == \
-        "USER_PERMISSION_REVOKED"
+    assert (
+        emu.plaid("/accounts/get", {"access_token": item["access_token"]}).json()["error_code"]
+        == "USER_PERMISSION_REVOKED"
+    )
 
 
 def test_webhook_bodies_match_the_spec(emu: Any, receiver: Any, spec_dict: dict[str, Any]) -> None:
     from openapi_schema_validator import OAS30Validator
 
     components = spec_dict["components"]
-    names = {"SYNC_UPDATES_AVAILABLE": "SyncUpdatesAvailableWebhook", "DEFAULT_UPDATE": "DefaultUpdateWebhook",
-             "TRANSACTIONS_REMOVED": "TransactionsRemovedWebhook", "ERROR": "ItemErrorWebhook",
-             "LOGIN_REPAIRED": "ItemLoginRepairedWebhook", "PENDING_EXPIRATION": "PendingExpirationWebhook",
-             "USER_PERMISSION_REVOKED": "UserPermissionRevokedWebhook",
-             "NEW_ACCOUNTS_AVAILABLE": "NewAccountsAvailableWebhook",
-             "WEBHOOK_UPDATE_ACKNOWLEDGED": "WebhookUpdateAcknowledgedWebhook",
-             "INITIAL_UPDATE": "InitialUpdateWebhook", "HISTORICAL_UPDATE": "HistoricalUpdateWebhook"}
+    names = {
+        "SYNC_UPDATES_AVAILABLE": "SyncUpdatesAvailableWebhook",
+        "DEFAULT_UPDATE": "DefaultUpdateWebhook",
+        "TRANSACTIONS_REMOVED": "TransactionsRemovedWebhook",
+        "ERROR": "ItemErrorWebhook",
+        "LOGIN_REPAIRED": "ItemLoginRepairedWebhook",
+        "PENDING_EXPIRATION": "PendingExpirationWebhook",
+        "USER_PERMISSION_REVOKED": "UserPermissionRevokedWebhook",
+        "NEW_ACCOUNTS_AVAILABLE": "NewAccountsAvailableWebhook",
+        "WEBHOOK_UPDATE_ACKNOWLEDGED": "WebhookUpdateAcknowledgedWebhook",
+        "INITIAL_UPDATE": "InitialUpdateWebhook",
+        "HISTORICAL_UPDATE": "HistoricalUpdateWebhook",
+    }
     item = emu.create_item(webhook=receiver.url)
     emu.plaid("/transactions/sync", {"access_token": item["access_token"]})
     emu.plaid("/item/webhook/update", {"access_token": item["access_token"], "webhook": receiver.url})
     for _ in range(3):
         emu.advance(days=1)  # pending transactions post: DEFAULT_UPDATE and TRANSACTIONS_REMOVED
-    for code in ("NEW_ACCOUNTS_AVAILABLE", "PENDING_EXPIRATION", "ERROR", "LOGIN_REPAIRED", "USER_PERMISSION_REVOKED"):
+    for code in (
+        "NEW_ACCOUNTS_AVAILABLE",
+        "PENDING_EXPIRATION",
+        "ERROR",
+        "LOGIN_REPAIRED",
+        "USER_PERMISSION_REVOKED",
+    ):
         emu.control("POST", f"/items/{item['item_id']}/webhook", {"webhook_code": code})
     seen: set[str] = set()
     while seen != set(names):

@@ -18,7 +18,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--client-id")
     parser.add_argument("--secret")
     parser.add_argument("--seed", type=int)
-    parser.add_argument("--not-ready-delay", type=float, help="seconds before an Item's first 30 days are ready")
+    parser.add_argument(
+        "--not-ready-delay", type=float, help="seconds before an Item's first 30 days are ready"
+    )
     parser.add_argument("--historical-delay", type=float, help="further seconds before its full history is")
     parser.add_argument("--webhook-time-scale", type=float, help="multiplies Plaid's webhook retry delays")
     parser.add_argument("--default-transactions", type=int, help="transactions per Item (default 4 per day)")
@@ -26,9 +28,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--log-level", default="info")
     args = parser.parse_args(argv)
     config = EmulatorConfig.from_env(
-        client_id=args.client_id, secret=args.secret, seed=args.seed, not_ready_delay=args.not_ready_delay,
-        historical_delay=args.historical_delay, webhook_time_scale=args.webhook_time_scale,
-        default_transactions=args.default_transactions, rate_limits=False if args.no_rate_limits else None)
+        client_id=args.client_id,
+        secret=args.secret,
+        seed=args.seed,
+        not_ready_delay=args.not_ready_delay,
+        historical_delay=args.historical_delay,
+        webhook_time_scale=args.webhook_time_scale,
+        default_transactions=args.default_transactions,
+        rate_limits=False if args.no_rate_limits else None,
+    )
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
     # uvicorn's access log shows paths only; bodies (access tokens, secrets) are never logged.
     uvicorn.run(create_app(config), host=args.host, port=args.port, log_level=args.log_level)

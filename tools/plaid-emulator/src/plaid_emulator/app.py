@@ -45,8 +45,13 @@ def create_app(config: EmulatorConfig | None = None) -> FastAPI:
                 await task
             await emu.webhooks.aclose()
 
-    app = FastAPI(title="Plaid emulator", lifespan=lifespan, docs_url="/emulator/docs", redoc_url=None,
-                  openapi_url="/emulator/openapi.json")
+    app = FastAPI(
+        title="Plaid emulator",
+        lifespan=lifespan,
+        docs_url="/emulator/docs",
+        redoc_url=None,
+        openapi_url="/emulator/openapi.json",
+    )
     app.state.emulator = emu
     for path, route in PLAID_ROUTES.items():
         app.add_api_route(path, _endpoint(emu, path, route), methods=["POST"], include_in_schema=False)
@@ -95,8 +100,12 @@ def _endpoint(emu: Emulator, path: str, route: Route) -> Callable[[Request], Awa
                 await asyncio.sleep(latency)
             if fault is not None:
                 raise fault
-            if the_item is not None and SANDBOX[the_item.institution_id].health == "DEGRADED" \
-                    and path.startswith(("/transactions/", "/accounts/")) and emu.faults.degraded_roll():
+            if (
+                the_item is not None
+                and SANDBOX[the_item.institution_id].health == "DEGRADED"
+                and path.startswith(("/transactions/", "/accounts/"))
+                and emu.faults.degraded_roll()
+            ):
                 raise PlaidApiError("INSTITUTION_NOT_RESPONDING")
             result = route.handler(Call(emu, body, rid, the_item))
         except PlaidApiError as exc:

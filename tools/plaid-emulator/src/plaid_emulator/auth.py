@@ -1,4 +1,5 @@
-"""Client credentials: in the PLAID-CLIENT-ID / PLAID-SECRET headers (what plaid-python sends) or in the body."""
+"""Client credentials: in the PLAID-CLIENT-ID / PLAID-SECRET headers (what plaid-python sends)
+or in the body."""
 
 from __future__ import annotations
 
@@ -14,7 +15,9 @@ def client_id_of(headers: Mapping[str, str], body: Mapping[str, Any]) -> str | N
     return value if isinstance(value, str) else None
 
 
-def check_credentials(headers: Mapping[str, str], body: Mapping[str, Any], client_id: str, secret: str) -> None:
+def check_credentials(
+    headers: Mapping[str, str], body: Mapping[str, Any], client_id: str, secret: str
+) -> None:
     given_id = client_id_of(headers, body)
     given_secret = headers.get("plaid-secret") or body.get("secret")
     missing = [name for name, value in (("client_id", given_id), ("secret", given_secret)) if not value]

@@ -1,4 +1,4 @@
-"""Simulated time: starts at a given instant, flows with the wall clock (unless frozen) and can be advanced."""
+"""Simulated time: starts at a given instant, flows with the wall clock (unless frozen), can be advanced."""
 
 from __future__ import annotations
 

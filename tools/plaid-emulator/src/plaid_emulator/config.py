@@ -6,12 +6,13 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from datetime import datetime
+from typing import Any
 
 
 @dataclass(frozen=True)
 class EmulatorConfig:
     client_id: str = "bankstream-dev-client"
-    secret: str = "bankstream-dev-secret"
+    secret: str = "bankstream-dev-secret"  # noqa: S105 - the documented development default
     seed: int = 42
     # Seconds (simulated clock) after an Item's creation before its last 30 days are ready
     # (INITIAL_UPDATE_COMPLETE), then before the whole history is (HISTORICAL_UPDATE_COMPLETE).
@@ -33,7 +34,7 @@ class EmulatorConfig:
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> EmulatorConfig:
         """Read `PLAID_EMULATOR_<FIELD>` variables (upper-case field names); explicit overrides win."""
         env = os.environ if env is None else env
-        values: dict[str, object] = {}
+        values: dict[str, Any] = {}
         for f in fields(cls):
             raw = env.get(f"PLAID_EMULATOR_{f.name.upper()}")
             if raw is not None and raw != "":

@@ -4,7 +4,7 @@ binds to loopback like the rest of the emulator. See docs/plaid-emulator.md."""
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, HTTPException
 
@@ -15,6 +15,8 @@ from .routes.sandbox import fire
 from .state import Emulator
 
 Json = dict[str, Any]
+OptionalBody = Annotated[Json | None, Body()]
+RequiredBody = Annotated[Json, Body()]
 
 
 def router(emu: Emulator) -> APIRouter:
@@ -35,8 +37,11 @@ def router(emu: Emulator) -> APIRouter:
         return {"now": iso(emu.clock.now())}
 
     @api.post("/clock/advance")
-    async def advance(body: Json = Body(default={})) -> Json:
-        delta = timedelta(days=body.get("days", 0), hours=body.get("hours", 0), seconds=body.get("seconds", 0))
+    async def advance(body: OptionalBody = None) -> Json:
+        body = body or {}
+        delta = timedelta(
+            days=body.get("days", 0), hours=body.get("hours", 0), seconds=body.get("seconds", 0)
+        )
         try:
             emu.clock.advance(delta)
         except ValueError as exc:
@@ -45,17 +50,26 @@ def router(emu: Emulator) -> APIRouter:
         return {"now": iso(emu.clock.now())}
 
     @api.post("/items")
-    async def create_item(body: Json = Body(default={})) -> Json:
+    async def create_item(body: OptionalBody = None) -> Json:
         """Create an Item without Link: returns its access_token directly (and a public_token)."""
+        body = body or {}
         try:
-            item = emu.create_item(body.get("institution_id", "ins_109508"), body.get("products", ["transactions"]),
-                                   body.get("webhook"), int(body.get("days_requested", 90)),
-                                   body.get("username", "user_good"), body.get("password", "pass_good"))
+            item = emu.create_item(
+                body.get("institution_id", "ins_109508"),
+                body.get("products", ["transactions"]),
+                body.get("webhook"),
+                int(body.get("days_requested", 90)),
+                body.get("username", "user_good"),
+                body.get("password", "pass_good"),
+            )
         except PlaidApiError as exc:
             raise HTTPException(400, exc.body()) from None
         configure_item(item, body)
-        return {"item_id": item.item_id, "access_token": item.access_token,
-                "public_token": emu.issue_public_token(item)}
+        return {
+            "item_id": item.item_id,
+            "access_token": item.access_token,
+            "public_token": emu.issue_public_token(item),
+        }
 
     def configure_item(item: Item, body: Json) -> None:
         data_keys = {"transactions", "currency", "days_requested"} & body.keys()
@@ -77,12 +91,21 @@ def router(emu: Emulator) -> APIRouter:
 
     @api.get("/items")
     async def list_items() -> list[Json]:
-        return [{"item_id": i.item_id, "institution_id": i.institution_id, "status": i.status,
-                 "error": i.error.code if i.error else None, "webhook": i.webhook} for i in emu.items.values()]
+        return [
+            {
+                "item_id": i.item_id,
+                "institution_id": i.institution_id,
+                "status": i.status,
+                "error": i.error.code if i.error else None,
+                "webhook": i.webhook,
+            }
+            for i in emu.items.values()
+        ]
 
     @api.post("/items/{item_id}/config")
-    async def config_item(item_id: str, body: Json = Body(default={})) -> Json:
+    async def config_item(item_id: str, body: OptionalBody = None) -> Json:
         """{"transactions": n, "currency": "USD", "days_requested": d, "ready": true} (before data exists)."""
+        body = body or {}
         item = item_of(item_id)
         configure_item(item, body)
         return {"item_id": item_id, "status": item.status}
@@ -94,9 +117,10 @@ def router(emu: Emulator) -> APIRouter:
         return {"item_id": item_id, "status": item.status}
 
     @api.post("/items/{item_id}/error")
-    async def set_error(item_id: str, body: Json = Body(default={})) -> Json:
+    async def set_error(item_id: str, body: OptionalBody = None) -> Json:
         """{"error_code": "ITEM_LOGIN_REQUIRED"} puts the Item in that state (ITEM ERROR webhook);
         {"error_code": null} clears it (LOGIN_REPAIRED if it was a login error)."""
+        body = body or {}
         item = item_of(item_id)
         code = body.get("error_code")
         if code is None:
@@ -114,9 +138,10 @@ def router(emu: Emulator) -> APIRouter:
         return {"item_id": item_id}
 
     @api.post("/items/{item_id}/mutate")
-    async def mutate(item_id: str, body: Json = Body(default={})) -> Json:
+    async def mutate(item_id: str, body: OptionalBody = None) -> Json:
         """{"during_pagination": n}: the next n pagination runs see a change between two pages.
         {} : one new pending transaction now."""
+        body = body or {}
         item = item_of(item_id)
         if "during_pagination" in body:
             item.forced_mutations = int(body["during_pagination"])
@@ -125,7 +150,7 @@ def router(emu: Emulator) -> APIRouter:
         return {"item_id": item_id, "forced_mutations": item.forced_mutations}
 
     @api.post("/items/{item_id}/webhook")
-    async def fire_item_webhook(item_id: str, body: Json = Body(...)) -> Json:
+    async def fire_item_webhook(item_id: str, body: RequiredBody) -> Json:
         """{"webhook_code": "PENDING_EXPIRATION"} and any code /sandbox/item/fire_webhook knows."""
         try:
             fire(emu, item_of(item_id), body["webhook_code"])
@@ -138,20 +163,29 @@ def router(emu: Emulator) -> APIRouter:
         """What a correct sync must converge to: every current transaction and the balances."""
         item = item_of(item_id)
         emu.life.housekeep(item)
-        txns = [] if item.ledger is None else sorted(
-            item.ledger.current(), key=lambda t: (t["date"], t["transaction_id"]), reverse=True)
-        return {"item_id": item_id, "transactions_update_status": item.status,
-                "error": item.error.code if item.error else None,
-                "accounts": [a.to_dict() for a in item.accounts], "transactions": txns,
-                "log_head": item.ledger.head if item.ledger else 0, "now": iso(emu.clock.now())}
+        txns = (
+            []
+            if item.ledger is None
+            else sorted(item.ledger.current(), key=lambda t: (t["date"], t["transaction_id"]), reverse=True)
+        )
+        return {
+            "item_id": item_id,
+            "transactions_update_status": item.status,
+            "error": item.error.code if item.error else None,
+            "accounts": [a.to_dict() for a in item.accounts],
+            "transactions": txns,
+            "log_head": item.ledger.head if item.ledger else 0,
+            "now": iso(emu.clock.now()),
+        }
 
     @api.get("/faults")
     async def list_faults() -> list[Json]:
         return emu.faults.describe()
 
     @api.post("/faults")
-    async def add_fault(body: Json = Body(...)) -> Json:
-        """{"error_code", "endpoint", "item_id", "count" (null = until cleared), "probability", "latency_ms"}."""
+    async def add_fault(body: RequiredBody) -> Json:
+        """{"error_code", "endpoint", "item_id", "count" (null = until cleared), "probability",
+        "latency_ms"}."""
         try:
             return emu.faults.describe_one(emu.faults.add(body))
         except (TypeError, ValueError) as exc:
@@ -163,8 +197,9 @@ def router(emu: Emulator) -> APIRouter:
         return {"cleared": True}
 
     @api.post("/rate_limits")
-    async def rate_limits(body: Json = Body(default={})) -> Json:
+    async def rate_limits(body: OptionalBody = None) -> Json:
         """{"enabled": bool, "reset": bool, "limits": {"/transactions/sync": [per_item, per_client]}}."""
+        body = body or {}
         if "enabled" in body:
             emu.faults.rate_limits_enabled = bool(body["enabled"])
         for path, (per_item, per_client) in (body.get("limits") or {}).items():
@@ -172,19 +207,26 @@ def router(emu: Emulator) -> APIRouter:
             emu.faults.limits[path] = (int(per_item), int(per_client), code)
         if body.get("reset"):
             emu.faults.reset_rate_limits()
-        return {"enabled": emu.faults.rate_limits_enabled,
-                "limits": {p: list(v) for p, v in emu.faults.limits.items()}}
+        return {
+            "enabled": emu.faults.rate_limits_enabled,
+            "limits": {p: list(v) for p, v in emu.faults.limits.items()},
+        }
 
     @api.post("/webhooks/mode")
-    async def webhook_mode(body: Json = Body(default={})) -> Json:
+    async def webhook_mode(body: OptionalBody = None) -> Json:
         """{"duplicate": bool, "out_of_order": bool, "time_scale": float}."""
+        body = body or {}
         hooks = emu.webhooks
         hooks.duplicate = bool(body.get("duplicate", hooks.duplicate))
         hooks.out_of_order = bool(body.get("out_of_order", hooks.out_of_order))
         hooks.time_scale = float(body.get("time_scale", hooks.time_scale))
         if not hooks.out_of_order:
             hooks.flush()
-        return {"duplicate": hooks.duplicate, "out_of_order": hooks.out_of_order, "time_scale": hooks.time_scale}
+        return {
+            "duplicate": hooks.duplicate,
+            "out_of_order": hooks.out_of_order,
+            "time_scale": hooks.time_scale,
+        }
 
     @api.post("/webhooks/flush")
     async def webhook_flush() -> Json:

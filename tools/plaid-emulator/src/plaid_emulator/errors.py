@@ -20,28 +20,44 @@ CATALOG: dict[str, tuple[int, str, str]] = {
     "NOT_FOUND": (404, "INVALID_REQUEST", "not found"),
     # INVALID_INPUT
     "INVALID_API_KEYS": (400, "INVALID_INPUT", "invalid client_id or secret provided"),
-    "INVALID_ACCESS_TOKEN": (400, "INVALID_INPUT", "provided access token is in an invalid format or not found"),
-    "INVALID_PUBLIC_TOKEN": (400, "INVALID_INPUT", "provided public token is expired, already used or unknown"),
+    "INVALID_ACCESS_TOKEN": (
+        400,
+        "INVALID_INPUT",
+        "provided access token is in an invalid format or not found",
+    ),
+    "INVALID_PUBLIC_TOKEN": (
+        400,
+        "INVALID_INPUT",
+        "provided public token is expired, already used or unknown",
+    ),
     "INVALID_LINK_TOKEN": (400, "INVALID_INPUT", "provided link token is expired or unknown"),
     "INVALID_ACCOUNT_ID": (400, "INVALID_INPUT", "one or more of the account IDs is invalid"),
     "INVALID_INSTITUTION": (400, "INVALID_INPUT", "invalid institution_id provided"),
     "INVALID_PRODUCT": (400, "INVALID_INPUT", "{detail}"),
     "INVALID_WEBHOOK_VERIFICATION_KEY_ID": (400, "INVALID_INPUT", "invalid key_id provided"),
     # INSTITUTION_ERROR
-    "INSTITUTION_DOWN": (400, "INSTITUTION_ERROR", "this institution is not currently responding to this request"),
+    "INSTITUTION_DOWN": (
+        400,
+        "INSTITUTION_ERROR",
+        "this institution is not currently responding to this request",
+    ),
     "INSTITUTION_NOT_RESPONDING": (400, "INSTITUTION_ERROR", "this institution is not currently responding"),
     "INSTITUTION_NOT_AVAILABLE": (400, "INSTITUTION_ERROR", "this institution is not available"),
     "INSTITUTION_NO_LONGER_SUPPORTED": (400, "INSTITUTION_ERROR", "this institution is no longer supported"),
     # ITEM_ERROR
     "ITEM_LOGIN_REQUIRED": (
-        400, "ITEM_ERROR",
+        400,
+        "ITEM_ERROR",
         "the login details of this item have changed (credentials, MFA, or required user action) and a "
         "user login is required to update this information. use Link's update mode to restore the item "
         "to a good state",
     ),
     "ITEM_NOT_FOUND": (400, "ITEM_ERROR", "the requested item was not found"),
-    "PRODUCT_NOT_READY": (400, "ITEM_ERROR", "the requested product is not yet ready. please provide a "
-                          "webhook or try the request again later"),
+    "PRODUCT_NOT_READY": (
+        400,
+        "ITEM_ERROR",
+        "the requested product is not yet ready. please provide a webhook or try the request again later",
+    ),
     "USER_PERMISSION_REVOKED": (400, "ITEM_ERROR", "the user revoked access to this item"),
     "INVALID_CREDENTIALS": (400, "ITEM_ERROR", "the provided credentials were not correct"),
     "INVALID_MFA": (400, "ITEM_ERROR", "the provided MFA responses were not correct"),
@@ -51,7 +67,8 @@ CATALOG: dict[str, tuple[int, str, str]] = {
     "INSUFFICIENT_CREDENTIALS": (400, "ITEM_ERROR", "insufficient authorization was provided"),
     # TRANSACTIONS_ERROR
     "TRANSACTIONS_SYNC_MUTATION_DURING_PAGINATION": (
-        400, "TRANSACTIONS_ERROR",
+        400,
+        "TRANSACTIONS_ERROR",
         "Underlying transaction data changed since last page was fetched. Please restart pagination from "
         "last update.",
     ),
@@ -59,13 +76,25 @@ CATALOG: dict[str, tuple[int, str, str]] = {
     "RATE_LIMIT": (429, "RATE_LIMIT_EXCEEDED", "rate limit exceeded"),
     "TRANSACTIONS_SYNC_LIMIT": (429, "RATE_LIMIT_EXCEEDED", "rate limit exceeded for /transactions/sync"),
     "TRANSACTIONS_LIMIT": (429, "RATE_LIMIT_EXCEEDED", "rate limit exceeded for /transactions/get"),
-    "TRANSACTIONS_REFRESH_LIMIT": (429, "RATE_LIMIT_EXCEEDED", "rate limit exceeded for /transactions/refresh"),
-    "ACCOUNTS_BALANCE_GET_LIMIT": (429, "RATE_LIMIT_EXCEEDED", "rate limit exceeded for /accounts/balance/get"),
+    "TRANSACTIONS_REFRESH_LIMIT": (
+        429,
+        "RATE_LIMIT_EXCEEDED",
+        "rate limit exceeded for /transactions/refresh",
+    ),
+    "ACCOUNTS_BALANCE_GET_LIMIT": (
+        429,
+        "RATE_LIMIT_EXCEEDED",
+        "rate limit exceeded for /accounts/balance/get",
+    ),
     "ACCOUNTS_LIMIT": (429, "RATE_LIMIT_EXCEEDED", "rate limit exceeded for /accounts/get"),
     "ITEM_GET_LIMIT": (429, "RATE_LIMIT_EXCEEDED", "rate limit exceeded for /item/get"),
     # API_ERROR
     "INTERNAL_SERVER_ERROR": (500, "API_ERROR", "an unexpected error occurred"),
-    "PLANNED_MAINTENANCE": (503, "API_ERROR", "the Plaid API is temporarily unavailable due to planned maintenance"),
+    "PLANNED_MAINTENANCE": (
+        503,
+        "API_ERROR",
+        "the Plaid API is temporarily unavailable due to planned maintenance",
+    ),
 }
 
 DISPLAY_MESSAGES = {
@@ -81,7 +110,9 @@ DISPLAY_MESSAGES = {
 
 class PlaidApiError(Exception):
     def __init__(self, code: str, detail: str = "", status: int | None = None, error_type: str | None = None):
-        cat_status, cat_type, template = CATALOG.get(code, (400, "ITEM_ERROR", "the request failed: {detail}"))
+        cat_status, cat_type, template = CATALOG.get(
+            code, (400, "ITEM_ERROR", "the request failed: {detail}")
+        )
         self.code = code
         self.status = status or cat_status
         self.error_type = error_type or cat_type

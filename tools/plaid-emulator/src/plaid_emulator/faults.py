@@ -40,9 +40,11 @@ class FaultRule:
     fired: int = 0
 
     def matches(self, endpoint: str, item_id: str | None) -> bool:
-        return ((self.endpoint is None or self.endpoint == endpoint)
-                and (self.item_id is None or self.item_id == item_id)
-                and (self.count is None or self.fired < self.count))
+        return (
+            (self.endpoint is None or self.endpoint == endpoint)
+            and (self.item_id is None or self.item_id == item_id)
+            and (self.count is None or self.fired < self.count)
+        )
 
 
 class Faults:
@@ -58,8 +60,11 @@ class Faults:
         code = spec.get("error_code")
         if code is not None and not is_known(code):
             raise ValueError(f"unknown error_code {code}")
-        fields = {k: spec[k] for k in ("error_code", "endpoint", "item_id", "count", "probability", "latency_ms")
-                  if k in spec}
+        fields = {
+            k: spec[k]
+            for k in ("error_code", "endpoint", "item_id", "count", "probability", "latency_ms")
+            if k in spec
+        }
         rule = FaultRule(next(self._ids), **fields)
         self.rules.append(rule)
         return rule

@@ -65,13 +65,18 @@ class Item:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "item_id": self.item_id, "institution_id": self.institution_id,
-            "institution_name": self.institution_name, "webhook": self.webhook,
-            "auth_method": None, "error": self.error.body(with_status=False) if self.error else None,
+            "item_id": self.item_id,
+            "institution_id": self.institution_id,
+            "institution_name": self.institution_name,
+            "webhook": self.webhook,
+            "auth_method": None,
+            "error": self.error.body(with_status=False) if self.error else None,
             "available_products": ["balance", "identity", "investments"],
-            "billed_products": list(self.products), "products": list(self.products),
+            "billed_products": list(self.products),
+            "products": list(self.products),
             "consented_products": list(self.products),
-            "consent_expiration_time": self.consent_expiration_time, "update_type": "background",
+            "consent_expiration_time": self.consent_expiration_time,
+            "update_type": "background",
             "created_at": _iso(self.created_at),
         }
 
@@ -79,8 +84,10 @@ class Item:
         last = self.last_webhook
         return {
             "investments": None,
-            "transactions": {"last_successful_update": _iso(self.last_update) if self.last_update else None,
-                             "last_failed_update": None},
+            "transactions": {
+                "last_successful_update": _iso(self.last_update) if self.last_update else None,
+                "last_failed_update": None,
+            },
             "last_webhook": {"sent_at": _iso(last[1]), "code_sent": last[0]} if last else None,
         }
 
@@ -104,10 +111,13 @@ class Lifecycle:
 
     def housekeep(self, item: Item) -> None:
         cfg, now = self.emu.config, self.emu.clock.now()
-        if item.status == STATUS_NOT_READY and now >= item.created_at + timedelta(seconds=cfg.not_ready_delay):
+        if item.status == STATUS_NOT_READY and now >= item.created_at + timedelta(
+            seconds=cfg.not_ready_delay
+        ):
             self._initialise(item, now)
         if item.status == STATUS_INITIAL and now >= item.created_at + timedelta(
-                seconds=cfg.not_ready_delay + cfg.historical_delay):
+            seconds=cfg.not_ready_delay + cfg.historical_delay
+        ):
             self._complete_history(item, now)
         if item.status == STATUS_HISTORICAL and item.error is None:
             assert item.last_day is not None and item.ledger is not None
@@ -120,8 +130,15 @@ class Lifecycle:
 
     def _initialise(self, item: Item, now: datetime) -> None:
         count = self.transaction_count(item)
-        profile = Profile(item.item_id, item.seed, item.days_requested, count, item.created_at.date(),
-                          {a.kind: a.account_id for a in item.accounts}, item.currency)
+        profile = Profile(
+            item.item_id,
+            item.seed,
+            item.days_requested,
+            count,
+            item.created_at.date(),
+            {a.kind: a.account_id for a in item.accounts},
+            item.currency,
+        )
         ledger = item.ledger = Ledger(Generator(profile))
         recent = min(count, math.ceil(31 * count / item.days_requested))
         ledger.append_history(0, recent)
@@ -153,7 +170,9 @@ class Lifecycle:
             return
         item.last_update = self.emu.clock.now()
         if item.sync_called:
-            self.notify(item, events.sync_updates_available(item.item_id, True, item.status == STATUS_HISTORICAL))
+            self.notify(
+                item, events.sync_updates_available(item.item_id, True, item.status == STATUS_HISTORICAL)
+            )
         if changes.added:
             self.notify(item, events.transactions_update(item.item_id, "DEFAULT_UPDATE", changes.added))
         if changes.removed:

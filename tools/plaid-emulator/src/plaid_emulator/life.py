@@ -60,9 +60,15 @@ class Life:
         amount = old["amount"]
         if old["personal_finance_category"]["detailed"] in _TIPPED and rng.random() < 0.3:
             amount = round(amount * rng.choice((1.15, 1.18, 1.2, 1.22)), 2)
-        posted = {**old, "transaction_id": derived_id(self.item.seed, "posted", pending_id), "pending": False,
-                  "pending_transaction_id": pending_id, "date": when.isoformat(), "amount": amount,
-                  "authorized_date": old["date"]}
+        posted = {
+            **old,
+            "transaction_id": derived_id(self.item.seed, "posted", pending_id),
+            "pending": False,
+            "pending_transaction_id": pending_id,
+            "date": when.isoformat(),
+            "amount": amount,
+            "authorized_date": old["date"],
+        }
         self.add_posted(posted)
 
     def drop(self, pending_id: str) -> Txn:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import html
 import json
 import uuid
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Body
 from fastapi.responses import HTMLResponse, JSONResponse
@@ -28,7 +28,8 @@ input,select{{width:100%;padding:.4rem}}pre{{background:#f4f4f4;padding:.6rem;wh
 </head><body>
 <h1>{title}</h1>
 <p>{client_name} uses this emulator of Plaid Link. Sandbox credentials: <code>user_good</code> /
-<code>pass_good</code>, <code>user_transactions_dynamic</code>, or a password <code>error_&lt;CODE&gt;</code>.</p>
+<code>pass_good</code>, <code>user_transactions_dynamic</code>,
+or a password <code>error_&lt;CODE&gt;</code>.</p>
 <form id="f">
 <label>Institution <select name="institution_id">{options}</select></label>
 <label>Username <input name="username" value="user_good"></label>
@@ -61,22 +62,37 @@ def router(emu: Emulator) -> APIRouter:
             return HTMLResponse(f"<p>{html.escape(exc.message)}</p>", status_code=exc.status)
         item = emu.items.get(link.item_id) if link.item_id else None
         choices = [SANDBOX[item.institution_id]] if item else list(SANDBOX.values())
-        options = "".join(f'<option value="{i.institution_id}">{html.escape(i.name)}</option>' for i in choices)
+        options = "".join(
+            f'<option value="{i.institution_id}">{html.escape(i.name)}</option>' for i in choices
+        )
         title = "Reconnect your bank" if item else "Connect your bank"
-        return HTMLResponse(_PAGE.format(title=title, client_name=html.escape(link.client_name), options=options,
-                                         token=json.dumps(token)))
+        return HTMLResponse(
+            _PAGE.format(
+                title=title,
+                client_name=html.escape(link.client_name),
+                options=options,
+                token=json.dumps(token),
+            )
+        )
 
     @api.post("/link/complete")
-    async def complete(body: dict[str, Any] = Body(...)) -> JSONResponse:
+    async def complete(body: Annotated[dict[str, Any], Body()]) -> JSONResponse:
         session = f"{uuid.uuid4()}"
         try:
             return JSONResponse(_complete(emu, body, session))
         except PlaidApiError as exc:
             error = exc.body(request_id())
-            return JSONResponse({"error": error, "metadata": {"link_session_id": session,
-                                                              "status": "requires_credentials",
-                                                              "request_id": error["request_id"]}},
-                                status_code=exc.status)
+            return JSONResponse(
+                {
+                    "error": error,
+                    "metadata": {
+                        "link_session_id": session,
+                        "status": "requires_credentials",
+                        "request_id": error["request_id"],
+                    },
+                },
+                status_code=exc.status,
+            )
 
     return api
 
@@ -87,16 +103,24 @@ def _complete(emu: Emulator, body: dict[str, Any], session: str) -> dict[str, An
     password = str(body.get("password") or "")
     if link.item_id:  # update mode
         item = emu.item_by_id(link.item_id)
-        if password.startswith("error_") or not (username == "user_transactions_dynamic"
-                                                 or (username, password) == ("user_good", "pass_good")):
-            raise PlaidApiError(password.removeprefix("error_") if password.startswith("error_")
-                                else "INVALID_CREDENTIALS")
+        if password.startswith("error_") or not (
+            username == "user_transactions_dynamic" or (username, password) == ("user_good", "pass_good")
+        ):
+            raise PlaidApiError(
+                password.removeprefix("error_") if password.startswith("error_") else "INVALID_CREDENTIALS"
+            )
         emu.life.repair(item)
     else:
         if link.used:
             raise PlaidApiError("INVALID_LINK_TOKEN")
-        item = emu.create_item(str(body.get("institution_id") or ""), link.products, link.webhook,
-                               link.days_requested, username, password)
+        item = emu.create_item(
+            str(body.get("institution_id") or ""),
+            link.products,
+            link.webhook,
+            link.days_requested,
+            username,
+            password,
+        )
         link.used = True
     institution = SANDBOX[item.institution_id]
     return {

@@ -24,5 +24,7 @@ class View:
             out["original_description"] = None
         if self.pfc_version == "v1":
             category = txn["personal_finance_category"]
-            out["personal_finance_category"] = pfc.render(category["detailed"], category["confidence_level"], "v1")
+            out["personal_finance_category"] = pfc.render(
+                category["detailed"], category["confidence_level"], "v1"
+            )
         return out

@@ -66,8 +66,15 @@ class Emulator:
         self._items_created = 0
 
     # -- Items ------------------------------------------------------------------------------------------
-    def create_item(self, institution_id: str, products: list[str], webhook: str | None, days_requested: int,
-                    username: str, password: str) -> Item:
+    def create_item(
+        self,
+        institution_id: str,
+        products: list[str],
+        webhook: str | None,
+        days_requested: int,
+        username: str,
+        password: str,
+    ) -> Item:
         institution = SANDBOX.get(institution_id)
         if institution is None:
             raise PlaidApiError("INVALID_INSTITUTION")
@@ -77,9 +84,16 @@ class Emulator:
         self._items_created += 1
         seed = self.config.seed * 1_000_003 + self._items_created
         item = Item(
-            item_id=self.mint.object_id(), access_token=self.mint.token("access"), institution_id=institution_id,
-            institution_name=institution.name, products=products or ["transactions"], webhook=webhook or None,
-            seed=seed, days_requested=days_requested, created_at=self.clock.now(), accounts=build_accounts(seed),
+            item_id=self.mint.object_id(),
+            access_token=self.mint.token("access"),
+            institution_id=institution_id,
+            institution_name=institution.name,
+            products=products or ["transactions"],
+            webhook=webhook or None,
+            seed=seed,
+            days_requested=days_requested,
+            created_at=self.clock.now(),
+            accounts=build_accounts(seed),
             dynamic=dynamic,
         )
         self.items[item.item_id] = item

@@ -32,8 +32,9 @@ class Cursor:
     account_key: bytes
 
     def encode(self) -> str:
-        raw = struct.pack(_FORMAT, _VERSION, self.item_key, self.pos, self.run_start, self.run_head,
-                          self.account_key)
+        raw = struct.pack(
+            _FORMAT, _VERSION, self.item_key, self.pos, self.run_start, self.run_head, self.account_key
+        )
         return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
@@ -98,7 +99,8 @@ def page(ledger: Ledger, item_key: bytes, cursor_text: str, count: int, account_
     else:
         consumed = head
     out.has_more = consumed < head
-    nxt = Cursor(item_key, consumed, run_start if out.has_more else consumed, head if out.has_more else 0,
-                 account_key)
+    nxt = Cursor(
+        item_key, consumed, run_start if out.has_more else consumed, head if out.has_more else 0, account_key
+    )
     out.next_cursor = nxt.encode()
     return out

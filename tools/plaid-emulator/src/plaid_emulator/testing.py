@@ -1,9 +1,9 @@
 """For other packages' tests: run an emulator on a free loopback port for the duration of a `with` block.
 
-    with running_emulator(not_ready_delay=0, historical_delay=0) as emu:
-        item = emu.create_item(transactions=500)      # {"item_id", "access_token", "public_token"}
-        emu.advance(days=1)
-        truth = emu.ground_truth(item["item_id"])
+with running_emulator(not_ready_delay=0, historical_delay=0) as emu:
+    item = emu.create_item(transactions=500)      # {"item_id", "access_token", "public_token"}
+    emu.advance(days=1)
+    truth = emu.ground_truth(item["item_id"])
 """
 
 from __future__ import annotations
@@ -37,15 +37,19 @@ class RunningEmulator:
 
     def plaid(self, path: str, body: dict[str, Any]) -> httpx.Response:
         """POST a raw Plaid call with this emulator's credentials in the headers."""
-        return self.http.post(path, json=body, headers={"PLAID-CLIENT-ID": self.client_id,
-                                                        "PLAID-SECRET": self.secret})
+        return self.http.post(
+            path, json=body, headers={"PLAID-CLIENT-ID": self.client_id, "PLAID-SECRET": self.secret}
+        )
 
     def create_item(self, **options: Any) -> dict[str, str]:
-        """Options: institution_id, username, password, webhook, days_requested, transactions, currency, ready."""
+        """Options: institution_id, username, password, webhook, days_requested, transactions, currency,
+        ready (skip the not-ready delay)."""
         return dict(self.control("POST", "/items", options))
 
     def advance(self, days: float = 0, hours: float = 0, seconds: float = 0) -> str:
-        return str(self.control("POST", "/clock/advance", {"days": days, "hours": hours, "seconds": seconds})["now"])
+        return str(
+            self.control("POST", "/clock/advance", {"days": days, "hours": hours, "seconds": seconds})["now"]
+        )
 
     def ground_truth(self, item_id: str) -> dict[str, Any]:
         return dict(self.control("GET", f"/items/{item_id}/ground_truth"))
@@ -78,8 +82,9 @@ def running_emulator(**config: Any) -> Iterator[RunningEmulator]:
     config.setdefault("rate_limits", False)
     cfg = EmulatorConfig(**config)
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(cfg), host="127.0.0.1", port=port, log_level="warning",
-                                           access_log=False))
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(cfg), host="127.0.0.1", port=port, log_level="warning", access_log=False)
+    )
     thread = threading.Thread(target=server.run, name=f"plaid-emulator:{port}", daemon=True)
     thread.start()
     deadline = time.monotonic() + 10

@@ -11,7 +11,13 @@ from ..ids import derived_id
 _SHAPES = (
     ("checking", "Plaid Checking", "Plaid Gold Standard 0% Interest Checking", "depository", "checking"),
     ("savings", "Plaid Saving", "Plaid Silver Standard 0.1% Interest Saving", "depository", "savings"),
-    ("credit card", "Plaid Credit Card", "Plaid Diamond 12.5% APR Interest Credit Card", "credit", "credit card"),
+    (
+        "credit card",
+        "Plaid Credit Card",
+        "Plaid Diamond 12.5% APR Interest Credit Card",
+        "credit",
+        "credit card",
+    ),
 )
 
 
@@ -41,19 +47,38 @@ class Account:
             available: float = round(self.limit - self.current - self.pending, 2)
         else:
             available = round(self.current - self.pending, 2)
-        return {"available": available, "current": self.current, "limit": self.limit,
-                "iso_currency_code": self.currency, "unofficial_currency_code": None}
+        return {
+            "available": available,
+            "current": self.current,
+            "limit": self.limit,
+            "iso_currency_code": self.currency,
+            "unofficial_currency_code": None,
+        }
 
     def to_dict(self) -> dict[str, Any]:
-        return {"account_id": self.account_id, "balances": self.balances(), "mask": self.mask,
-                "name": self.name, "official_name": self.official_name, "type": self.type,
-                "subtype": self.subtype, "holder_category": "personal",
-                "persistent_account_id": derived_id("persistent", self.account_id)}
+        return {
+            "account_id": self.account_id,
+            "balances": self.balances(),
+            "mask": self.mask,
+            "name": self.name,
+            "official_name": self.official_name,
+            "type": self.type,
+            "subtype": self.subtype,
+            "holder_category": "personal",
+            "persistent_account_id": derived_id("persistent", self.account_id),
+        }
 
     def link_metadata(self) -> dict[str, Any]:
         """The account as Link's onSuccess metadata describes it."""
-        return {"id": self.account_id, "name": self.name, "mask": self.mask, "type": self.type,
-                "subtype": self.subtype, "verification_status": None, "class_type": None}
+        return {
+            "id": self.account_id,
+            "name": self.name,
+            "mask": self.mask,
+            "type": self.type,
+            "subtype": self.subtype,
+            "verification_status": None,
+            "class_type": None,
+        }
 
 
 def build_accounts(seed: int, currency: str = "USD") -> list[Account]:
@@ -61,11 +86,24 @@ def build_accounts(seed: int, currency: str = "USD") -> list[Account]:
     out = []
     for kind, name, official, type_, subtype in _SHAPES:
         if kind == "credit card":
-            limit: float | None = float(rng.choice((2000, 5000, 8000, 12000, 20000)))
-            current = round(rng.uniform(150, 0.35 * limit), 2)
+            credit_limit = float(rng.choice((2000, 5000, 8000, 12000, 20000)))
+            limit: float | None = credit_limit
+            current = round(rng.uniform(150, 0.35 * credit_limit), 2)
         else:
             limit = None
             current = round(rng.uniform(2500, 9000) if kind == "checking" else rng.uniform(5000, 40000), 2)
-        out.append(Account(derived_id(seed, "account", kind), kind, name, official, f"{rng.randrange(10000):04d}",
-                           type_, subtype, currency, current, limit))
+        out.append(
+            Account(
+                derived_id(seed, "account", kind),
+                kind,
+                name,
+                official,
+                f"{rng.randrange(10000):04d}",
+                type_,
+                subtype,
+                currency,
+                current,
+                limit,
+            )
+        )
     return out

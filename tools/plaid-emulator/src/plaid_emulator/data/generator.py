@@ -24,10 +24,20 @@ _REF_CHARS = "ABCDEFGHJKLMNPQRSTUVWXYZ0123456789"
 _PURCHASES = m.MERCHANTS
 _PURCHASE_WEIGHTS = [x.weight for x in _PURCHASES]
 _NULL_PAYMENT_META = dict.fromkeys(
-    ("by_order_of", "payee", "payer", "payment_method", "payment_processor", "ppd_id", "reason",
-     "reference_number"))
-_NULL_LOCATION = dict.fromkeys(("address", "city", "country", "lat", "lon", "postal_code", "region",
-                                "store_number"))
+    (
+        "by_order_of",
+        "payee",
+        "payer",
+        "payment_method",
+        "payment_processor",
+        "ppd_id",
+        "reason",
+        "reference_number",
+    )
+)
+_NULL_LOCATION = dict.fromkeys(
+    ("address", "city", "country", "lat", "lon", "postal_code", "region", "store_number")
+)
 BLOCK = 256
 _CREDITS = {"INCOME_SALARY", "INCOME_INTEREST_EARNED", "TRANSFER_IN_SAVINGS"}
 
@@ -77,25 +87,46 @@ class Generator:
         account = self._account_for(rng, merchant)
         return self.build(rng, derived_id(self.p.seed, "n", serial), merchant, account, when, True)
 
-    def custom(self, serial: int, posted: date, transacted: date, amount: float, description: str,
-               currency: str) -> dict[str, Any]:
+    def custom(
+        self, serial: int, posted: date, transacted: date, amount: float, description: str, currency: str
+    ) -> dict[str, Any]:
         """A transaction from /sandbox/transactions/create, posted to the checking account."""
         rng = random.Random(self.p.seed * 9_000_011 + serial)
-        txn = self.build(rng, derived_id(self.p.seed, "c", serial), m.TO_SAVINGS, self.p.accounts["checking"],
-                         posted, False)
-        txn.update(amount=round(amount, 2), name=description, original_description=description,
-                   merchant_name=None, authorized_date=transacted.isoformat(), iso_currency_code=currency,
-                   website=None, counterparties=[], merchant_entity_id=None,
-                   personal_finance_category=pfc.render("OTHER_OTHER", "LOW", "v2"),
-                   personal_finance_category_icon_url=pfc.icon_url("OTHER_OTHER"))
+        txn = self.build(
+            rng,
+            derived_id(self.p.seed, "c", serial),
+            m.TO_SAVINGS,
+            self.p.accounts["checking"],
+            posted,
+            False,
+        )
+        txn.update(
+            amount=round(amount, 2),
+            name=description,
+            original_description=description,
+            merchant_name=None,
+            authorized_date=transacted.isoformat(),
+            iso_currency_code=currency,
+            website=None,
+            counterparties=[],
+            merchant_entity_id=None,
+            personal_finance_category=pfc.render("OTHER_OTHER", "LOW", "v2"),
+            personal_finance_category_icon_url=pfc.icon_url("OTHER_OTHER"),
+        )
         return txn
 
     def _pick(self, rng: random.Random) -> tuple[m.Merchant, str]:
         r = rng.random()
         accounts = self.p.accounts
-        for threshold, merchant in ((0.03, m.PAYROLL), (0.04, m.RENT), (0.055, m.TO_SAVINGS),
-                                    (0.07, m.FROM_CHECKING), (0.08, m.INTEREST), (0.095, m.CARD_PAYMENT),
-                                    (0.11, m.CARD_AUTOPAY)):
+        for threshold, merchant in (
+            (0.03, m.PAYROLL),
+            (0.04, m.RENT),
+            (0.055, m.TO_SAVINGS),
+            (0.07, m.FROM_CHECKING),
+            (0.08, m.INTEREST),
+            (0.095, m.CARD_PAYMENT),
+            (0.11, m.CARD_AUTOPAY),
+        ):
             if r < threshold:
                 return merchant, accounts[merchant.accounts[0]]
         merchant = _PURCHASES[bisect.bisect(self._cum_weights, rng.random() * self._cum_weights[-1])]
@@ -106,8 +137,9 @@ class Generator:
         kind = kinds[0] if len(kinds) == 1 else ("checking" if rng.random() < 0.55 else "credit card")
         return self.p.accounts[kind]
 
-    def build(self, rng: random.Random, tid: str, merchant: m.Merchant, account: str, when: date,
-              pending: bool) -> dict[str, Any]:
+    def build(
+        self, rng: random.Random, tid: str, merchant: m.Merchant, account: str, when: date, pending: bool
+    ) -> dict[str, Any]:
         city = self.p.home if rng.random() < 0.9 else m.CITIES[rng.randrange(len(m.CITIES))]
         amount = round(rng.uniform(merchant.low, merchant.high), 2)
         is_credit_account = account == self.p.accounts.get("credit card")
@@ -151,7 +183,9 @@ class Generator:
             "personal_finance_category_icon_url": parts.icon_url,
             "transaction_code": None,
             "transaction_id": tid,
-            "transaction_type": "place" if in_store else ("digital" if merchant.channel == "online" else "special"),
+            "transaction_type": "place"
+            if in_store
+            else ("digital" if merchant.channel == "online" else "special"),
             "unofficial_currency_code": None,
             "website": merchant.website,
         }
@@ -168,16 +202,37 @@ class _Parts:
 @functools.cache
 def _parts(merchant: m.Merchant, confidence: str) -> _Parts:
     entity = derived_id("merchant", merchant.name)[:22] if merchant.name else None
-    counterparties = [] if merchant.name is None else [{
-        "name": merchant.name, "type": "merchant", "website": merchant.website, "logo_url": None,
-        "entity_id": entity, "confidence_level": confidence}]
-    return _Parts(entity, counterparties, pfc.render(merchant.pfc, confidence, "v2"), pfc.icon_url(merchant.pfc))
+    counterparties = (
+        []
+        if merchant.name is None
+        else [
+            {
+                "name": merchant.name,
+                "type": "merchant",
+                "website": merchant.website,
+                "logo_url": None,
+                "entity_id": entity,
+                "confidence_level": confidence,
+            }
+        ]
+    )
+    return _Parts(
+        entity, counterparties, pfc.render(merchant.pfc, confidence, "v2"), pfc.icon_url(merchant.pfc)
+    )
 
 
 @functools.cache
 def _location(city: m.City) -> dict[str, Any]:
-    return {"address": None, "city": city.name.title(), "country": "US", "lat": city.lat, "lon": city.lon,
-            "postal_code": city.postal_code, "region": city.region, "store_number": None}
+    return {
+        "address": None,
+        "city": city.name.title(),
+        "country": "US",
+        "lat": city.lat,
+        "lon": city.lon,
+        "postal_code": city.postal_code,
+        "region": city.region,
+        "store_number": None,
+    }
 
 
 @functools.cache
@@ -200,9 +255,9 @@ def _fixed_description(merchant: m.Merchant, city: m.City) -> str:
 def _render_description(merchant: m.Merchant, city: m.City, rng: random.Random | None) -> str:
     def sub(match: re.Match[str]) -> str:
         token = match.group(0)
-        if token == "{city}":
+        if token == "{city}":  # noqa: S105 - a template token
             return city.name
-        if token == "{st}":
+        if token == "{st}":  # noqa: S105 - a template token
             return city.region
         width = int(match.group(2))
         if match.group(1) == "store":

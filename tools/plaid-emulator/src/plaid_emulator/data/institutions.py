@@ -31,13 +31,16 @@ class Institution:
         return out
 
 
-SANDBOX = {i.institution_id: i for i in (
-    Institution("ins_109508", "First Platypus Bank", primary_color="#1f5a99"),
-    Institution("ins_109509", "First Gingham Credit Union", primary_color="#7a1f5a"),
-    Institution("ins_109510", "Tattersall Federal Credit Union", primary_color="#2e7d32"),
-    Institution("ins_109511", "Tartan Bank", primary_color="#8b0000"),
-    Institution("ins_109512", "Houndstooth Bank", primary_color="#333333"),
-    Institution("ins_127287", "Platypus OAuth Bank", oauth=True, primary_color="#1f5a99"),
-    Institution("ins_132363", "Unhealthy Platypus Bank - Degraded", health="DEGRADED"),
-    Institution("ins_132361", "Unhealthy Platypus Bank - Down", health="DOWN"),
-)}
+SANDBOX = {
+    i.institution_id: i
+    for i in (
+        Institution("ins_109508", "First Platypus Bank", primary_color="#1f5a99"),
+        Institution("ins_109509", "First Gingham Credit Union", primary_color="#7a1f5a"),
+        Institution("ins_109510", "Tattersall Federal Credit Union", primary_color="#2e7d32"),
+        Institution("ins_109511", "Tartan Bank", primary_color="#8b0000"),
+        Institution("ins_109512", "Houndstooth Bank", primary_color="#333333"),
+        Institution("ins_127287", "Platypus OAuth Bank", oauth=True, primary_color="#1f5a99"),
+        Institution("ins_132363", "Unhealthy Platypus Bank - Degraded", health="DEGRADED"),
+        Institution("ins_132361", "Unhealthy Platypus Bank - Down", health="DOWN"),
+    )
+}

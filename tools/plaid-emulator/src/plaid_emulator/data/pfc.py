@@ -42,8 +42,12 @@ def category(detailed: str) -> Category:
 def render(detailed: str, confidence: str, version: str) -> dict[str, str]:
     cat = category(detailed)
     if version == "v1":
-        return {"primary": cat.v1_primary, "detailed": cat.v1_detailed, "confidence_level": confidence,
-                "version": "v1"}
+        return {
+            "primary": cat.v1_primary,
+            "detailed": cat.v1_detailed,
+            "confidence_level": confidence,
+            "version": "v1",
+        }
     return {"primary": cat.primary, "detailed": cat.detailed, "confidence_level": confidence, "version": "v2"}
 
 

@@ -28,8 +28,9 @@ def item_webhook_update(call: Call) -> Result:
         raise PlaidApiError("INVALID_FIELD", "webhook must be a string")
     item.webhook = webhook or None
     if item.webhook:
-        call.emu.life.notify(item, events.item_event(item.item_id, "WEBHOOK_UPDATE_ACKNOWLEDGED",
-                                                     new_webhook_url=item.webhook))
+        call.emu.life.notify(
+            item, events.item_event(item.item_id, "WEBHOOK_UPDATE_ACKNOWLEDGED", new_webhook_url=item.webhook)
+        )
     return {"item": item.to_dict()}
 
 

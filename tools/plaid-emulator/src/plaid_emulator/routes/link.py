@@ -19,19 +19,32 @@ def link_token_create(call: Call) -> Result:
     if body.get("access_token"):
         item_id = emu.item_for_token(body["access_token"]).item_id
     elif not body.get("products"):
-        raise PlaidApiError("INVALID_FIELD", "products must be provided unless access_token is set (update mode)")
+        raise PlaidApiError(
+            "INVALID_FIELD", "products must be provided unless access_token is set (update mode)"
+        )
     redirect_uri = body.get("redirect_uri") or None
     if redirect_uri is not None:
         parts = urlsplit(redirect_uri)
         if not parts.scheme or not parts.netloc or parts.query:
-            raise PlaidApiError("INVALID_FIELD", "redirect_uri must be an absolute URI without query parameters")
-    days = int_field((body.get("transactions") or {}).get("days_requested"), "transactions.days_requested",
-                     1, 730, 90)
+            raise PlaidApiError(
+                "INVALID_FIELD", "redirect_uri must be an absolute URI without query parameters"
+            )
+    days = int_field(
+        (body.get("transactions") or {}).get("days_requested"), "transactions.days_requested", 1, 730, 90
+    )
     ttl = UPDATE_LINK_TOKEN_TTL if item_id else LINK_TOKEN_TTL
-    link = emu.issue_link_token(LinkToken(
-        token=emu.mint.token("link"), expiration=emu.clock.now() + ttl, client_name=body["client_name"],
-        products=list(body.get("products") or []), webhook=body.get("webhook") or None,
-        redirect_uri=redirect_uri, days_requested=days, item_id=item_id))
+    link = emu.issue_link_token(
+        LinkToken(
+            token=emu.mint.token("link"),
+            expiration=emu.clock.now() + ttl,
+            client_name=body["client_name"],
+            products=list(body.get("products") or []),
+            webhook=body.get("webhook") or None,
+            redirect_uri=redirect_uri,
+            days_requested=days,
+            item_id=item_id,
+        )
+    )
     return {"link_token": link.token, "expiration": iso(link.expiration)}
 
 
@@ -44,11 +57,21 @@ def public_token_exchange(call: Call) -> Result:
 def sandbox_public_token_create(call: Call) -> Result:
     call.require("institution_id", "initial_products")
     options = options_of(call.body)
-    days = int_field((options.get("transactions") or {}).get("days_requested"),
-                     "options.transactions.days_requested", 1, 730, 90)
+    days = int_field(
+        (options.get("transactions") or {}).get("days_requested"),
+        "options.transactions.days_requested",
+        1,
+        730,
+        90,
+    )
     item = call.emu.create_item(
-        call.body["institution_id"], list(call.body["initial_products"]), options.get("webhook"), days,
-        options.get("override_username") or "user_good", options.get("override_password") or "pass_good")
+        call.body["institution_id"],
+        list(call.body["initial_products"]),
+        options.get("webhook"),
+        days,
+        options.get("override_username") or "user_good",
+        options.get("override_password") or "pass_good",
+    )
     return {"public_token": call.emu.issue_public_token(item)}
 
 

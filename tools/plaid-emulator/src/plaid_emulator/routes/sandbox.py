@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from ..errors import PlaidApiError
 from ..items import Item
@@ -11,10 +12,22 @@ from ..state import Emulator
 from ..webhooks import events
 from .base import Call, Result, Route, date_field, iso
 
-TRANSACTIONS_CODES = {"DEFAULT_UPDATE", "SYNC_UPDATES_AVAILABLE", "INITIAL_UPDATE", "HISTORICAL_UPDATE",
-                      "TRANSACTIONS_REMOVED"}
-ITEM_CODES = {"NEW_ACCOUNTS_AVAILABLE", "USER_PERMISSION_REVOKED", "USER_ACCOUNT_REVOKED", "PENDING_DISCONNECT",
-              "PENDING_EXPIRATION", "LOGIN_REPAIRED", "ERROR"}
+TRANSACTIONS_CODES = {
+    "DEFAULT_UPDATE",
+    "SYNC_UPDATES_AVAILABLE",
+    "INITIAL_UPDATE",
+    "HISTORICAL_UPDATE",
+    "TRANSACTIONS_REMOVED",
+}
+ITEM_CODES = {
+    "NEW_ACCOUNTS_AVAILABLE",
+    "USER_PERMISSION_REVOKED",
+    "USER_ACCOUNT_REVOKED",
+    "PENDING_DISCONNECT",
+    "PENDING_EXPIRATION",
+    "LOGIN_REPAIRED",
+    "ERROR",
+}
 
 
 def fire(emu: Emulator, item: Item, code: str) -> None:
@@ -22,8 +35,12 @@ def fire(emu: Emulator, item: Item, code: str) -> None:
     if code in ("DEFAULT_UPDATE", "INITIAL_UPDATE", "HISTORICAL_UPDATE"):
         emu.life.notify(item, events.transactions_update(item.item_id, code, 0))
     elif code == "SYNC_UPDATES_AVAILABLE":
-        emu.life.notify(item, events.sync_updates_available(
-            item.item_id, item.status != "NOT_READY", item.status == "HISTORICAL_UPDATE_COMPLETE"))
+        emu.life.notify(
+            item,
+            events.sync_updates_available(
+                item.item_id, item.status != "NOT_READY", item.status == "HISTORICAL_UPDATE_COMPLETE"
+            ),
+        )
     elif code == "TRANSACTIONS_REMOVED":
         emu.life.notify(item, events.transactions_removed(item.item_id, []))
     elif code == "ERROR":
@@ -38,9 +55,12 @@ def fire(emu: Emulator, item: Item, code: str) -> None:
     elif code in ("PENDING_EXPIRATION", "PENDING_DISCONNECT"):
         expires = emu.clock.now() + timedelta(days=7)
         item.consent_expiration_time = iso(expires)
-        extra = {"consent_expiration_time": item.consent_expiration_time} if code == "PENDING_EXPIRATION" else {
-            "reason": "INSTITUTION_TOKEN_EXPIRATION"}
-        emu.life.notify(item, events.item_event(item.item_id, code, **extra))
+        extra: dict[str, Any] = (
+            {"consent_expiration_time": item.consent_expiration_time}
+            if code == "PENDING_EXPIRATION"
+            else {"reason": "INSTITUTION_TOKEN_EXPIRATION"}
+        )
+        emu.life.notify(item, events.item_event(item.item_id, code, None, **extra))
     elif code in ITEM_CODES:
         emu.life.notify(item, events.item_event(item.item_id, code))
     else:
@@ -80,13 +100,29 @@ def transactions_create(call: Call) -> Result:
         transacted = date_field(spec.get("date_transacted"), f"transactions[{n}].date_transacted")
         for name, day in (("date_posted", posted), ("date_transacted", transacted)):
             if abs((day - today).days) > 14:
-                raise PlaidApiError("INVALID_FIELD", f"transactions[{n}].{name} must be within 14 days of today")
+                raise PlaidApiError(
+                    "INVALID_FIELD", f"transactions[{n}].{name} must be within 14 days of today"
+                )
         amount, description = spec.get("amount"), spec.get("description")
-        if isinstance(amount, bool) or not isinstance(amount, int | float) or not isinstance(description, str):
-            raise PlaidApiError("INVALID_FIELD", f"transactions[{n}] needs a numeric amount and a description")
+        if (
+            isinstance(amount, bool)
+            or not isinstance(amount, int | float)
+            or not isinstance(description, str)
+        ):
+            raise PlaidApiError(
+                "INVALID_FIELD", f"transactions[{n}] needs a numeric amount and a description"
+            )
         item.serial += 1
-        built.append(item.ledger.gen.custom(item.serial, posted, transacted, float(amount), description,
-                                            spec.get("iso_currency_code") or "USD"))
+        built.append(
+            item.ledger.gen.custom(
+                item.serial,
+                posted,
+                transacted,
+                float(amount),
+                description,
+                spec.get("iso_currency_code") or "USD",
+            )
+        )
     for txn in built:
         item.ledger.add(txn)
         item.account(txn["account_id"]).post(txn["amount"])

@@ -11,8 +11,15 @@ from ..render import View
 from .base import Call, Result, Route, date_field, int_field, options_of
 from .item import accounts_of
 
-_EMPTY_NOT_READY = {"added": [], "modified": [], "removed": [], "accounts": [], "next_cursor": "",
-                    "has_more": False, "transactions_update_status": "NOT_READY"}
+_EMPTY_NOT_READY = {
+    "added": [],
+    "modified": [],
+    "removed": [],
+    "accounts": [],
+    "next_cursor": "",
+    "has_more": False,
+    "transactions_update_status": "NOT_READY",
+}
 
 
 def transactions_sync(call: Call) -> Result:
@@ -40,16 +47,18 @@ def transactions_sync(call: Call) -> Result:
         call.emu.life.mutate(item)
     accounts = accounts_of(item, {"account_ids": [account_id]} if account_id else {})
     # The hot path: serialize once, straight to bytes.
-    return orjson.dumps({
-        "accounts": accounts,
-        "added": [view(t) for t in page.added],
-        "modified": [view(t) for t in page.modified],
-        "removed": page.removed,
-        "next_cursor": page.next_cursor,
-        "has_more": page.has_more,
-        "transactions_update_status": item.status,
-        "request_id": call.request_id,
-    })
+    return orjson.dumps(
+        {
+            "accounts": accounts,
+            "added": [view(t) for t in page.added],
+            "modified": [view(t) for t in page.modified],
+            "removed": page.removed,
+            "next_cursor": page.next_cursor,
+            "has_more": page.has_more,
+            "transactions_update_status": item.status,
+            "request_id": call.request_id,
+        }
+    )
 
 
 def transactions_get(call: Call) -> Result:
@@ -66,17 +75,18 @@ def transactions_get(call: Call) -> Result:
     account_ids = options.get("account_ids")
     accounts = accounts_of(item, {"account_ids": account_ids} if account_ids else {})
     wanted = {a["account_id"] for a in accounts}
-    matching = [t for t in item.ledger.current()
-                if start <= t["date"] <= end and t["account_id"] in wanted]
+    matching = [t for t in item.ledger.current() if start <= t["date"] <= end and t["account_id"] in wanted]
     matching.sort(key=lambda t: (t["date"], t["transaction_id"]), reverse=True)
     view = View(options)
-    return orjson.dumps({
-        "accounts": accounts,
-        "transactions": [view(t) for t in matching[offset:offset + count]],
-        "total_transactions": len(matching),
-        "item": item.to_dict(),
-        "request_id": call.request_id,
-    })
+    return orjson.dumps(
+        {
+            "accounts": accounts,
+            "transactions": [view(t) for t in matching[offset : offset + count]],
+            "total_transactions": len(matching),
+            "item": item.to_dict(),
+            "request_id": call.request_id,
+        }
+    )
 
 
 def transactions_refresh(call: Call) -> Result:

@@ -1,5 +1,6 @@
-"""Delivery as Plaid does it: POST the JSON body, signed; anything but a 200 within the timeout is a failure,
-retried after 30 s and then each delay 4x the previous, for up to 24 h (all delays multiplied by `time_scale`).
+"""Delivery as Plaid does it: POST the JSON body, signed; anything but a 200 within the timeout is a
+failure, retried after 30 s and then each delay 4x the previous, for up to 24 h (all delays multiplied by
+`time_scale`).
 On demand, each webhook is sent twice (`duplicate`) or webhooks are held in pairs and released newest first
 (`out_of_order`)."""
 
@@ -74,17 +75,31 @@ class Dispatcher:
             self._client = httpx.AsyncClient()
         for attempt, delay in enumerate([*retry_delays(), None], start=1):
             headers = {"Content-Type": "application/json", "Plaid-Verification": self.keys.sign(body)}
-            record = {"delivery": delivery, "attempt": attempt, "url": url, "at": time.time(),
-                      "webhook_type": payload.get("webhook_type"), "webhook_code": payload.get("webhook_code"),
-                      "item_id": payload.get("item_id"), "status": None, "error": None}
+            record = {
+                "delivery": delivery,
+                "attempt": attempt,
+                "url": url,
+                "at": time.time(),
+                "webhook_type": payload.get("webhook_type"),
+                "webhook_code": payload.get("webhook_code"),
+                "item_id": payload.get("item_id"),
+                "status": None,
+                "error": None,
+            }
             try:
                 response = await self._client.post(url, content=body, headers=headers, timeout=self.timeout)
                 record["status"] = response.status_code
             except httpx.HTTPError as exc:
                 record["error"] = type(exc).__name__
             self.attempts.append(record)
-            log.info("webhook %s/%s delivery=%s attempt=%s status=%s", record["webhook_type"],
-                     record["webhook_code"], delivery, attempt, record["status"] or record["error"])
+            log.info(
+                "webhook %s/%s delivery=%s attempt=%s status=%s",
+                record["webhook_type"],
+                record["webhook_code"],
+                delivery,
+                attempt,
+                record["status"] or record["error"],
+            )
             if record["status"] == 200 or delay is None:
                 return
             await asyncio.sleep(delay * self.time_scale)

@@ -25,10 +25,15 @@ class SigningKey:
     def jwk(self) -> dict[str, Any]:
         numbers = self.private.public_key().public_numbers()
         return {
-            "alg": "ES256", "crv": "P-256", "kid": self.kid, "kty": "EC", "use": "sig",
+            "alg": "ES256",
+            "crv": "P-256",
+            "kid": self.kid,
+            "kty": "EC",
+            "use": "sig",
             "x": base64url_encode(numbers.x.to_bytes(32, "big")).decode(),
             "y": base64url_encode(numbers.y.to_bytes(32, "big")).decode(),
-            "created_at": self.created_at, "expired_at": self.expired_at,
+            "created_at": self.created_at,
+            "expired_at": self.expired_at,
         }
 
 
