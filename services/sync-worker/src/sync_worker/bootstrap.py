@@ -155,7 +155,12 @@ async def bootstrap(
         producer=producer,
         metrics=metrics.pipeline,
     )
-    relay = OutboxRelay(RelayConfig(schema=schema), pool=pool, producer=producer, metrics=metrics.pipeline)
+    relay = OutboxRelay(
+        RelayConfig(schema=schema, batch_size=settings.relay_batch_size),
+        pool=pool,
+        producer=producer,
+        metrics=metrics.pipeline,
+    )
 
     async def prepare() -> None:
         await migrate_service(dsn, schema, "sync_worker")

@@ -12,6 +12,7 @@ from the same cursor, producing the same event ids; after the commit, the outbox
 """
 
 import asyncio
+import contextlib
 import dataclasses
 import functools
 import datetime as dt
@@ -100,22 +101,35 @@ class ItemSyncer:
 
     async def _collect(self, token: str, collected: Collected) -> None:
         while True:
-            cursor = collected.start_cursor
             try:
-                while True:
-                    page = await self._plaid_call(
-                        "sync", functools.partial(self._plaid.sync_page, token, cursor)
-                    )
-                    collected.add_page(page, _now())
-                    self._metrics.pages.inc()
-                    if not page.has_more or collected.not_ready:
-                        return
-                    cursor = page.next_cursor
+                return await self._paginate(token, collected)
             except MutationDuringPagination:
                 if collected.restarts >= self._policy.max_restarts:
                     raise
                 self._metrics.retries.labels("mutation_restart").inc()
                 collected.restart()
+
+    async def _paginate(self, token: str, collected: Collected) -> None:
+        """One pagination loop from the start cursor. Page k+1 is requested as soon as page k's cursor is
+        known, so Plaid's latency overlaps with turning page k into events."""
+        fetch = asyncio.ensure_future(self._page(token, collected.start_cursor))
+        try:
+            while True:
+                page = await fetch
+                if page.has_more and not page.not_ready:
+                    fetch = asyncio.ensure_future(self._page(token, page.next_cursor))
+                collected.add_page(page, _now())
+                self._metrics.pages.inc()
+                if not page.has_more or collected.not_ready:
+                    return
+        finally:
+            if not fetch.done():
+                fetch.cancel()
+                with contextlib.suppress(BaseException):
+                    await fetch
+
+    def _page(self, token: str, cursor: str) -> Awaitable[SyncPage]:
+        return self._plaid_call("sync", functools.partial(self._plaid.sync_page, token, cursor))
 
     async def _refresh(self, token: str) -> None:
         """Best effort: a refresh that is rate-limited or fails transiently does not stop the sync."""

@@ -1,0 +1,248 @@
+"""sync-worker backfill throughput, next to the two raw limits it sits between, measured in the same run.
+
+    sync.backfill_1x<N>        one Item of N transactions
+    sync.backfill_<M>x1000     M Items of 1,000 transactions, linked at once
+
+Clock: from the run's first /transactions/sync call (sync_runs.started_at) to the moment the last of its
+events was acknowledged by Kafka (max outbox.sent_at: the relay marks a row only after the ack). The worker
+is the real one, wired by bootstrap() (consumer, scheduler, outbox relay), in this process; the emulator
+runs in a subprocess (`python -m plaid_emulator`) so it does not share the worker's GIL.
+
+Raw limits: the emulator's page rate (a cold Item of the same size walked with plaid-python's HTTP call and
+no parsing at all, in transactions/s) and the idempotent producer's rate (acks=all, the same event bytes the
+worker publishes). Target: >= 5,000 transactions/s and >= 30% of the slower raw limit. Also measured: what
+plaid-python's response-model parsing costs per 500-transaction page, next to our own parsing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+
+CLIENT_ID, SECRET = "bench-client", "bench-secret-4f1a"
+
+
+@contextlib.contextmanager
+def _infra() -> Iterator[tuple[str, str]]:
+    if os.environ.get("KAFKA_BOOTSTRAP_SERVERS") and os.environ.get("DATABASE_URL"):
+        yield os.environ["DATABASE_URL"], os.environ["KAFKA_BOOTSTRAP_SERVERS"]
+        return
+    from bankstream_devstack.stack import throwaway_stack
+
+    with throwaway_stack() as info:
+        yield info.database_url, info.kafka_bootstrap_servers
+
+
+@contextlib.contextmanager
+def _emulator() -> Iterator[str]:
+    from plaid_emulator.testing import free_port
+
+    port = free_port()
+    env = {**os.environ, "PLAID_EMULATOR_CLIENT_ID": CLIENT_ID, "PLAID_EMULATOR_SECRET": SECRET}
+    argv = [sys.executable, "-m", "plaid_emulator", "--port", str(port), "--not-ready-delay", "0",
+            "--historical-delay", "0", "--no-rate-limits", "--log-level", "warning"]
+    proc = subprocess.Popen(argv, env=env)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{url}/emulator/health", timeout=1).status_code == 200:
+                    break
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("the emulator did not start")
+            time.sleep(0.05)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def _create_item(url: str, transactions: int) -> dict[str, str]:
+    answer = httpx.post(f"{url}/emulator/items", json={"ready": True, "transactions": transactions}, timeout=120)
+    answer.raise_for_status()
+    return dict(answer.json())
+
+
+class _Tokens:
+    """The bench's TokenProvider: tokens straight from the emulator (link-svc is not running)."""
+
+    def __init__(self) -> None:
+        self.tokens: dict[str, str] = {}
+
+    async def access_token(self, item_id: str) -> str:
+        return self.tokens[item_id]
+
+    async def aclose(self) -> None:
+        return None
+
+
+def _raw_emulator(url: str, transactions: int) -> tuple[float, list[bytes]]:
+    """Transactions/s of a cold Item walked page by page over plaid-python's HTTP call, no parsing."""
+    from sync_worker.adapters.plaid_sync import PlaidSyncClient
+    from sync_worker.domain.plaid_page import parse_page
+
+    item = _create_item(url, transactions)
+    client = PlaidSyncClient(host=url, client_id=CLIENT_ID, secret=SECRET)
+    raws, cursor, elapsed = [], "", 0.0
+    try:
+        while True:
+            started = time.perf_counter()
+            raw = client.sync_raw(item["access_token"], cursor)
+            elapsed += time.perf_counter() - started
+            raws.append(raw)
+            page = parse_page(raw)  # outside the clock: only to find the next cursor
+            if not page.has_more:
+                break
+            cursor = page.next_cursor
+    finally:
+        client.close()
+    return transactions / elapsed, raws
+
+
+def _parse_costs(raw: bytes) -> tuple[float, float]:
+    """Seconds per 500-transaction page: plaid-python's models, and ours (best of a few)."""
+    from sync_worker.adapters.plaid_sync import sdk_parse_seconds
+    from sync_worker.domain.plaid_page import parse_page
+
+    sdk = sdk_parse_seconds(raw, repeat=2)
+    own = float("inf")
+    for _ in range(5):
+        started = time.perf_counter()
+        parse_page(raw)
+        own = min(own, time.perf_counter() - started)
+    return sdk, own
+
+
+async def _raw_producer(kafka: str, raws: list[bytes], n: int) -> float:
+    """Events/s of the idempotent producer alone, sending the worker's own event bytes for those pages."""
+    from bankstream_common.kafka.producer import create_producer
+    from bankstream_common.kafka.topics import TopicSpec, ensure_topics
+    from sync_worker.domain.plaid_page import parse_page
+    from sync_worker.domain.run import transaction_events
+
+    now = dt.datetime.now(dt.UTC)
+    payloads: list[tuple[bytes, bytes]] = []
+    for raw in raws:
+        for _, key, event in transaction_events("bench", "run", parse_page(raw), len(payloads) + 1, 0, now):
+            payloads.append((key.encode(), event.to_json()))
+    payloads = (payloads * (n // max(len(payloads), 1) + 1))[:n]
+    topic = f"bench.sync.raw.{uuid.uuid4().hex[:6]}"
+    await ensure_topics(kafka, [TopicSpec(topic, 6, dead_letter=False)])
+    producer = create_producer(kafka, client_id="bench-raw")
+    await producer.start()
+    try:
+        started = time.perf_counter()
+        futures = [await producer.send(topic, value=v, key=k) for k, v in payloads]
+        await asyncio.gather(*futures)
+        return n / (time.perf_counter() - started)
+    finally:
+        await producer.stop()
+
+
+async def _backfill(dsn: str, kafka: str, url: str, items: int, per_item: int) -> float:
+    """Transactions/s of the real worker backfilling `items` Items of `per_item` transactions."""
+    from bankstream_common.envelope import Envelope
+    from bankstream_common.kafka.producer import create_producer
+    from sync_worker.bootstrap import bootstrap
+    from sync_worker.config import Settings
+
+    uid = uuid.uuid4().hex[:8]
+    settings = Settings(
+        env="test", database_url=dsn, kafka_bootstrap_servers=kafka, plaid_base_url=url,
+        plaid_client_id=CLIENT_ID, plaid_secret=SECRET, link_svc_token="bench-service-token-1c9e",
+        schema_name=f"bench_sw_{uid}", topic_prefix=f"bench{uid}.", consumer_group=f"bench-sw-{uid}",
+        poll_interval_seconds=0.1, lease_seconds=60.0, quiet_check_interval_seconds=3600.0,
+    )  # type: ignore[call-arg]
+    created = [_create_item(url, per_item) for _ in range(items)]
+    tokens = _Tokens()
+    tokens.tokens.update({i["item_id"]: i["access_token"] for i in created})
+    container = await bootstrap(settings, tokens=tokens)
+    task = asyncio.create_task(container.pipeline.run())
+    producer = create_producer(kafka, client_id="bench-trigger")
+    await producer.start()
+    try:
+        await asyncio.wait_for(container.pipeline.ready.wait(), 60)
+        for item in created:
+            event = Envelope.new(source="bankstream/bench", type="bankstream.item.linked.v1",
+                                 subject=item["item_id"], data={"item_id": item["item_id"], "accounts": []})
+            await producer.send(f"bench{uid}.bankstream.items", event.to_json(), key=item["item_id"].encode())
+        await producer.flush()
+        pool = container.pool
+        deadline = time.monotonic() + 900
+        while time.monotonic() < deadline:
+            done = await pool.fetchval("SELECT count(*) FROM sync_runs WHERE outcome = 'completed'")
+            unsent = await pool.fetchval("SELECT count(*) FROM outbox WHERE sent_at IS NULL")
+            if done == items and unsent == 0:
+                break
+            await asyncio.sleep(0.05)
+        else:
+            raise RuntimeError("the backfill did not finish in time")
+        row = await pool.fetchrow(
+            """SELECT (SELECT min(started_at) FROM sync_runs) AS first_call,
+                      (SELECT max(sent_at) FROM outbox) AS last_ack,
+                      (SELECT sum(added) FROM sync_runs) AS added"""
+        )
+        if row["added"] != items * per_item:
+            raise RuntimeError(f"backfilled {row['added']} of {items * per_item} transactions")
+        return float(row["added"]) / (row["last_ack"] - row["first_call"]).total_seconds()
+    finally:
+        await producer.stop()
+        container.pipeline.stop()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(task, 30)
+        await container.aclose()
+        with contextlib.suppress(Exception):
+            conn = await __import__("asyncpg").connect(dsn)
+            await conn.execute(f"DROP SCHEMA bench_sw_{uid} CASCADE")
+            await conn.close()
+
+
+def _row(bench: str, metric: str, value: float, unit: str, target: str | None = None, **extra: Any) -> dict[str, Any]:
+    row: dict[str, Any] = {"bench": bench, "metric": metric, "value": value, "unit": unit, **extra}
+    if target:
+        row["target"] = target
+    return row
+
+
+def run(quick: bool = False) -> list[dict[str, Any]]:
+    big = 20_000 if quick else 100_000
+    many = 20 if quick else 100
+    rows: list[dict[str, Any]] = []
+    with _infra() as (dsn, kafka), _emulator() as url:
+        raw_rate, raws = _raw_emulator(url, big)
+        sdk_s, own_s = _parse_costs(raws[0])
+        producer_rate = asyncio.run(_raw_producer(kafka, raws[:20], min(big, 50_000)))
+        slower = min(raw_rate, producer_rate)
+        rows += [
+            _row("sync.raw_emulator_pages", "transactions_per_s", round(raw_rate), "1/s", pages=len(raws)),
+            _row("sync.raw_idempotent_producer", "events_per_s", round(producer_rate), "1/s"),
+            _row("sync.parse_plaid_python", "ms_per_500_page", round(sdk_s * 1000, 1), "ms"),
+            _row("sync.parse_own_models", "ms_per_500_page", round(own_s * 1000, 2), "ms"),
+        ]
+        for name, items, per_item in ((f"sync.backfill_1x{big // 1000}k", 1, big), (f"sync.backfill_{many}x1000", many, 1000)):
+            rate = asyncio.run(_backfill(dsn, kafka, url, items, per_item))
+            rows.append(_row(name, "transactions_per_s", round(rate), "1/s", ">=5000"))
+            rows.append(_row(name, "ratio_to_slower_raw", round(rate / slower, 3), "", ">=0.30"))
+    return rows
+
+
+if __name__ == "__main__":
+    import json
+
+    for r in run(quick="--quick" in sys.argv):
+        print(json.dumps(r))
