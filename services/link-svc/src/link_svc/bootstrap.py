@@ -17,7 +17,7 @@ import asyncpg
 import structlog
 from aiokafka.errors import KafkaError
 from bankstream_common.backoff import Backoff
-from bankstream_common.db import create_pool
+from bankstream_common.db import check_schema, create_pool
 from bankstream_common.envelope import Envelope
 from bankstream_common.kafka.consumer import ConsumerConfig, ConsumerRunner
 from bankstream_common.kafka.producer import create_producer
@@ -65,6 +65,27 @@ def keyring_from(settings: Settings) -> vault.Keyring:
     if not isinstance(encoded, dict) or not encoded:
         raise VaultKeyMissing("LINK_SVC_VAULT_KEYS must be a non-empty JSON object")
     return vault.Keyring.from_encoded(encoded, settings.vault_active_key_id)
+
+
+async def _nothing_to_reset(_: asyncpg.Connection) -> None:
+    """Webhook ingress runs single statements and changes no session state: no reset round trip."""
+
+
+async def create_webhook_pool(settings: Settings) -> asyncpg.Pool:
+    """Webhook ingress's own connections: the hot path neither waits behind API calls nor pays the
+    reset query asyncpg runs when a connection goes back to a pool (one round trip per webhook)."""
+    pool = await asyncpg.create_pool(
+        settings.database_url.get_secret_value(),
+        min_size=0,
+        max_size=settings.webhook_pool_size,
+        reset=_nothing_to_reset,
+        server_settings={
+            "search_path": f"{check_schema(settings.schema_name)}, public",
+            "application_name": f"{settings.service_name}-webhooks",
+        },
+    )
+    assert pool is not None
+    return pool
 
 
 @dataclass
@@ -179,6 +200,8 @@ class Container:
     async def aclose(self) -> None:
         self.deps.plaid.close()
         await self.kafka.aclose()
+        if self.deps.webhook_pool is not None:
+            await self.deps.webhook_pool.close()
         await self.pool.close()
 
 
@@ -194,6 +217,8 @@ async def bootstrap(settings: Settings) -> Container:
         min_size=0,
         max_size=settings.db_pool_size,
     )
+
+    webhook_pool = await create_webhook_pool(settings)
 
     async def audit(call: PlaidCall) -> None:
         outcome = "ok" if call.http_status == 200 else "error"
@@ -223,6 +248,7 @@ async def bootstrap(settings: Settings) -> Container:
         verifier=verifier,
         metrics=metrics,
         topic_prefix=settings.topic_prefix,
+        webhook_pool=webhook_pool,
     )
     kafka = kafka_check(settings.kafka_bootstrap_servers)
     app = create_app(

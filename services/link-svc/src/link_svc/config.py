@@ -59,6 +59,7 @@ class Settings(BaseServiceSettings):
     webhook_dedupe_hours: float = 72.0
 
     db_pool_size: int = 20
+    webhook_pool_size: int = 10
     schema_name: str = "link_svc"
     consumer_group: str = "link-svc"
     topic_partitions: int = 6

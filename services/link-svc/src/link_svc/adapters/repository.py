@@ -7,6 +7,7 @@ nothing here opens a transaction of its own except `record_plaid_call`, which st
 from collections.abc import Sequence
 
 import asyncpg
+from bankstream_common.envelope import Envelope
 
 from ..adapters.plaid_client import PlaidCall
 from ..domain.events import Account
@@ -171,19 +172,41 @@ async def record_vault_release(conn: Conn, item_id: str, released_to: str) -> No
     )
 
 
-async def claim_webhook(
-    conn: asyncpg.Connection, *, body_sha256: str, webhook_type: str, webhook_code: str, item_id: str | None
+async def claim_webhook_and_enqueue(
+    conn: Conn,
+    *,
+    body_sha256: str,
+    webhook_type: str,
+    webhook_code: str,
+    item_id: str | None,
+    topic: str,
+    key: str,
+    event: Envelope,
 ) -> bool:
-    """Record a verified webhook; False when this exact body was already recorded (a redelivery)."""
-    row = await conn.fetchval(
-        """INSERT INTO webhooks (body_sha256, webhook_type, webhook_code, item_id) VALUES ($1, $2, $3, $4)
-           ON CONFLICT DO NOTHING RETURNING 1""",
+    """The dedupe claim and the outbox row in ONE statement (one transaction, one round trip).
+
+    The hot path of webhook ingress. The outbox row is written as bankstream_common.outbox.enqueue writes
+    it (same columns, same NOTIFY channel); a redelivery hits the unique key and writes no outbox row.
+    """
+    fresh = await conn.fetchval(
+        """WITH claimed AS (
+               INSERT INTO webhooks (body_sha256, webhook_type, webhook_code, item_id) VALUES ($1, $2, $3, $4)
+               ON CONFLICT DO NOTHING RETURNING 1),
+           written AS (
+               INSERT INTO outbox (event_id, topic, key, event_type, payload)
+               SELECT $5, $6, $7, $8, $9 FROM claimed RETURNING 1)
+           SELECT (SELECT pg_notify(current_schema() || '_outbox', '') FROM written) IS NOT NULL""",
         body_sha256,
         webhook_type,
         webhook_code,
         item_id,
+        event.id,
+        topic,
+        key,
+        event.type,
+        event.to_json(),
     )
-    return row is not None
+    return bool(fresh)
 
 
 async def prune_webhooks(conn: Conn, older_than_hours: float) -> str:

@@ -30,12 +30,15 @@ def create_app(
     )
     app.title = "bankstream link-svc"
     app.version = "1"
-    app.description = "The only door through which bank connections enter bankstream."
+    app.description = (
+        "The only door through which bank connections enter bankstream. Plaid posts its webhooks to "
+        f"`POST {webhooks.PATH}` (no bearer token: the `Plaid-Verification` JWT is checked instead)."
+    )
     if deps is not None and authenticator is not None:
         app.state.deps = deps
         app.state.authenticator = authenticator
         errors.install(app, lambda outcome: metrics.auth_failures.labels(outcome).inc())
         app.include_router(api.router)
         app.include_router(api.internal)
-        app.include_router(webhooks.router)
+        app.router.routes.insert(0, webhooks.route)  # first: the hot path matches at once
     return app

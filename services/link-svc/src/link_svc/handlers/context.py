@@ -36,6 +36,7 @@ class Deps:
     verifier: WebhookVerifier
     metrics: Metrics
     topic_prefix: str = ""
+    webhook_pool: asyncpg.Pool | None = None  # webhook ingress's own connections (see bootstrap)
 
     def topic(self, name: str) -> str:
         return self.topic_prefix + name

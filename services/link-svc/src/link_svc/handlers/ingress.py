@@ -4,7 +4,6 @@ from datetime import UTC, datetime
 
 import asyncpg
 import structlog
-from bankstream_common import outbox
 from bankstream_common.envelope import Envelope
 
 from ..adapters import repository as repo
@@ -61,28 +60,27 @@ async def receive_webhook(deps: Deps, raw_body: bytes, verification: str | None)
         body_sha256=verified.body_sha256,
         received_at=datetime.now(UTC),
     )
-    async with deps.pool.acquire() as conn, conn.transaction():
-        fresh = await repo.claim_webhook(
-            conn,
-            body_sha256=verified.body_sha256,
-            webhook_type=webhook_type,
-            webhook_code=webhook_code,
-            item_id=item_id,
-        )
-        if fresh:
-            key = item_id or "no-item"
-            await outbox.enqueue(
-                conn,
-                topic=deps.topic(ev.TOPIC_PLAID_WEBHOOKS),
-                key=key,
-                event=event_for(ev.WEBHOOK_RECEIVED, key, received),
-            )
-            error = body.get("error") if isinstance(body.get("error"), dict) else {}
-            trigger = sm.webhook_trigger(webhook_type, webhook_code, (error or {}).get("error_code"))
-            if trigger is not None and item_id:
-                item = await repo.get_item(conn, item_id, for_update=True)
-                if item is not None:
-                    await transition(deps, conn, item, trigger)
+    key = item_id or "no-item"
+    event = event_for(ev.WEBHOOK_RECEIVED, key, received)
+    error = body.get("error") if isinstance(body.get("error"), dict) else {}
+    trigger = sm.webhook_trigger(webhook_type, webhook_code, (error or {}).get("error_code"))
+    claim = {
+        "body_sha256": verified.body_sha256,
+        "webhook_type": webhook_type,
+        "webhook_code": webhook_code,
+        "item_id": item_id,
+        "topic": deps.topic(ev.TOPIC_PLAID_WEBHOOKS),
+        "key": key,
+        "event": event,
+    }
+    if trigger is None or not item_id:  # the hot path: one statement, one round trip
+        fresh = await repo.claim_webhook_and_enqueue(deps.webhook_pool or deps.pool, **claim)
+    else:  # an ITEM webhook also moves the Item, in the same transaction
+        async with deps.pool.acquire() as conn, conn.transaction():
+            fresh = await repo.claim_webhook_and_enqueue(conn, **claim)
+            item = await repo.get_item(conn, item_id, for_update=True) if fresh else None
+            if item is not None:
+                await transition(deps, conn, item, trigger)
     deps.metrics.webhooks_accepted.labels(
         webhook_type or "unknown", "published" if fresh else "duplicate"
     ).inc()
