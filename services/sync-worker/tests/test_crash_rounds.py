@@ -24,7 +24,9 @@ PROCS = Path(__file__).parent / "procs"
 TRANSACTIONS = 50_000
 
 
-def worker_env(database_url: str, kafka: str, emulator_url: str, client_id: str, secret: str, uid: str) -> dict[str, str]:
+def worker_env(
+    database_url: str, kafka: str, emulator_url: str, client_id: str, secret: str, uid: str
+) -> dict[str, str]:
     return {
         **os.environ,
         "SYNC_WORKER_ENV": "test",
@@ -72,13 +74,18 @@ async def test_sigkill_during_a_large_backfill_converges_to_ground_truth(
             return proc
 
         proc = await start()
-        pool = await asyncpg.create_pool(database_url, server_settings={"search_path": f"sw_{uid}"}, min_size=1, max_size=2)
+        pool = await asyncpg.create_pool(
+            database_url, server_settings={"search_path": f"sw_{uid}"}, min_size=1, max_size=2
+        )
         try:
             producer = create_producer(kafka_bootstrap_servers, client_id="crash-test")
             await producer.start()
-            linked = Envelope.new(source="bankstream/test", type="bankstream.item.linked.v1", subject=item_id,
-                                  data={"item_id": item_id, "user_id": "u", "institution_id": "ins_109508",
-                                        "accounts": []})
+            linked = Envelope.new(
+                source="bankstream/test",
+                type="bankstream.item.linked.v1",
+                subject=item_id,
+                data={"item_id": item_id, "user_id": "u", "institution_id": "ins_109508", "accounts": []},
+            )
             await producer.send_and_wait(f"t{uid}.bankstream.items", linked.to_json(), key=item_id.encode())
             await producer.stop()
 
@@ -115,11 +122,15 @@ async def test_sigkill_during_a_large_backfill_converges_to_ground_truth(
             await pool.close()
             log.close()
 
-        records = await reader(f"t{uid}.bankstream.transactions", until=DistinctEvents(TRANSACTIONS), timeout=60)
+        records = await reader(
+            f"t{uid}.bankstream.transactions", until=DistinctEvents(TRANSACTIONS), timeout=60
+        )
         events = decode(records)
         state, sequences = apply(events, item_id)
         assert sequences == list(range(1, TRANSACTIONS + 1))
         assert per_account_in_order(events)
         problems = differences(state, emu.ground_truth(item_id))
         assert not problems, problems[:10]
-        print(f"kills in phases {killed_in}; {len(records) - len(events)} duplicate records absorbed by event id")
+        print(
+            f"kills in phases {killed_in}; {len(records) - len(events)} duplicate records absorbed by event id"
+        )

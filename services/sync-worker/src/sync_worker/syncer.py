@@ -70,6 +70,7 @@ class ItemSyncer:
         self._metrics.runs_in_progress.inc()
         try:
             try:
+                await self._repo.discard_staged(claim.item_id)  # left by an attempt that crashed
                 token = await self._retrying(lambda: self._tokens.access_token(claim.item_id), "token")
                 if claim.refresh:
                     await self._refresh(token)
@@ -113,20 +114,26 @@ class ItemSyncer:
         """One pagination loop from the start cursor. Page k+1 is requested as soon as page k's cursor is
         known, so Plaid's latency overlaps with turning page k into events."""
         fetch = asyncio.ensure_future(self._page(token, collected.start_cursor))
+        staging: asyncio.Future[None] | None = None
         try:
             while True:
                 page = await fetch
                 if page.has_more and not page.not_ready:
                     fetch = asyncio.ensure_future(self._page(token, page.next_cursor))
-                collected.add_page(page, _now())
+                built = collected.add_page(page, _now())
                 self._metrics.pages.inc()
+                if staging is not None:
+                    await staging
+                staging = asyncio.ensure_future(self._repo.stage(collected.item_id, collected.attempt, built))
                 if not page.has_more or collected.not_ready:
+                    await staging
                     return
         finally:
-            if not fetch.done():
-                fetch.cancel()
-                with contextlib.suppress(BaseException):
-                    await fetch
+            for pending in (fetch, staging):
+                if pending is not None and not pending.done():
+                    pending.cancel()
+                    with contextlib.suppress(BaseException):
+                        await pending
 
     def _page(self, token: str, cursor: str) -> Awaitable[SyncPage]:
         return self._plaid_call("sync", functools.partial(self._plaid.sync_page, token, cursor))
@@ -220,7 +227,6 @@ class ItemSyncer:
             last_sync_sequence=c.last_sequence,
         )
         outgoing = [
-            *c.outgoing,
             *account_events(c, now),
             (
                 events.SYNC_RUNS_TOPIC,
@@ -234,6 +240,7 @@ class ItemSyncer:
             next_cursor=c.next_cursor,
             last_sequence=c.last_sequence,
             update_status=c.update_status,
+            staged=(c.attempt, c.changes),
             events=outgoing,
             retry_after=self._not_ready_retry if c.not_ready else None,
         )

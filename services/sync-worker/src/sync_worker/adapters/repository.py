@@ -7,6 +7,7 @@ lease that simply expires; another worker (or the restarted one) then redoes the
 """
 
 import datetime as dt
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -16,7 +17,15 @@ from bankstream_common import outbox
 from ..domain.run import Outgoing
 from ..domain.triggers import TriggerAction
 
-ENQUEUE_CHUNK = 5000
+STAGED_COLUMNS = ("attempt_id", "item_id", "seq", "event_id", "topic", "key", "event_type", "payload")
+# Staged events enter the outbox in sequence order, in the run's transaction (the outbox table is the
+# common library's, created in this schema; enqueue_many writes the same columns).
+PUBLISH_STAGED = """
+WITH moved AS (
+    INSERT INTO outbox (event_id, topic, key, event_type, payload)
+    SELECT event_id, topic, key, event_type, payload FROM staged_events WHERE attempt_id = $1 ORDER BY seq
+    RETURNING 1)
+SELECT count(*) FROM moved"""
 
 _MERGE_TRIGGER = """CASE WHEN $2 = '' OR $2 = ANY(sync_items.wanted_triggers) THEN sync_items.wanted_triggers
                          ELSE sync_items.wanted_triggers || $2 END"""
@@ -155,6 +164,30 @@ class SyncRepository:
             list(claim.triggers),
         )
 
+    async def stage(self, item_id: str, attempt: uuid.UUID, events: Sequence[Outgoing]) -> None:
+        """Write a page's transaction events under `attempt`, outside any run transaction (binary COPY)."""
+        if not events:
+            return
+        records = [
+            (
+                attempt,
+                item_id,
+                event.data["sync_sequence"],
+                event.id,
+                self._prefix + topic,
+                key,
+                event.type,
+                event.to_json(),
+            )
+            for topic, key, event in events
+        ]
+        async with self._pool.acquire() as conn:
+            await conn.copy_records_to_table("staged_events", records=records, columns=STAGED_COLUMNS)
+
+    async def discard_staged(self, item_id: str) -> None:
+        """Forget every staged event of the Item (a new run starts; the lease makes this safe)."""
+        await self._pool.execute("DELETE FROM staged_events WHERE item_id = $1", item_id)
+
     async def _fence(self, conn: asyncpg.Connection, claim: Claim, *, cursor: bool) -> str | None:
         """Lock the Item's row; its status when the lease is still ours (and the cursor unmoved)."""
         row = await conn.fetchrow(
@@ -175,21 +208,27 @@ class SyncRepository:
         next_cursor: str,
         last_sequence: int,
         update_status: str | None,
+        staged: tuple[uuid.UUID, int],
         events: Sequence[Outgoing],
         retry_after: float | None = None,
     ) -> bool:
         """The run's events, new cursor, history row and Item state in ONE transaction; False if fenced off.
 
-        `retry_after` (NOT_READY): keep the Item wanted that many seconds from now, in case the webhook
-        announcing its data is lost.
+        `staged` is (attempt, count): the staged transaction events go first, then `events` (accounts, the
+        run report). `retry_after` (NOT_READY): keep the Item wanted that many seconds from now, in case
+        the webhook announcing its data is lost.
         """
+        attempt, count = staged
         async with self._pool.acquire() as conn, conn.transaction():
             status = await self._fence(conn, claim, cursor=True)
             if status is None:
                 return False
             if status != "removed":
-                for start in range(0, len(events), ENQUEUE_CHUNK):
-                    await outbox.enqueue_many(conn, self._topics(events[start : start + ENQUEUE_CHUNK]))
+                moved = await conn.fetchval(PUBLISH_STAGED, attempt)
+                if moved != count:
+                    raise RuntimeError(f"{count} events were built but {moved} were staged")
+                await outbox.enqueue_many(conn, self._topics(events))
+            await conn.execute("DELETE FROM staged_events WHERE item_id = $1", claim.item_id)
             await conn.execute(
                 """UPDATE sync_items SET cursor = $2, last_sequence = $3, update_status = $4,
                        lease_owner = NULL, lease_until = NULL, failed_runs = 0, not_before = NULL,
@@ -216,6 +255,7 @@ class SyncRepository:
             if await self._fence(conn, claim, cursor=False) is None:
                 return False
             await outbox.enqueue_many(conn, self._topics(events))
+            await conn.execute("DELETE FROM staged_events WHERE item_id = $1", claim.item_id)
             await conn.execute(
                 """UPDATE sync_items SET lease_owner = NULL, lease_until = NULL, updated_at = now(),
                        last_error_code = $3,

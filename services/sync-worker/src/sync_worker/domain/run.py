@@ -27,14 +27,15 @@ class Collected:
     """What one pagination loop (start cursor to has_more=false) returned, turned into events page by page.
 
     Events are built as each page arrives (while the next one is being fetched), numbered from
-    `first_sequence`. A restart (MUTATION_DURING_PAGINATION) drops them all and starts numbering again.
+    `first_sequence`, and handed to the caller to stage. A restart (MUTATION_DURING_PAGINATION) starts a
+    new `attempt` (what was staged under the old one is discarded) and numbering starts again.
     """
 
     item_id: str
     run_id: str
     start_cursor: str
     first_sequence: int
-    outgoing: list[Outgoing] = field(default_factory=list)
+    attempt: uuid.UUID = field(default_factory=uuid.uuid4)
     pages: int = 0
     restarts: int = 0
     added: int = 0
@@ -58,9 +59,10 @@ class Collected:
         """The Item's last sequence number once this run is committed."""
         return self.first_sequence - 1 + self.changes
 
-    def add_page(self, page: SyncPage, now: dt.datetime) -> None:
+    def add_page(self, page: SyncPage, now: dt.datetime) -> list[Outgoing]:
+        """Count the page in; its TransactionChanged events, positioned after everything before it."""
         first = self.first_sequence + self.changes
-        self.outgoing.extend(transaction_events(self.item_id, self.run_id, page, first, self.changes, now))
+        built = transaction_events(self.item_id, self.run_id, page, first, self.changes, now)
         self.pages += 1
         self.added += len(page.added)
         self.modified += len(page.modified)
@@ -71,10 +73,11 @@ class Collected:
         self.fetched_at = now
         # NOT_READY with an empty cursor: nothing to publish, nothing to store; a webhook follows
         self.not_ready = page.not_ready and not page.next_cursor
+        return built
 
     def restart(self) -> None:
         """Drop what this loop collected (the data mutated under it) and count the restart."""
-        self.outgoing = []
+        self.attempt = uuid.uuid4()
         self.pages = self.added = self.modified = self.removed = 0
         self.next_cursor, self.update_status, self.accounts = self.start_cursor, None, []
         self.fetched_at, self.not_ready = None, False
