@@ -1,4 +1,4 @@
-"""link-svc webhook ingress: verify (ES256 + body hash) and enqueue (dedupe row + outbox row, one transaction),
+"""link-svc webhook ingress: verify (ES256, body hash) and enqueue (dedupe row + outbox row, one transaction),
 driven over loopback HTTP by concurrent keep-alive clients against a real link-svc process.
 
 What runs: a tiny key server standing where Plaid's /webhook_verification_key/get is (a P-256 key made here);
@@ -174,9 +174,9 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-async def _wait_accepting(port: int, request: bytes, timeout: float = 60.0) -> None:
+async def _wait_accepting(port: int, request: bytes, within: float = 60.0) -> None:
     """The process answers /healthz at once; webhooks are recorded once migrations are done."""
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + within
     while time.monotonic() < deadline:
         _, _, statuses = await _drive(port, [request], 1)
         if statuses.get(200):

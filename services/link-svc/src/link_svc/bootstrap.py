@@ -35,6 +35,7 @@ from .adapters import repository as repo
 from .adapters.auth import Authenticator, load_public_keys
 from .adapters.plaid_client import PlaidCall, PlaidClient, build_api
 from .adapters.webhook_verifier import WebhookVerifier
+from .adapters.webhook_writer import WebhookWriter
 from .config import Settings
 from .domain import events as ev
 from .domain.errors import VaultKeyMissing
@@ -186,6 +187,7 @@ class Container:
     app: FastAPI
     deps: handlers.Deps
     background: Background
+    webhook_pool: asyncpg.Pool
 
     def service(self) -> Service:
         return Service(
@@ -200,8 +202,7 @@ class Container:
     async def aclose(self) -> None:
         self.deps.plaid.close()
         await self.kafka.aclose()
-        if self.deps.webhook_pool is not None:
-            await self.deps.webhook_pool.close()
+        await self.webhook_pool.close()
         await self.pool.close()
 
 
@@ -248,7 +249,7 @@ async def bootstrap(settings: Settings) -> Container:
         verifier=verifier,
         metrics=metrics,
         topic_prefix=settings.topic_prefix,
-        webhook_pool=webhook_pool,
+        webhook_writer=WebhookWriter(webhook_pool),
     )
     kafka = kafka_check(settings.kafka_bootstrap_servers)
     app = create_app(
@@ -266,4 +267,5 @@ async def bootstrap(settings: Settings) -> Container:
         app=app,
         deps=deps,
         background=Background(settings, deps),
+        webhook_pool=webhook_pool,
     )

@@ -7,9 +7,9 @@ nothing here opens a transaction of its own except `record_plaid_call`, which st
 from collections.abc import Sequence
 
 import asyncpg
-from bankstream_common.envelope import Envelope
 
 from ..adapters.plaid_client import PlaidCall
+from ..adapters.webhook_writer import RECORD, WebhookRecord
 from ..domain.events import Account
 from ..domain.item_state import ItemStatus, Transition
 from ..domain.items import Item, StatusChange
@@ -172,41 +172,22 @@ async def record_vault_release(conn: Conn, item_id: str, released_to: str) -> No
     )
 
 
-async def claim_webhook_and_enqueue(
-    conn: Conn,
-    *,
-    body_sha256: str,
-    webhook_type: str,
-    webhook_code: str,
-    item_id: str | None,
-    topic: str,
-    key: str,
-    event: Envelope,
-) -> bool:
-    """The dedupe claim and the outbox row in ONE statement (one transaction, one round trip).
-
-    The hot path of webhook ingress. The outbox row is written as bankstream_common.outbox.enqueue writes
-    it (same columns, same NOTIFY channel); a redelivery hits the unique key and writes no outbox row.
-    """
-    fresh = await conn.fetchval(
-        """WITH claimed AS (
-               INSERT INTO webhooks (body_sha256, webhook_type, webhook_code, item_id) VALUES ($1, $2, $3, $4)
-               ON CONFLICT DO NOTHING RETURNING 1),
-           written AS (
-               INSERT INTO outbox (event_id, topic, key, event_type, payload)
-               SELECT $5, $6, $7, $8, $9 FROM claimed RETURNING 1)
-           SELECT (SELECT pg_notify(current_schema() || '_outbox', '') FROM written) IS NOT NULL""",
-        body_sha256,
-        webhook_type,
-        webhook_code,
-        item_id,
-        event.id,
-        topic,
-        key,
-        event.type,
-        event.to_json(),
+async def claim_webhook_and_enqueue(conn: asyncpg.Connection, webhook: WebhookRecord) -> bool:
+    """One webhook through the group-commit statement, inside the caller's transaction (ITEM webhooks,
+    whose status transition must commit with the claim)."""
+    result = await conn.fetchrow(
+        RECORD,
+        [webhook.body_sha256],
+        [webhook.webhook_type],
+        [webhook.webhook_code],
+        [webhook.item_id],
+        [webhook.event.id],
+        [webhook.topic],
+        [webhook.key],
+        [webhook.event.type],
+        [webhook.event.to_json()],
     )
-    return bool(fresh)
+    return bool(result and result["fresh"])
 
 
 async def prune_webhooks(conn: Conn, older_than_hours: float) -> str:

@@ -13,6 +13,7 @@ from ..adapters import repository as repo
 from ..adapters import vault
 from ..adapters.plaid_client import PlaidClient
 from ..adapters.webhook_verifier import WebhookVerifier
+from ..adapters.webhook_writer import WebhookWriter
 from ..config import Settings
 from ..domain import events as ev
 from ..domain import item_state as sm
@@ -36,7 +37,7 @@ class Deps:
     verifier: WebhookVerifier
     metrics: Metrics
     topic_prefix: str = ""
-    webhook_pool: asyncpg.Pool | None = None  # webhook ingress's own connections (see bootstrap)
+    webhook_writer: WebhookWriter | None = None  # group commit of verified webhooks (see bootstrap)
 
     def topic(self, name: str) -> str:
         return self.topic_prefix + name

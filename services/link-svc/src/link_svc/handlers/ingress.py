@@ -7,6 +7,7 @@ import structlog
 from bankstream_common.envelope import Envelope
 
 from ..adapters import repository as repo
+from ..adapters.webhook_writer import WebhookRecord, WebhookWriter
 from ..domain import events as ev
 from ..domain import item_state as sm
 from ..domain.access import Principal, PrincipalKind, Scope
@@ -64,20 +65,20 @@ async def receive_webhook(deps: Deps, raw_body: bytes, verification: str | None)
     event = event_for(ev.WEBHOOK_RECEIVED, key, received)
     error = body.get("error") if isinstance(body.get("error"), dict) else {}
     trigger = sm.webhook_trigger(webhook_type, webhook_code, (error or {}).get("error_code"))
-    claim = {
-        "body_sha256": verified.body_sha256,
-        "webhook_type": webhook_type,
-        "webhook_code": webhook_code,
-        "item_id": item_id,
-        "topic": deps.topic(ev.TOPIC_PLAID_WEBHOOKS),
-        "key": key,
-        "event": event,
-    }
-    if trigger is None or not item_id:  # the hot path: one statement, one round trip
-        fresh = await repo.claim_webhook_and_enqueue(deps.webhook_pool or deps.pool, **claim)
+    record = WebhookRecord(
+        body_sha256=verified.body_sha256,
+        webhook_type=webhook_type,
+        webhook_code=webhook_code,
+        item_id=item_id,
+        topic=deps.topic(ev.TOPIC_PLAID_WEBHOOKS),
+        key=key,
+        event=event,
+    )
+    if trigger is None or not item_id or deps.webhook_writer is None:  # the hot path: group commit
+        fresh = await (deps.webhook_writer or WebhookWriter(deps.pool)).record(record)
     else:  # an ITEM webhook also moves the Item, in the same transaction
         async with deps.pool.acquire() as conn, conn.transaction():
-            fresh = await repo.claim_webhook_and_enqueue(conn, **claim)
+            fresh = await repo.claim_webhook_and_enqueue(conn, record)
             item = await repo.get_item(conn, item_id, for_update=True) if fresh else None
             if item is not None:
                 await transition(deps, conn, item, trigger)
