@@ -138,8 +138,8 @@ async def _raw_producer(kafka: str, raws: list[bytes], n: int) -> float:
     now = dt.datetime.now(dt.UTC)
     payloads: list[tuple[bytes, bytes]] = []
     for raw in raws:
-        for _, key, event in transaction_events("bench", "run", parse_page(raw), len(payloads) + 1, 0, now):
-            payloads.append((key.encode(), event.to_json()))
+        for event in transaction_events("bench", "run", parse_page(raw), len(payloads) + 1, 0, now):
+            payloads.append((event.key.encode(), event.payload))
     payloads = (payloads * (n // max(len(payloads), 1) + 1))[:n]
     topic = f"bench.sync.raw.{uuid.uuid4().hex[:6]}"
     await ensure_topics(kafka, [TopicSpec(topic, 6, dead_letter=False)])

@@ -49,5 +49,5 @@ class Settings(BaseServiceSettings):
     run_attempts: int = 5
     run_retry_base_seconds: float = 30.0
     topic_partitions: int = 6
-    relay_batch_size: int = 2000  # outbox rows per relay batch (two batches in flight)
+    relay_batch_size: int = 5000  # outbox rows per relay batch (two batches in flight)
     topic_prefix: str = ""  # tests and side-by-side stacks: "<prefix>bankstream.transactions"

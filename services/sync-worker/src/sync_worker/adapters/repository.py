@@ -14,7 +14,8 @@ from dataclasses import dataclass
 import asyncpg
 from bankstream_common import outbox
 
-from ..domain.run import Outgoing
+from ..domain.events import TRANSACTION_CHANGED, TRANSACTIONS_TOPIC
+from ..domain.run import Outgoing, StagedEvent
 from ..domain.triggers import TriggerAction
 
 STAGED_COLUMNS = ("attempt_id", "item_id", "seq", "event_id", "topic", "key", "event_type", "payload")
@@ -164,22 +165,13 @@ class SyncRepository:
             list(claim.triggers),
         )
 
-    async def stage(self, item_id: str, attempt: uuid.UUID, events: Sequence[Outgoing]) -> None:
+    async def stage(self, item_id: str, attempt: uuid.UUID, staged: Sequence[StagedEvent]) -> None:
         """Write a page's transaction events under `attempt`, outside any run transaction (binary COPY)."""
-        if not events:
+        if not staged:
             return
+        topic, event_type = self._prefix + TRANSACTIONS_TOPIC, TRANSACTION_CHANGED
         records = [
-            (
-                attempt,
-                item_id,
-                event.data["sync_sequence"],
-                event.id,
-                self._prefix + topic,
-                key,
-                event.type,
-                event.to_json(),
-            )
-            for topic, key, event in events
+            (attempt, item_id, e.sequence, e.event_id, topic, e.key, event_type, e.payload) for e in staged
         ]
         async with self._pool.acquire() as conn:
             await conn.copy_records_to_table("staged_events", records=records, columns=STAGED_COLUMNS)

@@ -156,7 +156,7 @@ class SyncPage:
 
 def parse_page(raw: bytes) -> SyncPage:
     """Validate a raw response body; raises pydantic.ValidationError when it breaks the contract."""
-    page = _PAGE.validate_json(raw)
+    page = _PAGE.validate_json(raw, strict=True)
     return SyncPage(
         added=[{**_NULLS, **t} for t in page["added"]],
         modified=[{**_NULLS, **t} for t in page["modified"]],

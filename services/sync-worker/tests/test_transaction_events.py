@@ -1,0 +1,60 @@
+"""The hot path builds envelopes without the Envelope model: they must still be exactly Envelopes carrying
+strict TransactionChanged data, with the deterministic ids and the order the contract promises."""
+
+import datetime as dt
+import json
+import uuid
+
+import pytest
+from bankstream_common.envelope import Envelope
+from pydantic import ValidationError
+from sync_worker.domain import events
+from sync_worker.domain.plaid_page import parse_page
+from sync_worker.domain.run import EVENT_ID_NAMESPACE, transaction_events
+
+TXN = {
+    "transaction_id": "t-posted", "account_id": "acc-1", "pending": False, "pending_transaction_id": "t-pending",
+    "amount": 12.5, "iso_currency_code": "USD", "unofficial_currency_code": None, "date": "2026-11-20",
+    "authorized_date": "2026-11-19", "datetime": "2026-11-20T10:11:12Z", "name": "Coffee", "merchant_name": None,
+    "personal_finance_category": {"primary": "FOOD_AND_DRINK", "detailed": "FOOD_AND_DRINK_COFFEE",
+                                  "confidence_level": "HIGH", "version": "v2"},
+    "location": {"address": None, "city": "Paris", "region": None, "postal_code": None, "country": "FR",
+                 "lat": None, "lon": None, "store_number": None},
+    "category": ["ignored by us"], "something_plaid_added_later": 1,
+}
+
+
+def page(**overrides: object) -> bytes:
+    body = {"added": [TXN], "modified": [{**TXN, "transaction_id": "t-2", "amount": -3}],
+            "removed": [{"transaction_id": "t-pending", "account_id": "acc-1"}], "accounts": [],
+            "next_cursor": "c1", "has_more": False, "transactions_update_status": "HISTORICAL_UPDATE_COMPLETE",
+            "request_id": "r"}
+    return json.dumps({**body, **overrides}).encode()
+
+
+def test_staged_events_are_envelopes_of_strict_transaction_changed_data() -> None:
+    now = dt.datetime(2026, 11, 21, 15, 0, tzinfo=dt.UTC)
+    staged = transaction_events("item-1", "run-1", parse_page(page()), 41, 0, now)
+    assert [e.sequence for e in staged] == [41, 42, 43]
+    envelopes = [Envelope.from_json(e.payload) for e in staged]
+    assert [e.id for e in envelopes] == [uuid.uuid5(EVENT_ID_NAMESPACE, f"item-1/{n}") for n in (41, 42, 43)]
+    assert all(e.type == events.TRANSACTION_CHANGED and e.subject == "acc-1" for e in envelopes)
+    assert envelopes[0].time == now
+    datas = [events.TransactionChanged.model_validate(e.data) for e in envelopes]
+    assert [(d.change, d.transaction_id, d.position) for d in datas] == [
+        ("added", "t-posted", 0), ("modified", "t-2", 1), ("removed", "t-pending", 2)]
+    assert datas[0].amount == 12.5 and datas[0].pending_transaction_id == "t-pending"
+    assert envelopes[0].data["date"] == "2026-11-20" and envelopes[0].data["datetime"] == "2026-11-20T10:11:12Z"
+    assert envelopes[0].data["location"]["city"] == "Paris"
+    assert "category" not in envelopes[0].data, "fields outside the contract are dropped"
+    assert datas[2].amount is None and datas[2].name is None
+
+
+@pytest.mark.parametrize(
+    "broken",
+    [{**TXN, "amount": "12.50"}, {**TXN, "date": "2026-13-45"}, {**TXN, "name": None},
+     {k: v for k, v in TXN.items() if k != "account_id"}],
+)
+def test_a_page_that_breaks_plaids_contract_is_refused(broken: dict) -> None:
+    with pytest.raises(ValidationError):
+        parse_page(page(added=[broken]))
