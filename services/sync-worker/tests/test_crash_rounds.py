@@ -69,15 +69,21 @@ async def test_sigkill_during_a_large_backfill_converges_to_ground_truth(
         async def start() -> subprocess.Popen[bytes]:
             proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=log)
             assert proc.stdout is not None
-            line = await asyncio.wait_for(asyncio.to_thread(proc.stdout.readline), 60)
-            assert line == b"worker started\n", (tmp_path / "worker.log").read_text()[-3000:]
+            try:
+                line = await asyncio.wait_for(asyncio.to_thread(proc.stdout.readline), 60)
+                assert line == b"worker started\n", (tmp_path / "worker.log").read_text()[-3000:]
+            except BaseException:
+                proc.kill()
+                proc.wait()
+                raise
             return proc
 
-        proc = await start()
         pool = await asyncpg.create_pool(
             database_url, server_settings={"search_path": f"sw_{uid}"}, min_size=1, max_size=2
         )
+        proc: subprocess.Popen[bytes] | None = None
         try:
+            proc = await start()
             producer = create_producer(kafka_bootstrap_servers, client_id="crash-test")
             await producer.start()
             linked = Envelope.new(
@@ -116,7 +122,7 @@ async def test_sigkill_during_a_large_backfill_converges_to_ground_truth(
             runs = await pool.fetch("SELECT outcome, added FROM sync_runs WHERE item_id = $1", item_id)
             assert [(r["outcome"], r["added"]) for r in runs] == [("completed", TRANSACTIONS)]
         finally:
-            if proc.poll() is None:
+            if proc is not None and proc.poll() is None:
                 proc.kill()
                 proc.wait()
             await pool.close()

@@ -13,22 +13,50 @@ from sync_worker.domain.plaid_page import parse_page
 from sync_worker.domain.run import EVENT_ID_NAMESPACE, transaction_events
 
 TXN = {
-    "transaction_id": "t-posted", "account_id": "acc-1", "pending": False, "pending_transaction_id": "t-pending",
-    "amount": 12.5, "iso_currency_code": "USD", "unofficial_currency_code": None, "date": "2026-11-20",
-    "authorized_date": "2026-11-19", "datetime": "2026-11-20T10:11:12Z", "name": "Coffee", "merchant_name": None,
-    "personal_finance_category": {"primary": "FOOD_AND_DRINK", "detailed": "FOOD_AND_DRINK_COFFEE",
-                                  "confidence_level": "HIGH", "version": "v2"},
-    "location": {"address": None, "city": "Paris", "region": None, "postal_code": None, "country": "FR",
-                 "lat": None, "lon": None, "store_number": None},
-    "category": ["ignored by us"], "something_plaid_added_later": 1,
+    "transaction_id": "t-posted",
+    "account_id": "acc-1",
+    "pending": False,
+    "pending_transaction_id": "t-pending",
+    "amount": 12.5,
+    "iso_currency_code": "USD",
+    "unofficial_currency_code": None,
+    "date": "2026-11-20",
+    "authorized_date": "2026-11-19",
+    "datetime": "2026-11-20T10:11:12Z",
+    "name": "Coffee",
+    "merchant_name": None,
+    "personal_finance_category": {
+        "primary": "FOOD_AND_DRINK",
+        "detailed": "FOOD_AND_DRINK_COFFEE",
+        "confidence_level": "HIGH",
+        "version": "v2",
+    },
+    "location": {
+        "address": None,
+        "city": "Paris",
+        "region": None,
+        "postal_code": None,
+        "country": "FR",
+        "lat": None,
+        "lon": None,
+        "store_number": None,
+    },
+    "category": ["ignored by us"],
+    "something_plaid_added_later": 1,
 }
 
 
 def page(**overrides: object) -> bytes:
-    body = {"added": [TXN], "modified": [{**TXN, "transaction_id": "t-2", "amount": -3}],
-            "removed": [{"transaction_id": "t-pending", "account_id": "acc-1"}], "accounts": [],
-            "next_cursor": "c1", "has_more": False, "transactions_update_status": "HISTORICAL_UPDATE_COMPLETE",
-            "request_id": "r"}
+    body = {
+        "added": [TXN],
+        "modified": [{**TXN, "transaction_id": "t-2", "amount": -3}],
+        "removed": [{"transaction_id": "t-pending", "account_id": "acc-1"}],
+        "accounts": [],
+        "next_cursor": "c1",
+        "has_more": False,
+        "transactions_update_status": "HISTORICAL_UPDATE_COMPLETE",
+        "request_id": "r",
+    }
     return json.dumps({**body, **overrides}).encode()
 
 
@@ -42,9 +70,14 @@ def test_staged_events_are_envelopes_of_strict_transaction_changed_data() -> Non
     assert envelopes[0].time == now
     datas = [events.TransactionChanged.model_validate(e.data) for e in envelopes]
     assert [(d.change, d.transaction_id, d.position) for d in datas] == [
-        ("added", "t-posted", 0), ("modified", "t-2", 1), ("removed", "t-pending", 2)]
+        ("added", "t-posted", 0),
+        ("modified", "t-2", 1),
+        ("removed", "t-pending", 2),
+    ]
     assert datas[0].amount == 12.5 and datas[0].pending_transaction_id == "t-pending"
-    assert envelopes[0].data["date"] == "2026-11-20" and envelopes[0].data["datetime"] == "2026-11-20T10:11:12Z"
+    assert (
+        envelopes[0].data["date"] == "2026-11-20" and envelopes[0].data["datetime"] == "2026-11-20T10:11:12Z"
+    )
     assert envelopes[0].data["location"]["city"] == "Paris"
     assert "category" not in envelopes[0].data, "fields outside the contract are dropped"
     assert datas[2].amount is None and datas[2].name is None
@@ -52,8 +85,12 @@ def test_staged_events_are_envelopes_of_strict_transaction_changed_data() -> Non
 
 @pytest.mark.parametrize(
     "broken",
-    [{**TXN, "amount": "12.50"}, {**TXN, "date": "2026-13-45"}, {**TXN, "name": None},
-     {k: v for k, v in TXN.items() if k != "account_id"}],
+    [
+        {**TXN, "amount": "12.50"},
+        {**TXN, "date": "2026-13-45"},
+        {**TXN, "name": None},
+        {k: v for k, v in TXN.items() if k != "account_id"},
+    ],
 )
 def test_a_page_that_breaks_plaids_contract_is_refused(broken: dict) -> None:
     with pytest.raises(ValidationError):

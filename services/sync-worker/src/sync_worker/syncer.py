@@ -14,21 +14,28 @@ from the same cursor, producing the same event ids; after the commit, the outbox
 import asyncio
 import contextlib
 import dataclasses
-import functools
 import datetime as dt
+import functools
 import time
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol, TypeVar
 
 import structlog
-from bankstream_common.envelope import Envelope
+from bankstream_common.envelope import Envelope, describe
+from pydantic import ValidationError
 
 from .adapters.repository import Claim, RunRecord, SyncRepository
 from .adapters.token_provider import TokenProvider
 from .domain import events
-from .domain.errors import MutationDuringPagination, RateLimited, RetryableError, SyncError
-from .domain.plaid_page import SyncPage
+from .domain.errors import (
+    MutationDuringPagination,
+    PlaidRequestRejected,
+    RateLimited,
+    RetryableError,
+    SyncError,
+)
+from .domain.plaid_page import SyncPage, peek_cursor
 from .domain.policy import RetryPolicy
 from .domain.run import Collected, account_events
 from .metrics import Metrics
@@ -38,7 +45,9 @@ T = TypeVar("T")
 
 
 class PlaidTransactions(Protocol):
-    async def sync_page(self, access_token: str, cursor: str) -> SyncPage: ...
+    async def sync_page_raw(self, access_token: str, cursor: str) -> bytes: ...
+
+    async def parse(self, raw: bytes) -> SyncPage: ...
 
     async def refresh(self, access_token: str) -> None: ...
 
@@ -111,15 +120,24 @@ class ItemSyncer:
                 collected.restart()
 
     async def _paginate(self, token: str, collected: Collected) -> None:
-        """One pagination loop from the start cursor. Page k+1 is requested as soon as page k's cursor is
-        known, so Plaid's latency overlaps with turning page k into events."""
-        fetch = asyncio.ensure_future(self._page(token, collected.start_cursor))
+        """One pagination loop from the start cursor, pipelined: page k+1 is requested as soon as page k's
+        cursor is read from its raw bytes (checked once k is parsed), and page k's events are staged while
+        k+1 is fetched. Plaid's latency, our parsing and the staging writes overlap."""
+        fetch = asyncio.ensure_future(self._raw(token, collected.start_cursor))
         staging: asyncio.Future[None] | None = None
         try:
             while True:
-                page = await fetch
-                if page.has_more and not page.not_ready:
-                    fetch = asyncio.ensure_future(self._page(token, page.next_cursor))
+                raw = await fetch
+                hint = peek_cursor(raw)
+                if hint is not None and hint[1]:
+                    fetch = asyncio.ensure_future(self._raw(token, hint[0]))
+                try:
+                    page = await self._plaid.parse(raw)
+                except ValidationError as exc:
+                    raise PlaidRequestRejected("INVALID_RESPONSE", "PARSE", describe(exc)) from None
+                if page.has_more and not page.not_ready and hint != (page.next_cursor, True):
+                    fetch.cancel()  # the hint was wrong: ask for the page the parsed cursor names
+                    fetch = asyncio.ensure_future(self._raw(token, page.next_cursor))
                 built = collected.add_page(page, _now())
                 self._metrics.pages.inc()
                 if staging is not None:
@@ -135,8 +153,8 @@ class ItemSyncer:
                     with contextlib.suppress(BaseException):
                         await pending
 
-    def _page(self, token: str, cursor: str) -> Awaitable[SyncPage]:
-        return self._plaid_call("sync", functools.partial(self._plaid.sync_page, token, cursor))
+    def _raw(self, token: str, cursor: str) -> Awaitable[bytes]:
+        return self._plaid_call("sync", functools.partial(self._plaid.sync_page_raw, token, cursor))
 
     async def _refresh(self, token: str) -> None:
         """Best effort: a refresh that is rate-limited or fails transiently does not stop the sync."""

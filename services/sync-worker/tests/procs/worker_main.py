@@ -9,9 +9,9 @@ import structlog
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from harness import FAST_POLICY, TestTokens  # noqa: E402
-from sync_worker.bootstrap import bootstrap  # noqa: E402
-from sync_worker.config import Settings  # noqa: E402
+from harness import FAST_POLICY, TestTokens
+from sync_worker.bootstrap import bootstrap
+from sync_worker.config import Settings
 
 
 async def main(tokens_path: Path) -> None:

@@ -31,7 +31,7 @@ async def runs(
     outcome: str | None = None,
 ) -> list[dict[str, Any]]:
     """The Item's runs, newest first; page with `before` (the last `started_at` seen)."""
-    rows = await pool.fetch(  # noqa: S608 - the columns are a constant
+    rows = await pool.fetch(
         f"""SELECT {RUN_COLUMNS} FROM sync_runs
             WHERE item_id = $1 AND ($2::timestamptz IS NULL OR started_at < $2)
               AND ($3::text IS NULL OR outcome = $3)
@@ -46,7 +46,7 @@ async def runs(
 
 async def recent_failures(pool: asyncpg.Pool, *, limit: int = 50) -> list[dict[str, Any]]:
     """Failed runs across Items, newest first (what an operator looks at first)."""
-    rows = await pool.fetch(  # noqa: S608 - the columns are a constant
+    rows = await pool.fetch(
         f"SELECT {RUN_COLUMNS} FROM sync_runs WHERE outcome = 'failed' ORDER BY started_at DESC LIMIT $1",
         limit,
     )

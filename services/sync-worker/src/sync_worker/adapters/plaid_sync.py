@@ -84,6 +84,17 @@ class PlaidSyncClient:
         """One /transactions/sync call from `cursor` ('' = from the beginning)."""
         return await self._call(lambda: self._sync_blocking(access_token, cursor, count))
 
+    async def sync_page_raw(self, access_token: str, cursor: str, count: int = PAGE_SIZE) -> bytes:
+        """One /transactions/sync call, its body unparsed (see domain.plaid_page.parse_page)."""
+        if self._parse == "sdk":
+            page = await self.sync_page(access_token, cursor, count)
+            return json.dumps(_page_dict(page), default=str).encode()
+        return await self._call(lambda: self.sync_raw(access_token, cursor, count))
+
+    async def parse(self, raw: bytes) -> SyncPage:
+        """Parse off the event loop (in the client's threads)."""
+        return await asyncio.get_running_loop().run_in_executor(self._executor, parse_page, raw)
+
     async def refresh(self, access_token: str) -> None:
         """Ask Plaid to look for new transactions now (the answer arrives as a webhook)."""
         request = TransactionsRefreshRequest(access_token=access_token)
@@ -121,6 +132,18 @@ class PlaidSyncClient:
             return await loop.run_in_executor(self._executor, blocking)
         except (plaid.ApiException, urllib3.exceptions.HTTPError) as exc:
             raise translate(exc) from exc
+
+
+def _page_dict(page: SyncPage) -> dict[str, Any]:
+    return {
+        "added": page.added,
+        "modified": page.modified,
+        "removed": [{"transaction_id": r.transaction_id, "account_id": r.account_id} for r in page.removed],
+        "accounts": [a.model_dump(mode="json") for a in page.accounts],
+        "next_cursor": page.next_cursor,
+        "has_more": page.has_more,
+        "transactions_update_status": page.transactions_update_status,
+    }
 
 
 def sdk_parse_seconds(raw: bytes, repeat: int = 3) -> float:

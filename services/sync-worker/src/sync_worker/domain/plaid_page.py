@@ -9,11 +9,12 @@ same page (see docs/sync-worker.md). The transaction dicts carry exactly the `Tr
 """
 
 import datetime as dt
+import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NotRequired
 
 from pydantic import BaseModel, ConfigDict, TypeAdapter
-from typing_extensions import NotRequired, TypedDict
+from typing_extensions import TypedDict
 
 from . import events
 
@@ -152,6 +153,19 @@ class SyncPage:
     @property
     def size(self) -> int:
         return len(self.added) + len(self.modified) + len(self.removed)
+
+
+_CURSOR = re.compile(rb'"next_cursor"\s*:\s*"([^"\\]*)"')
+_HAS_MORE = re.compile(rb'"has_more"\s*:\s*(true|false)')
+
+
+def peek_cursor(raw: bytes) -> tuple[str, bool] | None:
+    """(next_cursor, has_more) read from the raw body without parsing it, so the next page can be asked
+    for while this one is parsed. Only a hint: the caller checks it against the parsed page."""
+    cursor, more = _CURSOR.search(raw), _HAS_MORE.search(raw)
+    if cursor is None or more is None:
+        return None
+    return cursor.group(1).decode(), more.group(1) == b"true"
 
 
 def parse_page(raw: bytes) -> SyncPage:
