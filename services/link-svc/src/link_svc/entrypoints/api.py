@@ -111,8 +111,13 @@ async def remove_item(item_id: str, deps: Deps, who: Caller) -> ItemOut:
 
 
 @router.post("/items/{item_id}/sync", status_code=202, response_model=SyncRequestedOut, summary="Sync now")
-async def request_sync(item_id: str, deps: Deps, who: Caller) -> SyncRequestedOut:
-    event = await items.request_sync(deps, who, item_id)
+async def request_sync(
+    item_id: str,
+    deps: Deps,
+    who: Caller,
+    refresh: Annotated[bool, Query(description="ask Plaid to look for new data first")] = False,
+) -> SyncRequestedOut:
+    event = await items.request_sync(deps, who, item_id, refresh=refresh)
     return SyncRequestedOut(item_id=item_id, event_id=str(event.id))
 
 

@@ -85,12 +85,16 @@ async def remove_item(deps: Deps, principal: Principal, item_id: str) -> Item:
     return removed
 
 
-async def request_sync(deps: Deps, principal: Principal, item_id: str) -> Envelope:
+async def request_sync(deps: Deps, principal: Principal, item_id: str, *, refresh: bool = False) -> Envelope:
     item = await visible_item(deps, principal, item_id, Scope.ITEMS_WRITE)
     if item.removed:
         raise ItemGone(item_id)
     data = ev.SyncRequested(
-        user_id=item.user_id, item_id=item_id, requested_by=principal.subject, requested_at=datetime.now(UTC)
+        user_id=item.user_id,
+        item_id=item_id,
+        requested_by=principal.subject,
+        refresh=refresh,
+        requested_at=datetime.now(UTC),
     )
     event = event_for(ev.SYNC_REQUESTED, item_id, data)
     async with deps.pool.acquire() as conn, conn.transaction():
