@@ -1,10 +1,15 @@
 """The token vault: authenticated encryption per row, key ids, rotation while in use, clear key errors."""
 
 import asyncio
+import json
 
 import asyncpg
 import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
 from link_svc.adapters import vault
+from link_svc.adapters.dev_issuer import public_pem
+from link_svc.bootstrap import bootstrap
+from link_svc.config import Settings
 from link_svc.domain.errors import VaultKeyMismatch, VaultKeyMissing
 
 K1, K2 = vault.new_key(), vault.new_key()
@@ -94,7 +99,34 @@ async def test_rotation_with_a_missing_key_writes_nothing(pool: asyncpg.Pool) ->
     before = await pool.fetch("SELECT item_id, key_id, nonce, ciphertext FROM access_tokens ORDER BY item_id")
     with pytest.raises(VaultKeyMissing, match="k1"):
         await vault.rotate(pool, ring({"k2": K2}, "k2"))
-    with pytest.raises(VaultKeyMismatch):  # k1 configured, but with the wrong material
+    with pytest.raises(VaultKeyMissing, match="do not decrypt"):  # k1 configured, with the wrong material
         await vault.rotate(pool, ring({"k1": K2, "k2": K2}, "k2"))
     after = await pool.fetch("SELECT item_id, key_id, nonce, ciphertext FROM access_tokens ORDER BY item_id")
     assert [tuple(r) for r in after] == [tuple(r) for r in before]
+
+
+@pytest.mark.integration
+async def test_the_service_refuses_to_start_on_rows_its_keys_cannot_open(
+    pool: asyncpg.Pool, schema: str, database_url: str, kafka_bootstrap_servers: str
+) -> None:
+    await _insert(pool, ring({"k1": K1}, "k1"), 3)
+    for keys in ({"k2": K2}, {"k1": K2}):  # the old key missing; the old key id with other material
+        settings = Settings(
+            env="test",
+            database_url=database_url,
+            kafka_bootstrap_servers=kafka_bootstrap_servers,
+            plaid_base_url="http://127.0.0.1:9",
+            plaid_client_id="c",
+            plaid_secret="s-0f9c2a51",
+            jwt_public_keys={"t": public_pem(ec.generate_private_key(ec.SECP256R1()))},
+            vault_keys=json.dumps(keys),
+            vault_active_key_id=next(iter(keys)),
+            schema_name=schema,
+        )
+        container = await bootstrap(settings)
+        try:
+            with pytest.raises(VaultKeyMissing, match="k1") as refused:
+                await container.background.run()
+            assert K1 not in str(refused.value) and K2 not in str(refused.value)
+        finally:
+            await container.aclose()

@@ -149,8 +149,8 @@ class Background:
         missing = await vault.unusable_key_ids(self.deps.pool, self.deps.keyring)
         if missing:
             raise VaultKeyMissing(
-                f"access tokens are sealed with vault key ids {sorted(missing)} "
-                "that LINK_SVC_VAULT_KEYS lacks"
+                f"access tokens are sealed with vault key ids {sorted(missing)} that LINK_SVC_VAULT_KEYS "
+                "lacks or holds with the wrong key material"
             )
         await ensure_topics(
             s.kafka_bootstrap_servers,

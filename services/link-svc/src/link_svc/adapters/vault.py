@@ -15,7 +15,7 @@ import asyncpg
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from ..domain.errors import VaultKeyMismatch, VaultKeyMissing
+from ..domain.errors import VaultError, VaultKeyMismatch, VaultKeyMissing
 
 NONCE_BYTES = 12
 
@@ -106,9 +106,19 @@ async def load(conn: asyncpg.Connection | asyncpg.Pool, item_id: str) -> SealedT
 
 
 async def unusable_key_ids(pool: asyncpg.Pool, keyring: Keyring) -> set[str]:
-    """Key ids rows are sealed with that the keyring lacks (checked at start-up and before rotating)."""
-    rows = await pool.fetch("SELECT DISTINCT key_id FROM access_tokens")
-    return {r["key_id"] for r in rows} - keyring.key_ids
+    """Key ids that rows are sealed with and this keyring cannot open: not configured, or configured with
+    the wrong material (one row per key id is opened to find out). Checked at start-up and before rotating."""
+    rows = await pool.fetch(
+        """SELECT DISTINCT ON (key_id) item_id, key_id, nonce, ciphertext FROM access_tokens
+           ORDER BY key_id, item_id"""
+    )
+    unusable = set()
+    for row in rows:
+        try:
+            keyring.open(row["item_id"], _sealed(row))
+        except VaultError:
+            unusable.add(row["key_id"])
+    return unusable
 
 
 @dataclass
@@ -124,10 +134,11 @@ async def rotate(pool: asyncpg.Pool, keyring: Keyring, *, batch_size: int = 200)
     everything first and writes only if all of it decrypted: a missing or wrong key raises before any
     row of the batch is touched, and earlier batches are complete rotations (a rerun continues).
     """
-    missing = await unusable_key_ids(pool, keyring)
-    if missing:
+    unusable = await unusable_key_ids(pool, keyring)
+    if unusable:
         raise VaultKeyMissing(
-            f"cannot rotate: rows are sealed with key ids {sorted(missing)} that are not configured"
+            f"cannot rotate: rows are sealed with key ids {sorted(unusable)} that are not configured "
+            "or do not decrypt with the configured key"
         )
     rotated = 0
     while True:
