@@ -5,6 +5,7 @@ nothing here opens a transaction of its own except `record_plaid_call`, which st
 """
 
 from collections.abc import Sequence
+from typing import TypeAlias
 
 import asyncpg
 
@@ -14,7 +15,7 @@ from ..domain.events import Account
 from ..domain.item_state import ItemStatus, Transition
 from ..domain.items import Item, StatusChange
 
-Conn = asyncpg.Connection | asyncpg.Pool
+Conn: TypeAlias = asyncpg.Connection | asyncpg.Pool
 
 _ITEM_COLUMNS = """item_id, user_id, institution_id, institution_name, status, status_code, products,
                    created_at, updated_at, removed_at"""

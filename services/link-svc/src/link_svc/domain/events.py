@@ -130,4 +130,5 @@ def scrub_webhook_body(body: dict[str, Any]) -> dict[str, Any]:
             return [clean(v) for v in value]
         return value
 
-    return clean(body)
+    cleaned: dict[str, Any] = clean(body)
+    return cleaned

@@ -4,7 +4,7 @@ Every route here needs `Authorization: Bearer <JWT>`; scopes and ownership are c
 The Plaid webhook route (webhooks.py) is the only unauthenticated one besides the probes.
 """
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import JSONResponse
@@ -30,7 +30,7 @@ from .schemas import (
     SyncRequestedOut,
 )
 
-ERRORS = {
+ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"description": "no valid bearer token"},
     403: {"description": "the token lacks the scope"},
     404: {"description": "no such Item (or not yours)"},
