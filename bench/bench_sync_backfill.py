@@ -49,8 +49,20 @@ def _emulator() -> Iterator[str]:
 
     port = free_port()
     env = {**os.environ, "PLAID_EMULATOR_CLIENT_ID": CLIENT_ID, "PLAID_EMULATOR_SECRET": SECRET}
-    argv = [sys.executable, "-m", "plaid_emulator", "--port", str(port), "--not-ready-delay", "0",
-            "--historical-delay", "0", "--no-rate-limits", "--log-level", "warning"]
+    argv = [
+        sys.executable,
+        "-m",
+        "plaid_emulator",
+        "--port",
+        str(port),
+        "--not-ready-delay",
+        "0",
+        "--historical-delay",
+        "0",
+        "--no-rate-limits",
+        "--log-level",
+        "warning",
+    ]
     proc = subprocess.Popen(argv, env=env)
     url = f"http://127.0.0.1:{port}"
     try:
@@ -73,7 +85,9 @@ def _emulator() -> Iterator[str]:
 
 
 def _create_item(url: str, transactions: int) -> dict[str, str]:
-    answer = httpx.post(f"{url}/emulator/items", json={"ready": True, "transactions": transactions}, timeout=120)
+    answer = httpx.post(
+        f"{url}/emulator/items", json={"ready": True, "transactions": transactions}, timeout=120
+    )
     answer.raise_for_status()
     return dict(answer.json())
 
@@ -163,10 +177,19 @@ async def _backfill(dsn: str, kafka: str, url: str, items: int, per_item: int) -
 
     uid = uuid.uuid4().hex[:8]
     settings = Settings(
-        env="test", database_url=dsn, kafka_bootstrap_servers=kafka, plaid_base_url=url,
-        plaid_client_id=CLIENT_ID, plaid_secret=SECRET, link_svc_token="bench-service-token-1c9e",
-        schema_name=f"bench_sw_{uid}", topic_prefix=f"bench{uid}.", consumer_group=f"bench-sw-{uid}",
-        poll_interval_seconds=0.1, lease_seconds=60.0, quiet_check_interval_seconds=3600.0,
+        env="test",
+        database_url=dsn,
+        kafka_bootstrap_servers=kafka,
+        plaid_base_url=url,
+        plaid_client_id=CLIENT_ID,
+        plaid_secret=SECRET,
+        link_svc_token="bench-service-token-1c9e",  # noqa: S106 - not a real secret
+        schema_name=f"bench_sw_{uid}",
+        topic_prefix=f"bench{uid}.",
+        consumer_group=f"bench-sw-{uid}",
+        poll_interval_seconds=0.1,
+        lease_seconds=60.0,
+        quiet_check_interval_seconds=3600.0,
     )  # type: ignore[call-arg]
     created = [_create_item(url, per_item) for _ in range(items)]
     tokens = _Tokens()
@@ -178,8 +201,12 @@ async def _backfill(dsn: str, kafka: str, url: str, items: int, per_item: int) -
     try:
         await asyncio.wait_for(container.pipeline.ready.wait(), 60)
         for item in created:
-            event = Envelope.new(source="bankstream/bench", type="bankstream.item.linked.v1",
-                                 subject=item["item_id"], data={"item_id": item["item_id"], "accounts": []})
+            event = Envelope.new(
+                source="bankstream/bench",
+                type="bankstream.item.linked.v1",
+                subject=item["item_id"],
+                data={"item_id": item["item_id"], "accounts": []},
+            )
             await producer.send(f"bench{uid}.bankstream.items", event.to_json(), key=item["item_id"].encode())
         await producer.flush()
         pool = container.pool
@@ -212,7 +239,9 @@ async def _backfill(dsn: str, kafka: str, url: str, items: int, per_item: int) -
             await conn.close()
 
 
-def _row(bench: str, metric: str, value: float, unit: str, target: str | None = None, **extra: Any) -> dict[str, Any]:
+def _row(
+    bench: str, metric: str, value: float, unit: str, target: str | None = None, **extra: Any
+) -> dict[str, Any]:
     row: dict[str, Any] = {"bench": bench, "metric": metric, "value": value, "unit": unit, **extra}
     if target:
         row["target"] = target
@@ -234,7 +263,10 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
             _row("sync.parse_plaid_python", "ms_per_500_page", round(sdk_s * 1000, 1), "ms"),
             _row("sync.parse_own_models", "ms_per_500_page", round(own_s * 1000, 2), "ms"),
         ]
-        for name, items, per_item in ((f"sync.backfill_1x{big // 1000}k", 1, big), (f"sync.backfill_{many}x1000", many, 1000)):
+        for name, items, per_item in (
+            (f"sync.backfill_1x{big // 1000}k", 1, big),
+            (f"sync.backfill_{many}x1000", many, 1000),
+        ):
             rate = asyncio.run(_backfill(dsn, kafka, url, items, per_item))
             rows.append(_row(name, "transactions_per_s", round(rate), "1/s", ">=5000"))
             rows.append(_row(name, "ratio_to_slower_raw", round(rate / slower, 3), "", ">=0.30"))

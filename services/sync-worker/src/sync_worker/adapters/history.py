@@ -5,9 +5,17 @@ from typing import Any
 
 import asyncpg
 
-RUN_COLUMNS = """run_id::text, item_id, triggers, outcome, pages, restarts, added, modified, removed,
+RUNS = """SELECT run_id::text, item_id, triggers, outcome, pages, restarts, added, modified, removed,
                  started_at, finished_at, duration_ms, error_code, error_type, retryable, first_sequence,
-                 last_sequence"""
+                 last_sequence
+          FROM sync_runs"""
+ITEM_RUNS = (
+    RUNS
+    + """ WHERE item_id = $1 AND ($2::timestamptz IS NULL OR started_at < $2)
+                       AND ($3::text IS NULL OR outcome = $3)
+                     ORDER BY started_at DESC LIMIT $4"""
+)
+FAILED_RUNS = RUNS + " WHERE outcome = 'failed' ORDER BY started_at DESC LIMIT $1"
 
 
 async def item_state(pool: asyncpg.Pool, item_id: str) -> dict[str, Any] | None:
@@ -32,10 +40,7 @@ async def runs(
 ) -> list[dict[str, Any]]:
     """The Item's runs, newest first; page with `before` (the last `started_at` seen)."""
     rows = await pool.fetch(
-        f"""SELECT {RUN_COLUMNS} FROM sync_runs
-            WHERE item_id = $1 AND ($2::timestamptz IS NULL OR started_at < $2)
-              AND ($3::text IS NULL OR outcome = $3)
-            ORDER BY started_at DESC LIMIT $4""",
+        ITEM_RUNS,
         item_id,
         before,
         outcome,
@@ -47,7 +52,7 @@ async def runs(
 async def recent_failures(pool: asyncpg.Pool, *, limit: int = 50) -> list[dict[str, Any]]:
     """Failed runs across Items, newest first (what an operator looks at first)."""
     rows = await pool.fetch(
-        f"SELECT {RUN_COLUMNS} FROM sync_runs WHERE outcome = 'failed' ORDER BY started_at DESC LIMIT $1",
+        FAILED_RUNS,
         limit,
     )
     return [dict(r) for r in rows]

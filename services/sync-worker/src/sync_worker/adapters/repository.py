@@ -34,7 +34,8 @@ _WANT = f"""wanted_at = LEAST(COALESCE(sync_items.wanted_at, now()), now()),
             wanted_triggers = {_MERGE_TRIGGER},
             want_refresh = sync_items.want_refresh OR $3,
             trigger_version = sync_items.trigger_version + 1, updated_at = now()"""
-_INSERT = """INSERT INTO sync_items (item_id, status, wanted_at, wanted_triggers, want_refresh, trigger_version)
+_INSERT = """INSERT INTO sync_items
+                 (item_id, status, wanted_at, wanted_triggers, want_refresh, trigger_version)
              VALUES ($1, 'active', now(), CASE WHEN $2 = '' THEN '{}'::text[] ELSE ARRAY[$2] END, $3, 1)"""
 TRIGGER_SQL = {
     "link": f"""{_INSERT} ON CONFLICT (item_id) DO UPDATE SET status = 'active', failed_runs = 0,
@@ -45,7 +46,8 @@ TRIGGER_SQL = {
     "pause": """UPDATE sync_items SET status = 'needs_attention', updated_at = now()
                 WHERE item_id = $1 AND status = 'active'""",
     "stop": """INSERT INTO sync_items (item_id, status) VALUES ($1, 'removed')
-               ON CONFLICT (item_id) DO UPDATE SET status = 'removed', wanted_at = NULL, updated_at = now()""",
+               ON CONFLICT (item_id)
+               DO UPDATE SET status = 'removed', wanted_at = NULL, updated_at = now()""",
 }
 
 CLAIM = """
@@ -288,9 +290,9 @@ class SyncRepository:
 
 async def insert_run(conn: asyncpg.Connection, r: RunRecord) -> None:
     await conn.execute(
-        """INSERT INTO sync_runs (run_id, item_id, triggers, outcome, pages, restarts, added, modified, removed,
-               started_at, finished_at, duration_ms, error_code, error_type, retryable, first_sequence,
-               last_sequence)
+        """INSERT INTO sync_runs (run_id, item_id, triggers, outcome, pages, restarts, added, modified,
+               removed, started_at, finished_at, duration_ms, error_code, error_type, retryable,
+               first_sequence, last_sequence)
            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)""",
         r.run_id,
         r.item_id,
