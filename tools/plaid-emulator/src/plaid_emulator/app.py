@@ -36,13 +36,17 @@ def create_app(config: EmulatorConfig | None = None) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        task = asyncio.create_task(_housekeeping(emu))
+        tasks = [
+            asyncio.create_task(_housekeeping(emu)),
+            asyncio.create_task(emu.life.prepare_in_background()),
+        ]
         try:
             yield
         finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            for task in tasks:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await emu.webhooks.aclose()
 
     app = FastAPI(

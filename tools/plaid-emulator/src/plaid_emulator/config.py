@@ -24,6 +24,8 @@ class EmulatorConfig:
     # Transactions per Item over its whole window; None means 4 per day of `days_requested`.
     default_transactions: int | None = None
     rate_limits: bool = True
+    # Transactions per Item generated ahead, while it is NOT_READY (about 1 KB each); the rest lazily.
+    prepared_transactions: int = 200_000
     # Simulated clock: starts at `start_time` (None = now) and, if `realtime`, flows with the wall clock.
     start_time: datetime | None = None
     realtime: bool = True
@@ -46,7 +48,7 @@ class EmulatorConfig:
 def _parse(name: str, raw: str) -> object:
     if name in ("client_id", "secret"):
         return raw
-    if name in ("seed", "default_transactions"):
+    if name in ("seed", "default_transactions", "prepared_transactions"):
         return int(raw)
     if name in ("rate_limits", "realtime"):
         return raw.strip().lower() in ("1", "true", "yes", "on")

@@ -46,7 +46,7 @@ def router(emu: Emulator) -> APIRouter:
             emu.clock.advance(delta)
         except ValueError as exc:
             raise HTTPException(400, str(exc)) from None
-        emu.housekeep_all()
+        emu.housekeep_all(wait=True)
         return {"now": iso(emu.clock.now())}
 
     @api.post("/items")
@@ -73,7 +73,7 @@ def router(emu: Emulator) -> APIRouter:
 
     def configure_item(item: Item, body: Json) -> None:
         data_keys = {"transactions", "currency", "days_requested"} & body.keys()
-        if data_keys and item.ledger is not None:
+        if data_keys and item.data_started:
             raise HTTPException(409, "the Item's transactions are already initialised")
         if "transactions" in body:
             if not 1 <= int(body["transactions"]) <= 2_000_000:
@@ -87,7 +87,7 @@ def router(emu: Emulator) -> APIRouter:
             item.days_requested = int(body["days_requested"])
         if body.get("ready"):
             item.created_at -= timedelta(seconds=emu.config.not_ready_delay + emu.config.historical_delay)
-            emu.life.housekeep(item)
+            emu.life.housekeep(item, wait=True)  # answers once the data exists
 
     @api.get("/items")
     async def list_items() -> list[Json]:

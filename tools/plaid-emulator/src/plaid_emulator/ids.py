@@ -9,14 +9,14 @@ import string
 import uuid
 
 ALPHANUMERIC = string.ascii_letters + string.digits
-_BYTE_TO_ALNUM = bytes(ord(ALPHANUMERIC[b % 62]) for b in range(256))
+BYTE_TO_ALNUM = bytes(ord(ALPHANUMERIC[b % 62]) for b in range(256))
 _request_rng = random.SystemRandom()
 
 
 def derived_id(*parts: object) -> str:
     """A 37-character id that depends only on `parts` (same seed, same ids)."""
     digest = hashlib.blake2b(":".join(map(str, parts)).encode(), digest_size=37).digest()
-    return digest.translate(_BYTE_TO_ALNUM).decode()
+    return digest.translate(BYTE_TO_ALNUM).decode()
 
 
 def request_id() -> str:

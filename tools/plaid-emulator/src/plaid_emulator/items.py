@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import math
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -18,9 +20,12 @@ from .webhooks import events
 if TYPE_CHECKING:
     from .state import Emulator
 
+log = logging.getLogger("plaid_emulator")
 STATUS_NOT_READY = "NOT_READY"
 STATUS_INITIAL = "INITIAL_UPDATE_COMPLETE"
 STATUS_HISTORICAL = "HISTORICAL_UPDATE_COMPLETE"
+PREPARE_INLINE = 10_000  # Items up to this many transactions are generated at once, when due
+PREPARE_SLICE = 0.01  # seconds of generation at a time in the background
 
 
 @dataclass
@@ -38,7 +43,8 @@ class Item:
     dynamic: bool = False
     volume: int | None = None
     currency: str = "USD"
-    ledger: Ledger | None = None
+    ledger: Ledger | None = None  # set once the data exists (the Item is no longer NOT_READY)
+    preparing: Ledger | None = None  # the ledger whose history is being generated ahead
     status: str = STATUS_NOT_READY
     error: PlaidApiError | None = None
     sync_called: bool = False
@@ -52,6 +58,11 @@ class Item:
     consent_expiration_time: str | None = None
     last_update: datetime | None = None
     last_webhook: tuple[str, datetime] | None = None
+
+    @property
+    def data_started(self) -> bool:
+        """Whether the data's shape (volume, window, currency) is fixed: generation has begun."""
+        return self.ledger is not None or self.preparing is not None
 
     @property
     def cursor_key(self) -> bytes:
@@ -97,10 +108,17 @@ def _iso(moment: datetime) -> str:
 
 
 class Lifecycle:
-    """Moves Items through time. Everything here runs on the server's event loop."""
+    """Moves Items through time. Everything here runs on the server's event loop.
+
+    When an Item's not-ready delay has passed, its history is generated ahead (`Ledger.prepare`) before it
+    reports INITIAL_UPDATE_COMPLETE, as Plaid stays NOT_READY while it pulls the data: at once for small
+    Items and whenever the caller waits (`ready`, clock advance), otherwise in slices on the event loop
+    (`prepare_in_background`), so a large Item's first pages are served from memory, not generated then.
+    """
 
     def __init__(self, emu: Emulator) -> None:
         self.emu = emu
+        self.wanted = asyncio.Event()  # an Item is being prepared in the background
 
     def notify(self, item: Item, payload: dict[str, Any]) -> None:
         item.last_webhook = (payload["webhook_code"], self.emu.clock.now())
@@ -109,11 +127,14 @@ class Lifecycle:
     def transaction_count(self, item: Item) -> int:
         return item.volume or self.emu.config.default_transactions or 4 * item.days_requested
 
-    def housekeep(self, item: Item) -> None:
+    def housekeep(self, item: Item, wait: bool = False) -> None:
+        """Bring `item` up to now; `wait`: finish generating its data rather than stay NOT_READY for it."""
         cfg, now = self.emu.config, self.emu.clock.now()
         if item.status == STATUS_NOT_READY and now >= item.created_at + timedelta(
             seconds=cfg.not_ready_delay
         ):
+            if not self._prepared(item, wait):
+                return
             self._initialise(item, now)
         if item.status == STATUS_INITIAL and now >= item.created_at + timedelta(
             seconds=cfg.not_ready_delay + cfg.historical_delay
@@ -128,18 +149,44 @@ class Lifecycle:
                 life.daily(item.last_day)
             self.announce(item, life.changes)
 
+    def _prepared(self, item: Item, wait: bool) -> bool:
+        ledger = item.preparing
+        if ledger is None:
+            profile = Profile(
+                item.item_id,
+                item.seed,
+                item.days_requested,
+                self.transaction_count(item),
+                item.created_at.date(),
+                {a.kind: a.account_id for a in item.accounts},
+                item.currency,
+            )
+            ledger = item.preparing = Ledger(Generator(profile), self.emu.config.prepared_transactions)
+        if wait or ledger.count <= PREPARE_INLINE:
+            return ledger.prepare()
+        if not ledger.prepared:
+            self.wanted.set()
+        return ledger.prepared
+
+    async def prepare_in_background(self) -> None:
+        """Generate the data of Items that wait for it, a slice at a time, letting requests through."""
+        while True:
+            await self.wanted.wait()
+            self.wanted.clear()
+            while busy := [i for i in self.emu.items.values() if i.preparing and not i.preparing.prepared]:
+                for item in busy:
+                    assert item.preparing is not None
+                    if item.preparing.prepare(seconds=PREPARE_SLICE):
+                        try:
+                            self.housekeep(item)  # ready now: INITIAL_UPDATE and its webhooks
+                        except Exception:
+                            log.exception("housekeeping %s failed", item.item_id)
+                    await asyncio.sleep(0)
+
     def _initialise(self, item: Item, now: datetime) -> None:
-        count = self.transaction_count(item)
-        profile = Profile(
-            item.item_id,
-            item.seed,
-            item.days_requested,
-            count,
-            item.created_at.date(),
-            {a.kind: a.account_id for a in item.accounts},
-            item.currency,
-        )
-        ledger = item.ledger = Ledger(Generator(profile))
+        assert item.preparing is not None
+        ledger = item.ledger = item.preparing
+        profile, count = ledger.gen.p, ledger.count
         recent = min(count, math.ceil(31 * count / item.days_requested))
         ledger.append_history(0, recent)
         i = 0

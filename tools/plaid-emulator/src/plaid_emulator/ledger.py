@@ -1,7 +1,8 @@
 """An Item's transactions as an append-only change log, the truth that /transactions/sync pages through.
 
-Positions start at 1. A *virtual* chunk stands for a range of historical transactions that are generated
-lazily (in blocks, kept in a small LRU); a *real* chunk holds changes appended later (added, modified,
+Positions start at 1. A *virtual* chunk stands for a range of historical transactions, generated in
+blocks: ahead of time by `prepare` (kept, up to `prepared_limit` transactions, the newest first), the rest
+lazily (kept in a small LRU); a *real* chunk holds changes appended later (added, modified,
 removed), each as `(transaction_id, account_id)` with the new state in `_state`. The last entry of a
 transaction is its current state; earlier entries of it are superseded.
 """
@@ -9,6 +10,7 @@ transaction is its current state; earlier entries of it are superseded.
 from __future__ import annotations
 
 import bisect
+import time
 from collections import OrderedDict
 from collections.abc import Iterator
 from typing import Any
@@ -20,10 +22,12 @@ _CACHE_BLOCKS = 160
 
 
 class Ledger:
-    def __init__(self, generator: Generator) -> None:
+    def __init__(self, generator: Generator, prepared_limit: int = 0) -> None:
         self.gen = generator
         self.count = generator.p.count
         self.head = 0
+        self._prepared: list[list[Txn]] = []  # blocks 0.. generated ahead, kept for the Item's life
+        self._to_prepare = -(-min(self.count, prepared_limit) // BLOCK)
         self._starts: list[int] = []  # first position of each chunk, minus one
         self._chunks: list[range | list[tuple[str, str]]] = []
         self._blocks: OrderedDict[int, list[Txn]] = OrderedDict()
@@ -31,6 +35,22 @@ class Ledger:
         self._last_pos: dict[str, int] = {}
         self._created_pos: dict[str, int] = {}
         self._virtual_index: dict[str, int] = {}  # touchable historical transactions (recent ones)
+
+    # -- generating ahead ---------------------------------------------------------------------------------
+    @property
+    def prepared(self) -> bool:
+        return len(self._prepared) >= self._to_prepare
+
+    def prepare(self, seconds: float | None = None) -> bool:
+        """Generate blocks ahead for up to `seconds` (None: until done). True once every block is."""
+        deadline = None if seconds is None else time.perf_counter() + seconds
+        while len(self._prepared) < self._to_prepare:
+            block_no = len(self._prepared)
+            cached = self._blocks.pop(block_no) if block_no in self._blocks else None
+            self._prepared.append(cached or self.gen.historical_block(block_no))
+            if deadline is not None and time.perf_counter() >= deadline:
+                break
+        return self.prepared
 
     # -- building ---------------------------------------------------------------------------------------
     def append_history(self, lo: int, hi: int) -> int:
@@ -91,6 +111,11 @@ class Ledger:
     # -- reading ----------------------------------------------------------------------------------------
     def historical(self, index: int) -> Txn:
         block_no = index // BLOCK
+        return self._block(block_no)[index - block_no * BLOCK]
+
+    def _block(self, block_no: int) -> list[Txn]:
+        if block_no < len(self._prepared):
+            return self._prepared[block_no]
         block = self._blocks.get(block_no)
         if block is None:
             block = self._blocks[block_no] = self.gen.historical_block(block_no)
@@ -98,7 +123,7 @@ class Ledger:
                 self._blocks.popitem(last=False)
         else:
             self._blocks.move_to_end(block_no)
-        return block[index - block_no * BLOCK]
+        return block
 
     def get(self, tid: str) -> Txn | None:
         if tid in self._state:
@@ -113,14 +138,15 @@ class Ledger:
         for start, chunk in zip(self._starts[i:], self._chunks[i:], strict=True):
             skip = max(after - start, 0)
             if isinstance(chunk, range):
-                for offset in range(skip, len(chunk)):
-                    txn = self.historical(chunk.start + offset)
-                    tid = txn["transaction_id"]
-                    pos = start + offset + 1
-                    if tid in last_pos:
-                        yield pos, tid, txn["account_id"], None  # superseded by a real entry
-                    else:
-                        yield pos, tid, txn["account_id"], txn
+                index, pos = chunk.start + skip, start + skip
+                while index < chunk.stop:  # block by block
+                    block_no, lo = divmod(index, BLOCK)
+                    for txn in self._block(block_no)[lo : min(BLOCK, chunk.stop - block_no * BLOCK)]:
+                        tid = txn["transaction_id"]
+                        pos += 1
+                        # superseded by a real entry, or current
+                        yield pos, tid, txn["account_id"], None if tid in last_pos else txn
+                    index = (block_no + 1) * BLOCK
             else:
                 for offset in range(skip, len(chunk)):
                     tid, account_id = chunk[offset]

@@ -120,9 +120,9 @@ class Emulator:
         self.by_access_token.pop(item.access_token, None)
         self.items.pop(item.item_id, None)
 
-    def housekeep_all(self) -> None:
+    def housekeep_all(self, wait: bool = False) -> None:
         for item in list(self.items.values()):
-            self.life.housekeep(item)
+            self.life.housekeep(item, wait)
 
     # -- tokens -----------------------------------------------------------------------------------------
     def issue_public_token(self, item: Item) -> str:

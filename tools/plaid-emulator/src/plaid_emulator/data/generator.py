@@ -2,44 +2,32 @@
 
 Historical transaction `i` of an Item (0 = newest) is dated `anchor - i * days // count`, so the history is
 spread evenly over the window and can be produced lazily, one index at a time, in any order.
+
+The hot loop (`historical_block`) works on precomputed tables (`catalog`), day ordinals and cached date
+strings, and draws from `random.Random` exactly as `random.uniform`, `choice`, `choices` and `randrange`
+would (same draws, same values), so the data does not depend on how it is computed.
 """
 
 from __future__ import annotations
 
-import bisect
-import functools
+import hashlib
 import random
-import re
-import zlib
+from bisect import bisect, bisect_right
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date
 from typing import Any
 
-from ..ids import derived_id
+from ..ids import BYTE_TO_ALNUM, derived_id
+from . import catalog as c
 from . import merchants as m
 from . import pfc
 
-_TOKEN = re.compile(r"\{(store|ref):(\d+)\}|\{city\}|\{st\}")
-_REF_CHARS = "ABCDEFGHJKLMNPQRSTUVWXYZ0123456789"
-_PURCHASES = m.MERCHANTS
-_PURCHASE_WEIGHTS = [x.weight for x in _PURCHASES]
-_NULL_PAYMENT_META = dict.fromkeys(
-    (
-        "by_order_of",
-        "payee",
-        "payer",
-        "payment_method",
-        "payment_processor",
-        "ppd_id",
-        "reason",
-        "reference_number",
-    )
-)
-_NULL_LOCATION = dict.fromkeys(
-    ("address", "city", "country", "lat", "lon", "postal_code", "region", "store_number")
-)
 BLOCK = 256
-_CREDITS = {"INCOME_SALARY", "INCOME_INTEREST_EARNED", "TRANSFER_IN_SAVINGS"}
+_AUTH_CUM = (35, 75, 95, 100)  # authorized 0, 1, 2, 3 days before the date (weights 35, 40, 20, 5)
+_N_CITIES = len(m.CITIES)
+_CITY_BITS = _N_CITIES.bit_length()
+_N_REF = len(c.REF_CHARS)
+_REF_BITS = _N_REF.bit_length()
 
 
 @dataclass
@@ -62,42 +50,60 @@ class Profile:
 class Generator:
     def __init__(self, profile: Profile) -> None:
         self.p = profile
-        self._cum_weights = list(_accumulate(_PURCHASE_WEIGHTS))
+        self._anchor = profile.anchor.toordinal()
+        self._home = m.CITIES.index(profile.home)
+        self._credit_account = profile.accounts.get("credit card")
+        self._id_prefix = f"{profile.seed}:h:"
+        self._iso: dict[int, str] = {}
 
     def historical_id(self, i: int) -> str:
         return derived_id(self.p.seed, "h", i)
 
+    def historical_day(self, i: int) -> int:
+        """Days between the anchor and historical transaction `i`'s date."""
+        return (i * self.p.days) // max(self.p.count, 1)
+
     def historical_date(self, i: int) -> date:
-        return self.p.anchor - timedelta(days=(i * self.p.days) // max(self.p.count, 1))
+        return date.fromordinal(self._anchor - self.historical_day(i))
 
     def historical_block(self, block: int) -> list[dict[str, Any]]:
         """Historical transactions [block * BLOCK, (block + 1) * BLOCK), generated together (one seeding)."""
         rng = random.Random(self.p.seed * 1_000_003 + block)
+        draw = rng.random
+        accounts, days, count = self.p.accounts, self.p.days, max(self.p.count, 1)
+        prefix, blake2b, anchor, build = self._id_prefix, hashlib.blake2b, self._anchor, self._build
         out = []
         for i in range(block * BLOCK, min((block + 1) * BLOCK, self.p.count)):
-            when = self.historical_date(i)
-            merchant, account = self._pick(rng)
-            pending = (self.p.anchor - when).days <= 1 and merchant.channel != "other" and rng.random() < 0.5
-            out.append(self.build(rng, self.historical_id(i), merchant, account, when, pending))
+            back = (i * days) // count
+            r = draw()
+            if r < 0.11:
+                kind = c.SPECIALS[bisect_right(c.SPECIAL_THRESHOLDS, r)]
+                account = accounts[kind.account_kinds[0]]
+            else:
+                kind = c.PURCHASES[bisect(c.PURCHASE_CUM_WEIGHTS, draw() * c.PURCHASE_CUM_WEIGHTS[-1])]
+                account = self._account_for(draw, kind)
+            pending = back <= 1 and not kind.other and draw() < 0.5
+            tid = blake2b(f"{prefix}{i}".encode(), digest_size=37).digest().translate(BYTE_TO_ALNUM).decode()
+            out.append(build(rng, tid, kind, account, anchor - back, pending))
         return out
 
     def new_pending(self, serial: int, when: date) -> dict[str, Any]:
         rng = random.Random(self.p.seed * 7_000_003 + serial)
-        merchant = rng.choices(_PURCHASES, cum_weights=self._cum_weights)[0]
-        account = self._account_for(rng, merchant)
-        return self.build(rng, derived_id(self.p.seed, "n", serial), merchant, account, when, True)
+        kind = c.PURCHASES[bisect(c.PURCHASE_CUM_WEIGHTS, rng.random() * (c.PURCHASE_CUM_WEIGHTS[-1] + 0.0))]
+        account = self._account_for(rng.random, kind)
+        return self._build(rng, derived_id(self.p.seed, "n", serial), kind, account, when.toordinal(), True)
 
     def custom(
         self, serial: int, posted: date, transacted: date, amount: float, description: str, currency: str
     ) -> dict[str, Any]:
         """A transaction from /sandbox/transactions/create, posted to the checking account."""
         rng = random.Random(self.p.seed * 9_000_011 + serial)
-        txn = self.build(
+        txn = self._build(
             rng,
             derived_id(self.p.seed, "c", serial),
-            m.TO_SAVINGS,
+            c.TO_SAVINGS,
             self.p.accounts["checking"],
-            posted,
+            posted.toordinal(),
             False,
         )
         txn.update(
@@ -115,162 +121,81 @@ class Generator:
         )
         return txn
 
-    def _pick(self, rng: random.Random) -> tuple[m.Merchant, str]:
-        r = rng.random()
-        accounts = self.p.accounts
-        for threshold, merchant in (
-            (0.03, m.PAYROLL),
-            (0.04, m.RENT),
-            (0.055, m.TO_SAVINGS),
-            (0.07, m.FROM_CHECKING),
-            (0.08, m.INTEREST),
-            (0.095, m.CARD_PAYMENT),
-            (0.11, m.CARD_AUTOPAY),
-        ):
-            if r < threshold:
-                return merchant, accounts[merchant.accounts[0]]
-        merchant = _PURCHASES[bisect.bisect(self._cum_weights, rng.random() * self._cum_weights[-1])]
-        return merchant, self._account_for(rng, merchant)
+    def _account_for(self, draw: Any, kind: c.Kind) -> str:
+        kinds = kind.account_kinds
+        return self.p.accounts[
+            kinds[0] if len(kinds) == 1 else ("checking" if draw() < 0.55 else "credit card")
+        ]
 
-    def _account_for(self, rng: random.Random, merchant: m.Merchant) -> str:
-        kinds = merchant.accounts
-        kind = kinds[0] if len(kinds) == 1 else ("checking" if rng.random() < 0.55 else "credit card")
-        return self.p.accounts[kind]
+    def _day(self, ordinal: int) -> str:
+        text = self._iso.get(ordinal)
+        if text is None:
+            text = self._iso[ordinal] = date.fromordinal(ordinal).isoformat()
+        return text
 
-    def build(
-        self, rng: random.Random, tid: str, merchant: m.Merchant, account: str, when: date, pending: bool
+    def _build(
+        self, rng: random.Random, tid: str, kind: c.Kind, account: str, day: int, pending: bool
     ) -> dict[str, Any]:
-        city = self.p.home if rng.random() < 0.9 else m.CITIES[rng.randrange(len(m.CITIES))]
-        amount = round(rng.uniform(merchant.low, merchant.high), 2)
-        is_credit_account = account == self.p.accounts.get("credit card")
-        if merchant.pfc in _CREDITS or (merchant is m.CARD_PAYMENT and is_credit_account):
+        draw, bits = rng.random, rng.getrandbits
+        if draw() < 0.9:
+            city = self._home
+        else:  # random.randrange(len(CITIES))
+            city = bits(_CITY_BITS)
+            while city >= _N_CITIES:
+                city = bits(_CITY_BITS)
+        amount = round(kind.low + kind.span * draw(), 2)  # random.uniform(low, high)
+        if kind.credit or (kind.card_payment and account == self._credit_account):
             amount = -amount  # money in: Plaid's sign convention makes it negative
-        elif merchant.channel != "other" and rng.random() < 0.01:
+        elif not kind.other and draw() < 0.01:
             amount = -amount  # a refund
-        if pending or merchant.channel == "other":
-            authorized = when
+        if pending or kind.other:
+            authorized = day
+        else:  # random.choices((0, 1, 2, 3), (35, 40, 20, 5))
+            authorized = day - bisect(_AUTH_CUM, draw() * 100.0, 0, 3)
+        if kind.fixed is not None:
+            description = kind.fixed[city]
         else:
-            authorized = when - timedelta(days=rng.choices((0, 1, 2, 3), (35, 40, 20, 5))[0])
-        description = _describe(merchant, city, rng)
-        in_store = merchant.channel == "in store"
-        confidence = merchant.confidence if rng.random() < 0.9 else "MEDIUM"
-        parts = _parts(merchant, confidence)
+            assert kind.templates is not None
+            pieces, widths = kind.templates[city]
+            description = pieces[0]
+            for width, piece in zip(widths, pieces[1:], strict=True):
+                for _ in range(width):  # random.choice(REF_CHARS)
+                    r = bits(_REF_BITS)
+                    while r >= _N_REF:
+                        r = bits(_REF_BITS)
+                    description += c.REF_CHARS[r]
+                description += piece
+        parts = kind.parts if draw() < 0.9 else kind.parts_medium
+        merchant = kind.merchant
         # Transactions are never mutated in place (a change builds a new dict), so sub-objects are shared.
         return {
             "account_id": account,
             "account_owner": None,
             "amount": amount,
-            "authorized_date": authorized.isoformat(),
+            "authorized_date": self._day(authorized),
             "authorized_datetime": None,
             "category": None,
             "category_id": None,
             "check_number": None,
             "counterparties": parts.counterparties,
-            "date": when.isoformat(),
+            "date": self._day(day),
             "datetime": None,
             "iso_currency_code": self.p.currency,
-            "location": _location(city) if in_store else _NULL_LOCATION,
+            "location": c.LOCATIONS[city] if kind.in_store else c.NULL_LOCATION,
             "logo_url": None,
             "merchant_entity_id": parts.entity_id,
             "merchant_name": merchant.name,
             "name": merchant.display,
             "original_description": description,
             "payment_channel": merchant.channel,
-            "payment_meta": _NULL_PAYMENT_META,
+            "payment_meta": c.NULL_PAYMENT_META,
             "pending": pending,
             "pending_transaction_id": None,
             "personal_finance_category": parts.pfc,
             "personal_finance_category_icon_url": parts.icon_url,
             "transaction_code": None,
             "transaction_id": tid,
-            "transaction_type": "place"
-            if in_store
-            else ("digital" if merchant.channel == "online" else "special"),
+            "transaction_type": kind.transaction_type,
             "unofficial_currency_code": None,
             "website": merchant.website,
         }
-
-
-@dataclass(frozen=True)
-class _Parts:
-    entity_id: str | None
-    counterparties: list[dict[str, Any]]
-    pfc: dict[str, str]
-    icon_url: str
-
-
-@functools.cache
-def _parts(merchant: m.Merchant, confidence: str) -> _Parts:
-    entity = derived_id("merchant", merchant.name)[:22] if merchant.name else None
-    counterparties = (
-        []
-        if merchant.name is None
-        else [
-            {
-                "name": merchant.name,
-                "type": "merchant",
-                "website": merchant.website,
-                "logo_url": None,
-                "entity_id": entity,
-                "confidence_level": confidence,
-            }
-        ]
-    )
-    return _Parts(
-        entity, counterparties, pfc.render(merchant.pfc, confidence, "v2"), pfc.icon_url(merchant.pfc)
-    )
-
-
-@functools.cache
-def _location(city: m.City) -> dict[str, Any]:
-    return {
-        "address": None,
-        "city": city.name.title(),
-        "country": "US",
-        "lat": city.lat,
-        "lon": city.lon,
-        "postal_code": city.postal_code,
-        "region": city.region,
-        "store_number": None,
-    }
-
-
-@functools.cache
-def _store_number(descriptor: str, city: str, width: int) -> str:
-    """A store number is stable for a (merchant, city)."""
-    return str(zlib.crc32(f"{descriptor}|{city}".encode()) % 10**width).zfill(width)
-
-
-def _describe(merchant: m.Merchant, city: m.City, rng: random.Random) -> str:
-    if "{ref:" not in merchant.descriptor:
-        return _fixed_description(merchant, city)
-    return _render_description(merchant, city, rng)
-
-
-@functools.cache
-def _fixed_description(merchant: m.Merchant, city: m.City) -> str:
-    return _render_description(merchant, city, None)
-
-
-def _render_description(merchant: m.Merchant, city: m.City, rng: random.Random | None) -> str:
-    def sub(match: re.Match[str]) -> str:
-        token = match.group(0)
-        if token == "{city}":  # noqa: S105 - a template token
-            return city.name
-        if token == "{st}":  # noqa: S105 - a template token
-            return city.region
-        width = int(match.group(2))
-        if match.group(1) == "store":
-            return _store_number(merchant.descriptor, city.name, width)
-        assert rng is not None
-        return "".join(rng.choice(_REF_CHARS) for _ in range(width))
-
-    return _TOKEN.sub(sub, merchant.descriptor)
-
-
-def _accumulate(values: list[int]) -> list[int]:
-    total, out = 0, []
-    for v in values:
-        total += v
-        out.append(total)
-    return out

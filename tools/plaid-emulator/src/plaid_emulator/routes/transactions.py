@@ -32,7 +32,7 @@ def transactions_sync(call: Call) -> Result:
     days = options.get("days_requested")
     if days is not None:
         days = int_field(days, "options.days_requested", 1, 730, 90)
-        if item.ledger is None:
+        if not item.data_started:
             item.days_requested = days
     account_id = options.get("account_id") or None
     if account_id is not None:
