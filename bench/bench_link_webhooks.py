@@ -169,6 +169,13 @@ async def _outbox_insert_cost(dsn: str, n: int, clients: int) -> tuple[float, fl
         await pool.close()
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process so far (Linux /proc)."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
@@ -236,13 +243,15 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
 
         async def main() -> tuple[Any, ...]:
             await _wait_accepting(proc.port, warm[0])
-            await _drive(proc.port, warm[1:], CLIENTS)  # warm-up: connections, caches, JIT-free paths
+            await _drive(proc.port, warm[1:], CLIENTS)  # warm-up: connections, caches, the key cache
+            cpu_before = _cpu_seconds(proc.process.pid)
             elapsed, latencies, statuses = await _drive(proc.port, requests, CLIENTS)
+            cpu = _cpu_seconds(proc.process.pid) - cpu_before
             ob_p50, ob_rate = await _outbox_insert_cost(dsn, 2000 if quick else 5000, CLIENTS)
-            return elapsed, latencies, statuses, ob_p50, ob_rate
+            return elapsed, latencies, statuses, ob_p50, ob_rate, cpu
 
         try:
-            elapsed, latencies, statuses, ob_p50, ob_rate = asyncio.run(main())
+            elapsed, latencies, statuses, ob_p50, ob_rate, cpu = asyncio.run(main())
         finally:
             asyncio.run(_drop_schema(dsn, f"bench_link_{uid}"))
     if statuses != {200: n}:
@@ -270,6 +279,14 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
             "value": round(_percentile(latencies, 0.99) * 1000, 2),
             "unit": "ms",
             "target": "<=20",
+            **common,
+        },
+        {
+            "bench": "link.webhook_ingress",
+            "metric": "service_cpu_ms_per_webhook",
+            "value": round(cpu / n * 1000, 3),
+            "unit": "ms",
+            "note": "link-svc process CPU (HTTP, verify, group commit, relay) per webhook",
             **common,
         },
         {
