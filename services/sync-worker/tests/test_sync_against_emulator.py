@@ -247,3 +247,26 @@ async def test_duplicate_and_out_of_order_webhooks_collapse_and_change_nothing(
     runs = await worker.wait_runs(item_id, 2)
     assert len(runs) <= 1 + 5
     await assert_converged(worker, reader, emulator, item_id)
+
+
+async def test_not_ready_is_not_an_error_and_the_data_follows(
+    database_url: str, kafka_bootstrap_servers: str, uid: str, reader
+) -> None:
+    with running_emulator(not_ready_delay=1.0, historical_delay=0) as slow:
+        settings = settings_for(
+            database_url=database_url,
+            kafka=kafka_bootstrap_servers,
+            emulator_url=slow.url,
+            client_id=slow.client_id,
+            secret=slow.secret,
+            uid=uid,
+        )
+        async with running_worker(settings) as worker:
+            item = slow.create_item(transactions=700)  # Plaid is still pulling its data
+            await worker.link(item["item_id"], item["access_token"])
+            runs = await worker.wait_runs(item["item_id"], 1, outcome="completed")
+            all_runs = await worker.runs(item["item_id"])
+            assert all_runs[0]["outcome"] == "not_ready" and all_runs[0]["error_code"] is None
+            assert {r["outcome"] for r in all_runs} == {"not_ready", "completed"}
+            assert runs[0]["added"] == 700
+            await assert_converged(worker, reader, slow, item["item_id"])
