@@ -130,3 +130,19 @@ async def test_item_webhooks_drive_the_state_machine(svc: LinkService, kafka_boo
         ("good", "pending_expiration", "webhook"),
         ("pending_expiration", "permission_revoked", "webhook"),
     ]
+
+
+async def test_after_plaid_rotates_its_key_new_webhooks_verify_with_the_new_kid(svc: LinkService) -> None:
+    olga = svc.token("olga")
+    _, item = await exchange(svc, olga, await svc.link_via_emulator(olga))
+    rotated = svc.emu.control("POST", "/webhook_keys/rotate")
+    svc.emu.control(
+        "POST", f"/items/{item['item_id']}/webhook", {"webhook_code": "USER_ACCOUNT_REVOKED"}
+    )
+
+    async def accepted() -> bool:
+        return await webhook_rows(svc, "USER_ACCOUNT_REVOKED") == 1
+
+    await wait_until(accepted)
+    jwk = svc.emu.plaid("/webhook_verification_key/get", {"key_id": rotated["expired_kid"]}).json()["key"]
+    assert jwk["expired_at"] is not None  # the old key is published as expired; the verifier would refuse it

@@ -97,8 +97,9 @@ async def exchange_public_token(deps: Deps, principal: Principal, cmd: ExchangeP
                 "SELECT pg_advisory_xact_lock(hashtext($1), hashtext($2))", user_id, institution
             )
             rivals = await repo.live_items_at(conn, user_id, institution)
+            # a twin link that committed while we exchanged: what Link reported, or what Plaid returned
             fetched = [AccountFingerprint(a.mask, a.name, a.type, a.subtype) for a in info.accounts]
-            twin = find_duplicate(user_id, institution, fetched, [i.as_linked() for i in rivals])
+            twin = find_duplicate(user_id, institution, offered + fetched, [i.as_linked() for i in rivals])
             if twin is not None:
                 raise DuplicateItem(twin.item_id, institution)
             await repo.insert_item(
