@@ -1,8 +1,6 @@
 """The HTTP API end to end against the Plaid emulator, real PostgreSQL and real Kafka:
 link, list, break, repair (update mode), remove; duplicates refused before the exchange; who sees what."""
 
-import asyncio
-
 import pytest
 from link_svc.domain import events as ev
 
@@ -171,26 +169,3 @@ async def test_link_session_events_and_on_demand_sync_are_recorded(
     assert [(e.type, e.subject, e.data["requested_by"]) for e in events] == [
         (ev.SYNC_REQUESTED, item["item_id"], "gail")
     ]
-
-
-async def test_two_concurrent_links_of_the_same_accounts_make_one_item(svc: LinkService) -> None:
-    nina = svc.token("nina")
-    first, second = await svc.link_via_emulator(nina), await svc.link_via_emulator(nina)
-    second["metadata"]["accounts"] = first["metadata"]["accounts"]  # the same bank login, twice at once
-    results = await asyncio.gather(exchange(svc, nina, first), exchange(svc, nina, second))
-    codes = sorted(code for code, _ in results)
-    assert codes == [201, 409], results
-    winner = next(body for code, body in results if code == 201)
-    loser = next(body for code, body in results if code == 409)
-    assert loser["error"]["existing_item_id"] == winner["item_id"]
-    assert [i["item_id"] for i in (await svc.call("GET", "/v1/items", nina)).json()["items"]] == [
-        winner["item_id"]
-    ]
-    removes = await svc.pool.fetchval("SELECT count(*) FROM plaid_calls WHERE endpoint = '/item/remove'")
-    exchanges = await svc.pool.fetchval(
-        "SELECT count(*) FROM plaid_calls WHERE endpoint = '/item/public_token/exchange'"
-    )
-    assert (exchanges, removes) in (
-        (1, 0),
-        (2, 1),
-    )  # refused before its exchange, or undone at Plaid after it

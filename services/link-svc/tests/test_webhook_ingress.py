@@ -136,9 +136,7 @@ async def test_after_plaid_rotates_its_key_new_webhooks_verify_with_the_new_kid(
     olga = svc.token("olga")
     _, item = await exchange(svc, olga, await svc.link_via_emulator(olga))
     rotated = svc.emu.control("POST", "/webhook_keys/rotate")
-    svc.emu.control(
-        "POST", f"/items/{item['item_id']}/webhook", {"webhook_code": "USER_ACCOUNT_REVOKED"}
-    )
+    svc.emu.control("POST", f"/items/{item['item_id']}/webhook", {"webhook_code": "USER_ACCOUNT_REVOKED"})
 
     async def accepted() -> bool:
         return await webhook_rows(svc, "USER_ACCOUNT_REVOKED") == 1
