@@ -10,6 +10,7 @@ transaction is its current state; earlier entries of it are superseded.
 from __future__ import annotations
 
 import bisect
+import gc
 import time
 from collections import OrderedDict
 from collections.abc import Iterator
@@ -19,6 +20,7 @@ from .data.generator import BLOCK, Generator
 
 Txn = dict[str, Any]
 _CACHE_BLOCKS = 160
+_COLLECT_AFTER = 40  # blocks prepared at once
 
 
 class Ledger:
@@ -43,13 +45,25 @@ class Ledger:
 
     def prepare(self, seconds: float | None = None) -> bool:
         """Generate blocks ahead for up to `seconds` (None: until done). True once every block is."""
+        if self.prepared:
+            return True
         deadline = None if seconds is None else time.perf_counter() + seconds
-        while len(self._prepared) < self._to_prepare:
-            block_no = len(self._prepared)
-            cached = self._blocks.pop(block_no) if block_no in self._blocks else None
-            self._prepared.append(cached or self.gen.historical_block(block_no))
-            if deadline is not None and time.perf_counter() >= deadline:
-                break
+        collecting = gc.isenabled()
+        gc.disable()  # only new, acyclic objects: scanning them again and again would add a third
+        try:
+            while len(self._prepared) < self._to_prepare:
+                block_no = len(self._prepared)
+                cached = self._blocks.pop(block_no) if block_no in self._blocks else None
+                self._prepared.append(cached or self.gen.historical_block(block_no))
+                if deadline is not None and time.perf_counter() >= deadline:
+                    break
+        finally:
+            if collecting:
+                gc.enable()
+        if self.prepared and self._to_prepare >= _COLLECT_AFTER and collecting:
+            # Once, while the Item is still NOT_READY: else the collector scans these objects three times
+            # (young, middle, old generation) in the middle of the first pages served.
+            gc.collect()
         return self.prepared
 
     # -- building ---------------------------------------------------------------------------------------

@@ -31,7 +31,7 @@ class Parts:
     icon_url: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)  # hashed by identity: a cheap key
 class Kind:
     merchant: m.Merchant
     low: float

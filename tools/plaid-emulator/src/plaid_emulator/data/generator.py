@@ -54,7 +54,8 @@ class Generator:
         self._home = m.CITIES.index(profile.home)
         self._credit_account = profile.accounts.get("credit card")
         self._id_prefix = f"{profile.seed}:h:"
-        self._iso: dict[int, str] = {}
+        self._iso: dict[int, str] = {}  # day ordinal -> ISO date
+        self._shapes: dict[tuple[c.Kind, int, bool, str], dict[str, Any]] = {}
 
     def historical_id(self, i: int) -> str:
         return derived_id(self.p.seed, "h", i)
@@ -152,10 +153,8 @@ class Generator:
             authorized = day
         else:  # random.choices((0, 1, 2, 3), (35, 40, 20, 5))
             authorized = day - bisect(_AUTH_CUM, draw() * 100.0, 0, 3)
-        if kind.fixed is not None:
-            description = kind.fixed[city]
-        else:
-            assert kind.templates is not None
+        description = None
+        if kind.templates is not None:
             pieces, widths = kind.templates[city]
             description = pieces[0]
             for width, piece in zip(widths, pieces[1:], strict=True):
@@ -165,20 +164,35 @@ class Generator:
                         r = bits(_REF_BITS)
                     description += c.REF_CHARS[r]
                 description += piece
-        parts = kind.parts if draw() < 0.9 else kind.parts_medium
-        merchant = kind.merchant
+        key = (kind, city, draw() >= 0.9, account)  # the 10 % at MEDIUM confidence
+        # A copy of the shared shape, then what is this transaction's own: cheaper than a dict literal.
         # Transactions are never mutated in place (a change builds a new dict), so sub-objects are shared.
-        return {
+        txn = (self._shapes.get(key) or self._shape(key)).copy()
+        iso = self._iso
+        txn["amount"] = amount
+        txn["authorized_date"] = iso.get(authorized) or self._day(authorized)
+        txn["date"] = iso.get(day) or self._day(day)
+        if description is not None:
+            txn["original_description"] = description
+        txn["pending"] = pending
+        txn["transaction_id"] = tid
+        return txn
+
+    def _shape(self, key: tuple[c.Kind, int, bool, str]) -> dict[str, Any]:
+        kind, city, medium, account = key
+        parts = kind.parts_medium if medium else kind.parts
+        merchant = kind.merchant
+        shape = self._shapes[key] = {
             "account_id": account,
             "account_owner": None,
-            "amount": amount,
-            "authorized_date": self._day(authorized),
+            "amount": 0.0,
+            "authorized_date": "",
             "authorized_datetime": None,
             "category": None,
             "category_id": None,
             "check_number": None,
             "counterparties": parts.counterparties,
-            "date": self._day(day),
+            "date": "",
             "datetime": None,
             "iso_currency_code": self.p.currency,
             "location": c.LOCATIONS[city] if kind.in_store else c.NULL_LOCATION,
@@ -186,16 +200,17 @@ class Generator:
             "merchant_entity_id": parts.entity_id,
             "merchant_name": merchant.name,
             "name": merchant.display,
-            "original_description": description,
+            "original_description": None if kind.fixed is None else kind.fixed[city],
             "payment_channel": merchant.channel,
             "payment_meta": c.NULL_PAYMENT_META,
-            "pending": pending,
+            "pending": False,
             "pending_transaction_id": None,
             "personal_finance_category": parts.pfc,
             "personal_finance_category_icon_url": parts.icon_url,
             "transaction_code": None,
-            "transaction_id": tid,
+            "transaction_id": "",
             "transaction_type": kind.transaction_type,
             "unofficial_currency_code": None,
             "website": merchant.website,
         }
+        return shape
