@@ -144,3 +144,10 @@ async def test_after_plaid_rotates_its_key_new_webhooks_verify_with_the_new_kid(
     await wait_until(accepted)
     jwk = svc.emu.plaid("/webhook_verification_key/get", {"key_id": rotated["expired_kid"]}).json()["key"]
     assert jwk["expired_at"] is not None  # the old key is published as expired; the verifier would refuse it
+
+
+async def test_oversized_bodies_and_other_methods_are_refused(svc: LinkService) -> None:
+    huge = b'{"webhook_type": "ITEM", "pad": "' + b"x" * 300_000 + b'"}'
+    assert await post(svc, huge, "a.b.c") == 413
+    assert (await svc.call("GET", "/v1/plaid/webhooks")).status_code == 405
+    assert await webhook_rows(svc) == 0
