@@ -119,6 +119,7 @@ async def bootstrap(
         timeout_seconds=settings.plaid_timeout_seconds,
         max_threads=settings.max_concurrent_syncs,
         parse=settings.plaid_parse,
+        initial_days_requested=settings.plaid_initial_days_requested,
     )
     tokens = tokens or HttpTokenProvider(settings.link_svc_url, settings.link_svc_token.get_secret_value())
     owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"

@@ -6,7 +6,7 @@ See bankstream_common.settings for the shared fields and the rule secrets follow
 from typing import ClassVar, Literal
 
 from bankstream_common.settings import BaseServiceSettings, service_config
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
 
 
 class Settings(BaseServiceSettings):
@@ -29,6 +29,7 @@ class Settings(BaseServiceSettings):
     plaid_client_id: str
     plaid_secret: SecretStr
     plaid_timeout_seconds: float = 30.0
+    plaid_initial_days_requested: int = Field(730, ge=1, le=730)  # the initial backfill: up to 24 months
     plaid_parse: Literal["own", "sdk"] = "own"  # "sdk": plaid-python's response models (slow; see docs)
 
     # where access tokens come from (never Kafka): link-svc's internal vault API

@@ -95,7 +95,11 @@ class SyncScheduler:
         try:
             await sync
         except asyncio.CancelledError:
+            # lease lost (release is then a no-op: it is fenced on the owner) or shutting down (the Item
+            # stays wanted and another worker takes it at once instead of after the lease expires)
             log.warning("sync run cancelled", item_id=claim.item_id)
+            with contextlib.suppress(Exception):
+                await asyncio.shield(self._repo.release(claim))
         except Exception:
             log.exception("sync run crashed", item_id=claim.item_id)
             with contextlib.suppress(Exception):

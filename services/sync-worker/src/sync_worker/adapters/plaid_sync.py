@@ -64,6 +64,7 @@ class PlaidSyncClient:
         timeout_seconds: float = 30.0,
         max_threads: int = 8,
         parse: Literal["own", "sdk"] = "own",
+        initial_days_requested: int = 730,
     ) -> None:
         config = plaid.Configuration(host=host, api_key={"clientId": client_id, "secret": secret})
         config.connection_pool_maxsize = max_threads
@@ -71,10 +72,14 @@ class PlaidSyncClient:
         self._timeout = timeout_seconds
         self._executor = ThreadPoolExecutor(max_workers=max_threads, thread_name_prefix="plaid")
         self._parse = parse
-        self.options = TransactionsSyncRequestOptions(
-            include_original_description=True,
-            personal_finance_category_version=PersonalFinanceCategoryVersion("v2"),
-        )
+        common: dict[str, Any] = {
+            "include_original_description": True,
+            "personal_finance_category_version": PersonalFinanceCategoryVersion("v2"),
+        }
+        self.options = TransactionsSyncRequestOptions(**common)
+        # the first call (no cursor) asks for the whole history window; Plaid ignores it once the
+        # Item's transactions are initialised (Link's transactions.days_requested then decides)
+        self.first_options = TransactionsSyncRequestOptions(**common, days_requested=initial_days_requested)
 
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
@@ -113,9 +118,9 @@ class PlaidSyncClient:
             response.release_conn()
 
     def _request(self, access_token: str, cursor: str, count: int) -> TransactionsSyncRequest:
-        kwargs: dict[str, Any] = {"access_token": access_token, "count": count, "options": self.options}
+        kwargs: dict[str, Any] = {"access_token": access_token, "count": count, "options": self.first_options}
         if cursor:
-            kwargs["cursor"] = cursor
+            kwargs["cursor"], kwargs["options"] = cursor, self.options
         return TransactionsSyncRequest(**kwargs)
 
     def _sync_blocking(self, access_token: str, cursor: str, count: int) -> SyncPage:
