@@ -1,5 +1,6 @@
 """What comes from outside the API: Plaid webhooks, the sync-worker's failures, vault releases."""
 
+import time
 from datetime import UTC, datetime
 
 import asyncpg
@@ -43,8 +44,10 @@ async def release_access_token(deps: Deps, principal: Principal, item_id: str) -
 
 async def receive_webhook(deps: Deps, raw_body: bytes, verification: str | None) -> bool:
     """Verify, then record once and publish once; True when published, False for a redelivery."""
+    started = time.perf_counter()
     try:
         verified = await deps.verifier.verify(raw_body, verification)
+        deps.metrics.webhook_verify_duration.observe(time.perf_counter() - started)
     except WebhookRejected as exc:
         deps.metrics.webhooks_rejected.labels(exc.reason).inc()
         log.warning("webhook rejected", reason=exc.reason)
