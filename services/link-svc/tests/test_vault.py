@@ -2,6 +2,9 @@
 
 import asyncio
 import json
+import os
+import subprocess
+import sys
 
 import asyncpg
 import pytest
@@ -130,3 +133,41 @@ async def test_the_service_refuses_to_start_on_rows_its_keys_cannot_open(
             assert K1 not in str(refused.value) and K2 not in str(refused.value)
         finally:
             await container.aclose()
+
+
+@pytest.mark.integration
+async def test_the_rotation_command_moves_every_row_to_the_active_key(
+    pool: asyncpg.Pool, schema: str, database_url: str, kafka_bootstrap_servers: str
+) -> None:
+    tokens = await _insert(pool, ring({"k1": K1}, "k1"), 7)
+    env = {
+        **os.environ,
+        "LINK_SVC_ENV": "test",
+        "LINK_SVC_DATABASE_URL": database_url,
+        "LINK_SVC_KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap_servers,
+        "LINK_SVC_SCHEMA_NAME": schema,
+        "LINK_SVC_VAULT_KEYS": json.dumps({"k1": K1, "k2": K2}),
+        "LINK_SVC_VAULT_ACTIVE_KEY_ID": "k2",
+        "LINK_SVC_JWT_PUBLIC_KEYS": json.dumps({"t": public_pem(ec.generate_private_key(ec.SECP256R1()))}),
+        "PLAID_CLIENT_ID": "c",
+        "PLAID_SECRET": "s-0f9c2a51",
+        "PLAID_BASE_URL": "http://127.0.0.1:9",
+    }
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "link_svc.entrypoints.vault_cli", *args]
+        return subprocess.run(command, env=env, capture_output=True, text=True, timeout=60, check=False)
+
+    done = await asyncio.to_thread(cli, "rotate", "--batch-size", "3")
+    assert done.returncode == 0, done.stderr
+    assert "rotated 7" in done.stdout and K1 not in done.stdout + done.stderr
+    status = await asyncio.to_thread(cli, "status")
+    assert status.returncode == 0 and status.stdout.split() == ["k2", "7", "configured", "(active)"]
+    retired = ring({"k2": K2}, "k2")
+    for item, token in tokens.items():
+        sealed = await vault.load(pool, item)
+        assert sealed is not None and retired.open(item, sealed) == token
+    env["LINK_SVC_VAULT_KEYS"] = json.dumps({"k3": K1})
+    env["LINK_SVC_VAULT_ACTIVE_KEY_ID"] = "k3"
+    refused = await asyncio.to_thread(cli, "rotate")
+    assert refused.returncode == 2 and "k2" in refused.stderr
