@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 
 import uvicorn
 
@@ -36,6 +37,8 @@ def main(argv: list[str] | None = None) -> None:
         webhook_time_scale=args.webhook_time_scale,
         default_transactions=args.default_transactions,
         rate_limits=False if args.no_rate_limits else None,
+        # This process is the emulator's own (unless PLAID_EMULATOR_GC_FREEZE says otherwise).
+        gc_freeze=None if os.environ.get("PLAID_EMULATOR_GC_FREEZE") else True,
     )
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
     # uvicorn's access log shows paths only; bodies (access tokens, secrets) are never logged.

@@ -26,6 +26,8 @@ class EmulatorConfig:
     rate_limits: bool = True
     # Transactions per Item generated ahead, while it is NOT_READY (about 1 KB each); the rest lazily.
     prepared_transactions: int = 200_000
+    # Exempt generated histories from garbage collection (gc.freeze): for a process of the emulator's own.
+    gc_freeze: bool = False
     # Simulated clock: starts at `start_time` (None = now) and, if `realtime`, flows with the wall clock.
     start_time: datetime | None = None
     realtime: bool = True
@@ -50,7 +52,7 @@ def _parse(name: str, raw: str) -> object:
         return raw
     if name in ("seed", "default_transactions", "prepared_transactions"):
         return int(raw)
-    if name in ("rate_limits", "realtime"):
+    if name in ("rate_limits", "realtime", "gc_freeze"):
         return raw.strip().lower() in ("1", "true", "yes", "on")
     if name == "start_time":
         return datetime.fromisoformat(raw)

@@ -161,7 +161,8 @@ class Lifecycle:
                 {a.kind: a.account_id for a in item.accounts},
                 item.currency,
             )
-            ledger = item.preparing = Ledger(Generator(profile), self.emu.config.prepared_transactions)
+            cfg = self.emu.config
+            ledger = item.preparing = Ledger(Generator(profile), cfg.prepared_transactions, cfg.gc_freeze)
         if wait or ledger.count <= PREPARE_INLINE:
             return ledger.prepare()
         if not ledger.prepared:

@@ -24,8 +24,9 @@ _COLLECT_AFTER = 40  # blocks prepared at once
 
 
 class Ledger:
-    def __init__(self, generator: Generator, prepared_limit: int = 0) -> None:
+    def __init__(self, generator: Generator, prepared_limit: int = 0, gc_freeze: bool = False) -> None:
         self.gen = generator
+        self._gc_freeze = gc_freeze
         self.count = generator.p.count
         self.head = 0
         self._prepared: list[list[Txn]] = []  # blocks 0.. generated ahead, kept for the Item's life
@@ -61,9 +62,14 @@ class Ledger:
             if collecting:
                 gc.enable()
         if self.prepared and self._to_prepare >= _COLLECT_AFTER and collecting:
-            # Once, while the Item is still NOT_READY: else the collector scans these objects three times
-            # (young, middle, old generation) in the middle of the first pages served.
-            gc.collect()
+            # Else the collector would scan these objects three times (young, middle, old generation) in
+            # the middle of the first pages served, and again at every full collection. In a process of
+            # its own, the emulator exempts them from collection (they hold no cycles: refcounting frees
+            # them with their Item); embedded in another process, it collects once now, while NOT_READY.
+            if self._gc_freeze:
+                gc.freeze()
+            else:
+                gc.collect()
         return self.prepared
 
     # -- building ---------------------------------------------------------------------------------------
