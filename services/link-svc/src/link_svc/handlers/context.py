@@ -36,8 +36,8 @@ class Deps:
     keyring: vault.Keyring
     verifier: WebhookVerifier
     metrics: Metrics
+    webhook_writer: WebhookWriter  # group commit of verified webhooks (see bootstrap)
     topic_prefix: str = ""
-    webhook_writer: WebhookWriter | None = None  # group commit of verified webhooks (see bootstrap)
 
     def topic(self, name: str) -> str:
         return self.topic_prefix + name

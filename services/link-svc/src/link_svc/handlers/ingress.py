@@ -8,7 +8,7 @@ import structlog
 from bankstream_common.envelope import Envelope
 
 from ..adapters import repository as repo
-from ..adapters.webhook_writer import WebhookRecord, WebhookWriter
+from ..adapters.webhook_writer import WebhookRecord
 from ..domain import events as ev
 from ..domain import item_state as sm
 from ..domain.access import Principal, PrincipalKind, Scope
@@ -77,9 +77,9 @@ async def receive_webhook(deps: Deps, raw_body: bytes, verification: str | None)
         key=key,
         event=event,
     )
-    if trigger is None or not item_id or deps.webhook_writer is None:  # the hot path: group commit
-        fresh = await (deps.webhook_writer or WebhookWriter(deps.pool)).record(record)
-    else:  # an ITEM webhook also moves the Item, in the same transaction
+    if trigger is None or not item_id:  # the hot path: group commit
+        fresh = await deps.webhook_writer.record(record)
+    else:  # an ITEM webhook that moves the Item: claim, transition and both events in one transaction
         async with deps.pool.acquire() as conn, conn.transaction():
             fresh = await repo.claim_webhook_and_enqueue(conn, record)
             item = await repo.get_item(conn, item_id, for_update=True) if fresh else None
