@@ -95,4 +95,6 @@ def test_a_user_sees_only_their_items_and_a_service_acts_only_through_scopes() -
     with pytest.raises(NotAllowed):
         service.acting_user(None)
     admin = Principal("root", PrincipalKind.USER, frozenset({"admin"}))
-    assert admin.has(Scope.ITEMS_WRITE)
+    assert admin.has(Scope.ITEMS_WRITE) and admin.restricted_to is None
+    admin.check_owner("item-2", "bob")
+    assert alice.restricted_to == "alice" and service.restricted_to is None

@@ -2,7 +2,8 @@
 
 A caller is a `Principal` taken from a verified bearer token. A user token (`kind` user) has the user id
 as subject and is restricted to that user's Items; a service token (`kind` service) acts for no user and
-is limited by its scopes alone. `admin` implies every other scope.
+is limited by its scopes alone. `admin` implies every other scope (the vault excepted: releasing a token
+needs an explicit `vault:read` on a service token) and lifts the one-user restriction.
 """
 
 from dataclasses import dataclass
@@ -35,6 +36,11 @@ class Principal:
         """The user this caller acts as, or None for a service."""
         return self.subject if self.kind is PrincipalKind.USER else None
 
+    @property
+    def restricted_to(self) -> str | None:
+        """The only user whose Items this caller may see: its own user, unless it holds `admin`."""
+        return None if Scope.ADMIN.value in self.scopes else self.user_id
+
     def has(self, scope: Scope) -> bool:
         return scope.value in self.scopes or Scope.ADMIN.value in self.scopes
 
@@ -44,7 +50,7 @@ class Principal:
 
     def check_owner(self, item_id: str, owner_user_id: str) -> None:
         """A user may touch only their own Items; to them, anyone else's Item does not exist."""
-        if self.kind is PrincipalKind.USER and owner_user_id != self.subject:
+        if self.restricted_to is not None and owner_user_id != self.restricted_to:
             raise ItemNotFound(item_id)
 
     def acting_user(self, requested_user_id: str | None) -> str:

@@ -28,7 +28,7 @@ GONE_AT_PLAID = frozenset({"ITEM_NOT_FOUND", "INVALID_ACCESS_TOKEN"})
 
 async def list_items(deps: Deps, principal: Principal, *, include_removed: bool = False) -> list[Item]:
     principal.require(Scope.ITEMS_READ)
-    return await repo.list_items(deps.pool, principal.user_id, include_removed=include_removed)
+    return await repo.list_items(deps.pool, principal.restricted_to, include_removed=include_removed)
 
 
 async def get_item(deps: Deps, principal: Principal, item_id: str) -> tuple[Item, list[StatusChange]]:
