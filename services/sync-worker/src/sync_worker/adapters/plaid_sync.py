@@ -96,10 +96,6 @@ class PlaidSyncClient:
             return json.dumps(_page_dict(page), default=str).encode()
         return await self._call(lambda: self.sync_raw(access_token, cursor, count))
 
-    async def parse(self, raw: bytes) -> SyncPage:
-        """Parse off the event loop (in the client's threads)."""
-        return await asyncio.get_running_loop().run_in_executor(self._executor, parse_page, raw)
-
     async def refresh(self, access_token: str) -> None:
         """Ask Plaid to look for new transactions now (the answer arrives as a webhook)."""
         request = TransactionsRefreshRequest(access_token=access_token)
