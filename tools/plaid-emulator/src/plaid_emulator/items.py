@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
-import logging
 import math
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from . import prepare
 from .data.accounts import Account
 from .data.generator import Generator, Profile
 from .errors import PlaidApiError
@@ -20,12 +19,9 @@ from .webhooks import events
 if TYPE_CHECKING:
     from .state import Emulator
 
-log = logging.getLogger("plaid_emulator")
 STATUS_NOT_READY = "NOT_READY"
 STATUS_INITIAL = "INITIAL_UPDATE_COMPLETE"
 STATUS_HISTORICAL = "HISTORICAL_UPDATE_COMPLETE"
-PREPARE_INLINE = 10_000  # Items up to this many transactions are generated at once, when due
-PREPARE_SLICE = 0.01  # seconds of generation at a time in the background
 
 
 @dataclass
@@ -110,15 +106,13 @@ def _iso(moment: datetime) -> str:
 class Lifecycle:
     """Moves Items through time. Everything here runs on the server's event loop.
 
-    When an Item's not-ready delay has passed, its history is generated ahead (`Ledger.prepare`) before it
-    reports INITIAL_UPDATE_COMPLETE, as Plaid stays NOT_READY while it pulls the data: at once for small
-    Items and whenever the caller waits (`ready`, clock advance), otherwise in slices on the event loop
-    (`prepare_in_background`), so a large Item's first pages are served from memory, not generated then.
+    When an Item's not-ready delay has passed, its history is generated ahead (see `prepare`) before it
+    reports INITIAL_UPDATE_COMPLETE.
     """
 
     def __init__(self, emu: Emulator) -> None:
         self.emu = emu
-        self.wanted = asyncio.Event()  # an Item is being prepared in the background
+        self.background = prepare.Background()
 
     def notify(self, item: Item, payload: dict[str, Any]) -> None:
         item.last_webhook = (payload["webhook_code"], self.emu.clock.now())
@@ -163,26 +157,21 @@ class Lifecycle:
             )
             cfg = self.emu.config
             ledger = item.preparing = Ledger(Generator(profile), cfg.prepared_transactions, cfg.gc_freeze)
-        if wait or ledger.count <= PREPARE_INLINE:
-            return ledger.prepare()
-        if not ledger.prepared:
-            self.wanted.set()
-        return ledger.prepared
+        if prepare.prepare_now(ledger, wait):
+            return True
+        self.background.wanted.set()
+        return False
 
     async def prepare_in_background(self) -> None:
-        """Generate the data of Items that wait for it, a slice at a time, letting requests through."""
-        while True:
-            await self.wanted.wait()
-            self.wanted.clear()
-            while busy := [i for i in self.emu.items.values() if i.preparing and not i.preparing.prepared]:
-                for item in busy:
-                    assert item.preparing is not None
-                    if item.preparing.prepare(seconds=PREPARE_SLICE):
-                        try:
-                            self.housekeep(item)  # ready now: INITIAL_UPDATE and its webhooks
-                        except Exception:
-                            log.exception("housekeeping %s failed", item.item_id)
-                    await asyncio.sleep(0)
+        def pending() -> list[tuple[str, Ledger]]:
+            items = self.emu.items.values()
+            return [(i.item_id, i.preparing) for i in items if i.preparing and not i.preparing.prepared]
+
+        def done(item_id: str) -> None:
+            if item_id in self.emu.items:
+                self.housekeep(self.emu.items[item_id])  # ready now: INITIAL_UPDATE and its webhooks
+
+        await self.background.run(pending, done)
 
     def _initialise(self, item: Item, now: datetime) -> None:
         assert item.preparing is not None

@@ -46,31 +46,25 @@ class Ledger:
 
     def prepare(self, seconds: float | None = None) -> bool:
         """Generate blocks ahead for up to `seconds` (None: until done). True once every block is."""
-        if self.prepared:
-            return True
         deadline = None if seconds is None else time.perf_counter() + seconds
-        collecting = gc.isenabled()
-        gc.disable()  # only new, acyclic objects: scanning them again and again would add a third
-        try:
-            while len(self._prepared) < self._to_prepare:
-                block_no = len(self._prepared)
-                cached = self._blocks.pop(block_no) if block_no in self._blocks else None
-                self._prepared.append(cached or self.gen.historical_block(block_no))
-                if deadline is not None and time.perf_counter() >= deadline:
-                    break
-        finally:
-            if collecting:
-                gc.enable()
-        if self.prepared and self._to_prepare >= _COLLECT_AFTER and collecting:
-            # Else the collector would scan these objects three times (young, middle, old generation) in
-            # the middle of the first pages served, and again at every full collection. In a process of
-            # its own, the emulator exempts them from collection (they hold no cycles: refcounting frees
-            # them with their Item); embedded in another process, it collects once now, while NOT_READY.
+        while len(self._prepared) < self._to_prepare:
+            block_no = len(self._prepared)
+            cached = self._blocks.pop(block_no) if block_no in self._blocks else None
+            self._prepared.append(cached or self.gen.historical_block(block_no))
+            if deadline is not None and time.perf_counter() >= deadline:
+                break
+        return self.prepared
+
+    def settle(self) -> None:
+        """Once prepared: else the collector would scan these objects three times (young, middle, old
+        generation) in the middle of the first pages served, and again at every full collection. In a
+        process of its own, the emulator exempts them from collection (they hold no cycles: refcounting
+        frees them with their Item); embedded in another process, it collects once, now."""
+        if self._to_prepare >= _COLLECT_AFTER:
             if self._gc_freeze:
                 gc.freeze()
             else:
                 gc.collect()
-        return self.prepared
 
     # -- building ---------------------------------------------------------------------------------------
     def append_history(self, lo: int, hi: int) -> int:
