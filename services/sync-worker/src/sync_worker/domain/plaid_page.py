@@ -3,7 +3,7 @@
 The page is validated by a pydantic TypeAdapter over TypedDicts (types, required fields, valid dates;
 unknown fields dropped, as the SDK tolerates them) straight from the bytes (pydantic-core's JSON parser),
 so a transaction goes from Plaid's bytes to our event's `data` as one plain dict, without a model object
-per transaction. That costs ~16 ms per 500-transaction page; plaid-python's own models cost ~4 s for the
+per transaction. That costs ~10 ms per 500-transaction page; plaid-python's own models cost ~4 s for the
 same page (see docs/sync-worker.md). The transaction dicts carry exactly the `TransactionChanged` fields
 (`TRANSACTION_FIELDS`), missing optional ones as null; a test holds them to the strict event model.
 """
