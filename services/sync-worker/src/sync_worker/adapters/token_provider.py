@@ -28,11 +28,19 @@ class TokenProvider(Protocol):
 
 
 class HttpTokenProvider:
-    def __init__(self, base_url: str, service_token: str, *, timeout_seconds: float = 5.0) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        service_token: str,
+        *,
+        timeout_seconds: float = 5.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
         self._client = httpx.AsyncClient(
             base_url=base_url.rstrip("/"),
             headers={"Authorization": f"Bearer {service_token}"},
             timeout=timeout_seconds,
+            transport=transport,
         )
 
     def __repr__(self) -> str:
