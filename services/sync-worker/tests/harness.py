@@ -28,7 +28,7 @@ FAST_POLICY = RetryPolicy(
 )
 
 
-class TestTokens:
+class EmulatorTokens:
     """The test's TokenProvider: tokens the test got from the emulator, optionally read from a JSON file
     (for a worker running as a subprocess)."""
 
@@ -76,7 +76,7 @@ def settings_for(
 class Worker:
     container: Container
     producer: AIOKafkaProducer
-    tokens: TestTokens
+    tokens: EmulatorTokens
 
     @property
     def settings(self) -> Settings:
@@ -140,7 +140,7 @@ class Worker:
 
 @contextlib.asynccontextmanager
 async def running_worker(settings: Settings, policy: RetryPolicy = FAST_POLICY) -> AsyncIterator[Worker]:
-    tokens = TestTokens()
+    tokens = EmulatorTokens()
     container = await bootstrap(settings, tokens=tokens, policy=policy)
     task = asyncio.create_task(container.pipeline.run())
     producer = create_producer(settings.kafka_bootstrap_servers, client_id="sync-worker-test")

@@ -9,7 +9,7 @@ from fastapi import FastAPI, Header, HTTPException
 from sync_worker.adapters.token_provider import HttpTokenProvider, TokenProvider
 from sync_worker.domain.errors import ItemUnknown, TokenProviderUnavailable
 
-from .harness import TestTokens
+from .harness import EmulatorTokens
 
 SERVICE_TOKEN = "svc-token-with-vault-read-5e1f"
 TOKENS = {"item-1": "access-sandbox-8c1e2d4f-0000-4000-8000-000000000001"}
@@ -39,7 +39,7 @@ async def provider(request: pytest.FixtureRequest) -> AsyncIterator[TokenProvide
             "http://link-svc", SERVICE_TOKEN, transport=httpx.ASGITransport(app=link_svc_stand_in())
         )
     else:
-        p = TestTokens(TOKENS)
+        p = EmulatorTokens(TOKENS)
     yield p
     await p.aclose()
 

@@ -9,14 +9,14 @@ import structlog
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from harness import FAST_POLICY, TestTokens
+from harness import FAST_POLICY, EmulatorTokens
 from sync_worker.bootstrap import bootstrap
 from sync_worker.config import Settings
 
 
 async def main(tokens_path: Path) -> None:
     structlog.configure(logger_factory=structlog.PrintLoggerFactory(sys.stderr))
-    container = await bootstrap(Settings(), tokens=TestTokens(path=tokens_path), policy=FAST_POLICY)  # type: ignore[call-arg]
+    container = await bootstrap(Settings(), tokens=EmulatorTokens(path=tokens_path), policy=FAST_POLICY)  # type: ignore[call-arg]
     task = asyncio.create_task(container.pipeline.run())
     await container.pipeline.ready.wait()
     await container.consumer.started.wait()
