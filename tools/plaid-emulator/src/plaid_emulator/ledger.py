@@ -27,6 +27,7 @@ class Ledger:
     def __init__(self, generator: Generator, prepared_limit: int = 0, gc_freeze: bool = False) -> None:
         self.gen = generator
         self._gc_freeze = gc_freeze
+        self._settled = False
         self.count = generator.p.count
         self.head = 0
         self._prepared: list[list[Txn]] = []  # blocks 0.. generated ahead, kept for the Item's life
@@ -60,7 +61,8 @@ class Ledger:
         generation) in the middle of the first pages served, and again at every full collection. In a
         process of its own, the emulator exempts them from collection (they hold no cycles: refcounting
         frees them with their Item); embedded in another process, it collects once, now."""
-        if self._to_prepare >= _COLLECT_AFTER:
+        if self._to_prepare >= _COLLECT_AFTER and not self._settled:
+            self._settled = True
             if self._gc_freeze:
                 gc.freeze()
             else:

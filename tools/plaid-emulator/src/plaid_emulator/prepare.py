@@ -35,13 +35,14 @@ def collector_paused() -> Iterator[None]:
 
 
 def prepare_now(ledger: Ledger, wait: bool) -> bool:
-    """Generate `ledger`'s history now if it is small or the caller waits. True once it exists."""
-    if ledger.prepared or not (wait or ledger.count <= INLINE):
-        return ledger.prepared
-    with collector_paused():
-        ledger.prepare()
-    ledger.settle()
-    return True
+    """Generate `ledger`'s history now if it is small or the caller waits, else one slice of it (the
+    background does the rest; the slice only matters if no background runs). True once it exists."""
+    if not ledger.prepared:
+        with collector_paused():
+            ledger.prepare(None if wait or ledger.count <= INLINE else SLICE)
+    if ledger.prepared:
+        ledger.settle()
+    return ledger.prepared
 
 
 class Background:
