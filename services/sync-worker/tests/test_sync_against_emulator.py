@@ -97,10 +97,10 @@ async def test_incremental_updates_pending_to_posted_modifications_and_removals(
         emulator.advance(days=1)  # new pending transactions, some posted, some amounts changed
         await worker.request_sync(item_id)
         await worker.wait_runs(item_id, 2 * day)
-        emulator.refresh(item_id)  # every pending posts
-        await worker.request_sync(item_id)
+        await worker.request_sync(item_id, refresh=True)  # /transactions/refresh: every pending posts
         await worker.wait_runs(item_id, 2 * day + 1)
     events = await assert_converged(worker, reader, emulator, item_id)
+    assert worker.container.metrics.plaid_requests.labels("refresh", "ok")._value.get() == 3
     changes = {e.data["change"] for e in events}
     assert changes == {"added", "modified", "removed"}, changes
     seen_pending = {

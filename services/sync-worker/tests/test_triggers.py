@@ -19,7 +19,8 @@ from sync_worker.domain.triggers import (
         (ITEM_STATUS_CHANGED, {"item_id": "i", "status": "good"}, "resume", "login_repaired", False),
         (ITEM_STATUS_CHANGED, {"item_id": "i", "status": "login_required"}, "pause", "", False),
         (SYNC_REQUESTED, {"item_id": "i", "refresh": True}, "want", "requested", True),
-        (SYNC_REQUESTED, {"item_id": "i"}, "want", "requested", False),
+        (SYNC_REQUESTED, {"item_id": "i"}, "want", "requested", True),
+        (SYNC_REQUESTED, {"item_id": "i", "refresh": False}, "want", "requested", False),
         (
             WEBHOOK_RECEIVED,
             {"item_id": "i", "webhook_type": "TRANSACTIONS", "webhook_code": "SYNC_UPDATES_AVAILABLE"},

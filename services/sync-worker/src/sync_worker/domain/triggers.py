@@ -14,7 +14,7 @@ the Item, they become one run; one arriving while a run is in progress makes exa
                                                                              want (webhook)
                                            ITEM LOGIN_REPAIRED               resume + want (login_repaired)
                                            ITEM NEW_ACCOUNTS_AVAILABLE       want (new_accounts)
-    bankstream.sync.requested.v1           item_id, refresh?                 want (requested), refresh
+    bankstream.sync.requested.v1           item_id, refresh? (default true)  want (requested) + refresh
     anything else                                                            ignored (tolerant reader)
 """
 
@@ -74,7 +74,8 @@ def action_for(event_type: str, data: dict[str, Any]) -> TriggerAction | None:
             return TriggerAction(item_id, "pause", "")
         return None
     if event_type == SYNC_REQUESTED:
-        return TriggerAction(item_id, "want", "requested", refresh=bool(data.get("refresh", False)))
+        # an on-demand sync also asks Plaid to look for new data now, unless told not to
+        return TriggerAction(item_id, "want", "requested", refresh=data.get("refresh") is not False)
     if event_type == WEBHOOK_RECEIVED:
         return _webhook_action(item_id, str(data.get("webhook_type", "")), str(data.get("webhook_code", "")))
     return None
