@@ -168,7 +168,12 @@ async def bootstrap(
         await ensure_topics(settings.kafka_bootstrap_servers, topics)
         await producer.start()
 
-    pipeline = Pipeline(prepare=prepare, workers=[consumer, scheduler, relay])
+    roles: dict[str, list[Worker]] = {
+        "all": [consumer, scheduler, relay],
+        "sync": [consumer, scheduler],
+        "relay": [relay],
+    }
+    pipeline = Pipeline(prepare=prepare, workers=roles[settings.role])
     kafka = kafka_check(settings.kafka_bootstrap_servers)
     app = create_app(settings, metrics, {"postgres": postgres_check(pool), "kafka": kafka}, pool)
     return Container(

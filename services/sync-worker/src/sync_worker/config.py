@@ -36,6 +36,9 @@ class Settings(BaseServiceSettings):
     link_svc_url: str = "http://127.0.0.1:8001"
     link_svc_token: SecretStr  # service token with scope vault:read
 
+    # all: consumer + scheduler + relay in one process; sync / relay: split them over two processes
+    # (two cores: the relay publishes one Item's events while the scheduler pages others)
+    role: Literal["all", "sync", "relay"] = "all"
     schema_name: str = "sync_worker"
     consumer_group: str = "sync-worker"
     max_concurrent_syncs: int = 8  # different Items syncing at once in this process
