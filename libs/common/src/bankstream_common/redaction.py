@@ -16,6 +16,7 @@ Everything is replaced with `[REDACTED]`; the rest of a string survives.
 """
 
 import datetime as dt
+import functools
 import re
 from collections.abc import Mapping
 from decimal import Decimal
@@ -80,6 +81,32 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
 )
 
 
+# Every pattern above needs one of these substrings (lower-cased): a string with none of them is returned
+# untouched after a few `in` checks instead of six substitutions (most log values: routes, ids, numbers).
+_TRIGGERS = (
+    "token",
+    "secret",
+    "passw",
+    "authorization",
+    "bearer",
+    "basic",
+    "cookie",
+    "key",
+    "://",
+    "eyj",
+    "access-",
+    "public-",
+    "link-",
+    "processor-",
+)
+
+
+def _may_hold_secret(text: str) -> bool:
+    lower = text.lower()
+    return any(t in lower for t in _TRIGGERS)
+
+
+@functools.lru_cache(maxsize=4096)
 def is_sensitive_key(key: str) -> bool:
     normal = _CAMEL.sub(r"\1_\2", key).lower()
     words = [w for w in _SPLIT.split(normal) if w]
@@ -91,6 +118,8 @@ def is_sensitive_key(key: str) -> bool:
 
 
 def redact_text(text: str) -> str:
+    if not _may_hold_secret(text):
+        return text
     for pattern, replacement in _PATTERNS:
         text = pattern.sub(replacement, text)
     return text
