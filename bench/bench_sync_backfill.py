@@ -5,7 +5,8 @@
     <M>x1000_relay_process     the same with the outbox relay in a second process (SYNC_WORKER_ROLE)
 
 Clock: from the run's first /transactions/sync call (sync_runs.started_at) to the moment the last of its
-events was acknowledged by Kafka (max outbox.sent_at: the relay marks a row only after the ack). The worker
+events was acknowledged by Kafka (the moment the outbox is empty: the relay deletes a row only after its ack,
+polled every 20 ms, so the clock can only run long). The worker
 is the real one, wired by bootstrap() (consumer, scheduler, outbox relay), in this process; the emulator
 runs in a subprocess (`python -m plaid_emulator`) so it does not share the worker's GIL.
 
@@ -266,18 +267,17 @@ async def _backfill(dsn: str, kafka: str, url: str, items: int, per_item: int, s
         pool = container.pool
         deadline = time.monotonic() + 900
         while time.monotonic() < deadline:
-            done = await pool.fetchval("SELECT count(*) FROM sync_runs WHERE outcome = 'completed'")
-            unsent = await pool.fetchval("SELECT count(*) FROM outbox WHERE sent_at IS NULL")
-            if done == items and unsent == 0:
+            row = await pool.fetchrow(
+                """SELECT (SELECT count(*) FROM sync_runs WHERE outcome = 'completed') AS done,
+                          (SELECT count(*) FROM outbox) AS unsent, clock_timestamp() AS last_ack,
+                          (SELECT min(started_at) FROM sync_runs) AS first_call,
+                          (SELECT sum(added) FROM sync_runs) AS added"""
+            )
+            if row["done"] == items and row["unsent"] == 0:
                 break
-            await asyncio.sleep(0.05)
+            await asyncio.sleep(0.02)
         else:
             raise RuntimeError("the backfill did not finish in time")
-        row = await pool.fetchrow(
-            """SELECT (SELECT min(started_at) FROM sync_runs) AS first_call,
-                      (SELECT max(sent_at) FROM outbox) AS last_ack,
-                      (SELECT sum(added) FROM sync_runs) AS added"""
-        )
         if row["added"] != items * per_item:
             raise RuntimeError(f"backfilled {row['added']} of {items * per_item} transactions")
         return float(row["added"]) / (row["last_ack"] - row["first_call"]).total_seconds()

@@ -22,9 +22,12 @@ async def test_two_replicas_at_once_apply_everything_once(database_url: str) -> 
     conns = [await asyncpg.connect(database_url) for _ in range(2)]
     try:
         results = await asyncio.gather(*(migrate(c, schema, common_migrations() + _extra()) for c in conns))
-        assert sorted(len(r) for r in results) == [0, 4]
+        assert sorted(len(r) for r in results) == [0, len(common_migrations()) + 2]
         assert await conns[0].fetchval(f"SELECT count(*) FROM {schema}.widgets") == 2
-        assert await conns[0].fetchval(f"SELECT count(*) FROM {schema}.schema_migrations") == 4
+        assert (
+            await conns[0].fetchval(f"SELECT count(*) FROM {schema}.schema_migrations")
+            == len(common_migrations()) + 2
+        )
         assert await migrate(conns[1], schema, common_migrations() + _extra()) == []
     finally:
         for c in conns:

@@ -101,7 +101,7 @@ async def test_relay_publishes_in_order_per_key_and_wakes_on_notify(
     order = _per_key_first_seen(records)
     assert sum(len(v) for v in order.values()) == len(written)
     assert all(seqs == list(range(60)) for seqs in order.values()), "per-key order broken"
-    assert await pool.fetchval("SELECT count(*) FROM outbox WHERE sent_at IS NULL") == 0
+    assert await pool.fetchval("SELECT count(*) FROM outbox") == 0
     headers = dict(records[0].headers)
     assert headers["content-type"] == b"application/cloudevents+json"
     assert headers["ce_type"] == b"bankstream.test.counted.v1"
@@ -144,12 +144,12 @@ async def test_relay_killed_mid_batch_loses_nothing(
         proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
         try:
             assert proc.stdout is not None and proc.stdout.readline() == b"relay started\n"
-            before = await pool.fetchval("SELECT count(*) FROM outbox WHERE sent_at IS NOT NULL")
-            for _ in range(400):  # wait until this relay has marked at least one more batch
-                if await pool.fetchval("SELECT count(*) FROM outbox WHERE sent_at IS NOT NULL") > before:
+            before = await pool.fetchval("SELECT count(*) FROM outbox")
+            for _ in range(400):  # wait until this relay has published (and deleted) at least one batch
+                if await pool.fetchval("SELECT count(*) FROM outbox") < before:
                     break
                 await asyncio.sleep(0.01)
-            unsent = await pool.fetchval("SELECT count(*) FROM outbox WHERE sent_at IS NULL")
+            unsent = await pool.fetchval("SELECT count(*) FROM outbox")
         finally:
             proc.send_signal(signal.SIGKILL)
             proc.wait()
@@ -159,7 +159,7 @@ async def test_relay_killed_mid_batch_loses_nothing(
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         for _ in range(600):
-            if await pool.fetchval("SELECT count(*) FROM outbox WHERE sent_at IS NULL") == 0:
+            if await pool.fetchval("SELECT count(*) FROM outbox") == 0:
                 break
             await asyncio.sleep(0.05)
     finally:
@@ -183,6 +183,8 @@ async def test_headers_given_at_enqueue_travel_with_the_event(
         await outbox.enqueue(
             conn, topic=topic, key="k", event=_event("k", 0), headers=[("traceparent", b"00-abc-def-01")]
         )
+    stored = await pool.fetchval("SELECT headers FROM outbox")
+    assert json.loads(stored) == [["traceparent", "00-abc-def-01"]]
     producer = create_producer(kafka_bootstrap_servers, client_id="relay-test")
     await producer.start()
     relay = OutboxRelay(RelayConfig(schema=schema), pool=pool, producer=producer, metrics=metrics)
@@ -190,5 +192,4 @@ async def test_headers_given_at_enqueue_travel_with_the_event(
     await producer.stop()
     (record,) = await read_topic(topic, at_least=1)
     assert dict(record.headers)["traceparent"] == b"00-abc-def-01"
-    stored = await pool.fetchval("SELECT headers FROM outbox")
-    assert json.loads(stored) == [["traceparent", "00-abc-def-01"]]
+    assert await pool.fetchval("SELECT count(*) FROM outbox") == 0, "published rows are deleted"

@@ -127,7 +127,7 @@ class Worker:
         deadline = asyncio.get_running_loop().time() + timeout
         while True:
             runs = [r for r in await self.runs(item_id) if outcome is None or r["outcome"] == outcome]
-            unsent = await self.pool.fetchval("SELECT count(*) FROM outbox WHERE sent_at IS NULL")
+            unsent = await self.pool.fetchval("SELECT count(*) FROM outbox")
             if len(runs) >= n and unsent == 0:
                 return runs
             if asyncio.get_running_loop().time() > deadline:

@@ -49,7 +49,7 @@ async def phase(pool: asyncpg.Pool, item_id: str) -> str:
     """fetching (nothing committed yet), publishing (committed, outbox not drained) or done."""
     if not await pool.fetchval("SELECT count(*) FROM sync_runs WHERE item_id = $1", item_id):
         return "fetching"
-    unsent = await pool.fetchval("SELECT count(*) FROM outbox WHERE sent_at IS NULL")
+    unsent = await pool.fetchval("SELECT count(*) FROM outbox")
     return "publishing" if unsent else "done"
 
 

@@ -2,7 +2,7 @@
 
 `enqueue` inserts the event in the caller's asyncpg transaction and notifies the relay at commit
 (LISTEN/NOTIFY, so it wakes at once; it also polls, so a lost notification costs at most `poll_interval`).
-The `Relay` (outbox_relay.py) publishes rows in `position` order and marks them sent only after Kafka
+The `Relay` (outbox_relay.py) publishes rows in `position` order and deletes them only after Kafka
 acknowledged them: a crash between the two republishes (at-least-once); consumers deduplicate by event id.
 """
 

@@ -1,18 +1,19 @@
-"""The outbox relay: publishes committed outbox rows to Kafka in `position` order and marks them sent.
+"""The outbox relay: publishes committed outbox rows to Kafka in `position` order, then deletes them.
 
 Exactly one relay per schema publishes at a time (a session advisory lock held on a dedicated connection;
 other replicas wait for it), so rows of one key reach their partition in the order they were written.
 It wakes on the outbox's NOTIFY channel and polls as a fallback. Each batch: read unsent rows in order,
 send them all (the idempotent producer keeps per-partition order), wait for every acknowledgement, then
-mark the batch sent. Killed anywhere in between, the next relay republishes the unmarked rows: at-least-
-once, nothing lost; consumers deduplicate by event id. Sent rows are pruned after `retention`.
+delete the batch (Kafka is the record of what was published; a delete is cheaper than marking the row).
+Killed anywhere in between, the next relay republishes the rows still there: at-least-once, nothing
+lost; consumers deduplicate by event id. Every row in the outbox is unsent.
 """
 
 import asyncio
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import asyncpg
 import structlog
@@ -27,9 +28,9 @@ from .pipeline_metrics import PipelineMetrics
 log = structlog.get_logger(__name__)
 
 FETCH = """SELECT position, topic, key, event_type, payload, headers FROM outbox
-           WHERE sent_at IS NULL AND position > $1 ORDER BY position LIMIT $2"""
-OLDEST_UNSENT = "SELECT created_at FROM outbox WHERE sent_at IS NULL ORDER BY position LIMIT 1"
-MARK_SENT = "UPDATE outbox SET sent_at = now() WHERE position = ANY($1::bigint[])"
+           WHERE position > $1 ORDER BY position LIMIT $2"""
+OLDEST_UNSENT = "SELECT created_at FROM outbox ORDER BY position LIMIT 1"
+DELETE_SENT = "DELETE FROM outbox WHERE position = ANY($1::bigint[])"
 
 
 @dataclass
@@ -37,8 +38,6 @@ class RelayConfig:
     schema: str
     batch_size: int = 1000
     poll_interval: float = 0.5
-    retention: timedelta = timedelta(hours=24)
-    prune_every: float = 60.0
     backoff: Backoff = field(default_factory=lambda: Backoff(base=0.2, cap=5.0))
 
 
@@ -94,7 +93,6 @@ class OutboxRelay:
 
     async def _loop(self) -> None:
         failures = 0
-        last_prune = 0.0
         while not self._stopping.is_set():
             try:
                 published = await self.publish_available()
@@ -105,17 +103,14 @@ class OutboxRelay:
                 await self._sleep(self.config.backoff.delay(min(failures, 6)))
                 failures += 1
                 continue
-            if time.monotonic() - last_prune > self.config.prune_every:
-                await self._prune()
-                last_prune = time.monotonic()
             if not published:
                 await self._sleep(self.config.poll_interval)
 
     async def publish_available(self) -> int:
-        """Publish every unsent row visible now; returns how many were published and marked sent.
+        """Publish every row visible now; returns how many were published (acknowledged, then deleted).
 
         Two batches are in flight at most: while Kafka acknowledges batch N, batch N+1 is read and sent
-        (rows after N's last position, since N is not marked yet). A batch is marked sent only after all
+        (rows after N's last position, since N is not deleted yet). A batch is deleted only after all
         of its acknowledgements. Rows that commit later with a lower position (a slower transaction) are
         picked up by the next call, which starts again from the lowest unsent position.
         """
@@ -154,14 +149,8 @@ class OutboxRelay:
     async def _confirm(self, positions: list[int], acks: asyncio.Future[list[object]]) -> int:
         started = time.perf_counter()
         results = await acks
-        await self._pool.execute(MARK_SENT, positions)
+        await self._pool.execute(DELETE_SENT, positions)
         self._metrics.outbox_batch.observe(time.perf_counter() - started)
         for topic, count in Counter(meta.topic for meta in results).items():  # type: ignore[attr-defined]
             self._metrics.outbox_published.labels(topic).inc(count)
         return len(positions)
-
-    async def _prune(self) -> None:
-        deleted = await self._pool.execute(
-            "DELETE FROM outbox WHERE sent_at < now() - $1::interval", self.config.retention
-        )
-        log.debug("outbox pruned", result=deleted)

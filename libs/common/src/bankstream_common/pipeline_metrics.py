@@ -11,7 +11,7 @@ class PipelineMetrics:
         p = service.replace("-", "_")
         self.outbox_published = Counter(
             f"{p}_outbox_published_total",
-            "Outbox rows published to Kafka and marked sent.",
+            "Outbox rows published to Kafka (acknowledged, then deleted).",
             ["topic"],
             registry=registry,
         )
