@@ -3,7 +3,6 @@
 import os
 
 from aiokafka.partitioner import DefaultPartitioner
-
 from bankstream_common.kafka.producer import partition_for
 
 
