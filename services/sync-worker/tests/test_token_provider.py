@@ -13,6 +13,7 @@ from .harness import EmulatorTokens
 
 SERVICE_TOKEN = "svc-token-with-vault-read-5e1f"
 TOKENS = {"item-1": "access-sandbox-8c1e2d4f-0000-4000-8000-000000000001"}
+REMOVED = {"item-gone"}
 
 
 def link_svc_stand_in(*, broken: bool = False) -> FastAPI:
@@ -25,6 +26,8 @@ def link_svc_stand_in(*, broken: bool = False) -> FastAPI:
             raise HTTPException(503, "vault sealed")
         if authorization != f"Bearer {SERVICE_TOKEN}":
             raise HTTPException(401, "missing or wrong service token")
+        if item_id in REMOVED:
+            raise HTTPException(410, "the Item was removed")
         if item_id not in TOKENS:
             raise HTTPException(404, "unknown item")
         return {"access_token": TOKENS[item_id]}
@@ -52,6 +55,18 @@ async def test_an_unknown_item_is_item_unknown(provider: TokenProvider) -> None:
     with pytest.raises(ItemUnknown) as caught:
         await provider.access_token("item-404")
     assert caught.value.error_code == "ACCESS_TOKEN_NOT_FOUND"
+
+
+async def test_a_removed_item_is_item_unknown_not_a_transient_failure() -> None:
+    provider = HttpTokenProvider(
+        "http://link-svc", SERVICE_TOKEN, transport=httpx.ASGITransport(app=link_svc_stand_in())
+    )
+    try:
+        with pytest.raises(ItemUnknown) as caught:
+            await provider.access_token("item-gone")
+    finally:
+        await provider.aclose()
+    assert caught.value.error_code == "ITEM_REMOVED"
 
 
 @pytest.mark.parametrize(

@@ -4,9 +4,9 @@ Access tokens never cross Kafka. `TokenProvider` is the port; `HttpTokenProvider
 
     POST {link_svc_url}/internal/v1/items/{item_id}/access-token
     Authorization: Bearer <service token with scope vault:read>
-    -> 200 {"access_token": "..."}  |  404 (unknown or removed Item)
+    -> 200 {"access_token": "..."}  |  404 (unknown Item)  |  410 (removed Item)
 
-A 404 becomes `ItemUnknown`; anything else that fails (connection, timeout, 5xx, 401/403) becomes
+A 404 or 410 becomes `ItemUnknown` (the Item stops syncing); anything else that fails (connection, timeout, 5xx, 401/403) becomes
 `TokenProviderUnavailable`, retried like any transient error. The token is held only for the run and is
 never logged; `repr` of a provider shows no secret.
 """
@@ -57,6 +57,8 @@ class HttpTokenProvider:
             raise ItemUnknown(
                 "ACCESS_TOKEN_NOT_FOUND", "TOKEN_PROVIDER", "link-svc has no token for the Item"
             )
+        if response.status_code == 410:
+            raise ItemUnknown("ITEM_REMOVED", "TOKEN_PROVIDER", "link-svc says the Item was removed")
         if response.status_code != 200:
             raise TokenProviderUnavailable(
                 f"LINK_SVC_HTTP_{response.status_code}", "TOKEN_PROVIDER", "link-svc refused or failed"
