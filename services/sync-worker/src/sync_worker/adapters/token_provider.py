@@ -6,9 +6,9 @@ Access tokens never cross Kafka. `TokenProvider` is the port; `HttpTokenProvider
     Authorization: Bearer <service token with scope vault:read>
     -> 200 {"access_token": "..."}  |  404 (unknown Item)  |  410 (removed Item)
 
-A 404 or 410 becomes `ItemUnknown` (the Item stops syncing); anything else that fails (connection, timeout, 5xx, 401/403) becomes
-`TokenProviderUnavailable`, retried like any transient error. The token is held only for the run and is
-never logged; `repr` of a provider shows no secret.
+A 404 or 410 becomes `ItemUnknown` (the Item stops syncing); anything else that fails (connection,
+timeout, 5xx, 401/403) becomes `TokenProviderUnavailable`, retried like any transient error. The token
+is held only for the run and is never logged; `repr` of a provider shows no secret.
 """
 
 from typing import Protocol
