@@ -12,8 +12,27 @@ from link_svc.metrics import Metrics as LinkMetrics
 from sync_worker.metrics import Metrics as SyncMetrics
 
 ALERTS = Path(__file__).parents[1] / "deploy" / "prometheus" / "alerts.yml"
-PROMQL_WORDS = {"sum", "by", "rate", "increase", "max", "min", "avg", "count", "job", "topic", "outcome",
-                "error_code", "reason", "status", "le", "without", "and", "or", "unless"}
+PROMQL_WORDS = {
+    "sum",
+    "by",
+    "rate",
+    "increase",
+    "max",
+    "min",
+    "avg",
+    "count",
+    "job",
+    "topic",
+    "outcome",
+    "error_code",
+    "reason",
+    "status",
+    "le",
+    "without",
+    "and",
+    "or",
+    "unless",
+}
 
 
 def exported_names() -> set[str]:
