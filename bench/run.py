@@ -11,6 +11,7 @@ import importlib.util
 import json
 import os
 import platform
+import re
 import sys
 import time
 import traceback
@@ -43,18 +44,23 @@ def _load(path: Path):
     return module
 
 
+def _met(row: dict) -> str:
+    """'yes' / 'NO' for a `>=N` or `<=N` target; empty where there is none or it is not a bound (`~1`)."""
+    match = re.fullmatch(r"(>=|<=)\s*([0-9.]+)", str(row.get("target", "")))
+    if match is None or not isinstance(row.get("value"), int | float):
+        return ""
+    bound = float(match.group(2))
+    return "yes" if (row["value"] >= bound if match.group(1) == ">=" else row["value"] <= bound) else "NO"
+
+
 def _table(rows: list[dict]) -> str:
-    lines = [f"{'bench':<34} {'metric':<22} {'value':>14} {'unit':<6} {'target':<8} {'met':<4}"]
+    lines = [f"{'bench':<38} {'metric':<26} {'value':>12} {'unit':<6} {'target':<8} {'met':<4}"]
     for r in rows:
-        met = ""
-        if "target" in r and isinstance(r.get("value"), int | float):
-            op, bound = r["target"][:2], float(r["target"][2:])
-            met = "yes" if (r["value"] >= bound if op == ">=" else r["value"] <= bound) else "NO"
         value = r.get("value")
         shown = f"{value:,.3f}" if isinstance(value, float) and value < 100 else f"{value:,}"
         lines.append(
-            f"{r['bench']:<34} {r['metric']:<22} {shown:>14} {r.get('unit', ''):<6} "
-            f"{r.get('target', ''):<8} {met:<4}"
+            f"{r['bench']:<38} {r['metric']:<26} {shown:>12} {r.get('unit', ''):<6} "
+            f"{r.get('target') or '':<8} {_met(r):<4}"
         )
     return "\n".join(lines)
 
