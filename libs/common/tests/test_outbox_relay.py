@@ -193,3 +193,52 @@ async def test_headers_given_at_enqueue_travel_with_the_event(
     (record,) = await read_topic(topic, at_least=1)
     assert dict(record.headers)["traceparent"] == b"00-abc-def-01"
     assert await pool.fetchval("SELECT count(*) FROM outbox") == 0, "published rows are deleted"
+
+
+class _LateCommitRelay(OutboxRelay):
+    """Runs `between` once, right after the first batch was handed to Kafka and before the next fetch."""
+
+    between = None
+
+    async def _send(self, rows):  # type: ignore[no-untyped-def]
+        sent = await super()._send(rows)
+        if self.between is not None:
+            hook, self.between = self.between, None
+            await hook()
+        return sent
+
+
+async def test_a_late_commit_with_a_lower_position_still_goes_out_first_for_its_key(
+    pool: asyncpg.Pool,
+    schema: str,
+    topic: str,
+    kafka_bootstrap_servers: str,
+    metrics: PipelineMetrics,
+    read_topic,
+) -> None:
+    # key-A's first event takes the lowest position but commits late, after key-B's rows ...
+    slow = await pool.acquire()
+    slow_tx = slow.transaction()
+    await slow_tx.start()
+    await outbox.enqueue(slow, topic=topic, key="key-A", event=_event("key-A", 0))
+    async with pool.acquire() as conn, conn.transaction():
+        await outbox.enqueue_many(conn, [(topic, "key-B", _event("key-B", s)) for s in range(5)])
+
+    async def commit_late_then_write_next() -> None:
+        # ... and lands, with key-A's next event, while the relay's first batch (key-B) is in flight
+        await slow_tx.commit()
+        await pool.release(slow)
+        async with pool.acquire() as conn, conn.transaction():
+            await outbox.enqueue(conn, topic=topic, key="key-A", event=_event("key-A", 1))
+
+    producer = create_producer(kafka_bootstrap_servers, client_id="relay-test")
+    await producer.start()
+    relay = _LateCommitRelay(RelayConfig(schema=schema), pool=pool, producer=producer, metrics=metrics)
+    relay.between = commit_late_then_write_next
+    try:
+        assert await relay.publish_available() == 7
+    finally:
+        await producer.stop()
+    order = _per_key_first_seen(await read_topic(topic, at_least=7))
+    assert order["key-B"] == [0, 1, 2, 3, 4]
+    assert order["key-A"] == [0, 1], "key-A's later event overtook its earlier one"

@@ -28,7 +28,7 @@ from .pipeline_metrics import PipelineMetrics
 log = structlog.get_logger(__name__)
 
 FETCH = """SELECT position, topic, key, event_type, payload, headers FROM outbox
-           WHERE position > $1 ORDER BY position LIMIT $2"""
+           WHERE position <> ALL($1::bigint[]) ORDER BY position LIMIT $2"""
 OLDEST_UNSENT = "SELECT created_at FROM outbox ORDER BY position LIMIT 1"
 DELETE_SENT = "DELETE FROM outbox WHERE position = ANY($1::bigint[])"
 
@@ -109,20 +109,19 @@ class OutboxRelay:
     async def publish_available(self) -> int:
         """Publish every row visible now; returns how many were published (acknowledged, then deleted).
 
-        Two batches are in flight at most: while Kafka acknowledges batch N, batch N+1 is read and sent
-        (rows after N's last position, since N is not deleted yet). A batch is deleted only after all
-        of its acknowledgements. Rows that commit later with a lower position (a slower transaction) are
-        picked up by the next call, which starts again from the lowest unsent position.
+        Two batches are in flight at most: while Kafka acknowledges batch N, batch N+1 is read and sent.
+        N+1 is always the LOWEST visible rows other than N's (never "rows after N"): a row that commits
+        late with a lower position must go out before later rows of its key that committed after it.
+        A batch is deleted only after all of its acknowledgements.
         """
-        total, after = 0, 0
+        total = 0
         inflight: tuple[list[int], asyncio.Future[list[object]]] | None = None
         try:
             while True:
-                rows = await self._pool.fetch(FETCH, after, self.config.batch_size)
+                rows = await self._pool.fetch(FETCH, inflight[0] if inflight else [], self.config.batch_size)
                 sending = None
                 if rows:
                     sending = ([r["position"] for r in rows], await self._send(rows))
-                    after = rows[-1]["position"]
                 if inflight is not None:
                     total += await self._confirm(*inflight)
                 inflight = sending
