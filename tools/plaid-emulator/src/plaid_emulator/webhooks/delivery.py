@@ -59,16 +59,25 @@ class Dispatcher:
         self._start(url, body, payload)
 
     def flush(self) -> int:
+        """Release what is held, newest first, one after the other (so the receiver sees that order)."""
         held, self._held = self._held, []
-        for url, body, payload in reversed(held):
-            self._start(url, body, payload)
+        if held:
+            self._spawn(self._deliver_in_order(list(reversed(held))))
         return len(held)
+
+    async def _deliver_in_order(self, held: list[tuple[str, bytes, dict[str, Any]]]) -> None:
+        for url, body, payload in held:
+            for _ in range(2 if self.duplicate else 1):
+                await self._deliver(next(self._ids), url, body, payload)
 
     def _start(self, url: str, body: bytes, payload: dict[str, Any]) -> None:
         for _ in range(2 if self.duplicate else 1):
-            task = asyncio.get_running_loop().create_task(self._deliver(next(self._ids), url, body, payload))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self._spawn(self._deliver(next(self._ids), url, body, payload))
+
+    def _spawn(self, work: Any) -> None:
+        task = asyncio.get_running_loop().create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def _deliver(self, delivery: int, url: str, body: bytes, payload: dict[str, Any]) -> None:
         if self._client is None:
