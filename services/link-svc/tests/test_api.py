@@ -99,6 +99,34 @@ async def test_a_duplicate_is_refused_before_the_exchange_naming_the_existing_it
     assert code == 201
 
 
+async def test_exchanging_a_token_of_an_item_already_linked_is_a_409_and_keeps_the_item(
+    svc: LinkService,
+) -> None:
+    dave = svc.token("dave")
+    code, item = await exchange(svc, dave, await svc.link_via_emulator(dave))
+    assert code == 201
+    update = await svc.call(
+        "POST", f"/v1/items/{item['item_id']}/link-token", dave, json={"reason": "login_required"}
+    )
+    session = await svc.complete_link(update.json()["link_token"])  # update mode: the same Item
+    session["metadata"]["accounts"] = []  # nothing for the duplicate check to match: Plaid must tell
+    code, body = await exchange(svc, dave, session)
+    assert code == 409 and body["error"]["code"] == "item_already_linked", body
+    assert body["error"]["existing_item_id"] == item["item_id"]
+    # the Item is untouched, here and at Plaid (it was not removed as an unstored one would be)
+    assert await status_of(svc, dave, item["item_id"]) == "good"
+    removals = await svc.pool.fetchval("SELECT count(*) FROM plaid_calls WHERE endpoint = '/item/remove'")
+    assert removals == 0
+    assert (await svc.call("POST", f"/v1/items/{item['item_id']}/sync", dave)).status_code == 202
+    # someone else presenting such a token learns nothing about the Item
+    again = await svc.complete_link(update.json()["link_token"])
+    erin = svc.token("erin")
+    code, body = await exchange(svc, erin, again)
+    assert code == 409 and body["error"]["code"] == "item_already_linked"
+    assert body["error"].get("existing_item_id") is None
+    assert await status_of(svc, dave, item["item_id"]) == "good"
+
+
 async def test_users_see_and_change_only_their_items_and_scopes_are_enforced(svc: LinkService) -> None:
     dave, erin = svc.token("dave"), svc.token("erin")
     _, item = await exchange(svc, dave, await svc.link_via_emulator(dave))

@@ -150,3 +150,18 @@ async def test_oversized_bodies_and_other_methods_are_refused(svc: LinkService) 
     assert await post(svc, huge, "a.b.c") == 413
     assert (await svc.call("GET", "/v1/plaid/webhooks")).status_code == 405
     assert await webhook_rows(svc) == 0
+
+
+async def test_the_openapi_document_describes_the_webhook_route_next_to_the_api(svc: LinkService) -> None:
+    schema = svc.container.app.openapi()
+    webhook = schema["paths"]["/v1/plaid/webhooks"]["post"]
+    assert [p["name"] for p in webhook["parameters"]] == ["Plaid-Verification"]
+    assert set(webhook["responses"]) == {"200", "401", "413"}
+    assert webhook["requestBody"]["content"]["application/json"]["example"]["webhook_type"]
+    for path in (
+        "/v1/link-tokens",
+        "/v1/items",
+        "/v1/items/{item_id}",
+        "/internal/v1/items/{item_id}/access-token",
+    ):
+        assert path in schema["paths"]

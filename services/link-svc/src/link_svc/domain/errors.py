@@ -6,6 +6,7 @@
      ├── ItemNotFound              no such Item (or not visible to this caller)
      ├── ItemGone                  the Item was removed; nothing more can happen to it
      ├── DuplicateItem             same user, same institution, overlapping accounts: `existing_item_id`
+     ├── ItemAlreadyLinked         Plaid's exchange named an Item already stored (409)
      ├── InvalidRequest            a request the domain refuses (e.g. update mode without a reason)
      ├── VaultError                the token vault cannot do what was asked; never carries a token
      │    ├── VaultKeyMissing      a row (or the active key) names a key id that is not configured
@@ -51,6 +52,19 @@ class DuplicateItem(LinkServiceError):
         )
         self.existing_item_id = existing_item_id
         self.institution_id = institution_id
+
+
+class ItemAlreadyLinked(LinkServiceError):
+    """Plaid's exchange named an Item bankstream already holds (e.g. the public token of an update-mode
+    session): nothing new to store, and the Item must NOT be removed at Plaid as an unstored one would."""
+
+    def __init__(self, item_id: str, *, owned: bool) -> None:
+        super().__init__(
+            f"item {item_id} is already linked; update mode needs no exchange"
+            if owned
+            else "this public token names an item that is already linked"
+        )
+        self.existing_item_id = item_id if owned else None
 
 
 class InvalidRequest(LinkServiceError):

@@ -76,7 +76,13 @@ async def create_update_link_token(
     status_code=201,
     response_model=ItemDetailOut,
     summary="Exchange Link's public token into an Item",
-    responses={409: {"description": "a duplicate of an existing Item; `existing_item_id` names it"}},
+    responses={
+        409: {
+            "description": "`duplicate_item`: a duplicate of an existing Item (checked from Link's metadata "
+            "before the exchange); `item_already_linked`: Plaid's exchange named an Item already linked "
+            "(e.g. an update-mode session's token). `existing_item_id` names it when it is yours."
+        }
+    },
 )
 async def exchange_public_token(cmd: ExchangePublicToken, deps: Deps, who: Caller) -> ItemDetailOut:
     item = await link.exchange_public_token(deps, who, cmd)

@@ -28,6 +28,8 @@ def to_response(exc: e.LinkServiceError) -> Response:
             return error_response(410, "item_removed", str(exc))
         case e.DuplicateItem():
             return error_response(409, "duplicate_item", str(exc), existing_item_id=exc.existing_item_id)
+        case e.ItemAlreadyLinked():
+            return error_response(409, "item_already_linked", str(exc), existing_item_id=exc.existing_item_id)
         case e.InvalidRequest():
             return error_response(400, "invalid_request", str(exc))
         case e.WebhookRejected():

@@ -1,6 +1,7 @@
 """link-svc's FastAPI app: the shared probes and /metrics, plus this service's own routes."""
 
 from collections.abc import Mapping
+from typing import Any
 
 from bankstream_common.http import create_http_app
 from bankstream_common.readiness import ReadinessCheck
@@ -41,4 +42,17 @@ def create_app(
         app.include_router(api.router)
         app.include_router(api.internal)
         app.router.routes.insert(0, webhooks.route)  # first: the hot path matches at once
+        _document_webhook_route(app)
     return app
+
+
+def _document_webhook_route(app: FastAPI) -> None:
+    """Add the bare webhook route, which FastAPI cannot see, to the generated OpenAPI document."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        schema = generate()
+        schema["paths"].setdefault(webhooks.PATH, webhooks.OPENAPI_OPERATION)
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

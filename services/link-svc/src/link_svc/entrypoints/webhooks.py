@@ -6,6 +6,8 @@ request object, no dependency solving, no scan through the other routes, answers
 (see bench/bench_link_webhooks.py).
 """
 
+from typing import Any
+
 from starlette.responses import JSONResponse
 from starlette.routing import Match, Route
 from starlette.types import Receive, Scope, Send
@@ -72,3 +74,80 @@ class WebhookRoute(Route):
 
 
 route = WebhookRoute(PATH, PlaidWebhookEndpoint(), methods=["POST"])
+
+_ERROR = {
+    "type": "object",
+    "properties": {
+        "error": {
+            "type": "object",
+            "properties": {"code": {"type": "string"}, "message": {"type": "string"}},
+            "required": ["code", "message"],
+        }
+    },
+}
+# The bare route is invisible to FastAPI's schema generation; this is its entry in /openapi.json.
+OPENAPI_OPERATION: dict[str, Any] = {
+    "post": {
+        "tags": ["plaid"],
+        "summary": "Plaid webhook ingress",
+        "operationId": "receive_plaid_webhook",
+        "description": (
+            "Called by Plaid, not by product teams: no bearer token. The `Plaid-Verification` header (an "
+            "ES256 JWT whose `kid` names a key from /webhook_verification_key/get, `iat` within 5 minutes, "
+            "`request_body_sha256` equal to the SHA-256 of the exact body) is verified, then the webhook "
+            "is published as `bankstream.plaid.webhook.received.v1`. A redelivery of the same body answers "
+            "`duplicate` and publishes nothing."
+        ),
+        "parameters": [
+            {"name": "Plaid-Verification", "in": "header", "required": True, "schema": {"type": "string"}}
+        ],
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "type": "object",
+                        "required": ["webhook_type", "webhook_code"],
+                        "properties": {
+                            "webhook_type": {"type": "string"},
+                            "webhook_code": {"type": "string"},
+                            "item_id": {"type": "string"},
+                            "environment": {"type": "string"},
+                        },
+                        "additionalProperties": True,
+                    },
+                    "example": {
+                        "webhook_type": "TRANSACTIONS",
+                        "webhook_code": "SYNC_UPDATES_AVAILABLE",
+                        "item_id": "wz666MBjYWTp2PDzzggYhM6oWWmBb",
+                        "initial_update_complete": True,
+                        "historical_update_complete": False,
+                        "environment": "production",
+                    },
+                }
+            },
+        },
+        "responses": {
+            "200": {
+                "description": "verified; `received` (published) or `duplicate` (already published)",
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "object",
+                            "properties": {"status": {"type": "string", "enum": ["received", "duplicate"]}},
+                        },
+                        "example": {"status": "received"},
+                    }
+                },
+            },
+            "401": {
+                "description": "`webhook_rejected`: the signature does not verify (nothing is published)",
+                "content": {"application/json": {"schema": _ERROR}},
+            },
+            "413": {
+                "description": f"`too_large`: a body over {MAX_BODY // 1024} KiB",
+                "content": {"application/json": {"schema": _ERROR}},
+            },
+        },
+    }
+}

@@ -20,6 +20,7 @@ from ..domain.commands import (
 from ..domain.duplicates import AccountFingerprint, find_duplicate
 from ..domain.errors import (
     DuplicateItem,
+    ItemAlreadyLinked,
     ItemGone,
     PlaidError,
 )
@@ -96,6 +97,9 @@ async def exchange_public_token(deps: Deps, principal: Principal, cmd: ExchangeP
             await conn.execute(
                 "SELECT pg_advisory_xact_lock(hashtext($1), hashtext($2))", user_id, institution
             )
+            known = await repo.get_item(conn, exchange.item_id)
+            if known is not None:  # checked first: this Item is no twin to undo, it IS the stored one
+                raise ItemAlreadyLinked(exchange.item_id, owned=known.user_id == user_id)
             rivals = await repo.live_items_at(conn, user_id, institution)
             # a twin link that committed while we exchanged: what Link reported, or what Plaid returned
             fetched = [AccountFingerprint(a.mask, a.name, a.type, a.subtype) for a in info.accounts]
@@ -128,6 +132,8 @@ async def exchange_public_token(deps: Deps, principal: Principal, cmd: ExchangeP
                 key=exchange.item_id,
                 event=event_for(ev.ITEM_LINKED, exchange.item_id, linked),
             )
+    except ItemAlreadyLinked:
+        raise  # the Item lives on under its first link: removing it at Plaid would break that one
     except BaseException:
         # Nothing was stored: do not leave a live, billable Item at Plaid that nobody can reach.
         await _undo_exchange(deps, exchange.access_token, exchange.item_id)
