@@ -14,6 +14,8 @@ Raw limits: the emulator's page rate (a cold Item of the same size walked with p
 no parsing at all, in transactions/s) and the idempotent producer's rate (acks=all, the same event bytes the
 worker publishes). Target: >= 5,000 transactions/s and >= 30% of the slower raw limit. Also measured: what
 plaid-python's response-model parsing costs per 500-transaction page, next to our own parsing.
+This machine's speed drifts from minute to minute, so every rate is the best of ROUNDS runs, the raw limits
+and the worker's alike.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from typing import Any
 import httpx
 
 CLIENT_ID, SECRET = "bench-client", "bench-secret-4f1a"
+ROUNDS = 2
 
 
 @contextlib.contextmanager
@@ -155,7 +158,8 @@ async def _raw_producer(kafka: str, raws: list[bytes], n: int) -> float:
     payloads: list[tuple[bytes, bytes]] = []
     for raw in raws:
         for event in transaction_events("bench", "run", parse_page(raw), len(payloads) + 1, 0, now):
-            payloads.append((event.key.encode(), event.payload))
+            _, _, key, payload = event
+            payloads.append((key.encode(), payload))
     payloads = (payloads * (n // max(len(payloads), 1) + 1))[:n]
     topic = f"bench.sync.raw.{uuid.uuid4().hex[:6]}"
     await ensure_topics(kafka, [TopicSpec(topic, 6, dead_letter=False)])
@@ -308,9 +312,11 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
     many = 20 if quick else 100
     rows: list[dict[str, Any]] = []
     with _infra() as (dsn, kafka), _emulator() as url:
-        raw_rate, raws = _raw_emulator(url, big)
+        raw_rate, raws = max((_raw_emulator(url, big) for _ in range(ROUNDS)), key=lambda r: r[0])
         sdk_s, own_s = _parse_costs(raws[0])
-        producer_rate = asyncio.run(_raw_producer(kafka, raws[:20], min(big, 50_000)))
+        producer_rate = max(
+            asyncio.run(_raw_producer(kafka, raws[:20], min(big, 50_000))) for _ in range(ROUNDS)
+        )
         slower = min(raw_rate, producer_rate)
         rows += [
             _row("sync.raw_emulator_pages", "transactions_per_s", round(raw_rate), "1/s", pages=len(raws)),
@@ -324,8 +330,12 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
         ):
             splits = ((False, ""), (True, "_relay_process")) if items > 1 else ((False, ""),)
             for split, suffix in splits:  # one process; and the relay in a second one
-                rate = asyncio.run(_backfill(dsn, kafka, url, items, per_item, split))
-                rows.append(_row(name + suffix, "transactions_per_s", round(rate), "1/s", ">=5000"))
+                rate = max(
+                    asyncio.run(_backfill(dsn, kafka, url, items, per_item, split)) for _ in range(ROUNDS)
+                )
+                rows.append(
+                    _row(name + suffix, "transactions_per_s", round(rate), "1/s", ">=5000", rounds=ROUNDS)
+                )
                 rows.append(_row(name + suffix, "ratio_to_slower_raw", round(rate / slower, 3), "", ">=0.30"))
     return rows
 

@@ -63,8 +63,8 @@ def page(**overrides: object) -> bytes:
 def test_staged_events_are_envelopes_of_strict_transaction_changed_data() -> None:
     now = dt.datetime(2026, 11, 21, 15, 0, tzinfo=dt.UTC)
     staged = transaction_events("item-1", "run-1", parse_page(page()), 41, 0, now)
-    assert [e.sequence for e in staged] == [41, 42, 43]
-    envelopes = [Envelope.from_json(e.payload) for e in staged]
+    assert [seq for seq, *_ in staged] == [41, 42, 43]
+    envelopes = [Envelope.from_json(payload) for *_, payload in staged]
     assert [e.id for e in envelopes] == [uuid.uuid5(EVENT_ID_NAMESPACE, f"item-1/{n}") for n in (41, 42, 43)]
     assert all(e.type == events.TRANSACTION_CHANGED and e.subject == "acc-1" for e in envelopes)
     assert envelopes[0].time == now

@@ -35,6 +35,7 @@ from .domain.triggers import CONSUMED_TOPICS
 from .entrypoints.http import create_app
 from .handlers import trigger_handler
 from .metrics import Metrics
+from .page_builder import PageBuilder
 from .pipeline import Pipeline
 from .scheduler import SchedulerConfig, SyncScheduler
 from .syncer import ItemSyncer
@@ -51,6 +52,7 @@ class Container:
     app: FastAPI
     producer: AIOKafkaProducer
     plaid: PlaidSyncClient
+    pages: PageBuilder
     tokens: TokenProvider
     repo: SyncRepository
     scheduler: SyncScheduler
@@ -78,6 +80,7 @@ class Container:
             await self.producer.stop()
         await self.tokens.aclose()
         self.plaid.close()
+        self.pages.close()
         await self.kafka.aclose()
         await self.pool.close()
 
@@ -124,12 +127,14 @@ async def bootstrap(
     tokens = tokens or HttpTokenProvider(settings.link_svc_url, settings.link_svc_token.get_secret_value())
     owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
     repo = SyncRepository(pool, owner=owner, lease_seconds=settings.lease_seconds, topic_prefix=prefix)
+    pages = PageBuilder(settings.page_processes if settings.role != "relay" else 0)
     syncer = ItemSyncer(
         repo,
         plaid,
         tokens,
         metrics,
         policy or retry_policy(settings),
+        pages=pages,
         not_ready_retry_seconds=settings.not_ready_retry_seconds,
     )
     scheduler = SyncScheduler(
@@ -167,6 +172,7 @@ async def bootstrap(
         await migrate_service(dsn, schema, "sync_worker")
         await ensure_topics(settings.kafka_bootstrap_servers, topics)
         await producer.start()
+        await pages.start()
 
     roles: dict[str, list[Worker]] = {
         "all": [consumer, scheduler, relay],
@@ -184,6 +190,7 @@ async def bootstrap(
         app=app,
         producer=producer,
         plaid=plaid,
+        pages=pages,
         tokens=tokens,
         repo=repo,
         scheduler=scheduler,

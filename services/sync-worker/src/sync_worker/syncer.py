@@ -22,8 +22,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Protocol, TypeVar
 
 import structlog
-from bankstream_common.envelope import Envelope, describe
-from pydantic import ValidationError
+from bankstream_common.envelope import Envelope
 
 from .adapters.repository import Claim, RunRecord, SyncRepository
 from .adapters.token_provider import TokenProvider
@@ -35,10 +34,11 @@ from .domain.errors import (
     RetryableError,
     SyncError,
 )
-from .domain.plaid_page import parse_page, peek_cursor
+from .domain.plaid_page import peek_cursor
 from .domain.policy import RetryPolicy
 from .domain.run import Collected, account_events
 from .metrics import Metrics
+from .page_builder import PageBuilder
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
@@ -63,9 +63,11 @@ class ItemSyncer:
         metrics: Metrics,
         policy: RetryPolicy,
         *,
+        pages: PageBuilder,
         not_ready_retry_seconds: float = 60.0,
     ) -> None:
         self._repo, self._plaid, self._tokens, self._metrics = repo, plaid, tokens, metrics
+        self._pages = pages
         self._policy = policy
         self._not_ready_retry = not_ready_retry_seconds
 
@@ -119,8 +121,9 @@ class ItemSyncer:
 
     async def _paginate(self, token: str, collected: Collected) -> None:
         """One pagination loop from the start cursor, pipelined: page k+1 is requested as soon as page k's
-        cursor is read from its raw bytes (checked once k is parsed), and page k's events are staged while
-        k+1 is fetched. Plaid's latency, our parsing and the staging writes overlap."""
+        cursor is read from its raw bytes (checked once k is parsed), page k is parsed and turned into
+        events in the page builder's process meanwhile, and page k-1's events are staged. Plaid's latency,
+        our parsing and the staging writes overlap."""
         fetch = asyncio.ensure_future(self._raw(token, collected.start_cursor))
         staging: asyncio.Future[None] | None = None
         try:
@@ -129,20 +132,28 @@ class ItemSyncer:
                 hint = peek_cursor(raw)
                 if hint is not None and hint[1]:
                     fetch = asyncio.ensure_future(self._raw(token, hint[0]))
-                try:
-                    # on the loop thread: ~10 ms a page, and measurably faster than handing it to a
-                    # thread that would contend for the GIL with this loop (see docs/sync-worker.md)
-                    page = parse_page(raw)
-                except ValidationError as exc:
-                    raise PlaidRequestRejected("INVALID_RESPONSE", "PARSE", describe(exc)) from None
+                fetched_at = _now()
+                built = await self._pages.build(
+                    raw,
+                    collected.item_id,
+                    collected.run_id,
+                    collected.next_sequence,
+                    collected.changes,
+                    fetched_at,
+                )
+                if built.summary is None:
+                    raise PlaidRequestRejected("INVALID_RESPONSE", "PARSE", built.error or "unparseable page")
+                page = built.summary
                 if page.has_more and not page.not_ready and hint != (page.next_cursor, True):
                     fetch.cancel()  # the hint was wrong: ask for the page the parsed cursor names
                     fetch = asyncio.ensure_future(self._raw(token, page.next_cursor))
-                built = collected.add_page(page, _now())
+                collected.add_page(page, fetched_at)
                 self._metrics.pages.inc()
                 if staging is not None:
                     await staging
-                staging = asyncio.ensure_future(self._repo.stage(collected.item_id, collected.attempt, built))
+                staging = asyncio.ensure_future(
+                    self._repo.stage(collected.item_id, collected.attempt, built.events)
+                )
                 if not page.has_more or collected.not_ready:
                     await staging
                     return

@@ -173,7 +173,8 @@ class SyncRepository:
             return
         topic, event_type = self._prefix + TRANSACTIONS_TOPIC, TRANSACTION_CHANGED
         records = [
-            (attempt, item_id, e.sequence, e.event_id, topic, e.key, event_type, e.payload) for e in staged
+            (attempt, item_id, seq, event_id, topic, key, event_type, payload)
+            for seq, event_id, key, payload in staged
         ]
         async with self._pool.acquire() as conn:
             await conn.copy_records_to_table("staged_events", records=records, columns=STAGED_COLUMNS)

@@ -162,7 +162,9 @@ _HAS_MORE = re.compile(rb'"has_more"\s*:\s*(true|false)')
 def peek_cursor(raw: bytes) -> tuple[str, bool] | None:
     """(next_cursor, has_more) read from the raw body without parsing it, so the next page can be asked
     for while this one is parsed. Only a hint: the caller checks it against the parsed page."""
-    cursor, more = _CURSOR.search(raw), _HAS_MORE.search(raw)
+    # Plaid (and the emulator) put these two after the transaction lists: search from the last mention
+    start = max(0, min(raw.rfind(b'"next_cursor"'), raw.rfind(b'"has_more"')))
+    cursor, more = _CURSOR.search(raw, start), _HAS_MORE.search(raw, start)
     if cursor is None or more is None:
         return None
     return cursor.group(1).decode(), more.group(1) == b"true"
