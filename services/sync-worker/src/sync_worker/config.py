@@ -43,7 +43,7 @@ class Settings(BaseServiceSettings):
     consumer_group: str = "sync-worker"
     max_concurrent_syncs: int = 8  # different Items syncing at once in this process
     # processes that parse pages and build their events (CPU-bound, off the event loop); 0: in-process
-    page_processes: int = Field(1, ge=0, le=16)
+    page_processes: int = Field(2, ge=0, le=16)
     lease_seconds: float = 30.0
     poll_interval_seconds: float = 1.0
     quiet_after_seconds: float = 6 * 3600.0  # the fallback for lost webhooks

@@ -43,6 +43,11 @@ class PageBuilder:
             initargs=(os.getpid(),),
         )
 
+    @property
+    def depth(self) -> int:
+        """How many pages may be in the builder at once: one per process plus one queued."""
+        return self._processes + 1 if self._processes > 0 else 1
+
     async def start(self) -> None:
         """Start every process now (a spawn costs ~1 s), not during the first run."""
         if self._pool is not None:

@@ -12,7 +12,6 @@ from the same cursor, producing the same event ids; after the commit, the outbox
 """
 
 import asyncio
-import contextlib
 import dataclasses
 import datetime as dt
 import functools
@@ -29,16 +28,15 @@ from .adapters.token_provider import TokenProvider
 from .domain import events
 from .domain.errors import (
     MutationDuringPagination,
-    PlaidRequestRejected,
     RateLimited,
     RetryableError,
     SyncError,
 )
-from .domain.plaid_page import peek_cursor
 from .domain.policy import RetryPolicy
 from .domain.run import Collected, account_events
 from .metrics import Metrics
 from .page_builder import PageBuilder
+from .pagination import paginate
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
@@ -120,49 +118,13 @@ class ItemSyncer:
                 collected.restart()
 
     async def _paginate(self, token: str, collected: Collected) -> None:
-        """One pagination loop from the start cursor, pipelined: page k+1 is requested as soon as page k's
-        cursor is read from its raw bytes (checked once k is parsed), page k is parsed and turned into
-        events in the page builder's process meanwhile, and page k-1's events are staged. Plaid's latency,
-        our parsing and the staging writes overlap."""
-        fetch = asyncio.ensure_future(self._raw(token, collected.start_cursor))
-        staging: asyncio.Future[None] | None = None
-        try:
-            while True:
-                raw = await fetch
-                hint = peek_cursor(raw)
-                if hint is not None and hint[1]:
-                    fetch = asyncio.ensure_future(self._raw(token, hint[0]))
-                fetched_at = _now()
-                built = await self._pages.build(
-                    raw,
-                    collected.item_id,
-                    collected.run_id,
-                    collected.next_sequence,
-                    collected.changes,
-                    fetched_at,
-                )
-                if built.summary is None:
-                    raise PlaidRequestRejected("INVALID_RESPONSE", "PARSE", built.error or "unparseable page")
-                page = built.summary
-                if page.has_more and not page.not_ready and hint != (page.next_cursor, True):
-                    fetch.cancel()  # the hint was wrong: ask for the page the parsed cursor names
-                    fetch = asyncio.ensure_future(self._raw(token, page.next_cursor))
-                collected.add_page(page, fetched_at)
-                self._metrics.pages.inc()
-                if staging is not None:
-                    await staging
-                staging = asyncio.ensure_future(
-                    self._repo.stage(collected.item_id, collected.attempt, built.events)
-                )
-                if not page.has_more or collected.not_ready:
-                    await staging
-                    return
-        finally:
-            for pending in (fetch, staging):
-                if pending is not None and not pending.done():
-                    pending.cancel()
-                    with contextlib.suppress(BaseException):
-                        await pending
+        await paginate(
+            collected,
+            lambda cursor: self._raw(token, cursor),
+            self._pages,
+            lambda staged: self._repo.stage(collected.item_id, collected.attempt, staged),
+            self._metrics.pages.inc,
+        )
 
     def _raw(self, token: str, cursor: str) -> Awaitable[bytes]:
         return self._plaid_call("sync", functools.partial(self._plaid.sync_page_raw, token, cursor))

@@ -170,6 +170,13 @@ def peek_cursor(raw: bytes) -> tuple[str, bool] | None:
     return cursor.group(1).decode(), more.group(1) == b"true"
 
 
+def count_changes(raw: bytes) -> int:
+    """How many added + modified + removed entries the raw body holds, without parsing it: each carries
+    exactly one `"transaction_id"` key (`"pending_transaction_id"` does not match: its quote is elsewhere).
+    Only a hint, checked against the parsed page."""
+    return raw.count(b'"transaction_id"')
+
+
 def parse_page(raw: bytes) -> SyncPage:
     """Validate a raw response body; raises pydantic.ValidationError when it breaks the contract."""
     page = _PAGE.validate_json(raw, strict=True)
