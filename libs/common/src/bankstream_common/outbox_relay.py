@@ -111,27 +111,37 @@ class OutboxRelay:
     async def publish_available(self) -> int:
         """Publish every row visible now; returns how many were published (acknowledged, then deleted).
 
-        Two batches are in flight at most: while Kafka acknowledges batch N, batch N+1 is read and sent.
-        N+1 is always the LOWEST visible rows other than N's (never "rows after N"): a row that commits
-        late with a lower position must go out before later rows of its key that committed after it.
-        A batch is deleted only after all of its acknowledgements.
+        Two batches are in flight at most: while Kafka acknowledges batch N, batch N+1 is read and sent;
+        once N is acknowledged, its DELETE runs while N+2 is read and sent. The next batch is always the
+        LOWEST visible rows other than those sent and not yet deleted (never "rows after N"): a row that
+        commits late with a lower position must go out before later rows of its key that committed after
+        it. A batch is deleted only after all of its acknowledgements.
         """
         total = 0
         inflight: tuple[list[int], asyncio.Future[list[object]]] | None = None
+        deleting: tuple[list[int], asyncio.Task[int]] | None = None
         try:
             while True:
-                rows = await self._pool.fetch(FETCH, inflight[0] if inflight else [], self.config.batch_size)
+                excluded = (inflight[0] if inflight else []) + (deleting[0] if deleting else [])
+                rows = await self._pool.fetch(FETCH, excluded, self.config.batch_size)
                 sending = None
                 if rows:
                     sending = ([r["position"] for r in rows], await self._send(rows))
                 if inflight is not None:
-                    total += await self._confirm(*inflight)
+                    acked = await self._acknowledged(*inflight)
+                    if deleting is not None:
+                        total += await deleting[1]
+                    deleting = (inflight[0], asyncio.ensure_future(self._delete(inflight[0], acked)))
                 inflight = sending
                 if inflight is None:
                     break
+            if deleting is not None:
+                total += await deleting[1]
+                deleting = None
         finally:
-            if inflight is not None and not inflight[1].done():
-                inflight[1].cancel()
+            for pending in (inflight[1] if inflight else None, deleting[1] if deleting else None):
+                if pending is not None and not pending.done():
+                    pending.cancel()
         oldest = await self._pool.fetchval(OLDEST_UNSENT)
         self._metrics.outbox_lag.set((datetime.now(UTC) - oldest).total_seconds() if oldest else 0.0)
         return total
@@ -147,11 +157,15 @@ class OutboxRelay:
             )
         return asyncio.gather(*futures)
 
-    async def _confirm(self, positions: list[int], acks: asyncio.Future[list[object]]) -> int:
+    async def _acknowledged(self, positions: list[int], acks: asyncio.Future[list[object]]) -> float:
+        """Wait for a batch's acknowledgements; returns when the wait started (for the batch metric)."""
         started = time.perf_counter()
         results = await acks
-        await self._pool.execute(DELETE_SENT, positions)
-        self._metrics.outbox_batch.observe(time.perf_counter() - started)
         for topic, count in Counter(meta.topic for meta in results).items():  # type: ignore[attr-defined]
             self._metrics.outbox_published.labels(topic).inc(count)
+        return started
+
+    async def _delete(self, positions: list[int], started: float) -> int:
+        await self._pool.execute(DELETE_SENT, positions)
+        self._metrics.outbox_batch.observe(time.perf_counter() - started)
         return len(positions)
