@@ -259,3 +259,29 @@ async def test_rebalances_lose_and_duplicate_nothing(
     rows = {r["key"]: r["total"] for r in await pool.fetch("SELECT key, total FROM totals")}
     assert rows == expected
     assert await pool.fetchval("SELECT sum(n) FROM totals") == len(events)
+
+
+async def test_the_inbox_forgets_events_older_than_its_retention_and_only_this_consumers(
+    pool, totals, topic, producer, kafka_bootstrap_servers, metrics, uid
+) -> None:
+    group = f"g-{uid}"
+    await pool.execute(
+        """INSERT INTO inbox (consumer, event_id, event_type, processed_at)
+           SELECT c, gen_random_uuid(), 't', now() - make_interval(days => d)
+           FROM unnest(ARRAY[$1, 'someone-else']) c, generate_series(1, 40) d""",
+        group,
+    )
+    runner = _runner(kafka_bootstrap_servers, topic, group, pool, producer, metrics)
+    await _send(producer, topic, _ev("a", 5).to_json())
+
+    async def applied() -> bool:
+        return await pool.fetchval("SELECT count(*) FROM totals") == 1
+
+    await _run_until(runner, applied)  # pruning runs as the consumer starts
+    kept = await pool.fetch(
+        "SELECT consumer, max(now() - processed_at) AS oldest, count(*) FROM inbox GROUP BY consumer"
+    )
+    by_consumer = {r["consumer"]: r for r in kept}
+    assert by_consumer[group]["count"] == 34 + 1  # days 1..34, and the event just applied
+    assert by_consumer[group]["oldest"].days == 34
+    assert by_consumer["someone-else"]["count"] == 40  # another consumer's inbox is its own business

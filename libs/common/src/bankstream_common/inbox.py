@@ -1,8 +1,15 @@
 """The inbox: which events a consumer has already applied, recorded in the handler's own transaction."""
 
+import datetime as dt
+
 import asyncpg
 
 from .envelope import Envelope
+
+# How long an applied event is remembered. Redeliveries come from offsets replayed within a topic's
+# retention (Kafka's default: 7 days) and from dead letters replayed from a `.dlq` (kept 30 days), so the
+# inbox remembers longer than both.
+RETENTION = dt.timedelta(days=35)
 
 
 async def claim(conn: asyncpg.Connection, consumer: str, event: Envelope) -> bool:
@@ -21,3 +28,24 @@ async def claim(conn: asyncpg.Connection, consumer: str, event: Envelope) -> boo
         event.type,
     )
     return row is not None
+
+
+async def prune(
+    pool: asyncpg.Pool, consumer: str, older_than: dt.timedelta = RETENTION, batch: int = 10_000
+) -> int:
+    """Forget `consumer`'s events applied more than `older_than` ago, `batch` rows per statement (short
+    transactions, no long lock); returns how many rows went."""
+    total = 0
+    while True:
+        status = await pool.execute(
+            """DELETE FROM inbox WHERE ctid IN (
+                   SELECT ctid FROM inbox WHERE consumer = $1 AND processed_at < now() - $2::interval
+                   LIMIT $3)""",
+            consumer,
+            older_than,
+            batch,
+        )
+        deleted = int(status.split()[-1])
+        total += deleted
+        if deleted < batch:
+            return total

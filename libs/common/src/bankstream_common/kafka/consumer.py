@@ -13,6 +13,7 @@ Partitions of one batch are processed concurrently; records of one partition str
 """
 
 import asyncio
+import datetime as dt
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
@@ -61,6 +62,8 @@ class ConsumerConfig:
     infra_backoff: Backoff = field(default_factory=lambda: Backoff(base=0.2, cap=5.0))
     session_timeout_ms: int = 10_000
     heartbeat_interval_ms: int = 3_000
+    inbox_retention: dt.timedelta = inbox.RETENTION
+    inbox_prune_interval: float = 3600.0  # seconds between two prunings of this consumer's inbox
 
 
 class ConsumerRunner:
@@ -97,7 +100,11 @@ class ConsumerRunner:
         self.started.set()
         log.info("consumer started", consumer=self.config.name, topics=self.config.topics)
         try:
+            next_prune = time.monotonic()
             while not self._stopping.is_set():
+                if time.monotonic() >= next_prune:
+                    next_prune = time.monotonic() + self.config.inbox_prune_interval
+                    await self.prune_inbox()
                 batch = await self._consumer.getmany(timeout_ms=300, max_records=self.config.max_records)
                 if batch:
                     await asyncio.gather(*(self._process_partition(tp, recs) for tp, recs in batch.items()))
@@ -110,6 +117,17 @@ class ConsumerRunner:
     def stop(self) -> None:
         """Finish the record in hand, commit what is done, and return from `run`."""
         self._stopping.set()
+
+    async def prune_inbox(self) -> int:
+        """Forget applied events older than the inbox retention; a database outage only postpones it."""
+        try:
+            pruned = await inbox.prune(self._pool, self.config.name, self.config.inbox_retention)
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            log.warning("inbox pruning failed, retrying later", error=type(exc).__name__)
+            return 0
+        if pruned:
+            log.info("inbox pruned", consumer=self.config.name, rows=pruned)
+        return pruned
 
     # -- processing ----------------------------------------------------------------------------------------
 
