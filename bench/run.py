@@ -7,6 +7,7 @@ started for the whole run. `--quick` uses smaller volumes; names given on the co
 
 import argparse
 import contextlib
+import hashlib
 import importlib.util
 import json
 import os
@@ -65,13 +66,28 @@ def _table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def _reference_ms() -> float:
+    """A fixed single-core workload (hashing and JSON), best of five: this machine's speed drifts (other
+    tenants share its cores), and this row lets runs taken at different moments be compared."""
+    payload = [{"id": i, "name": f"merchant {i}", "amount": i * 1.25, "tags": ["a"]} for i in range(2000)]
+    best = float("inf")
+    for _ in range(5):
+        started = time.perf_counter()
+        for _ in range(20):
+            hashlib.sha256(json.dumps(payload).encode()).hexdigest()
+        best = min(best, time.perf_counter() - started)
+    return round(best * 1000, 1)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("only", nargs="*", help="module names, e.g. bench_outbox_relay")
     args = parser.parse_args()
     modules = sorted(p for p in HERE.glob("bench_*.py") if not args.only or p.stem in args.only)
-    rows: list[dict] = []
+    reference = {"bench": "machine", "metric": "reference_workload_ms", "value": _reference_ms(), "unit": ""}
+    reference["unit"] = "ms"
+    rows: list[dict] = [reference]
     failed = []
     with _infra():
         for path in modules:
@@ -83,6 +99,7 @@ def main() -> int:
                 failed.append(path.stem)
                 traceback.print_exc()
             print(f"  {path.stem} took {time.perf_counter() - started:.1f}s", file=sys.stderr, flush=True)
+    rows.append({**reference, "metric": "reference_workload_ms_after", "value": _reference_ms()})
     report = {
         "time": datetime.now(UTC).isoformat(),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
