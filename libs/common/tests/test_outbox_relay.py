@@ -5,6 +5,7 @@ import json
 import signal
 import subprocess
 import sys
+import uuid
 from collections import defaultdict
 from pathlib import Path
 
@@ -242,3 +243,47 @@ async def test_a_late_commit_with_a_lower_position_still_goes_out_first_for_its_
     order = _per_key_first_seen(await read_topic(topic, at_least=7))
     assert order["key-B"] == [0, 1, 2, 3, 4]
     assert order["key-A"] == [0, 1], "key-A's later event overtook its earlier one"
+
+
+async def test_a_released_batch_goes_out_in_seq_order_at_its_place_and_an_unreleased_one_never(
+    pool: asyncpg.Pool,
+    schema: str,
+    topic: str,
+    kafka_bootstrap_servers: str,
+    metrics: PipelineMetrics,
+    read_topic,
+) -> None:
+    def rows(events: list[Envelope]) -> list[outbox.BatchRow]:
+        return [(i, str(e.id), topic, "k", e.type, e.to_json()) for i, e in enumerate(events, start=1)]
+
+    before = [_event("k", n) for n in range(5)]
+    batch = [_event("k", n) for n in range(5, 2505)]  # three relay units of 1,000
+    after = [_event("k", n) for n in range(2505, 2510)]
+    released, abandoned, empty = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    async with pool.acquire() as conn:
+        async with conn.transaction():
+            await outbox.enqueue_many(conn, [(topic, "k", e) for e in before])
+        for start in range(0, len(batch), 700):  # staged page by page, outside any transaction
+            await outbox.stage_batch(conn, released, "item-1", rows(batch)[start : start + 700])
+        await outbox.stage_batch(conn, abandoned, "item-2", rows([_event("k", -1)]))
+        async with conn.transaction():
+            assert await outbox.release_batch(conn, released) == len(batch)
+            assert await outbox.release_batch(conn, empty) == 0
+            await outbox.enqueue_many(conn, [(topic, "k", e) for e in after])
+    producer = create_producer(kafka_bootstrap_servers, client_id="relay-test")
+    await producer.start()
+    relay = OutboxRelay(
+        RelayConfig(schema=schema, batch_size=1000), pool=pool, producer=producer, metrics=metrics
+    )
+    try:
+        assert await relay.publish_available() == 2510
+    finally:
+        await producer.stop()
+    records = await read_topic(topic, at_least=2510, timeout=20)
+    assert _per_key_first_seen(records)["k"] == list(range(2510))
+    assert len(records) == 2510 and dict(records[7].headers)["ce_type"] == b"bankstream.test.counted.v1"
+    assert await pool.fetchval("SELECT count(*) FROM outbox") == 0
+    left = await pool.fetch("SELECT DISTINCT batch_id FROM outbox_batch_rows")
+    assert [r["batch_id"] for r in left] == [abandoned]  # never released: never published
+    await outbox.discard_unreleased(pool, "item-2")
+    assert await pool.fetchval("SELECT count(*) FROM outbox_batch_rows") == 0

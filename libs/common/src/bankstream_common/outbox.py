@@ -7,6 +7,7 @@ acknowledged them: a crash between the two republishes (at-least-once); consumer
 """
 
 import json
+import uuid
 from collections.abc import Sequence
 
 import asyncpg
@@ -50,6 +51,47 @@ async def enqueue_many(
         [ev.type for _, _, ev in items],
         [ev.to_json() for _, _, ev in items],
         extra,
+    )
+
+
+BATCH_EVENT_TYPE = "bankstream.outbox.batch"  # the type of the row that releases a batch (never published)
+BATCH_COLUMNS = ("batch_id", "seq", "owner", "event_id", "topic", "key", "event_type", "payload")
+BatchRow = tuple[int, str, str, str, str, bytes]  # (seq, event_id, topic, key, event_type, payload)
+
+
+async def stage_batch(
+    conn: asyncpg.Connection, batch_id: uuid.UUID, owner: str, rows: Sequence[BatchRow]
+) -> None:
+    """Stage events of a batch, outside any transaction if you like (binary COPY): invisible to the relay
+    until `release_batch` commits. `seq` orders them; stage in as many calls as convenient."""
+    if rows:
+        records = [(batch_id, seq, owner, e, t, k, ty, p) for seq, e, t, k, ty, p in rows]
+        await conn.copy_records_to_table("outbox_batch_rows", records=records, columns=BATCH_COLUMNS)
+
+
+async def release_batch(conn: asyncpg.Connection, batch_id: uuid.UUID) -> int:
+    """Publish the staged batch, in the caller's transaction, at this point of the outbox's order: its
+    rows go out in `seq` order before anything enqueued after it. Returns how many rows it holds."""
+    if not conn.is_in_transaction():
+        raise RuntimeError("outbox.release_batch must run inside the caller's transaction")
+    count: int = await conn.fetchval("SELECT count(*) FROM outbox_batch_rows WHERE batch_id = $1", batch_id)
+    await conn.execute(
+        """WITH marker AS (
+               INSERT INTO outbox (event_id, topic, key, event_type, payload, batch_id)
+               VALUES ($1, '', '', $2, ''::bytea, $1) RETURNING 1)
+           SELECT pg_notify(current_schema() || '_outbox', '') FROM marker""",
+        batch_id,
+        BATCH_EVENT_TYPE,
+    )
+    return count
+
+
+async def discard_unreleased(conn: asyncpg.Connection | asyncpg.Pool, owner: str) -> None:
+    """Delete `owner`'s staged batches that were never released (released ones belong to the relay)."""
+    await conn.execute(
+        """DELETE FROM outbox_batch_rows r WHERE r.owner = $1
+           AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.batch_id = r.batch_id)""",
+        owner,
     )
 
 
