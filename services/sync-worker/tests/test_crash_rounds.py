@@ -53,6 +53,11 @@ async def phase(pool: asyncpg.Pool, item_id: str) -> str:
     return "publishing" if unsent else "done"
 
 
+async def staged(pool: asyncpg.Pool, item_id: str) -> int:
+    """Events of the Item's run staged so far (in an outbox batch not yet released)."""
+    return int(await pool.fetchval("SELECT count(*) FROM outbox_batch_rows WHERE owner = $1", item_id))
+
+
 async def test_sigkill_during_a_large_backfill_converges_to_ground_truth(
     database_url: str, kafka_bootstrap_servers: str, uid: str, tmp_path: Path, reader
 ) -> None:
@@ -99,8 +104,12 @@ async def test_sigkill_during_a_large_backfill_converges_to_ground_truth(
             for round_ in range(4):
                 if round_ > 0:
                     proc = await start()
-                if round_ < 2:  # anywhere before the commit: consuming the trigger, paging, staging
-                    await asyncio.sleep(rng.uniform(0.3, 4.0))
+                if round_ < 2:  # before the commit: while paging and staging
+                    for _ in range(3000):
+                        if await staged(pool, item_id) or await phase(pool, item_id) != "fetching":
+                            break
+                        await asyncio.sleep(0.01)
+                    await asyncio.sleep(rng.uniform(0.0, 0.5))
                 else:  # after the commit, while the relay is publishing
                     for _ in range(3000):  # the commit happens (and the relay starts publishing)
                         if await phase(pool, item_id) != "fetching":

@@ -18,16 +18,6 @@ from ..domain.events import TRANSACTION_CHANGED, TRANSACTIONS_TOPIC
 from ..domain.run import Outgoing, StagedEvent
 from ..domain.triggers import TriggerAction
 
-STAGED_COLUMNS = ("attempt_id", "item_id", "seq", "event_id", "topic", "key", "event_type", "payload")
-# Staged events enter the outbox in sequence order, in the run's transaction (the outbox table is the
-# common library's, created in this schema; enqueue_many writes the same columns).
-PUBLISH_STAGED = """
-WITH moved AS (
-    INSERT INTO outbox (event_id, topic, key, event_type, payload)
-    SELECT event_id, topic, key, event_type, payload FROM staged_events WHERE attempt_id = $1 ORDER BY seq
-    RETURNING 1)
-SELECT count(*) FROM moved"""
-
 _MERGE_TRIGGER = """CASE WHEN $2 = '' OR $2 = ANY(sync_items.wanted_triggers) THEN sync_items.wanted_triggers
                          ELSE sync_items.wanted_triggers || $2 END"""
 _WANT = f"""wanted_at = LEAST(COALESCE(sync_items.wanted_at, now()), now()),
@@ -168,20 +158,19 @@ class SyncRepository:
         )
 
     async def stage(self, item_id: str, attempt: uuid.UUID, staged: Sequence[StagedEvent]) -> None:
-        """Write a page's transaction events under `attempt`, outside any run transaction (binary COPY)."""
+        """Stage a page's transaction events in the outbox batch `attempt`, outside any run transaction
+        (binary COPY): invisible to the relay until the run's commit releases the batch."""
         if not staged:
             return
         topic, event_type = self._prefix + TRANSACTIONS_TOPIC, TRANSACTION_CHANGED
-        records = [
-            (attempt, item_id, seq, event_id, topic, key, event_type, payload)
-            for seq, event_id, key, payload in staged
-        ]
+        rows = [(seq, event_id, topic, key, event_type, payload) for seq, event_id, key, payload in staged]
         async with self._pool.acquire() as conn:
-            await conn.copy_records_to_table("staged_events", records=records, columns=STAGED_COLUMNS)
+            await outbox.stage_batch(conn, attempt, item_id, rows)
 
     async def discard_staged(self, item_id: str) -> None:
-        """Forget every staged event of the Item (a new run starts; the lease makes this safe)."""
-        await self._pool.execute("DELETE FROM staged_events WHERE item_id = $1", item_id)
+        """Forget the Item's staged batches no commit released (a new run starts; the lease makes this
+        safe; a released batch belongs to the relay until it is published)."""
+        await outbox.discard_unreleased(self._pool, item_id)
 
     async def _fence(self, conn: asyncpg.Connection, claim: Claim, *, cursor: bool) -> str | None:
         """Lock the Item's row; its status when the lease is still ours (and the cursor unmoved)."""
@@ -209,9 +198,9 @@ class SyncRepository:
     ) -> bool:
         """The run's events, new cursor, history row and Item state in ONE transaction; False if fenced off.
 
-        `staged` is (attempt, count): the staged transaction events go first, then `events` (accounts, the
-        run report). `retry_after` (NOT_READY): keep the Item wanted that many seconds from now, in case
-        the webhook announcing its data is lost.
+        `staged` is (attempt, count): the outbox batch of staged transaction events is released first,
+        then `events` (accounts, the run report) are enqueued after it. `retry_after` (NOT_READY): keep
+        the Item wanted that many seconds from now, in case the webhook announcing its data is lost.
         """
         attempt, count = staged
         async with self._pool.acquire() as conn, conn.transaction():
@@ -219,11 +208,12 @@ class SyncRepository:
             if status is None:
                 return False
             if status != "removed":
-                moved = await conn.fetchval(PUBLISH_STAGED, attempt)
-                if moved != count:
-                    raise RuntimeError(f"{count} events were built but {moved} were staged")
+                released = await outbox.release_batch(conn, attempt)
+                if released != count:
+                    raise RuntimeError(f"{count} events were built but {released} were staged")
                 await outbox.enqueue_many(conn, self._topics(events))
-            await conn.execute("DELETE FROM staged_events WHERE item_id = $1", claim.item_id)
+            else:
+                await outbox.discard_unreleased(conn, claim.item_id)
             await conn.execute(
                 """UPDATE sync_items SET cursor = $2, last_sequence = $3, update_status = $4,
                        lease_owner = NULL, lease_until = NULL, failed_runs = 0, not_before = NULL,
@@ -250,7 +240,7 @@ class SyncRepository:
             if await self._fence(conn, claim, cursor=False) is None:
                 return False
             await outbox.enqueue_many(conn, self._topics(events))
-            await conn.execute("DELETE FROM staged_events WHERE item_id = $1", claim.item_id)
+            await outbox.discard_unreleased(conn, claim.item_id)
             await conn.execute(
                 """UPDATE sync_items SET lease_owner = NULL, lease_until = NULL, updated_at = now(),
                        last_error_code = $3,
