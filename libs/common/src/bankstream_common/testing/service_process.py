@@ -16,6 +16,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -106,9 +107,15 @@ class ServiceProcess:
 def service_env(
     service: ServiceUnderTest, *, database_url: str, kafka_bootstrap_servers: str, port: int
 ) -> dict[str, str]:
-    """The environment a service needs in tests (env=test, so placeholder secrets would be refused)."""
+    """The environment a service needs in tests (env=test, so placeholder secrets would be refused), with
+    its own database schema, topic prefix and consumer group: a developer's stack (`make run`) may share
+    the same PostgreSQL and Kafka, and its data is none of the test's business."""
     p = service.env_prefix
+    uid = uuid.uuid4().hex[:10]
     return {
+        f"{p}SCHEMA_NAME": f"t_{uid}",
+        f"{p}TOPIC_PREFIX": f"t{uid}.",
+        f"{p}CONSUMER_GROUP": f"{service.script}-{uid}",
         f"{p}ENV": "test",
         f"{p}DATABASE_URL": database_url,
         f"{p}KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap_servers,
