@@ -247,6 +247,7 @@ async def test_a_late_commit_with_a_lower_position_still_goes_out_first_for_its_
 
 async def test_a_released_batch_goes_out_in_seq_order_at_its_place_and_an_unreleased_one_never(
     pool: asyncpg.Pool,
+    database_url: str,
     schema: str,
     topic: str,
     kafka_bootstrap_servers: str,
@@ -254,7 +255,11 @@ async def test_a_released_batch_goes_out_in_seq_order_at_its_place_and_an_unrele
     read_topic,
 ) -> None:
     def rows(events: list[Envelope]) -> list[outbox.BatchRow]:
-        return [(i, str(e.id), topic, "k", e.type, e.to_json()) for i, e in enumerate(events, start=1)]
+        # seq is only an order: gaps (one wider than a relay unit) and a negative start are allowed
+        return [
+            (i if i < 1200 else i + 5000, str(e.id), topic, "k", e.type, e.to_json())
+            for i, e in enumerate(events, start=-3)
+        ]
 
     before = [_event("k", n) for n in range(5)]
     batch = [_event("k", n) for n in range(5, 2505)]  # three relay units of 1,000
@@ -263,7 +268,8 @@ async def test_a_released_batch_goes_out_in_seq_order_at_its_place_and_an_unrele
     async with pool.acquire() as conn:
         async with conn.transaction():
             await outbox.enqueue_many(conn, [(topic, "k", e) for e in before])
-        for start in range(0, len(batch), 700):  # staged page by page, outside any transaction
+        for start in reversed(range(0, len(batch), 700)):  # page by page, outside any transaction,
+            # last page first: the table's physical order is not the batch's order
             await outbox.stage_batch(conn, released, "item-1", rows(batch)[start : start + 700])
         await outbox.stage_batch(conn, abandoned, "item-2", rows([_event("k", -1)]))
         async with conn.transaction():
@@ -272,13 +278,17 @@ async def test_a_released_batch_goes_out_in_seq_order_at_its_place_and_an_unrele
             await outbox.enqueue_many(conn, [(topic, "k", e) for e in after])
     producer = create_producer(kafka_bootstrap_servers, client_id="relay-test")
     await producer.start()
+    # no index scans: rows come back in the table's physical order, as from a large batch's bitmap scan
+    settings = {"search_path": f"{schema}, public", "enable_indexscan": "off"}
+    relay_pool = await asyncpg.create_pool(database_url, min_size=1, max_size=4, server_settings=settings)
     relay = OutboxRelay(
-        RelayConfig(schema=schema, batch_size=1000), pool=pool, producer=producer, metrics=metrics
+        RelayConfig(schema=schema, batch_size=1000), pool=relay_pool, producer=producer, metrics=metrics
     )
     try:
         assert await relay.publish_available() == 2510
     finally:
         await producer.stop()
+        await relay_pool.close()
     records = await read_topic(topic, at_least=2510, timeout=20)
     assert _per_key_first_seen(records)["k"] == list(range(2510))
     assert len(records) == 2510 and dict(records[7].headers)["ce_type"] == b"bankstream.test.counted.v1"

@@ -96,7 +96,10 @@ async def discard_unreleased(conn: asyncpg.Connection | asyncpg.Pool, owner: str
 
 
 def record_headers(event_type: str, stored: str | list[list[str]]) -> list[Header]:
-    extra = json.loads(stored) if isinstance(stored, str) else stored
+    if isinstance(stored, str):
+        extra = [] if stored == "[]" else json.loads(stored)  # nearly every row has none
+    else:
+        extra = stored
     return [
         ("content-type", CONTENT_TYPE.encode()),
         ("ce_type", event_type.encode()),

@@ -41,8 +41,12 @@ FETCH = """SELECT position, topic, key, event_type, payload, headers, batch_id F
 OLDEST_UNSENT = "SELECT created_at FROM outbox ORDER BY position LIMIT 1"
 FIRST_SEQ = -(2**63)  # below any seq: a batch read from its start
 DELETE_SENT = "DELETE FROM outbox WHERE position = ANY($1::bigint[])"
+# A batch is read a range of `seq` at a time, sorted here: freshly COPYed rows have no statistics, so
+# `ORDER BY seq LIMIT n` is planned as a bitmap scan of the whole rest of the batch and a sort that spills
+# to disk (measured: 70-100 ms per 5,000-row chunk of a 50,000-row batch, against ~10 for the range).
+NEXT_SEQ = "SELECT min(seq) FROM outbox_batch_rows WHERE batch_id = $1 AND seq > $2"
 FETCH_BATCH = """SELECT seq, topic, key, event_type, payload FROM outbox_batch_rows
-                 WHERE batch_id = $1 AND seq > $2 ORDER BY seq LIMIT $3"""
+                 WHERE batch_id = $1 AND seq BETWEEN $2 AND $3"""
 DELETE_BATCH_ROWS = "DELETE FROM outbox_batch_rows WHERE batch_id = $1 AND seq BETWEEN $2 AND $3"
 DELETE_BATCH = """WITH leftovers AS (DELETE FROM outbox_batch_rows WHERE batch_id = $2)
                   DELETE FROM outbox WHERE position = $1"""
@@ -187,10 +191,10 @@ class OutboxRelay:
                 len(plain),
             )
         batch, position = first["batch_id"], first["position"]
-        chunk = await self._pool.fetch(
-            FETCH_BATCH, batch, progress.get(batch, FIRST_SEQ), self.config.batch_size
-        )
-        if chunk:
+        low = await self._pool.fetchval(NEXT_SEQ, batch, progress.get(batch, FIRST_SEQ))
+        if low is not None:
+            chunk = await self._pool.fetch(FETCH_BATCH, batch, low, low + self.config.batch_size - 1)
+            chunk.sort(key=lambda r: r["seq"])
             low, high = chunk[0]["seq"], chunk[-1]["seq"]
             progress[batch] = high
             return _Unit(
