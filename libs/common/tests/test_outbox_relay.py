@@ -254,17 +254,15 @@ async def test_a_released_batch_goes_out_in_seq_order_at_its_place_and_an_unrele
     metrics: PipelineMetrics,
     read_topic,
 ) -> None:
-    def rows(events: list[Envelope]) -> list[outbox.BatchRow]:
-        # seq is only an order: gaps (one wider than a relay unit) and a negative start are allowed
-        return [
-            (i if i < 1200 else i + 5000, str(e.id), topic, "k", e.type, e.to_json())
-            for i, e in enumerate(events, start=-3)
-        ]
+    def rows(events: list[Envelope], start: int = -3) -> list[outbox.BatchRow]:
+        return [(i, str(e.id), topic, "k", e.type, e.to_json()) for i, e in enumerate(events, start=start)]
 
     before = [_event("k", n) for n in range(5)]
-    batch = [_event("k", n) for n in range(5, 2505)]  # three relay units of 1,000
+    batch = [_event("k", n) for n in range(5, 2505)]  # cut over three relay units of 1,000
     after = [_event("k", n) for n in range(2505, 2510)]
-    released, abandoned, empty = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    small = [_event("k", n) for n in range(2510, 2513)]  # sent in one unit with plain rows around it
+    tail = [_event("k", n) for n in range(2513, 2515)]
+    released, abandoned, empty, small_batch = uuid.uuid4(), uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
     async with pool.acquire() as conn:
         async with conn.transaction():
             await outbox.enqueue_many(conn, [(topic, "k", e) for e in before])
@@ -272,10 +270,14 @@ async def test_a_released_batch_goes_out_in_seq_order_at_its_place_and_an_unrele
             # last page first: the table's physical order is not the batch's order
             await outbox.stage_batch(conn, released, "item-1", rows(batch)[start : start + 700])
         await outbox.stage_batch(conn, abandoned, "item-2", rows([_event("k", -1)]))
+        await outbox.stage_batch(conn, small_batch, "item-3", rows(small, start=0))
         async with conn.transaction():
             assert await outbox.release_batch(conn, released) == len(batch)
             assert await outbox.release_batch(conn, empty) == 0
             await outbox.enqueue_many(conn, [(topic, "k", e) for e in after])
+        async with conn.transaction():
+            assert await outbox.release_batch(conn, small_batch) == len(small)
+            await outbox.enqueue_many(conn, [(topic, "k", e) for e in tail])
     producer = create_producer(kafka_bootstrap_servers, client_id="relay-test")
     await producer.start()
     # no index scans: rows come back in the table's physical order, as from a large batch's bitmap scan
@@ -285,15 +287,29 @@ async def test_a_released_batch_goes_out_in_seq_order_at_its_place_and_an_unrele
         RelayConfig(schema=schema, batch_size=1000), pool=relay_pool, producer=producer, metrics=metrics
     )
     try:
-        assert await relay.publish_available() == 2510
+        assert await relay.publish_available() == 2515
     finally:
         await producer.stop()
         await relay_pool.close()
-    records = await read_topic(topic, at_least=2510, timeout=20)
-    assert _per_key_first_seen(records)["k"] == list(range(2510))
-    assert len(records) == 2510 and dict(records[7].headers)["ce_type"] == b"bankstream.test.counted.v1"
+    records = await read_topic(topic, at_least=2515, timeout=20)
+    assert _per_key_first_seen(records)["k"] == list(range(2515))
+    assert len(records) == 2515 and dict(records[7].headers)["ce_type"] == b"bankstream.test.counted.v1"
     assert await pool.fetchval("SELECT count(*) FROM outbox") == 0
     left = await pool.fetch("SELECT DISTINCT batch_id FROM outbox_batch_rows")
     assert [r["batch_id"] for r in left] == [abandoned]  # never released: never published
     await outbox.discard_unreleased(pool, "item-2")
     assert await pool.fetchval("SELECT count(*) FROM outbox_batch_rows") == 0
+
+
+async def test_a_batch_with_a_gap_in_its_seq_is_refused_and_nothing_is_released(pool: asyncpg.Pool) -> None:
+    events = [_event("k", n) for n in range(3)]
+    batch = uuid.uuid4()
+    gapped = [
+        (seq, str(e.id), "t", "k", e.type, e.to_json()) for seq, e in zip((1, 2, 4), events, strict=True)
+    ]
+    async with pool.acquire() as conn:
+        await outbox.stage_batch(conn, batch, "item-1", gapped)
+        with pytest.raises(ValueError, match="not contiguous"):
+            async with conn.transaction():
+                await outbox.release_batch(conn, batch)
+    assert await pool.fetchval("SELECT count(*) FROM outbox") == 0

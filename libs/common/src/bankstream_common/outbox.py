@@ -63,7 +63,8 @@ async def stage_batch(
     conn: asyncpg.Connection, batch_id: uuid.UUID, owner: str, rows: Sequence[BatchRow]
 ) -> None:
     """Stage events of a batch, outside any transaction if you like (binary COPY): invisible to the relay
-    until `release_batch` commits. `seq` orders them; stage in as many calls as convenient."""
+    until `release_batch` commits. `seq` orders them, contiguous across the batch; stage in as many
+    calls as convenient."""
     if rows:
         records = [(batch_id, seq, owner, e, t, k, ty, p) for seq, e, t, k, ty, p in rows]
         await conn.copy_records_to_table("outbox_batch_rows", records=records, columns=BATCH_COLUMNS)
@@ -71,19 +72,29 @@ async def stage_batch(
 
 async def release_batch(conn: asyncpg.Connection, batch_id: uuid.UUID) -> int:
     """Publish the staged batch, in the caller's transaction, at this point of the outbox's order: its
-    rows go out in `seq` order before anything enqueued after it. Returns how many rows it holds."""
+    rows go out in `seq` order before anything enqueued after it. Returns how many rows it holds. Its
+    `seq` must be contiguous (first..last, no gaps): the relay reads it by ranges."""
     if not conn.is_in_transaction():
         raise RuntimeError("outbox.release_batch must run inside the caller's transaction")
-    count: int = await conn.fetchval("SELECT count(*) FROM outbox_batch_rows WHERE batch_id = $1", batch_id)
+    count, first, last = await conn.fetchrow(
+        "SELECT count(*), min(seq), max(seq) FROM outbox_batch_rows WHERE batch_id = $1", batch_id
+    )
+    if not count:
+        return 0
+    if last - first + 1 != count:
+        raise ValueError(f"outbox batch {batch_id}: seq {first}..{last} holds {count} rows, not contiguous")
     await conn.execute(
         """WITH marker AS (
-               INSERT INTO outbox (event_id, topic, key, event_type, payload, batch_id)
-               VALUES ($1, '', '', $2, ''::bytea, $1) RETURNING 1)
+               INSERT INTO outbox
+                   (event_id, topic, key, event_type, payload, batch_id, batch_first, batch_last)
+               VALUES ($1, '', '', $2, ''::bytea, $1, $3, $4) RETURNING 1)
            SELECT pg_notify(current_schema() || '_outbox', '') FROM marker""",
         batch_id,
         BATCH_EVENT_TYPE,
+        first,
+        last,
     )
-    return count
+    return int(count)
 
 
 async def discard_unreleased(conn: asyncpg.Connection | asyncpg.Pool, owner: str) -> None:

@@ -9,16 +9,15 @@ Killed anywhere in between, the next relay republishes the rows still there: at-
 lost; consumers deduplicate by event id. Every row in the outbox is unsent.
 
 A row naming a batch (`outbox.release_batch`) stands for that batch's staged rows: they are published in
-`seq` order, a chunk at a time, at the row's place in the order, each chunk deleted once acknowledged,
-and the releasing row deleted last (so a half-published batch stays released across a crash).
+`seq` order at the row's place in the order, as many per relay step as the batch size allows (a step may
+hold plain rows and several small batches, or a chunk of a large one), deleted once acknowledged, and the
+releasing row with the batch's last rows (so a half-published batch stays released across a crash).
 """
 
 import asyncio
-import itertools
 import time
 import uuid
 from collections import Counter
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -34,33 +33,30 @@ from .pipeline_metrics import PipelineMetrics
 
 log = structlog.get_logger(__name__)
 
-FETCH = """SELECT position, topic, key, event_type, payload, headers, batch_id FROM outbox
-           WHERE position NOT IN (SELECT unnest($1::bigint[])) ORDER BY position LIMIT $2"""
+FETCH = """SELECT position, topic, key, event_type, payload, headers, batch_id, batch_first, batch_last
+           FROM outbox WHERE position NOT IN (SELECT unnest($1::bigint[])) ORDER BY position LIMIT $2"""
 # (NOT IN over a subquery is a hashed subplan: 2.3 ms against 2,000 rows in flight, where the generic
 # plan of `position <> ALL($1)` compares every row with every element: 49.6 ms.)
 OLDEST_UNSENT = "SELECT created_at FROM outbox ORDER BY position LIMIT 1"
-FIRST_SEQ = -(2**63)  # below any seq: a batch read from its start
 DELETE_SENT = "DELETE FROM outbox WHERE position = ANY($1::bigint[])"
-# A batch is read a range of `seq` at a time, sorted here: freshly COPYed rows have no statistics, so
-# `ORDER BY seq LIMIT n` is planned as a bitmap scan of the whole rest of the batch and a sort that spills
-# to disk (measured: 70-100 ms per 5,000-row chunk of a 50,000-row batch, against ~10 for the range).
-NEXT_SEQ = "SELECT min(seq) FROM outbox_batch_rows WHERE batch_id = $1 AND seq > $2"
+# A batch is read a range of its (contiguous) `seq` at a time and sorted here: freshly COPYed rows have
+# no statistics, so `ORDER BY seq LIMIT n` is planned as a bitmap scan of the whole rest of the batch
+# and a sort spilling to disk (measured: 70-100 ms per 5,000-row chunk of a 50,000-row batch).
 FETCH_BATCH = """SELECT seq, topic, key, event_type, payload FROM outbox_batch_rows
                  WHERE batch_id = $1 AND seq BETWEEN $2 AND $3"""
 DELETE_BATCH_ROWS = "DELETE FROM outbox_batch_rows WHERE batch_id = $1 AND seq BETWEEN $2 AND $3"
-DELETE_BATCH = """WITH leftovers AS (DELETE FROM outbox_batch_rows WHERE batch_id = $2)
-                  DELETE FROM outbox WHERE position = $1"""
+DELETE_BATCHES = "DELETE FROM outbox_batch_rows WHERE batch_id = ANY($1::uuid[])"
 
 
 @dataclass
 class _Unit:
-    """What one step of the pipeline sent: its acknowledgements, the outbox positions the next read must
-    skip until it is deleted, and how to delete it."""
+    """What one step of the pipeline sent, and what to delete once Kafka has acknowledged all of it."""
 
     acks: "asyncio.Future[list[object]]"
-    excluded: list[int]
-    delete: Callable[[], Awaitable[object]]
-    count: int
+    positions: list[int]  # outbox rows: plain ones and the releasing rows of batches sent whole
+    batches: list[uuid.UUID]  # batches whose last rows are in this unit
+    part: tuple[uuid.UUID, int, int] | None  # a batch this unit sent only a seq range of
+    count: int  # events sent
 
 
 @dataclass
@@ -142,19 +138,20 @@ class OutboxRelay:
         Two units are in flight at most: while Kafka acknowledges unit N, unit N+1 is read and sent; once
         N is acknowledged, its DELETE runs while N+2 is read and sent. A unit is the LOWEST visible rows
         other than those sent and not yet deleted (never "rows after N": a row that commits late with a
-        lower position must go out before later rows of its key that committed after it), up to the
-        first row that releases a batch. When that row comes first, the units are the batch's rows in
-        `seq` order, a chunk at a time, then the releasing row itself (deleted last). Everything is
-        deleted only after its acknowledgements, in the order it was sent.
+        lower position must go out before later rows of its key that committed after it), `batch_size`
+        events at most, a row that releases a batch standing for the batch's rows in `seq` order. A
+        batch larger than what is left of a unit is cut: the unit ends with a range of it, and the next
+        units carry on from there (the releasing row stays until the batch's last rows are deleted).
+        Everything is deleted only after its acknowledgements, in the order it was sent.
         """
         total = 0
-        progress: dict[uuid.UUID, int] = {}  # batch -> the last seq this call has sent
+        progress: dict[uuid.UUID, int] = {}  # batch -> the next seq to send
         inflight: _Unit | None = None
         deleting: tuple[_Unit, asyncio.Future[int]] | None = None
         try:
             while True:
-                excluded = (inflight.excluded if inflight else []) + (
-                    deleting[0].excluded if deleting else []
+                excluded = (inflight.positions if inflight else []) + (
+                    deleting[0].positions if deleting else []
                 )
                 sending = await self._next_unit(excluded, progress)
                 if inflight is not None:
@@ -180,33 +177,36 @@ class OutboxRelay:
         rows = await self._pool.fetch(FETCH, excluded, self.config.batch_size)
         if not rows:
             return None
-        first = rows[0]
-        if first["batch_id"] is None:
-            plain = list(itertools.takewhile(lambda r: r["batch_id"] is None, rows))
-            positions = [r["position"] for r in plain]
-            return _Unit(
-                await self._send(plain),
-                positions,
-                lambda: self._pool.execute(DELETE_SENT, positions),
-                len(plain),
-            )
-        batch, position = first["batch_id"], first["position"]
-        low = await self._pool.fetchval(NEXT_SEQ, batch, progress.get(batch, FIRST_SEQ))
-        if low is not None:
-            chunk = await self._pool.fetch(FETCH_BATCH, batch, low, low + self.config.batch_size - 1)
-            chunk.sort(key=lambda r: r["seq"])
-            low, high = chunk[0]["seq"], chunk[-1]["seq"]
-            progress[batch] = high
-            return _Unit(
-                await self._send(chunk),
-                [],
-                lambda: self._pool.execute(DELETE_BATCH_ROWS, batch, low, high),
-                len(chunk),
-            )
-        # every row of the batch has been sent: its releasing row goes, after the rows' own deletes
-        done: asyncio.Future[list[object]] = asyncio.get_running_loop().create_future()
-        done.set_result([])
-        return _Unit(done, [position], lambda: self._pool.execute(DELETE_BATCH, position, batch), 0)
+        budget = self.config.batch_size
+        out: list[asyncpg.Record] = []
+        positions: list[int] = []
+        batches: list[uuid.UUID] = []
+        part = None
+        for r in rows:
+            if budget <= 0:
+                break
+            batch = r["batch_id"]
+            if batch is None:
+                out.append(r)
+                positions.append(r["position"])
+                budget -= 1
+                continue
+            low = start = progress.get(batch, r["batch_first"])
+            last = r["batch_last"]
+            while budget > 0 and start <= last:
+                high = min(last, start + budget - 1)
+                chunk = await self._pool.fetch(FETCH_BATCH, batch, start, high)
+                chunk.sort(key=lambda c: c["seq"])
+                out.extend(chunk)
+                budget -= len(chunk)  # fewer than asked only after a crash deleted some of them
+                start = high + 1
+            progress[batch] = start
+            if start <= last:  # the rest of the batch, and everything after it, in the next units
+                part = (batch, low, start - 1)
+                break
+            positions.append(r["position"])
+            batches.append(batch)
+        return _Unit(await self._send(out), positions, batches, part, len(out))
 
     async def _send(self, rows: list[asyncpg.Record]) -> asyncio.Future[list[object]]:
         futures = []
@@ -228,6 +228,12 @@ class OutboxRelay:
         return started
 
     async def _delete(self, unit: _Unit, started: float) -> int:
-        await unit.delete()
+        async with self._pool.acquire() as conn, conn.transaction():
+            if unit.positions:
+                await conn.execute(DELETE_SENT, unit.positions)
+            if unit.batches:
+                await conn.execute(DELETE_BATCHES, unit.batches)
+            if unit.part:
+                await conn.execute(DELETE_BATCH_ROWS, *unit.part)
         self._metrics.outbox_batch.observe(time.perf_counter() - started)
         return unit.count
