@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from plaid_emulator.testing import running_emulator
@@ -37,6 +38,28 @@ def test_rate_limits_per_item_and_per_client() -> None:
             for _ in range(3)
         ]
         assert refresh == [200, 200, 429]  # Plaid's 2 per Item per minute
+
+
+def test_the_rate_limit_window_is_sliding_and_can_be_shortened() -> None:
+    with running_emulator(not_ready_delay=0, historical_delay=0, rate_limits=True) as emu:
+        a = emu.create_item(ready=True)
+        state = emu.control(
+            "POST", "/rate_limits", {"limits": {"/transactions/sync": [2, 100]}, "window_seconds": 0.5}
+        )
+        assert state["window_seconds"] == 0.5
+        assert [sync_code(emu, a["access_token"]) for _ in range(3)] == [
+            None,
+            None,
+            "TRANSACTIONS_SYNC_LIMIT",
+        ]
+        time.sleep(0.6)  # both calls left the window
+        assert [sync_code(emu, a["access_token"]) for _ in range(3)] == [
+            None,
+            None,
+            "TRANSACTIONS_SYNC_LIMIT",
+        ]
+        bad = emu.http.post("/emulator/rate_limits", json={"window_seconds": 0})
+        assert bad.status_code == 400 and "window_seconds" in bad.json()["detail"]
 
 
 def test_fault_rules_count_scope_and_clearing(emu: Any) -> None:

@@ -198,10 +198,16 @@ def router(emu: Emulator) -> APIRouter:
 
     @api.post("/rate_limits")
     async def rate_limits(body: OptionalBody = None) -> Json:
-        """{"enabled": bool, "reset": bool, "limits": {"/transactions/sync": [per_item, per_client]}}."""
+        """{"enabled": bool, "reset": bool, "limits": {"/transactions/sync": [per_item, per_client]},
+        "window_seconds": float (60 by default, as Plaid's)}."""
         body = body or {}
         if "enabled" in body:
             emu.faults.rate_limits_enabled = bool(body["enabled"])
+        if "window_seconds" in body:
+            window = float(body["window_seconds"])
+            if not window > 0:
+                raise HTTPException(400, "window_seconds must be positive")
+            emu.faults.window = window
         for path, (per_item, per_client) in (body.get("limits") or {}).items():
             code = emu.faults.limits.get(path, (0, 0, "RATE_LIMIT"))[2]
             emu.faults.limits[path] = (int(per_item), int(per_client), code)
@@ -209,6 +215,7 @@ def router(emu: Emulator) -> APIRouter:
             emu.faults.reset_rate_limits()
         return {
             "enabled": emu.faults.rate_limits_enabled,
+            "window_seconds": emu.faults.window,
             "limits": {p: list(v) for p, v in emu.faults.limits.items()},
         }
 

@@ -52,6 +52,7 @@ class Faults:
         self.rules: list[FaultRule] = []
         self.rate_limits_enabled = rate_limits
         self.limits = dict(RATE_LIMITS)
+        self.window = WINDOW  # seconds; shorter only in tests that must wait out a window
         self._rng = random.Random(seed)
         self._ids = itertools.count(1)
         self._calls: defaultdict[tuple[str, str], deque[float]] = defaultdict(deque)
@@ -99,7 +100,7 @@ class Faults:
             keys.append(((endpoint, f"item:{item_id}"), per_item))
         for key, limit in keys:
             calls = self._calls[key]
-            while calls and calls[0] <= now - WINDOW:
+            while calls and calls[0] <= now - self.window:
                 calls.popleft()
             if len(calls) >= limit:
                 raise PlaidApiError(code)
