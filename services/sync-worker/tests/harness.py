@@ -67,6 +67,7 @@ def settings_for(
         poll_interval_seconds=0.2,
         not_ready_retry_seconds=0.3,
         quiet_check_interval_seconds=3600.0,
+        plaid_sync_window_seconds=2.0,  # Plaid's window is a minute: a 429 would hold an Item that long
     )
     values.update(extra)
     return Settings(**values)

@@ -42,6 +42,7 @@ def worker_env(
         "SYNC_WORKER_TOPIC_PARTITIONS": "3",
         "SYNC_WORKER_LEASE_SECONDS": "2",
         "SYNC_WORKER_POLL_INTERVAL_SECONDS": "0.1",
+        "SYNC_WORKER_PLAID_SYNC_CALLS_PER_WINDOW": "0",  # the emulator runs without rate limits here
     }
 
 

@@ -147,9 +147,54 @@ async def test_rate_limits_and_outages_are_retried_with_backoff_and_counted(
     retries = worker.container.metrics.retries
     assert retries.labels("rate_limited")._value.get() == 1
     assert retries.labels("unavailable")._value.get() == 2
+    # the 429 held the Item's next call for (most of) a pacing window: 2 s in these tests
+    assert worker.container.metrics.pacing_seconds._value.get() > 1.0
     requests = worker.container.metrics.plaid_requests
     assert requests.labels("sync", "TRANSACTIONS_SYNC_LIMIT")._value.get() == 1
     assert requests.labels("sync", "INSTITUTION_DOWN")._value.get() == 1
+
+
+async def test_a_large_backfill_is_paced_within_the_items_rate_limit_and_meets_no_429(
+    database_url: str, kafka_bootstrap_servers: str, emulator: RunningEmulator, uid: str, reader
+) -> None:
+    """Plaid's per-Item limit on /transactions/sync (50 a minute; here 4 in 1.5 s on both sides, so the
+    run must wait out the window twice): the worker waits for its slots instead of meeting 429s."""
+    limits = {"/transactions/sync": [4, 1000]}
+    emulator.control(
+        "POST", "/rate_limits", {"enabled": True, "reset": True, "window_seconds": 1.5, "limits": limits}
+    )
+    settings = settings_for(
+        database_url=database_url,
+        kafka=kafka_bootstrap_servers,
+        emulator_url=emulator.url,
+        client_id=emulator.client_id,
+        secret=emulator.secret,
+        uid=uid,
+        plaid_sync_calls_per_window=4,
+        plaid_sync_window_seconds=1.5,
+    )
+    try:
+        async with running_worker(settings) as worker:
+            item = emulator.create_item(transactions=5000, ready=True)
+            await worker.link(item["item_id"], item["access_token"])
+            (run,) = await worker.wait_runs(item["item_id"], 1)
+            assert run["outcome"] == "completed" and run["pages"] >= 10, dict(run)
+            await assert_converged(worker, reader, emulator, item["item_id"])
+            metrics = worker.container.metrics
+            assert metrics.plaid_requests.labels("sync", "TRANSACTIONS_SYNC_LIMIT")._value.get() == 0
+            assert metrics.retries.labels("rate_limited")._value.get() == 0
+            assert metrics.pacing_seconds._value.get() > 1.5  # it did wait, for at least a window
+    finally:
+        emulator.control(
+            "POST",
+            "/rate_limits",
+            {
+                "enabled": False,
+                "reset": True,
+                "window_seconds": 60,
+                "limits": {"/transactions/sync": [50, 2500]},
+            },
+        )
 
 
 async def test_nothing_retries_forever(worker: Worker, emulator: RunningEmulator, reader) -> None:

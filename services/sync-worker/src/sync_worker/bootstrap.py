@@ -35,6 +35,7 @@ from .domain.triggers import CONSUMED_TOPICS
 from .entrypoints.http import create_app
 from .handlers import trigger_handler
 from .metrics import Metrics
+from .pacing import ItemPacer
 from .page_builder import PageBuilder
 from .pipeline import Pipeline
 from .scheduler import SchedulerConfig, SyncScheduler
@@ -135,6 +136,7 @@ async def bootstrap(
         metrics,
         policy or retry_policy(settings),
         pages=pages,
+        pacer=ItemPacer(settings.plaid_sync_calls_per_window, settings.plaid_sync_window_seconds),
         not_ready_retry_seconds=settings.not_ready_retry_seconds,
     )
     scheduler = SyncScheduler(

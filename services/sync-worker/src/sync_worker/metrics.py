@@ -54,6 +54,10 @@ class Metrics:
             "In-run retries, by reason (rate_limited, unavailable, mutation_restart).",
             ["reason"],
         )
+        self.pacing_seconds = factory.counter(
+            "sync_pacing_wait_seconds_total",
+            "Seconds /transactions/sync calls waited to stay within Plaid's per-Item rate limit.",
+        )
         self.leases_lost = factory.counter(
             "sync_leases_lost_total", "Runs abandoned because their lease or cursor moved (fencing)."
         )

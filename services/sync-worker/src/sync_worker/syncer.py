@@ -14,7 +14,6 @@ from the same cursor, producing the same event ids; after the commit, the outbox
 import asyncio
 import dataclasses
 import datetime as dt
-import functools
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -35,6 +34,7 @@ from .domain.errors import (
 from .domain.policy import RetryPolicy
 from .domain.run import Collected, account_events
 from .metrics import Metrics
+from .pacing import ItemPacer
 from .page_builder import PageBuilder
 from .pagination import paginate
 
@@ -62,10 +62,11 @@ class ItemSyncer:
         policy: RetryPolicy,
         *,
         pages: PageBuilder,
+        pacer: ItemPacer,
         not_ready_retry_seconds: float = 60.0,
     ) -> None:
         self._repo, self._plaid, self._tokens, self._metrics = repo, plaid, tokens, metrics
-        self._pages = pages
+        self._pages, self._pacer = pages, pacer
         self._policy = policy
         self._not_ready_retry = not_ready_retry_seconds
 
@@ -120,14 +121,24 @@ class ItemSyncer:
     async def _paginate(self, token: str, collected: Collected) -> None:
         await paginate(
             collected,
-            lambda cursor: self._raw(token, cursor),
+            lambda cursor: self._raw(collected.item_id, token, cursor),
             self._pages,
             lambda staged: self._repo.stage(collected.item_id, collected.attempt, staged),
             self._metrics.pages.inc,
         )
 
-    def _raw(self, token: str, cursor: str) -> Awaitable[bytes]:
-        return self._plaid_call("sync", functools.partial(self._plaid.sync_page_raw, token, cursor))
+    def _raw(self, item_id: str, token: str, cursor: str) -> Awaitable[bytes]:
+        async def paced() -> bytes:  # every attempt, retries included, within the Item's rate limit
+            async with self._pacer.call(item_id) as waited:
+                if waited:
+                    self._metrics.pacing_seconds.inc(waited)
+                try:
+                    return await self._plaid.sync_page_raw(token, cursor)
+                except RateLimited:
+                    self._pacer.saturate(item_id)
+                    raise
+
+        return self._plaid_call("sync", paced)
 
     async def _refresh(self, token: str) -> None:
         """Best effort: a refresh that is rate-limited or fails transiently does not stop the sync."""
