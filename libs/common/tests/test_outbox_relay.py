@@ -11,6 +11,7 @@ from pathlib import Path
 
 import asyncpg
 import pytest
+from aiokafka.errors import KafkaConnectionError
 from bankstream_common import outbox
 from bankstream_common.envelope import Envelope
 from bankstream_common.kafka.producer import create_producer
@@ -313,3 +314,51 @@ async def test_a_batch_with_a_gap_in_its_seq_is_refused_and_nothing_is_released(
             async with conn.transaction():
                 await outbox.release_batch(conn, batch)
     assert await pool.fetchval("SELECT count(*) FROM outbox") == 0
+
+
+class _FailingProducer:
+    """A real producer whose `send` fails once, at the `fail_at`-th event (a broker lost mid-batch)."""
+
+    def __init__(self, producer, fail_at: int) -> None:
+        self._producer, self._left = producer, fail_at
+
+    async def send(self, *args, **kwargs):
+        self._left -= 1
+        if self._left == 0:
+            raise KafkaConnectionError("broker lost (test)")
+        return await self._producer.send(*args, **kwargs)
+
+
+async def test_a_batch_cut_by_a_failure_stays_released_and_the_next_relay_sends_the_rest(
+    pool: asyncpg.Pool,
+    schema: str,
+    topic: str,
+    kafka_bootstrap_servers: str,
+    metrics: PipelineMetrics,
+    read_topic,
+) -> None:
+    events = [_event("k", n) for n in range(3500)]
+    batch = uuid.uuid4()
+    rows = [(i, str(e.id), topic, "k", e.type, e.to_json()) for i, e in enumerate(events)]
+    async with pool.acquire() as conn:
+        await outbox.stage_batch(conn, batch, "item-1", rows)
+        async with conn.transaction():
+            await outbox.release_batch(conn, batch)
+    producer = create_producer(kafka_bootstrap_servers, client_id="relay-test")
+    await producer.start()
+    try:
+        config = RelayConfig(schema=schema, batch_size=1000)
+        failing = OutboxRelay(config, pool=pool, producer=_FailingProducer(producer, 3300), metrics=metrics)  # type: ignore[arg-type]
+        with pytest.raises(KafkaConnectionError):
+            await failing.publish_available()  # fails in its 4th unit, the batch's last: the 1st is deleted
+        left = await pool.fetchval("SELECT count(*) FROM outbox_batch_rows WHERE batch_id = $1", batch)
+        assert 0 < left < len(events)
+        assert await pool.fetchval("SELECT count(*) FROM outbox WHERE batch_id = $1", batch) == 1
+        relay = OutboxRelay(config, pool=pool, producer=producer, metrics=metrics)
+        assert await relay.publish_available() == left
+    finally:
+        await producer.stop()
+    records = await read_topic(topic, at_least=len(events), timeout=20)
+    assert _per_key_first_seen(records)["k"] == list(range(len(events)))
+    assert await pool.fetchval("SELECT count(*) FROM outbox") == 0
+    assert await pool.fetchval("SELECT count(*) FROM outbox_batch_rows") == 0

@@ -20,6 +20,7 @@ import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 import asyncpg
 import structlog
@@ -45,7 +46,9 @@ DELETE_SENT = "DELETE FROM outbox WHERE position = ANY($1::bigint[])"
 FETCH_BATCH = """SELECT seq, topic, key, event_type, payload FROM outbox_batch_rows
                  WHERE batch_id = $1 AND seq BETWEEN $2 AND $3"""
 DELETE_BATCH_ROWS = "DELETE FROM outbox_batch_rows WHERE batch_id = $1 AND seq BETWEEN $2 AND $3"
-DELETE_BATCHES = "DELETE FROM outbox_batch_rows WHERE batch_id = ANY($1::uuid[])"
+# a batch's rows are deleted by the released range only: a row staged after its release was never sent
+DELETE_BATCHES = """DELETE FROM outbox_batch_rows r USING unnest($1::uuid[], $2::bigint[], $3::bigint[])
+                        AS b(id, first, last) WHERE r.batch_id = b.id AND r.seq BETWEEN b.first AND b.last"""
 
 
 @dataclass
@@ -54,9 +57,16 @@ class _Unit:
 
     acks: "asyncio.Future[list[object]]"
     positions: list[int]  # outbox rows: plain ones and the releasing rows of batches sent whole
-    batches: list[uuid.UUID]  # batches whose last rows are in this unit
+    batches: list[tuple[uuid.UUID, int, int]]  # batches whose last rows are in this unit, with their range
     part: tuple[uuid.UUID, int, int] | None  # a batch this unit sent only a seq range of
     count: int  # events sent
+
+
+def _abandon(pending: "asyncio.Future[Any]") -> None:
+    if not pending.done():
+        pending.cancel()
+    elif not pending.cancelled():
+        pending.exception()  # retrieved: its rows stay in the outbox and go out again
 
 
 @dataclass
@@ -147,6 +157,7 @@ class OutboxRelay:
         total = 0
         progress: dict[uuid.UUID, int] = {}  # batch -> the next seq to send
         inflight: _Unit | None = None
+        sending: _Unit | None = None
         deleting: tuple[_Unit, asyncio.Future[int]] | None = None
         try:
             while True:
@@ -159,16 +170,18 @@ class OutboxRelay:
                     if deleting is not None:
                         total += await deleting[1]
                     deleting = (inflight, asyncio.ensure_future(self._delete(inflight, acked_at)))
-                inflight = sending
+                inflight, sending = sending, None
                 if inflight is None:
                     break
             if deleting is not None:
                 total += await deleting[1]
                 deleting = None
-        finally:
-            for pending in (inflight.acks if inflight else None, deleting[1] if deleting else None):
-                if pending is not None and not pending.done():
-                    pending.cancel()
+        finally:  # after a failure: nothing left running, no exception left unretrieved
+            for unit in (inflight, sending):
+                if unit is not None:
+                    _abandon(unit.acks)
+            if deleting is not None:
+                _abandon(deleting[1])
         oldest = await self._pool.fetchval(OLDEST_UNSENT)
         self._metrics.outbox_lag.set((datetime.now(UTC) - oldest).total_seconds() if oldest else 0.0)
         return total
@@ -180,7 +193,7 @@ class OutboxRelay:
         budget = self.config.batch_size
         out: list[asyncpg.Record] = []
         positions: list[int] = []
-        batches: list[uuid.UUID] = []
+        batches: list[tuple[uuid.UUID, int, int]] = []
         part = None
         for r in rows:
             if budget <= 0:
@@ -205,7 +218,7 @@ class OutboxRelay:
                 part = (batch, low, start - 1)
                 break
             positions.append(r["position"])
-            batches.append(batch)
+            batches.append((batch, r["batch_first"], last))
         return _Unit(await self._send(out), positions, batches, part, len(out))
 
     async def _send(self, rows: list[asyncpg.Record]) -> asyncio.Future[list[object]]:
@@ -232,7 +245,9 @@ class OutboxRelay:
             if unit.positions:
                 await conn.execute(DELETE_SENT, unit.positions)
             if unit.batches:
-                await conn.execute(DELETE_BATCHES, unit.batches)
+                await conn.execute(
+                    DELETE_BATCHES, *(list(column) for column in zip(*unit.batches, strict=True))
+                )
             if unit.part:
                 await conn.execute(DELETE_BATCH_ROWS, *unit.part)
         self._metrics.outbox_batch.observe(time.perf_counter() - started)
