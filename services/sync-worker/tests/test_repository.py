@@ -72,6 +72,34 @@ async def test_many_triggers_collapse_into_one_run_and_a_late_one_makes_exactly_
     assert await repo.claim_due(10) == []
 
 
+async def test_the_commit_releases_its_attempts_events_and_drops_those_of_abandoned_attempts(
+    pool: asyncpg.Pool,
+) -> None:
+    repo = SyncRepository(pool, owner="w1", lease_seconds=30)
+    await trigger(pool, "item-s", "link", "item_linked")
+    (claim,) = await repo.claim_due(1)
+
+    def staged(first: int, n: int) -> list[tuple[int, str, str, bytes]]:
+        return [(s, str(uuid.uuid4()), "acct-1", b"{}") for s in range(first, first + n)]
+
+    abandoned, final = uuid.uuid4(), uuid.uuid4()  # a pagination restart between the two
+    await repo.stage("item-s", abandoned, staged(1, 3))
+    await repo.stage("item-s", final, staged(1, 2))
+    await repo.stage("item-s", final, staged(3, 2))
+    assert await repo.commit_run(
+        claim,
+        record(claim),
+        next_cursor="c1",
+        last_sequence=4,
+        update_status=None,
+        staged=(final, 4),
+        events=[],
+    )
+    left = await pool.fetch("SELECT batch_id, count(*) AS n FROM outbox_batch_rows GROUP BY batch_id")
+    assert [(r["batch_id"], r["n"]) for r in left] == [(final, 4)]
+    assert await pool.fetchval("SELECT batch_last FROM outbox WHERE batch_id = $1", final) == 4
+
+
 async def test_only_one_of_many_concurrent_workers_gets_an_item(pool: asyncpg.Pool) -> None:
     for i in range(20):
         await trigger(pool, f"item-{i}", "link", "item_linked")

@@ -43,10 +43,9 @@ class ItemPacer:
         if not self.limit:
             yield 0.0
             return
-        calls = self._items.setdefault(item_id, _Calls())
         waited = 0.0
-        while (delay := self._delay(calls)) > 0:
-            await asyncio.sleep(delay)
+        while (delay := self._delay(calls := self._items.setdefault(item_id, _Calls()))) > 0:
+            await asyncio.sleep(delay)  # (looked up again after: pruning may have dropped the Item)
             waited += delay
         calls.in_flight += 1
         try:

@@ -212,8 +212,8 @@ class SyncRepository:
                 if released != count:
                     raise RuntimeError(f"{count} events were built but {released} were staged")
                 await outbox.enqueue_many(conn, self._topics(events))
-            else:
-                await outbox.discard_unreleased(conn, claim.item_id)
+            # what attempts abandoned by a pagination restart staged (this one is released by now)
+            await outbox.discard_unreleased(conn, claim.item_id)
             await conn.execute(
                 """UPDATE sync_items SET cursor = $2, last_sequence = $3, update_status = $4,
                        lease_owner = NULL, lease_until = NULL, failed_runs = 0, not_before = NULL,

@@ -30,7 +30,8 @@ class Collected:
 
     Events are built as each page arrives (while the next one is being fetched), numbered from
     `first_sequence`, and handed to the caller to stage. A restart (MUTATION_DURING_PAGINATION) starts a
-    new `attempt` (what was staged under the old one is discarded) and numbering starts again.
+    new `attempt` and numbering starts again; what was staged under the old one is never released, and
+    goes with the run's commit (or its failure, or the next run's start).
     """
 
     item_id: str
