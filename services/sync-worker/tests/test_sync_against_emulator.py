@@ -4,10 +4,12 @@ ground truth, whatever happened on the way."""
 
 import asyncio
 from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 import pytest
 from bankstream_common.envelope import Envelope
 from plaid_emulator.testing import RunningEmulator, running_emulator
+from sync_worker.config import Settings
 
 from .harness import Worker, running_worker, settings_for
 from .stream import DistinctEvents, apply, decode, differences, per_account_in_order
@@ -25,16 +27,21 @@ def emulator() -> Iterator[RunningEmulator]:
 async def worker(
     database_url: str, kafka_bootstrap_servers: str, emulator: RunningEmulator, uid: str
 ) -> AsyncIterator[Worker]:
-    settings = settings_for(
-        database_url=database_url,
-        kafka=kafka_bootstrap_servers,
-        emulator_url=emulator.url,
-        client_id=emulator.client_id,
-        secret=emulator.secret,
-        uid=uid,
-    )
-    async with running_worker(settings) as w:
+    async with running_worker(_settings(database_url, kafka_bootstrap_servers, emulator, uid)) as w:
         yield w
+
+
+def _settings(database_url: str, kafka: str, emu: RunningEmulator, uid: str, **extra: Any) -> Settings:
+    """A worker's settings against `emu`, with its own schema, topics and group."""
+    return settings_for(
+        database_url=database_url,
+        kafka=kafka,
+        emulator_url=emu.url,
+        client_id=emu.client_id,
+        secret=emu.secret,
+        uid=uid,
+        **extra,
+    )
 
 
 async def published(worker: Worker, reader, item_id: str, *, changes: int) -> list[Envelope]:
@@ -163,13 +170,11 @@ async def test_a_large_backfill_is_paced_within_the_items_rate_limit_and_meets_n
     emulator.control(
         "POST", "/rate_limits", {"enabled": True, "reset": True, "window_seconds": 1.5, "limits": limits}
     )
-    settings = settings_for(
-        database_url=database_url,
-        kafka=kafka_bootstrap_servers,
-        emulator_url=emulator.url,
-        client_id=emulator.client_id,
-        secret=emulator.secret,
-        uid=uid,
+    settings = _settings(
+        database_url,
+        kafka_bootstrap_servers,
+        emulator,
+        uid,
         plaid_sync_calls_per_window=4,
         plaid_sync_window_seconds=1.5,
     )
@@ -298,14 +303,7 @@ async def test_not_ready_is_not_an_error_and_the_data_follows(
     database_url: str, kafka_bootstrap_servers: str, uid: str, reader
 ) -> None:
     with running_emulator(not_ready_delay=1.0, historical_delay=0) as slow:
-        settings = settings_for(
-            database_url=database_url,
-            kafka=kafka_bootstrap_servers,
-            emulator_url=slow.url,
-            client_id=slow.client_id,
-            secret=slow.secret,
-            uid=uid,
-        )
+        settings = _settings(database_url, kafka_bootstrap_servers, slow, uid)
         async with running_worker(settings) as worker:
             item = slow.create_item(transactions=700)  # Plaid is still pulling its data
             await worker.link(item["item_id"], item["access_token"])

@@ -123,8 +123,8 @@ async def paginate(
                 return
     finally:
         leftovers = [b.build for b in building] + [f for f in (fetch, staging) if f is not None]
-        for pending in leftovers:
+        for pending in leftovers:  # nothing left running, no exception left unretrieved
             if not pending.done():
                 pending.cancel()
-                with contextlib.suppress(BaseException):
-                    await pending
+            with contextlib.suppress(BaseException):
+                await pending

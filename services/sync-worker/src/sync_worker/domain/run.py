@@ -62,13 +62,8 @@ class Collected:
         """The Item's last sequence number once this run is committed."""
         return self.first_sequence - 1 + self.changes
 
-    @property
-    def next_sequence(self) -> int:
-        """The sequence number the next page's first event gets."""
-        return self.first_sequence + self.changes
-
     def add_page(self, page: "PageSummary", fetched_at: dt.datetime) -> None:
-        """Count in a page whose events were built from `next_sequence` / position `changes` on."""
+        """Count in a page whose events were built from sequence `first_sequence + changes` on."""
         self.pages += 1
         self.added += page.added
         self.modified += page.modified
