@@ -256,12 +256,12 @@ async def _backfill(dsn: str, kafka: str, url: str, items: int, per_item: int, s
     tokens = _Tokens()
     tokens.tokens.update({i["item_id"]: i["access_token"] for i in created})
     container = await bootstrap(settings, tokens=tokens)
-    task = asyncio.create_task(container.pipeline.run())
+    task = asyncio.create_task(container.supervisor.run())
     producer = create_producer(kafka, client_id="bench-trigger")
     await producer.start()
     processes = contextlib.ExitStack()
     try:
-        await asyncio.wait_for(container.pipeline.ready.wait(), 60)
+        await asyncio.wait_for(container.supervisor.ready.wait(), 60)
         if split:
             processes.enter_context(_relay_process(relay_env))
             await _relay_leading(container.pool, f"bench_sw_{uid}")
@@ -294,7 +294,7 @@ async def _backfill(dsn: str, kafka: str, url: str, items: int, per_item: int, s
     finally:
         processes.close()
         await producer.stop()
-        container.pipeline.stop()
+        container.supervisor.stop()
         with contextlib.suppress(Exception):
             await asyncio.wait_for(task, 30)
         await container.aclose()

@@ -143,15 +143,15 @@ class Worker:
 async def running_worker(settings: Settings, policy: RetryPolicy = FAST_POLICY) -> AsyncIterator[Worker]:
     tokens = EmulatorTokens()
     container = await bootstrap(settings, tokens=tokens, policy=policy)
-    task = asyncio.create_task(container.pipeline.run())
+    task = asyncio.create_task(container.supervisor.run())
     producer = create_producer(settings.kafka_bootstrap_servers, client_id="sync-worker-test")
     await producer.start()
     try:
-        await asyncio.wait_for(container.pipeline.ready.wait(), 30)
+        await asyncio.wait_for(container.supervisor.ready.wait(), 30)
         await asyncio.wait_for(container.consumer.started.wait(), 30)
         yield Worker(container, producer, tokens)
     finally:
-        container.pipeline.stop()
+        container.supervisor.stop()
         with contextlib.suppress(Exception):
             await asyncio.wait_for(task, 15)
         await producer.stop()

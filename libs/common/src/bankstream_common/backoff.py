@@ -1,7 +1,20 @@
-"""Exponential backoff with full jitter (each delay uniform in [0, min(cap, base * 2**attempt)])."""
+"""Waiting between attempts, the one way: exponential backoff with full jitter, and a pause that honours stop.
 
+    Backoff(base, cap, max_attempts).delay(n)   # uniform in [0, min(cap, base * 2**n)]
+    await pause(stopping, seconds)              # True when `stopping` was set (the caller should return)
+    await retry(fn, backoff=..., retry_on=(OSError,), stopping=event)  # fn() until it succeeds
+
+`retry` raises `Stopped` when `stopping` is set while it waits, and the last error once `max_attempts` are
+used up (`max_attempts=None` on the call retries until stopped, e.g. "wait for PostgreSQL").
+"""
+
+import asyncio
 import random
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import TypeVar
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -12,4 +25,49 @@ class Backoff:
 
     def delay(self, attempt: int) -> float:
         """The pause before retry number `attempt` (0 for the first retry)."""
-        return random.uniform(0, min(self.cap, self.base * (2**attempt)))
+        return random.uniform(0, min(self.cap, self.base * (2 ** min(attempt, 30))))
+
+
+class Stopped(Exception):
+    """`retry` gave up because the caller is stopping."""
+
+
+async def pause(stopping: asyncio.Event, seconds: float) -> bool:
+    """Sleep `seconds` unless `stopping` is set first; True when stopping."""
+    if stopping.is_set():
+        return True
+    try:
+        await asyncio.wait_for(stopping.wait(), timeout=max(seconds, 0.0))
+    except TimeoutError:
+        return False
+    return True
+
+
+async def retry(
+    fn: Callable[[], Awaitable[T]],
+    *,
+    backoff: Backoff,
+    retry_on: tuple[type[BaseException], ...],
+    stopping: asyncio.Event,
+    until_stopped: bool = False,
+    on_retry: Callable[[BaseException, int], None] | None = None,
+) -> T:
+    """`await fn()` until it returns; errors in `retry_on` are retried after a backoff pause.
+
+    `until_stopped` retries without limit (the delay stays capped); otherwise the error of the last of
+    `backoff.max_attempts` attempts is raised. `on_retry(error, attempt)` is called before each pause.
+    """
+    attempt = 0
+    while True:
+        if stopping.is_set():
+            raise Stopped
+        try:
+            return await fn()
+        except retry_on as exc:
+            if not until_stopped and attempt + 1 >= backoff.max_attempts:
+                raise
+            if on_retry is not None:
+                on_retry(exc, attempt + 1)
+            if await pause(stopping, backoff.delay(attempt)):
+                raise Stopped from exc
+            attempt += 1

@@ -1,6 +1,8 @@
 """Running a service process: its HTTP server and its background workers, until SIGTERM or SIGINT.
 
     run_service(build)        # build: async () -> Service, called inside the event loop
+    Supervisor(prepare)       # the one background worker of a service: prepare (retried), then run loops
+    Periodic(name, fn, every) # a worker that calls fn() every `every` seconds until stopped
 
 On SIGTERM/SIGINT the HTTP server stops accepting and drains, every worker is asked to `stop()` and
 given `grace_seconds` to return from `run()` (then cancelled), `Service.aclose` releases the clients,
@@ -20,6 +22,8 @@ import structlog
 import uvicorn
 from fastapi import FastAPI
 
+from .backoff import Backoff, Stopped, pause, retry
+
 log = structlog.get_logger("bankstream.runtime")
 
 
@@ -29,6 +33,120 @@ class Worker(Protocol):
     async def run(self) -> None: ...
 
     def stop(self) -> None: ...
+
+
+class Supervisor:
+    """A service's background work: get the infrastructure ready, then run the workers it returns.
+
+    `prepare()` (migrations, topics, starting the producer, ...) is retried with backoff until it succeeds
+    or the process stops, so the process stays alive meanwhile and /readyz says why it is not ready; it
+    returns the workers to run (consumer runners, relays, schedulers, `Periodic`s), concurrently. `stop()`
+    stops them all; if one ends on its own the others are stopped and its failure is raised, so the
+    runtime exits non-zero and the orchestrator restarts the process. `fatal` errors from `prepare` (a
+    configuration that cannot work) are raised at once instead of retried.
+    """
+
+    def __init__(
+        self,
+        prepare: Callable[[], Awaitable[Sequence[Worker]]],
+        *,
+        backoff: Backoff | None = None,
+        fatal: tuple[type[BaseException], ...] = (),
+    ) -> None:
+        self._prepare, self._fatal = prepare, fatal
+        self._backoff = backoff or Backoff(base=0.5, cap=10.0)
+        self._workers: list[Worker] = []
+        self._stopping = asyncio.Event()
+        self.ready = asyncio.Event()
+
+    @property
+    def workers(self) -> list[Worker]:
+        return list(self._workers)
+
+    def stop(self) -> None:
+        self._stopping.set()
+        for worker in self._workers:
+            worker.stop()
+
+    async def run(self) -> None:
+        try:
+            self._workers = list(
+                await retry(
+                    self._prepare_once,
+                    backoff=self._backoff,
+                    retry_on=(Exception,),
+                    stopping=self._stopping,
+                    until_stopped=True,
+                    on_retry=lambda exc, n: log.warning(
+                        "infrastructure not ready, retrying", error=type(exc).__name__, attempt=n
+                    ),
+                )
+            )
+        except Stopped:
+            return
+        except _Fatal as fatal:
+            raise fatal.error from None
+        self.ready.set()
+        if self._stopping.is_set():
+            return
+        tasks = [asyncio.create_task(w.run(), name=type(w).__name__) for w in self._workers]
+        stopping = asyncio.create_task(self._stopping.wait())
+        try:
+            done, _ = await asyncio.wait([*tasks, stopping], return_when=asyncio.FIRST_COMPLETED)
+            ended = [t for t in done if t is not stopping]
+            for worker in self._workers:
+                worker.stop()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            for task in ended:
+                if not self._stopping.is_set():
+                    task.result()  # raises the worker's failure
+                    raise RuntimeError(f"{task.get_name()} stopped on its own")
+        finally:
+            stopping.cancel()
+            for task in tasks:
+                task.cancel()
+
+    async def _prepare_once(self) -> Sequence[Worker]:
+        try:
+            return await self._prepare()
+        except self._fatal as exc:
+            raise _Fatal(exc) from exc
+
+
+class _Fatal(BaseException):
+    """Wraps a `fatal` error so `retry` (which retries every Exception) lets it through."""
+
+    def __init__(self, error: BaseException) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+class Periodic:
+    """A worker calling `fn()` every `every` seconds (first call at once) until stopped; a failure in
+    `retry_on` is logged and tried again at the next tick, anything else ends the worker."""
+
+    def __init__(
+        self,
+        name: str,
+        fn: Callable[[], Awaitable[object]],
+        every: float,
+        *,
+        retry_on: tuple[type[BaseException], ...] = (Exception,),
+    ) -> None:
+        self.name, self._fn, self._every, self._retry_on = name, fn, every, retry_on
+        self._stopping = asyncio.Event()
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    async def run(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                await self._fn()
+            except self._retry_on as exc:
+                log.warning("periodic task failed, retrying later", task=self.name, error=type(exc).__name__)
+            if await pause(self._stopping, self._every):
+                return
 
 
 @dataclass

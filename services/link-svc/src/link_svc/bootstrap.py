@@ -4,19 +4,19 @@
     outbox ──relay──► bankstream.items, bankstream.plaid-webhooks, bankstream.sync-requests
     bankstream.sync-runs ──consumer──► on_sync_failed (state machine)
 
-The process answers /healthz at once; `Background` prepares what needs PostgreSQL and Kafka (migrations,
+The process answers /healthz at once; its `Supervisor` prepares what needs PostgreSQL and Kafka (migrations,
 topics, the vault key check, the producer), retrying while they are away, then runs the relay and the
 consumer. A vault key that rows need but the configuration lacks stops the process with that message.
 """
 
-import asyncio
+import contextlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import asyncpg
 import structlog
+from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
-from bankstream_common.backoff import Backoff
 from bankstream_common.db import check_schema, create_pool
 from bankstream_common.envelope import Envelope
 from bankstream_common.kafka.consumer import ConsumerConfig, ConsumerRunner
@@ -26,7 +26,7 @@ from bankstream_common.metrics import create_registry
 from bankstream_common.migrations import migrate_service
 from bankstream_common.outbox_relay import OutboxRelay, RelayConfig
 from bankstream_common.readiness import KafkaCheck, kafka_check, postgres_check
-from bankstream_common.runtime import Service
+from bankstream_common.runtime import Periodic, Service, Supervisor, Worker
 from fastapi import FastAPI
 
 from . import handlers
@@ -89,64 +89,21 @@ async def create_webhook_pool(settings: Settings) -> asyncpg.Pool:
     return pool
 
 
-@dataclass
-class Background:
-    """Prepare (retrying while PostgreSQL or Kafka are away), then run the relay and the consumer."""
+def background(settings: Settings, deps: handlers.Deps, producer: AIOKafkaProducer) -> Supervisor:
+    """Prepare (retrying while PostgreSQL or Kafka are away), then run the relay, the consumer and the
+    webhook pruning. A vault key that rows need but the configuration lacks stops the process."""
+    s = settings
+    pipeline = deps.metrics.pipeline
 
-    settings: Settings
-    deps: handlers.Deps
-    _stopping: asyncio.Event = field(default_factory=asyncio.Event)
-    _workers: list[OutboxRelay | ConsumerRunner] = field(default_factory=list)
-    ready: asyncio.Event = field(default_factory=asyncio.Event)
+    async def on_event(conn: asyncpg.Connection, event: Envelope) -> None:
+        await ingress.on_sync_failed(deps, conn, event)
 
-    async def run(self) -> None:
-        s = self.settings
-        backoff, attempt = Backoff(base=0.5, cap=10.0), 0
-        while not self._stopping.is_set():
-            try:
-                await self._prepare()
-                break
-            except TRANSIENT as exc:
-                log.warning("waiting for PostgreSQL and Kafka", error=type(exc).__name__)
-                await self._pause(backoff.delay(min(attempt, 6)))
-                attempt += 1
-        if self._stopping.is_set():
-            return
-        producer = create_producer(s.kafka_bootstrap_servers, client_id=s.service_name)
-        await producer.start()
-        try:
-            pipeline = self.deps.metrics.pipeline
-            relay = OutboxRelay(
-                RelayConfig(schema=s.schema_name), pool=self.deps.pool, producer=producer, metrics=pipeline
-            )
-            consumer = ConsumerRunner(
-                ConsumerConfig(
-                    name=s.consumer_group,
-                    topics=[s.topic_prefix + t for t in CONSUMED_TOPICS],
-                    bootstrap_servers=s.kafka_bootstrap_servers,
-                ),
-                pool=self.deps.pool,
-                handler=self._on_event,
-                producer=producer,
-                metrics=pipeline,
-            )
-            self._workers = [relay, consumer]
-            self.ready.set()
-            if self._stopping.is_set():
-                return
-            await asyncio.gather(relay.run(), consumer.run(), self._prune_loop())
-        finally:
-            await producer.stop()
+    async def prune_webhooks() -> None:
+        await repo.prune_webhooks(deps.pool, s.webhook_dedupe_hours)
 
-    def stop(self) -> None:
-        self._stopping.set()
-        for worker in self._workers:
-            worker.stop()
-
-    async def _prepare(self) -> None:
-        s = self.settings
+    async def prepare() -> list[Worker]:
         await migrate_service(s.database_url.get_secret_value(), s.schema_name, "link_svc")
-        missing = await vault.unusable_key_ids(self.deps.pool, self.deps.keyring)
+        missing = await vault.unusable_key_ids(deps.pool, deps.keyring)
         if missing:
             raise VaultKeyMissing(
                 f"access tokens are sealed with vault key ids {sorted(missing)} that LINK_SVC_VAULT_KEYS "
@@ -159,23 +116,24 @@ class Background:
                 for t in (*PRODUCED_TOPICS, *CONSUMED_TOPICS)
             ],
         )
+        await producer.start()
+        relay = OutboxRelay(
+            RelayConfig(schema=s.schema_name), pool=deps.pool, producer=producer, metrics=pipeline
+        )
+        consumer = ConsumerRunner(
+            ConsumerConfig(
+                name=s.consumer_group,
+                topics=[s.topic_prefix + t for t in CONSUMED_TOPICS],
+                bootstrap_servers=s.kafka_bootstrap_servers,
+            ),
+            pool=deps.pool,
+            handler=on_event,
+            producer=producer,
+            metrics=pipeline,
+        )
+        return [relay, consumer, Periodic("webhook-prune", prune_webhooks, 600.0, retry_on=TRANSIENT)]
 
-    async def _on_event(self, conn: asyncpg.Connection, event: Envelope) -> None:
-        await ingress.on_sync_failed(self.deps, conn, event)
-
-    async def _prune_loop(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                await repo.prune_webhooks(self.deps.pool, self.settings.webhook_dedupe_hours)
-            except TRANSIENT as exc:
-                log.warning("webhook prune failed", error=type(exc).__name__)
-            await self._pause(600.0)
-
-    async def _pause(self, seconds: float) -> None:
-        try:
-            await asyncio.wait_for(self._stopping.wait(), timeout=seconds)
-        except TimeoutError:
-            pass
+    return Supervisor(prepare, fatal=(VaultKeyMissing,))
 
 
 @dataclass
@@ -186,8 +144,9 @@ class Container:
     kafka: KafkaCheck
     app: FastAPI
     deps: handlers.Deps
-    background: Background
+    background: Supervisor
     webhook_pool: asyncpg.Pool
+    producer: AIOKafkaProducer
 
     def service(self) -> Service:
         return Service(
@@ -200,6 +159,8 @@ class Container:
         )
 
     async def aclose(self) -> None:
+        with contextlib.suppress(Exception):  # never started when PostgreSQL or Kafka never answered
+            await self.producer.stop()
         self.deps.plaid.close()
         await self.kafka.aclose()
         await self.webhook_pool.close()
@@ -252,6 +213,7 @@ async def bootstrap(settings: Settings) -> Container:
         webhook_writer=WebhookWriter(webhook_pool),
     )
     kafka = kafka_check(settings.kafka_bootstrap_servers)
+    producer = create_producer(settings.kafka_bootstrap_servers, client_id=settings.service_name)
     app = create_app(
         settings,
         metrics,
@@ -266,6 +228,7 @@ async def bootstrap(settings: Settings) -> Container:
         kafka=kafka,
         app=app,
         deps=deps,
-        background=Background(settings, deps),
+        background=background(settings, deps, producer),
         webhook_pool=webhook_pool,
+        producer=producer,
     )

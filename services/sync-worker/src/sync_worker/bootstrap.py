@@ -22,7 +22,7 @@ from bankstream_common.metrics import create_registry
 from bankstream_common.migrations import migrate_service
 from bankstream_common.outbox_relay import OutboxRelay, RelayConfig
 from bankstream_common.readiness import KafkaCheck, kafka_check, postgres_check
-from bankstream_common.runtime import Service, Worker
+from bankstream_common.runtime import Service, Supervisor, Worker
 from fastapi import FastAPI
 
 from .adapters.plaid_sync import PLAID_HOSTS, PlaidSyncClient
@@ -37,7 +37,6 @@ from .handlers import trigger_handler
 from .metrics import Metrics
 from .pacing import ItemPacer
 from .page_builder import PageBuilder
-from .pipeline import Pipeline
 from .scheduler import SchedulerConfig, SyncScheduler
 from .syncer import ItemSyncer
 
@@ -60,11 +59,11 @@ class Container:
     consumer: ConsumerRunner
     relay: OutboxRelay
 
-    pipeline: Pipeline
+    supervisor: Supervisor
 
     @property
     def workers(self) -> list[Worker]:
-        return [self.pipeline]
+        return [self.supervisor]
 
     def service(self) -> Service:
         return Service(
@@ -170,18 +169,19 @@ async def bootstrap(
         metrics=metrics.pipeline,
     )
 
-    async def prepare() -> None:
-        await migrate_service(dsn, schema, "sync_worker")
-        await ensure_topics(settings.kafka_bootstrap_servers, topics)
-        await producer.start()
-        await pages.start()
-
     roles: dict[str, list[Worker]] = {
         "all": [consumer, scheduler, relay],
         "sync": [consumer, scheduler],
         "relay": [relay],
     }
-    pipeline = Pipeline(prepare=prepare, workers=roles[settings.role])
+
+    async def prepare() -> list[Worker]:
+        await migrate_service(dsn, schema, "sync_worker")
+        await ensure_topics(settings.kafka_bootstrap_servers, topics)
+        await producer.start()
+        await pages.start()
+        return roles[settings.role]
+
     kafka = kafka_check(settings.kafka_bootstrap_servers)
     app = create_app(settings, metrics, {"postgres": postgres_check(pool), "kafka": kafka}, pool)
     return Container(
@@ -198,5 +198,5 @@ async def bootstrap(
         scheduler=scheduler,
         consumer=consumer,
         relay=relay,
-        pipeline=pipeline,
+        supervisor=Supervisor(prepare),
     )

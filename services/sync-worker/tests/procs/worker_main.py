@@ -17,8 +17,8 @@ from sync_worker.config import Settings
 async def main(tokens_path: Path) -> None:
     structlog.configure(logger_factory=structlog.PrintLoggerFactory(sys.stderr))
     container = await bootstrap(Settings(), tokens=EmulatorTokens(path=tokens_path), policy=FAST_POLICY)  # type: ignore[call-arg]
-    task = asyncio.create_task(container.pipeline.run())
-    await container.pipeline.ready.wait()
+    task = asyncio.create_task(container.supervisor.run())
+    await container.supervisor.ready.wait()
     await container.consumer.started.wait()
     print("worker started", flush=True)
     await task

@@ -1,0 +1,124 @@
+"""The one supervisor and the one retry helper: prepare is retried until it answers and its workers then
+run; a fatal error, a worker that ends on its own and a stop each end it as a user of the service expects."""
+
+import asyncio
+
+import pytest
+from bankstream_common.backoff import Backoff, Stopped, pause, retry
+from bankstream_common.runtime import Periodic, Supervisor, Worker
+
+FAST = Backoff(base=0.01, cap=0.02, max_attempts=3)
+
+
+class Loop:
+    def __init__(self, fail: bool = False) -> None:
+        self.fail, self.running, self._stop = fail, asyncio.Event(), asyncio.Event()
+
+    async def run(self) -> None:
+        self.running.set()
+        if self.fail:
+            raise RuntimeError("lost its mind")
+        await self._stop.wait()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
+async def test_prepare_is_retried_until_it_answers_then_the_workers_run_until_stopped() -> None:
+    calls, loop = [], Loop()
+
+    async def prepare() -> list[Worker]:
+        calls.append(1)
+        if len(calls) < 3:
+            raise OSError("database not up yet")
+        return [loop]
+
+    supervisor = Supervisor(prepare, backoff=FAST)
+    task = asyncio.create_task(supervisor.run())
+    await asyncio.wait_for(loop.running.wait(), 5)
+    assert len(calls) == 3 and supervisor.ready.is_set()
+    supervisor.stop()
+    await asyncio.wait_for(task, 5)
+
+
+async def test_a_fatal_error_in_prepare_is_raised_at_once() -> None:
+    calls = []
+
+    async def prepare() -> list[Worker]:
+        calls.append(1)
+        raise LookupError("vault key k2 is missing")
+
+    with pytest.raises(LookupError, match="k2"):
+        await asyncio.wait_for(Supervisor(prepare, backoff=FAST, fatal=(LookupError,)).run(), 5)
+    assert calls == [1]
+
+
+async def test_a_worker_that_fails_stops_the_others_and_its_failure_is_raised() -> None:
+    healthy = Loop()
+
+    async def prepare() -> list[Worker]:
+        return [healthy, Loop(fail=True)]
+
+    with pytest.raises(RuntimeError, match="lost its mind"):
+        await asyncio.wait_for(Supervisor(prepare, backoff=FAST).run(), 5)
+    assert healthy._stop.is_set()
+
+
+async def test_stop_while_preparing_returns_without_running_anything() -> None:
+    async def prepare() -> list[Worker]:
+        raise OSError("kafka away")
+
+    supervisor = Supervisor(prepare, backoff=Backoff(base=5, cap=5))
+    task = asyncio.create_task(supervisor.run())
+    await asyncio.sleep(0.05)
+    supervisor.stop()
+    await asyncio.wait_for(task, 2)
+    assert not supervisor.ready.is_set()
+
+
+async def test_periodic_calls_again_after_a_failure_and_stops_when_asked() -> None:
+    calls: list[int] = []
+
+    async def tick() -> None:
+        calls.append(1)
+        if len(calls) == 1:
+            raise OSError("transient")
+
+    periodic = Periodic("tick", tick, 0.01, retry_on=(OSError,))
+    task = asyncio.create_task(periodic.run())
+    while len(calls) < 3:
+        await asyncio.sleep(0.01)
+    periodic.stop()
+    await asyncio.wait_for(task, 2)
+
+
+async def test_retry_gives_up_after_max_attempts_and_raises_the_last_error() -> None:
+    attempts: list[int] = []
+
+    async def flaky() -> int:
+        attempts.append(1)
+        raise OSError(f"attempt {len(attempts)}")
+
+    with pytest.raises(OSError, match="attempt 3"):
+        await retry(flaky, backoff=FAST, retry_on=(OSError,), stopping=asyncio.Event())
+    assert len(attempts) == 3
+
+
+async def test_retry_does_not_retry_other_errors_and_honours_stop() -> None:
+    async def broken() -> int:
+        raise ValueError("a bug, not an outage")
+
+    with pytest.raises(ValueError):
+        await retry(broken, backoff=FAST, retry_on=(OSError,), stopping=asyncio.Event())
+
+    stopping = asyncio.Event()
+
+    async def down() -> int:
+        stopping.set()
+        raise OSError("down")
+
+    with pytest.raises(Stopped):
+        await retry(
+            down, backoff=Backoff(base=5, cap=5), retry_on=(OSError,), stopping=stopping, until_stopped=True
+        )
+    assert await pause(stopping, 10) is True
