@@ -78,16 +78,18 @@ async def test_stop_while_preparing_returns_without_running_anything() -> None:
 
 async def test_periodic_calls_again_after_a_failure_and_stops_when_asked() -> None:
     calls: list[int] = []
+    third = asyncio.Event()
 
     async def tick() -> None:
         calls.append(1)
         if len(calls) == 1:
             raise OSError("transient")
+        if len(calls) == 3:
+            third.set()
 
     periodic = Periodic("tick", tick, 0.01, retry_on=(OSError,))
     task = asyncio.create_task(periodic.run())
-    while len(calls) < 3:
-        await asyncio.sleep(0.01)
+    await asyncio.wait_for(third.wait(), 2)
     periodic.stop()
     await asyncio.wait_for(task, 2)
 

@@ -16,9 +16,9 @@ from typing import Any, TypeVar
 import httpx
 import uvicorn
 from aiokafka import AIOKafkaConsumer
+from bankstream_common.dev_issuer import mint, public_pem
 from bankstream_common.envelope import Envelope
 from cryptography.hazmat.primitives.asymmetric import ec
-from link_svc.adapters.dev_issuer import mint, public_pem
 from link_svc.bootstrap import Container, bootstrap
 from link_svc.config import Settings
 from plaid_emulator.testing import RunningEmulator

@@ -8,9 +8,9 @@ import sys
 
 import asyncpg
 import pytest
+from bankstream_common.dev_issuer import public_pem
 from cryptography.hazmat.primitives.asymmetric import ec
 from link_svc.adapters import vault
-from link_svc.adapters.dev_issuer import public_pem
 from link_svc.bootstrap import bootstrap
 from link_svc.config import Settings
 from link_svc.domain.errors import VaultKeyMismatch, VaultKeyMissing

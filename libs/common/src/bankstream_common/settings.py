@@ -15,7 +15,7 @@ import sys
 from typing import Any, ClassVar, Literal, TypeVar
 from urllib.parse import urlsplit
 
-from pydantic import SecretStr, ValidationError, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
@@ -106,6 +106,25 @@ class BaseServiceSettings(BaseSettings):
                 raise ValueError(
                     f"{var} is a placeholder; placeholders are accepted only when env=dev (env={self.env})"
                 )
+        return self
+
+
+class ApiServiceSettings(BaseServiceSettings):
+    """A service with an authenticated HTTP API: bearer JWTs from one issuer, checked with its PUBLIC keys
+    (`<PREFIX>JWT_PUBLIC_KEYS`, JSON `{"<kid>": "<PEM>"}`, or `<PREFIX>JWT_JWKS`). With env=dev and none
+    given, the dev issuer's key pair under the state directory is trusted (bankstream_common.dev_issuer).
+    Subclasses set `jwt_audience` to their own name."""
+
+    jwt_issuer: str = "bankstream-dev-issuer"
+    jwt_audience: str
+    jwt_public_keys: dict[str, str] = Field(default_factory=dict)
+    jwt_jwks: str | None = None
+
+    @model_validator(mode="after")
+    def _issuer_keys_outside_dev(self) -> "ApiServiceSettings":
+        if self.env != "dev" and not (self.jwt_public_keys or self.jwt_jwks):
+            prefix = self.model_config.get("env_prefix", "")
+            raise ValueError(f"{prefix}JWT_PUBLIC_KEYS or {prefix}JWT_JWKS is required outside env=dev")
         return self
 
 

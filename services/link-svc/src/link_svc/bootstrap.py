@@ -17,6 +17,7 @@ import asyncpg
 import structlog
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
+from bankstream_common.auth import authenticator_from
 from bankstream_common.db import check_schema, create_pool
 from bankstream_common.envelope import Envelope
 from bankstream_common.kafka.consumer import ConsumerConfig, ConsumerRunner
@@ -30,9 +31,8 @@ from bankstream_common.runtime import Periodic, Service, Supervisor, Worker
 from fastapi import FastAPI
 
 from . import handlers
-from .adapters import dev_issuer, vault
 from .adapters import repository as repo
-from .adapters.auth import Authenticator, load_public_keys
+from .adapters import vault
 from .adapters.plaid_client import PlaidCall, PlaidClient, build_api
 from .adapters.webhook_verifier import WebhookVerifier
 from .adapters.webhook_writer import WebhookWriter
@@ -48,14 +48,6 @@ log = structlog.get_logger(__name__)
 PRODUCED_TOPICS = (ev.TOPIC_ITEMS, ev.TOPIC_PLAID_WEBHOOKS, ev.TOPIC_SYNC_REQUESTS)
 CONSUMED_TOPICS = (ev.TOPIC_SYNC_RUNS,)
 TRANSIENT = (OSError, KafkaError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError)
-
-
-def authenticator_from(settings: Settings) -> Authenticator:
-    if settings.jwt_public_keys or settings.jwt_jwks:
-        keys = load_public_keys(settings.jwt_public_keys, settings.jwt_jwks)
-    else:  # env=dev only (config refuses this elsewhere): trust the local dev issuer
-        keys = {dev_issuer.DEV_KID: dev_issuer.load_or_create_private_key().public_key()}
-    return Authenticator(keys, issuer=settings.jwt_issuer, audience=settings.jwt_audience)
 
 
 def keyring_from(settings: Settings) -> vault.Keyring:

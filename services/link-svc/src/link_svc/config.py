@@ -9,15 +9,15 @@ given, the dev issuer's key pair under the state directory is used (see entrypoi
 
 from typing import ClassVar, Literal
 
-from bankstream_common.settings import BaseServiceSettings, service_config
+from bankstream_common.settings import ApiServiceSettings, service_config
 from pydantic import Field, SecretStr, model_validator
 
 
-class Settings(BaseServiceSettings):
+class Settings(ApiServiceSettings):
     model_config = service_config("LINK_SVC_")
 
     shared_env: ClassVar[dict[str, str]] = {
-        **BaseServiceSettings.shared_env,
+        **ApiServiceSettings.shared_env,
         "plaid_env": "PLAID_ENV",
         "plaid_base_url": "PLAID_BASE_URL",
         "plaid_client_id": "PLAID_CLIENT_ID",
@@ -43,11 +43,7 @@ class Settings(BaseServiceSettings):
     link_webhook_url: str | None = None  # where Plaid sends this deployment's webhooks
     link_redirect_uri: str | None = None  # OAuth institutions
 
-    # Bearer JWTs from the issuer
-    jwt_issuer: str = "bankstream-dev-issuer"
-    jwt_audience: str = "link-svc"
-    jwt_public_keys: dict[str, str] = Field(default_factory=dict)
-    jwt_jwks: str | None = None
+    jwt_audience: str = "link-svc"  # bearer JWTs: see ApiServiceSettings
 
     # Token vault
     vault_keys: SecretStr
@@ -69,6 +65,4 @@ class Settings(BaseServiceSettings):
     def _plaid_target(self) -> "Settings":
         if self.plaid_env == "emulator" and not self.plaid_base_url:
             raise ValueError("PLAID_ENV=emulator needs PLAID_BASE_URL (the emulator's URL)")
-        if self.env != "dev" and not (self.jwt_public_keys or self.jwt_jwks):
-            raise ValueError("LINK_SVC_JWT_PUBLIC_KEYS or LINK_SVC_JWT_JWKS is required outside env=dev")
         return self

@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .issuer import TEST_ISSUER
+
 
 @dataclass(frozen=True)
 class ServiceUnderTest:
@@ -125,6 +127,7 @@ def service_env(
         "PLAID_SECRET": "test-secret-0f9c2a51",
         "PLAID_ENV": "emulator",
         "PLAID_BASE_URL": "http://127.0.0.1:9",
+        **TEST_ISSUER.env(p),  # a service's own env (e.g. its own issuer) may override it
     }
 
 

@@ -1,8 +1,6 @@
 """Everything link-svc can refuse or fail at, as one hierarchy; entrypoints alone turn it into HTTP.
 
     LinkServiceError
-     ├── NotAuthenticated          no bearer token, or one that does not verify
-     ├── NotAllowed                a verified caller without the scope, or not the Item's owner
      ├── ItemNotFound              no such Item (or not visible to this caller)
      ├── ItemGone                  the Item was removed; nothing more can happen to it
      ├── DuplicateItem             same user, same institution, overlapping accounts: `existing_item_id`
@@ -16,20 +14,13 @@
           ├── PlaidUnavailable     network failure, timeout, 5xx, rate limit: may pass, retry later
           └── PlaidRequestFailed   a 4xx with Plaid's `error_type` / `error_code` / `request_id`
 
-No message ever contains an access token, public token, link token, client secret or JWT.
+Refusing a caller (no valid token: NotAuthenticated; no scope: NotAllowed) is bankstream_common.auth's,
+shared by every API. No message ever contains an access token, public token, link token, client secret or JWT.
 """
 
 
 class LinkServiceError(Exception):
     """Base of every error link-svc raises on purpose."""
-
-
-class NotAuthenticated(LinkServiceError):
-    pass
-
-
-class NotAllowed(LinkServiceError):
-    pass
 
 
 class ItemNotFound(LinkServiceError):

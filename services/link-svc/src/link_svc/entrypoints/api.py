@@ -6,12 +6,11 @@ The Plaid webhook route (webhooks.py) is the only unauthenticated one besides th
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Query, Request
+from bankstream_common.http_auth import Caller
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 
 from .. import handlers
-from ..adapters.auth import Authenticator
-from ..domain.access import Principal
 from ..domain.commands import (
     CreateLinkToken,
     CreateUpdateLinkToken,
@@ -42,13 +41,7 @@ def deps_of(request: Request) -> handlers.Deps:
     return deps
 
 
-def caller(request: Request, authorization: Annotated[str | None, Header()] = None) -> Principal:
-    authenticator: Authenticator = request.app.state.authenticator
-    return authenticator.authenticate(authorization)
-
-
 Deps = Annotated[handlers.Deps, Depends(deps_of)]
-Caller = Annotated[Principal, Depends(caller)]
 
 router = APIRouter(prefix="/v1", tags=["link"], responses=ERRORS)
 internal = APIRouter(prefix="/internal/v1", tags=["internal"], responses=ERRORS)

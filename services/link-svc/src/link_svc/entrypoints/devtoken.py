@@ -9,7 +9,14 @@ The token goes to stdout and nowhere else.
 
 import argparse
 
-from ..adapters.dev_issuer import DEV_ISSUER, load_or_create_private_key, mint, public_pem
+from bankstream_common.dev_issuer import (
+    DEV_AUDIENCES,
+    DEV_ISSUER,
+    load_or_create_private_key,
+    mint,
+    public_pem,
+)
+
 from ..domain.access import Scope
 
 USER_SCOPES = [Scope.ITEMS_READ.value, Scope.ITEMS_WRITE.value, Scope.LINK_WRITE.value]
@@ -22,7 +29,7 @@ def main(argv: list[str] | None = None) -> None:
     who.add_argument("--service", help="mint a service token for this service name")
     parser.add_argument("--scope", action="append", help="a scope (repeatable); user scopes by default")
     parser.add_argument("--ttl", type=int, default=12 * 3600, help="lifetime in seconds")
-    parser.add_argument("--audience", default="link-svc")
+    parser.add_argument("--audience", action="append", help=f"repeatable; default: {' '.join(DEV_AUDIENCES)}")
     parser.add_argument("--issuer", default=DEV_ISSUER)
     parser.add_argument("--public-key", action="store_true", help="print the dev issuer's public key")
     args = parser.parse_args(argv)
@@ -36,7 +43,7 @@ def main(argv: list[str] | None = None) -> None:
         subject=args.service or args.sub,
         scopes=scopes,
         kind="service" if args.service else "user",
-        audience=args.audience,
+        audience=args.audience or DEV_AUDIENCES,
         issuer=args.issuer,
         ttl=args.ttl,
     )

@@ -3,6 +3,7 @@
 from collections.abc import Callable
 
 import structlog
+from bankstream_common.http_auth import install_auth_errors
 from bankstream_common.http_errors import error_response
 from fastapi import FastAPI, Request
 from starlette.responses import Response
@@ -16,12 +17,6 @@ CLIENT_PLAID_ERRORS = frozenset({"INVALID_INPUT", "INVALID_REQUEST", "ITEM_ERROR
 
 def to_response(exc: e.LinkServiceError) -> Response:
     match exc:
-        case e.NotAuthenticated():
-            response = error_response(401, "unauthenticated", str(exc))
-            response.headers["WWW-Authenticate"] = "Bearer"
-            return response
-        case e.NotAllowed():
-            return error_response(403, "forbidden", str(exc))
         case e.ItemNotFound():
             return error_response(404, "item_not_found", str(exc))
         case e.ItemGone():
@@ -60,8 +55,7 @@ def _plaid_fields(exc: e.PlaidError) -> dict[str, str | None]:
 def install(app: FastAPI, on_auth_failure: Callable[[str], None]) -> None:
     async def handle(_: Request, exc: Exception) -> Response:
         assert isinstance(exc, e.LinkServiceError)
-        if isinstance(exc, e.NotAuthenticated | e.NotAllowed):
-            on_auth_failure("unauthenticated" if isinstance(exc, e.NotAuthenticated) else "forbidden")
         return to_response(exc)
 
     app.add_exception_handler(e.LinkServiceError, handle)
+    install_auth_errors(app, on_auth_failure)

@@ -3,11 +3,11 @@
 from collections.abc import Mapping
 from typing import Any
 
+from bankstream_common.auth import Authenticator
 from bankstream_common.http import create_http_app
 from bankstream_common.readiness import ReadinessCheck
 from fastapi import FastAPI
 
-from ..adapters.auth import Authenticator
 from ..config import Settings
 from ..handlers import Deps
 from ..metrics import Metrics

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 import asyncpg
 import structlog
 from bankstream_common import outbox
+from bankstream_common.auth import Principal
 from bankstream_common.envelope import Envelope
 from pydantic import BaseModel
 
@@ -17,7 +18,7 @@ from ..adapters.webhook_writer import WebhookWriter
 from ..config import Settings
 from ..domain import events as ev
 from ..domain import item_state as sm
-from ..domain.access import Principal, Scope
+from ..domain.access import Scope, check_owner
 from ..domain.errors import (
     ItemGone,
     ItemNotFound,
@@ -80,7 +81,7 @@ async def visible_item(deps: Deps, principal: Principal, item_id: str, scope: Sc
     item = await repo.get_item(deps.pool, item_id)
     if item is None:
         raise ItemNotFound(item_id)
-    principal.check_owner(item_id, item.user_id)
+    check_owner(principal, item_id, item.user_id)
     return item
 
 

@@ -5,17 +5,17 @@ from datetime import UTC, datetime
 
 import asyncpg
 import structlog
+from bankstream_common.auth import NotAllowed, Principal, PrincipalKind
 from bankstream_common.envelope import Envelope
 
 from ..adapters import repository as repo
 from ..adapters.webhook_writer import WebhookRecord
 from ..domain import events as ev
 from ..domain import item_state as sm
-from ..domain.access import Principal, PrincipalKind, Scope
+from ..domain.access import Scope
 from ..domain.errors import (
     ItemGone,
     ItemNotFound,
-    NotAllowed,
     WebhookRejected,
 )
 from .context import Deps, access_token_of, event_for, transition

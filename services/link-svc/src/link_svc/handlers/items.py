@@ -4,12 +4,13 @@ from datetime import UTC, datetime
 
 import structlog
 from bankstream_common import outbox
+from bankstream_common.auth import Principal
 from bankstream_common.envelope import Envelope
 
 from ..adapters import repository as repo
 from ..domain import events as ev
 from ..domain import item_state as sm
-from ..domain.access import Principal, Scope
+from ..domain.access import Scope
 from ..domain.commands import (
     UpdateModeCompleted,
 )

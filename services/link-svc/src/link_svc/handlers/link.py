@@ -4,13 +4,14 @@ from datetime import UTC, datetime
 
 import structlog
 from bankstream_common import outbox
+from bankstream_common.auth import Principal
 
 from ..adapters import repository as repo
 from ..adapters import vault
 from ..adapters.plaid_client import LinkToken, LinkTokenRequest
 from ..domain import events as ev
 from ..domain import item_state as sm
-from ..domain.access import Principal, Scope
+from ..domain.access import Scope
 from ..domain.commands import (
     CreateLinkToken,
     CreateUpdateLinkToken,

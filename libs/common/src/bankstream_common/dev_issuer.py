@@ -1,8 +1,9 @@
 """The dev token issuer: an ES256 key pair kept under the state directory, for `make run` and tests only.
 
-link-svc never holds an issuer's private key in production: it is configured with PUBLIC keys. With
-env=dev and no key configured, bootstrap trusts this dev issuer's public key, and `python -m
+No service holds an issuer's private key in production: each is configured with PUBLIC keys. With
+env=dev and no key configured, a service trusts this dev issuer's public key, and `python -m
 link_svc.entrypoints.devtoken` mints tokens with its private key (created on first use, mode 0600).
+A dev token names every service as its audience, so one token works on all of them.
 """
 
 import os
@@ -17,6 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 DEV_KID = "bankstream-dev-1"
 DEV_ISSUER = "bankstream-dev-issuer"
+DEV_AUDIENCES = ("link-svc", "ledger-api", "categorizer")
 
 
 def state_dir() -> Path:
@@ -28,7 +30,7 @@ def state_dir() -> Path:
 
 def key_path() -> Path:
     return Path(
-        os.environ.get("LINK_SVC_DEV_ISSUER_KEY") or state_dir() / "link-svc" / "dev-issuer-es256.pem"
+        os.environ.get("BANKSTREAM_DEV_ISSUER_KEY") or state_dir() / "link-svc" / "dev-issuer-es256.pem"
     )
 
 
@@ -63,7 +65,7 @@ def mint(
     subject: str,
     scopes: Iterable[str],
     kind: str = "user",
-    audience: str = "link-svc",
+    audience: str | Iterable[str] = DEV_AUDIENCES,
     issuer: str = DEV_ISSUER,
     ttl: int = 3600,
     kid: str = DEV_KID,
@@ -71,7 +73,7 @@ def mint(
     now = int(time.time())
     claims = {
         "iss": issuer,
-        "aud": audience,
+        "aud": audience if isinstance(audience, str) else list(audience),
         "sub": subject,
         "kind": kind,
         "scope": " ".join(scopes),

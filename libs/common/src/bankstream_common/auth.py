@@ -1,6 +1,11 @@
-"""Bearer JWT verification: the issuer's public keys from settings, an explicit algorithm allow-list.
+"""Who is calling: bearer JWT verification and the caller it yields, the same for every service's API.
 
-Tokens are signed ES256 or EdDSA by the issuer; link-svc holds only PUBLIC keys (PEM per `kid`, or a JWKS).
+    Authenticator(keys, issuer=..., audience=...).authenticate("Bearer ...") -> Principal
+    authenticator_from(settings)   # keys from `jwt_public_keys` / `jwt_jwks`, or the dev issuer's (dev only)
+    principal.require("ledger:read")      # NotAllowed without the scope (`admin` implies every scope)
+    principal.acting_user(requested)      # a user acts for itself; a service token must name the user
+
+Tokens are signed ES256 or EdDSA by the issuer; services hold only PUBLIC keys (PEM per `kid`, or a JWKS).
 Required claims: `sub`, `exp`, `iat`, `iss`, `aud`; `scope` is a space-separated list; `kind` is `user`
 (the default: `sub` is the user id) or `service`. A token whose header names an algorithm outside the
 allow-list, an unknown `kid`, or no `kid` while several keys are configured, is refused. Error messages
@@ -9,16 +14,84 @@ say what was wrong and never echo the token.
 
 import json
 from collections.abc import Mapping
-from typing import Any
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, Protocol
 
 import jwt
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from jwt.algorithms import ECAlgorithm, OKPAlgorithm
 
-from ..domain.access import Principal, PrincipalKind
-from ..domain.errors import NotAuthenticated
+from . import dev_issuer
 
 ALLOWED_ALGORITHMS = ("ES256", "EdDSA")
+ADMIN = "admin"
+
+
+class AuthError(Exception):
+    """Base of the two refusals every API shares; entrypoints map them to 401 and 403."""
+
+
+class NotAuthenticated(AuthError):
+    """No bearer token, or one that does not verify. The message never echoes the token."""
+
+
+class NotAllowed(AuthError):
+    """A verified caller without the scope, or acting for someone it may not."""
+
+
+class PrincipalKind(StrEnum):
+    USER = "user"
+    SERVICE = "service"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """A verified caller. A user token (`kind` user) has the user id as subject and sees only that user's
+    data; a service token acts for no user and is limited by its scopes alone. `admin` implies every
+    scope and lifts the one-user restriction."""
+
+    subject: str
+    kind: PrincipalKind
+    scopes: frozenset[str]
+
+    @property
+    def user_id(self) -> str | None:
+        """The user this caller acts as, or None for a service."""
+        return self.subject if self.kind is PrincipalKind.USER else None
+
+    @property
+    def restricted_to(self) -> str | None:
+        """The only user whose data this caller may see: its own user, unless it holds `admin`."""
+        return None if ADMIN in self.scopes else self.user_id
+
+    def has(self, scope: str) -> bool:
+        return scope in self.scopes or ADMIN in self.scopes
+
+    def require(self, scope: str) -> None:
+        if not self.has(scope):
+            raise NotAllowed(f"this token lacks the {scope} scope")
+
+    def may_see(self, owner_user_id: str | None) -> bool:
+        return self.restricted_to is None or owner_user_id == self.restricted_to
+
+    def acting_user(self, requested_user_id: str | None) -> str:
+        """The user a command acts for: the token's own user, or (for a service) the one it names."""
+        if self.kind is PrincipalKind.USER:
+            if requested_user_id not in (None, self.subject):
+                raise NotAllowed("a user token acts only for its own user")
+            return self.subject
+        if not requested_user_id:
+            raise NotAllowed("a service token must name the user it acts for")
+        return requested_user_id
+
+
+class JwtSettings(Protocol):
+    env: str
+    jwt_issuer: str
+    jwt_audience: str
+    jwt_public_keys: dict[str, str]
+    jwt_jwks: str | None
 
 
 def load_public_keys(pem_by_kid: Mapping[str, str] | None = None, jwks: str | None = None) -> dict[str, Any]:
@@ -94,3 +167,15 @@ def principal_from_claims(claims: Mapping[str, Any]) -> Principal:
     except ValueError:
         raise NotAuthenticated("the bearer token's kind is invalid") from None
     return Principal(subject=sub, kind=kind, scopes=frozenset(scopes))
+
+
+def authenticator_from(settings: JwtSettings) -> Authenticator:
+    """The configured issuer's public keys; with none configured (env=dev only: each service's config
+    refuses it elsewhere) the local dev issuer's."""
+    if settings.jwt_public_keys or settings.jwt_jwks:
+        keys = load_public_keys(settings.jwt_public_keys, settings.jwt_jwks)
+    elif settings.env == "dev":
+        keys = {dev_issuer.DEV_KID: dev_issuer.load_or_create_private_key().public_key()}
+    else:
+        raise ValueError("no JWT issuer public key configured outside env=dev")
+    return Authenticator(keys, issuer=settings.jwt_issuer, audience=settings.jwt_audience)
