@@ -109,3 +109,14 @@ def test_one_dev_token_is_accepted_by_every_service() -> None:
         Authenticator({"k1": KEY.public_key()}, issuer="iss", audience="elsewhere").authenticate(
             f"Bearer {dev}"
         )
+
+
+def test_a_token_living_longer_than_the_maximum_or_with_an_unstorable_subject_is_refused() -> None:
+    short = Authenticator({"k1": KEY.public_key()}, issuer="iss", audience="link-svc", max_lifetime=3600)
+    assert short.authenticate(f"Bearer {token(ttl=3600)}").subject == "alice"
+    with pytest.raises(NotAuthenticated, match="longer than 3600"):
+        short.authenticate(f"Bearer {token(ttl=3601 + 60)}")
+    for bad in ("al\x00ice", "al\ud800ice"):
+        forged = mint(KEY, subject=bad, scopes=[], issuer="iss", kid="k1", audience="link-svc")
+        with pytest.raises(NotAuthenticated, match="subject is invalid"):
+            AUTH.authenticate(f"Bearer {forged}")

@@ -197,3 +197,22 @@ async def test_link_session_events_and_on_demand_sync_are_recorded(
     assert [(e.type, e.subject, e.data["requested_by"]) for e in events] == [
         (ev.SYNC_REQUESTED, item["item_id"], "gail")
     ]
+
+
+async def test_nul_and_unpaired_surrogates_in_a_body_are_a_422_not_a_500(svc: LinkService) -> None:
+    alice = svc.token("alice")
+    raw = '{"outcome": "exit", "link_session_id": "s-1", "status": "requires_credentials", "item_id": "%s"}'
+    for bad in ("it\\u0000em", "it\\ud800em"):
+        answer = await svc.call(
+            "POST",
+            "/v1/link-sessions/events",
+            alice,
+            content=(raw % bad).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        assert answer.status_code == 422, answer.text
+        assert "item_id" in str(answer.json()["error"]["details"])
+    fine = await svc.call(
+        "POST", "/v1/link-sessions/events", alice, json={"outcome": "exit", "item_id": "it\u00e9m"}
+    )
+    assert fine.status_code < 300, fine.text

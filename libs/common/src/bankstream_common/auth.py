@@ -92,6 +92,12 @@ class JwtSettings(Protocol):
     jwt_audience: str
     jwt_public_keys: dict[str, str]
     jwt_jwks: str | None
+    jwt_max_lifetime_seconds: float
+
+
+def _storable(text: str) -> bool:
+    """No NUL and no lone surrogate: text PostgreSQL can store and compare."""
+    return "\x00" not in text and not any("\ud800" <= ch <= "\udfff" for ch in text)
 
 
 def load_public_keys(pem_by_kid: Mapping[str, str] | None = None, jwks: str | None = None) -> dict[str, Any]:
@@ -110,9 +116,18 @@ def load_public_keys(pem_by_kid: Mapping[str, str] | None = None, jwks: str | No
 
 
 class Authenticator:
-    def __init__(self, keys: Mapping[str, Any], *, issuer: str, audience: str, leeway: float = 30.0) -> None:
+    def __init__(
+        self,
+        keys: Mapping[str, Any],
+        *,
+        issuer: str,
+        audience: str,
+        leeway: float = 30.0,
+        max_lifetime: float = 24 * 3600.0,
+    ) -> None:
         self._keys = dict(keys)
         self._issuer, self._audience, self._leeway = issuer, audience, leeway
+        self._max_lifetime = max_lifetime
 
     def authenticate(self, authorization: str | None) -> Principal:
         if not authorization:
@@ -153,12 +168,15 @@ class Authenticator:
             raise NotAuthenticated(f"the bearer token lacks the {exc.claim} claim") from None
         except jwt.PyJWTError:
             raise NotAuthenticated("the bearer token does not verify") from None
+        lifetime = claims.get("exp", 0) - claims.get("iat", 0)
+        if not isinstance(lifetime, int | float) or lifetime > self._max_lifetime:
+            raise NotAuthenticated(f"the bearer token lives longer than {self._max_lifetime:.0f} s")
         return principal_from_claims(claims)
 
 
 def principal_from_claims(claims: Mapping[str, Any]) -> Principal:
     sub = claims.get("sub")
-    if not isinstance(sub, str) or not sub or len(sub) > 200:
+    if not isinstance(sub, str) or not sub or len(sub) > 200 or not _storable(sub):
         raise NotAuthenticated("the bearer token's subject is invalid")
     raw_scope = claims.get("scope", "")
     scopes = raw_scope.split() if isinstance(raw_scope, str) else []
@@ -178,4 +196,9 @@ def authenticator_from(settings: JwtSettings) -> Authenticator:
         keys = {dev_issuer.DEV_KID: dev_issuer.load_or_create_private_key().public_key()}
     else:
         raise ValueError("no JWT issuer public key configured outside env=dev")
-    return Authenticator(keys, issuer=settings.jwt_issuer, audience=settings.jwt_audience)
+    return Authenticator(
+        keys,
+        issuer=settings.jwt_issuer,
+        audience=settings.jwt_audience,
+        max_lifetime=settings.jwt_max_lifetime_seconds,
+    )

@@ -5,7 +5,8 @@
                    503 {"status": "not_ready", "checks": {name: {"status": "failing", "reason": ...}}}
     GET /metrics   Prometheus text from the service's own registry
 
-Every 4xx/5xx answers in the shape of `http_errors`; the request context (id, access line, metrics,
+Every request first passes `http_guard` (bounded bodies and tokens, no NUL). Every 4xx/5xx answers in
+the shape of `http_errors`; the request context (id, access line, metrics,
 unhandled errors) is `http_context`.
 """
 
@@ -22,6 +23,7 @@ from starlette.responses import Response
 
 from .http_context import RequestContextMiddleware
 from .http_errors import install_error_handlers
+from .http_guard import DEFAULT_MAX_BODY_BYTES, HttpGuard
 from .metrics import HttpMetrics, MetricFactory, metrics_response
 from .readiness import CHECK_TIMEOUT_SECONDS, ReadinessCheck, failure_reason
 from .settings import BaseServiceSettings
@@ -59,8 +61,12 @@ def create_http_app(
     http_metrics: HttpMetrics | None = None,
     lifespan: Lifespan | None = None,
     check_timeout: float = CHECK_TIMEOUT_SECONDS,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    body_limits: Mapping[str, int] | None = None,
 ) -> FastAPI:
-    """A FastAPI app with the probes, `/metrics`, request context middleware and the error shape."""
+    """A FastAPI app with the probes, `/metrics`, the guard (`http_guard`: body and token size, NUL, response
+    headers), request context middleware and the error shape. Paths are exact: no trailing-slash redirect
+    (it would reflect the Host header)."""
     dev = settings is not None and settings.env == "dev"
     app = FastAPI(
         title=service,
@@ -68,9 +74,13 @@ def create_http_app(
         docs_url="/docs" if dev else None,
         redoc_url=None,
         openapi_url="/openapi.json" if dev else None,
+        redirect_slashes=False,
     )
     metrics = http_metrics or HttpMetrics(MetricFactory(service, registry))
-    app.add_middleware(RequestContextMiddleware, metrics=metrics)
+    app.add_middleware(HttpGuard, max_body_bytes=max_body_bytes, body_limits=body_limits)
+    app.add_middleware(
+        RequestContextMiddleware, metrics=metrics
+    )  # outermost: a refusal gets an id and a line
     install_error_handlers(app)
     checks = dict(readiness)
 

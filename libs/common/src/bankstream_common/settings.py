@@ -119,6 +119,7 @@ class ApiServiceSettings(BaseServiceSettings):
     jwt_audience: str
     jwt_public_keys: dict[str, str] = Field(default_factory=dict)
     jwt_jwks: str | None = None
+    jwt_max_lifetime_seconds: float = 24 * 3600.0  # a token whose exp - iat is longer is refused
 
     @model_validator(mode="after")
     def _issuer_keys_outside_dev(self) -> "ApiServiceSettings":

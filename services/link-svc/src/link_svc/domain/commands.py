@@ -7,14 +7,15 @@ looking at the Link UI, and a bank's message may echo what the user typed.
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from bankstream_common.http_models import RequestModel
+from pydantic import ConfigDict, Field, SecretStr
 
 
-class _Strict(BaseModel):
+class _Strict(RequestModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class _Tolerant(BaseModel):
+class _Tolerant(RequestModel):
     model_config = ConfigDict(extra="ignore")
 
 
