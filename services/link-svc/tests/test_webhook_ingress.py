@@ -1,8 +1,10 @@
 """Plaid webhook ingress over HTTP: Plaid's own signed webhooks get in (once), forgeries get 401, a metric,
 and publish nothing."""
 
+import asyncio
 import hashlib
 import time
+import uuid
 
 import jwt
 import pytest
@@ -165,3 +167,28 @@ async def test_the_openapi_document_describes_the_webhook_route_next_to_the_api(
         "/internal/v1/items/{item_id}/access-token",
     ):
         assert path in schema["paths"]
+
+
+async def test_2000_webhooks_with_invented_kids_cost_a_few_plaid_calls_and_bounded_state(
+    svc: LinkService,
+) -> None:
+    body = webhook_body("item-flood")
+    signer = SigningKey()
+    headers = []
+    for _ in range(2000):
+        signer.kid = uuid.uuid4().hex
+        headers.append(signer.sign(body))
+    gate = asyncio.Semaphore(16)
+
+    async def one(header: str) -> int:
+        async with gate:
+            return await post(svc, body, header)
+
+    assert set(await asyncio.gather(*(one(h) for h in headers))) == {401}
+    fetches = await svc.pool.fetchval(
+        "SELECT count(*) FROM plaid_calls WHERE endpoint = '/webhook_verification_key/get'"
+    )
+    assert fetches <= 5
+    footprint = svc.container.deps.verifier.footprint()
+    assert footprint["unknown"] <= 5 and footprint["fetching"] == 0 and footprint["keys"] == 0
+    assert await webhook_rows(svc) == 0
