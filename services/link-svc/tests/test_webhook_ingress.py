@@ -1,5 +1,5 @@
-"""Plaid webhook ingress over HTTP: Plaid's own signed webhooks get in (once), forgeries get 401, a metric,
-and publish nothing."""
+"""Plaid webhook ingress over HTTP: Plaid's own signed webhooks get in, forgeries get 401, a metric, and
+publish nothing. (Deliveries and replays: test_webhook_deliveries.py.)"""
 
 import asyncio
 import hashlib
@@ -19,11 +19,13 @@ pytestmark = pytest.mark.integration
 
 
 async def webhook_rows(svc: LinkService, code: str = "") -> int:
-    """Verified webhooks recorded; each row's event enters the outbox in the same statement, or neither.
+    """Verified deliveries recorded; each row's event enters the outbox in the same statement, or neither.
 
     (The outbox itself cannot be counted: the relay deletes a row once Kafka acknowledged it.)"""
     return int(
-        await svc.pool.fetchval("SELECT count(*) FROM webhooks WHERE webhook_code LIKE $1", f"%{code}%")
+        await svc.pool.fetchval(
+            "SELECT count(*) FROM webhook_deliveries WHERE webhook_code LIKE $1", f"%{code}%"
+        )
     )
 
 
@@ -73,42 +75,6 @@ async def test_forged_webhooks_get_401_a_metric_and_publish_nothing(svc: LinkSer
     metrics = (await svc.call("GET", "/metrics")).text
     for reason in ("bad_signature", "unknown_kid", "bad_alg", "missing_header"):
         assert f'link_svc_webhooks_rejected_total{{reason="{reason}"}}' in metrics, reason
-
-
-async def test_plaid_signed_webhooks_are_published_once_even_when_delivered_twice(
-    svc: LinkService, kafka_bootstrap_servers: str
-) -> None:
-    hana = svc.token("hana")
-    _, item = await exchange(svc, hana, await svc.link_via_emulator(hana))
-    await wait_until(lambda: _count(svc), timeout=20)  # the initial webhooks of a new Item came in
-    svc.emu.control("POST", "/webhooks/mode", {"duplicate": True})
-    try:
-        svc.emu.control(
-            "POST", f"/items/{item['item_id']}/webhook", {"webhook_code": "NEW_ACCOUNTS_AVAILABLE"}
-        )
-
-        async def both_delivered() -> bool:
-            attempts = [
-                a
-                for a in svc.emu.webhook_attempts()
-                if a["webhook_code"] == "NEW_ACCOUNTS_AVAILABLE" and a["item_id"] == item["item_id"]
-            ]
-            return len(attempts) == 2 and all(a["status"] == 200 for a in attempts)
-
-        await wait_until(both_delivered)
-    finally:
-        svc.emu.control("POST", "/webhooks/mode", {"duplicate": False})
-    assert await webhook_rows(svc, "NEW_ACCOUNTS_AVAILABLE") == 1
-    events = await read_events(kafka_bootstrap_servers, svc.topic(ev.TOPIC_PLAID_WEBHOOKS), at_least=2)
-    new_accounts = [e for e in events if e.data["webhook_code"] == "NEW_ACCOUNTS_AVAILABLE"]
-    assert len(new_accounts) == 1
-    received = ev.WebhookReceived.model_validate(new_accounts[0].data)
-    assert received.item_id == item["item_id"] and received.webhook_type == "ITEM"
-    assert new_accounts[0].subject == item["item_id"]
-
-
-async def _count(svc: LinkService) -> bool:
-    return await webhook_rows(svc) > 0
 
 
 async def test_item_webhooks_drive_the_state_machine(svc: LinkService, kafka_bootstrap_servers: str) -> None:

@@ -164,12 +164,14 @@ class Background:
         await ingress.on_sync_failed(self.deps, conn, event)
 
     async def _prune_loop(self) -> None:
+        """Forget webhook deliveries once a replay of them could no longer verify (stale `iat`)."""
+        s = self.settings
         while not self._stopping.is_set():
             try:
-                await repo.prune_webhooks(self.deps.pool, self.settings.webhook_dedupe_hours)
+                await repo.prune_webhook_deliveries(self.deps.pool, s.webhook_replay_retention_seconds)
             except TRANSIENT as exc:
                 log.warning("webhook prune failed", error=type(exc).__name__)
-            await self._pause(600.0)
+            await self._pause(s.webhook_prune_interval_seconds)
 
     async def _pause(self, seconds: float) -> None:
         try:
@@ -239,6 +241,7 @@ async def bootstrap(settings: Settings) -> Container:
     verifier = WebhookVerifier(
         plaid.get_webhook_key,
         max_age=settings.webhook_max_age_seconds,
+        leeway=settings.webhook_iat_leeway_seconds,
         refresh_after=settings.webhook_key_refresh_seconds,
     )
     deps = handlers.Deps(

@@ -80,7 +80,8 @@ class ItemStatusChanged(_Strict):
 
 
 class WebhookReceived(_Strict):
-    """A Plaid webhook whose signature verified, published once however often Plaid delivered it."""
+    """A Plaid webhook whose signature verified, published once per delivery: a replay of the same signed
+    delivery (the same JWT) is absorbed; a new delivery of the same body is published again."""
 
     webhook_type: str
     webhook_code: str
