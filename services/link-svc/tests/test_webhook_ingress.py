@@ -124,7 +124,7 @@ async def test_the_openapi_document_describes_the_webhook_route_next_to_the_api(
     schema = svc.container.app.openapi()
     webhook = schema["paths"]["/v1/plaid/webhooks"]["post"]
     assert [p["name"] for p in webhook["parameters"]] == ["Plaid-Verification"]
-    assert set(webhook["responses"]) == {"200", "401", "413"}
+    assert set(webhook["responses"]) == {"200", "401", "413", "500"}
     assert webhook["requestBody"]["content"]["application/json"]["example"]["webhook_type"]
     for path in (
         "/v1/link-tokens",

@@ -150,6 +150,10 @@ OPENAPI_OPERATION: dict[str, Any] = {
                 "description": f"`too_large`: a body over {MAX_BODY // 1024} KiB",
                 "content": {"application/json": {"schema": _ERROR}},
             },
+            "500": {
+                "description": "`internal_error`: verified but not recorded (PostgreSQL away); Plaid retries",
+                "content": {"application/json": {"schema": _ERROR}},
+            },
         },
     }
 }
