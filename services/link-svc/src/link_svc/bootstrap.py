@@ -243,6 +243,8 @@ async def bootstrap(settings: Settings) -> Container:
         max_age=settings.webhook_max_age_seconds,
         leeway=settings.webhook_iat_leeway_seconds,
         refresh_after=settings.webhook_key_refresh_seconds,
+        fetch_burst=settings.webhook_key_fetch_burst,
+        fetch_interval=settings.webhook_key_fetch_interval_seconds,
     )
     deps = handlers.Deps(
         settings=settings,

@@ -57,6 +57,9 @@ class Settings(BaseServiceSettings):
     webhook_max_age_seconds: float = 300.0  # a JWT's iat at most this old (Plaid: 5 minutes)
     webhook_iat_leeway_seconds: float = 60.0  # and at most this far in the future
     webhook_key_refresh_seconds: float = 3600.0
+    # Fetches of kids not in the key cache (a flood of invented kids costs at most this many Plaid calls)
+    webhook_key_fetch_burst: int = Field(5, ge=1)
+    webhook_key_fetch_interval_seconds: float = Field(10.0, gt=0)  # one more fetch allowed per interval
     # A delivery (its JWT) is remembered while a replay of it could still verify: at least its iat window.
     webhook_replay_retention_seconds: float = 600.0
     webhook_prune_interval_seconds: float = 60.0
