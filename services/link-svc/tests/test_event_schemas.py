@@ -6,7 +6,9 @@ from pathlib import Path
 
 import jsonschema
 import pytest
+import yaml
 from link_svc.domain import events, schemas
+from link_svc.domain.item_state import ItemStatus
 
 DOCS = Path(__file__).resolve().parents[3] / "docs" / "events"
 
@@ -51,3 +53,24 @@ def test_webhook_bodies_lose_every_credential_field_at_any_depth() -> None:
         "webhook_code": "SESSION_FINISHED",
         "nested": [{"ok": 1}],
     }
+
+
+def test_the_item_status_is_published_as_an_enum_in_the_schema_and_the_asyncapi_document() -> None:
+    schema = json.loads((DOCS / f"{events.ITEM_STATUS_CHANGED}.schema.json").read_text())
+    statuses = [s.value for s in ItemStatus]
+    assert schema["$defs"]["ItemStatus"]["enum"] == statuses
+    for field in ("status", "previous_status"):
+        assert schema["properties"][field]["$ref"] == "#/$defs/ItemStatus"
+    asyncapi = yaml.safe_load((DOCS / "asyncapi.yaml").read_text())
+    assert asyncapi["components"]["schemas"]["ItemStatus"]["enum"] == statuses
+    changed = events.ItemStatusChanged(
+        user_id="u",
+        item_id="i",
+        status=ItemStatus.PERMISSION_REVOKED,
+        previous_status=ItemStatus.GOOD,
+        trigger="webhook",
+        changed_at=datetime.now(UTC),
+    ).model_dump(mode="json")
+    jsonschema.validate(changed, schema)
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({**changed, "status": "revoked"}, schema)

@@ -128,7 +128,7 @@ async def test_a_whole_flow_leaks_no_token_or_secret(
         "link_sessions",
         "plaid_calls",
         "vault_releases",
-        "webhooks",
+        "webhook_deliveries",
     ):
         rows.extend(dict(r) for r in await svc.pool.fetch(f"SELECT * FROM {t}"))
     tables = str(rows)

@@ -1,8 +1,10 @@
-"""Plaid webhook ingress over HTTP: Plaid's own signed webhooks get in (once), forgeries get 401, a metric,
-and publish nothing."""
+"""Plaid webhook ingress over HTTP: Plaid's own signed webhooks get in, forgeries get 401, a metric, and
+publish nothing. (Deliveries and replays: test_webhook_deliveries.py.)"""
 
+import asyncio
 import hashlib
 import time
+import uuid
 
 import jwt
 import pytest
@@ -17,11 +19,13 @@ pytestmark = pytest.mark.integration
 
 
 async def webhook_rows(svc: LinkService, code: str = "") -> int:
-    """Verified webhooks recorded; each row's event enters the outbox in the same statement, or neither.
+    """Verified deliveries recorded; each row's event enters the outbox in the same statement, or neither.
 
     (The outbox itself cannot be counted: the relay deletes a row once Kafka acknowledged it.)"""
     return int(
-        await svc.pool.fetchval("SELECT count(*) FROM webhooks WHERE webhook_code LIKE $1", f"%{code}%")
+        await svc.pool.fetchval(
+            "SELECT count(*) FROM webhook_deliveries WHERE webhook_code LIKE $1", f"%{code}%"
+        )
     )
 
 
@@ -73,42 +77,6 @@ async def test_forged_webhooks_get_401_a_metric_and_publish_nothing(svc: LinkSer
         assert f'link_svc_webhooks_rejected_total{{reason="{reason}"}}' in metrics, reason
 
 
-async def test_plaid_signed_webhooks_are_published_once_even_when_delivered_twice(
-    svc: LinkService, kafka_bootstrap_servers: str
-) -> None:
-    hana = svc.token("hana")
-    _, item = await exchange(svc, hana, await svc.link_via_emulator(hana))
-    await wait_until(lambda: _count(svc), timeout=20)  # the initial webhooks of a new Item came in
-    svc.emu.control("POST", "/webhooks/mode", {"duplicate": True})
-    try:
-        svc.emu.control(
-            "POST", f"/items/{item['item_id']}/webhook", {"webhook_code": "NEW_ACCOUNTS_AVAILABLE"}
-        )
-
-        async def both_delivered() -> bool:
-            attempts = [
-                a
-                for a in svc.emu.webhook_attempts()
-                if a["webhook_code"] == "NEW_ACCOUNTS_AVAILABLE" and a["item_id"] == item["item_id"]
-            ]
-            return len(attempts) == 2 and all(a["status"] == 200 for a in attempts)
-
-        await wait_until(both_delivered)
-    finally:
-        svc.emu.control("POST", "/webhooks/mode", {"duplicate": False})
-    assert await webhook_rows(svc, "NEW_ACCOUNTS_AVAILABLE") == 1
-    events = await read_events(kafka_bootstrap_servers, svc.topic(ev.TOPIC_PLAID_WEBHOOKS), at_least=2)
-    new_accounts = [e for e in events if e.data["webhook_code"] == "NEW_ACCOUNTS_AVAILABLE"]
-    assert len(new_accounts) == 1
-    received = ev.WebhookReceived.model_validate(new_accounts[0].data)
-    assert received.item_id == item["item_id"] and received.webhook_type == "ITEM"
-    assert new_accounts[0].subject == item["item_id"]
-
-
-async def _count(svc: LinkService) -> bool:
-    return await webhook_rows(svc) > 0
-
-
 async def test_item_webhooks_drive_the_state_machine(svc: LinkService, kafka_bootstrap_servers: str) -> None:
     ivan = svc.token("ivan")
     _, item = await exchange(svc, ivan, await svc.link_via_emulator(ivan))
@@ -156,7 +124,7 @@ async def test_the_openapi_document_describes_the_webhook_route_next_to_the_api(
     schema = svc.container.app.openapi()
     webhook = schema["paths"]["/v1/plaid/webhooks"]["post"]
     assert [p["name"] for p in webhook["parameters"]] == ["Plaid-Verification"]
-    assert set(webhook["responses"]) == {"200", "401", "413"}
+    assert set(webhook["responses"]) == {"200", "401", "413", "500"}
     assert webhook["requestBody"]["content"]["application/json"]["example"]["webhook_type"]
     for path in (
         "/v1/link-tokens",
@@ -165,3 +133,31 @@ async def test_the_openapi_document_describes_the_webhook_route_next_to_the_api(
         "/internal/v1/items/{item_id}/access-token",
     ):
         assert path in schema["paths"]
+
+
+async def test_2000_webhooks_with_invented_kids_cost_a_few_plaid_calls_and_bounded_state(
+    svc: LinkService,
+) -> None:
+    body = webhook_body("item-flood")
+    signer = SigningKey()
+    headers = []
+    for _ in range(2000):
+        signer.kid = uuid.uuid4().hex
+        headers.append(signer.sign(body))
+    gate = asyncio.Semaphore(16)
+
+    async def one(header: str) -> int:
+        async with gate:
+            return await post(svc, body, header)
+
+    started = time.monotonic()
+    assert set(await asyncio.gather(*(one(h) for h in headers))) == {401}
+    elapsed = time.monotonic() - started
+    fetches = await svc.pool.fetchval(
+        "SELECT count(*) FROM plaid_calls WHERE endpoint = '/webhook_verification_key/get'"
+    )
+    s = svc.container.settings  # the budget: a burst, then one fetch per interval
+    assert fetches <= s.webhook_key_fetch_burst + elapsed / s.webhook_key_fetch_interval_seconds
+    footprint = svc.container.deps.verifier.footprint()
+    assert footprint["unknown"] <= fetches and footprint["fetching"] == 0 and footprint["keys"] == 0
+    assert await webhook_rows(svc) == 0

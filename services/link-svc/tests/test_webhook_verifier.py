@@ -1,14 +1,16 @@
 """Webhook verification as Plaid documents it: each forgery refused with its reason, keys cached with care."""
 
 import asyncio
+import base64
 import time
+import uuid
 from typing import Any
 
 import pytest
 from link_svc.adapters.webhook_verifier import WebhookVerifier
 from link_svc.domain.errors import PlaidRequestFailed, PlaidUnavailable, WebhookRejected
 
-from .webhook_signing import SigningKey, hs256_with_public_key, unsigned, webhook_body
+from .webhook_signing import SigningKey, b64url, hs256_with_public_key, unsigned, webhook_body
 
 
 class KeyEndpoint:
@@ -131,3 +133,75 @@ async def test_plaid_down_keeps_a_cached_key_but_cannot_vouch_for_a_new_one() ->
 async def test_missing_or_malformed_header(header: str | None) -> None:
     verifier = WebhookVerifier(KeyEndpoint(SigningKey()).fetch)
     assert await reason(verifier, BODY, header) in {"missing_header", "malformed"}
+
+
+def invented(n: int, *, iat: float | None = None) -> list[str]:
+    """n well-formed, correctly hashed webhooks, each signed by a fresh key under a fresh random kid."""
+    signer = SigningKey()
+    headers = []
+    for _ in range(n):
+        signer.kid = uuid.uuid4().hex
+        headers.append(signer.sign(BODY, iat=iat))
+    return headers
+
+
+async def test_a_flood_of_invented_kids_costs_a_few_key_fetches_and_bounded_state() -> None:
+    key = SigningKey()
+    endpoint = KeyEndpoint(key)
+    now = [time.time()]
+    verifier = WebhookVerifier(
+        endpoint.fetch, fetch_burst=5, fetch_interval=10.0, max_unknown=100, clock=lambda: now[0]
+    )
+    reasons = [await reason(verifier, BODY, h) for h in invented(2000, iat=now[0])]
+    assert set(reasons) == {"unknown_kid", "key_fetch_throttled"}
+    assert len(endpoint.calls) == 5  # the bucket's burst, nothing more
+    assert verifier.footprint() == {"keys": 0, "heads": 0, "unknown": 5, "fetching": 0}
+    now[0] += 10.0  # the bucket refills: Plaid's next retry of a genuine delivery gets in
+    await verifier.verify(BODY, key.sign(BODY, iat=now[0]))
+    assert len(endpoint.calls) == 6
+
+
+async def test_concurrent_invented_kids_bound_in_flight_fetches_and_the_unknown_cache() -> None:
+    endpoint = KeyEndpoint()
+    verifier = WebhookVerifier(endpoint.fetch, fetch_burst=3000, max_unknown=100)
+    await asyncio.gather(*(reason(verifier, BODY, h) for h in invented(2000)))
+    assert len(endpoint.calls) == 2000  # a huge burst lets every one through ...
+    assert verifier.footprint()["unknown"] == 100  # ... but what is remembered stays bounded
+    assert verifier.footprint()["fetching"] == 0
+
+
+async def test_the_key_cache_is_bounded() -> None:
+    keys = [SigningKey() for _ in range(10)]
+    verifier = WebhookVerifier(KeyEndpoint(*keys).fetch, max_keys=4, fetch_burst=10)
+    for key in keys:
+        await verifier.verify(BODY, key.sign(BODY))
+    assert verifier.footprint()["keys"] == 4 and verifier.footprint()["heads"] == 4
+
+
+async def test_a_stale_or_mismatched_jwt_is_refused_before_any_key_fetch() -> None:
+    endpoint = KeyEndpoint()
+    verifier = WebhookVerifier(endpoint.fetch)
+    stranger = SigningKey()
+    assert await reason(verifier, BODY, stranger.sign(BODY, iat=time.time() - 3600)) == "stale"
+    assert await reason(verifier, BODY + b" ", stranger.sign(BODY)) == "body_mismatch"
+    assert await reason(verifier, BODY, "x" * 5000) == "malformed"
+    assert endpoint.calls == []
+
+
+async def test_the_delivery_id_is_the_signed_delivery_not_the_body() -> None:
+    key = SigningKey()
+    verifier = WebhookVerifier(KeyEndpoint(key).fetch)
+    first, again = key.sign(BODY), key.sign(BODY)  # same claims, signed twice: two deliveries
+    one = await verifier.verify(BODY, first)
+    assert (await verifier.verify(BODY, first)).delivery_id == one.delivery_id  # a replay
+    assert (await verifier.verify(BODY, again)).delivery_id != one.delivery_id
+    assert (await verifier.verify(BODY, negated_s(first))).delivery_id == one.delivery_id
+
+
+def negated_s(token: str) -> str:
+    """The same JWT with its ECDSA signature's s replaced by n - s: still valid, made without the key."""
+    n = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
+    signed, _, sig = token.rpartition(".")
+    raw = base64.urlsafe_b64decode(sig + "=" * (-len(sig) % 4))
+    s = n - int.from_bytes(raw[32:], "big")
+    return f"{signed}.{b64url(raw[:32] + s.to_bytes(32, 'big'))}"

@@ -90,8 +90,9 @@ def background(settings: Settings, deps: handlers.Deps, producer: AIOKafkaProduc
     async def on_event(conn: asyncpg.Connection, event: Envelope) -> None:
         await ingress.on_sync_failed(deps, conn, event)
 
-    async def prune_webhooks() -> None:
-        await repo.prune_webhooks(deps.pool, s.webhook_dedupe_hours)
+    async def prune_webhook_deliveries() -> None:
+        """Forget webhook deliveries once a replay of them could no longer verify (stale `iat`)."""
+        await repo.prune_webhook_deliveries(deps.pool, s.webhook_replay_retention_seconds)
 
     async def prepare() -> list[Worker]:
         await migrate_service(s.database_url.get_secret_value(), s.schema_name, "link_svc")
@@ -123,7 +124,16 @@ def background(settings: Settings, deps: handlers.Deps, producer: AIOKafkaProduc
             producer=producer,
             metrics=pipeline,
         )
-        return [relay, consumer, Periodic("webhook-prune", prune_webhooks, 600.0, retry_on=TRANSIENT)]
+        return [
+            relay,
+            consumer,
+            Periodic(
+                "webhook-prune",
+                prune_webhook_deliveries,
+                s.webhook_prune_interval_seconds,
+                retry_on=TRANSIENT,
+            ),
+        ]
 
     return Supervisor(prepare, fatal=(VaultKeyMissing,))
 
@@ -192,7 +202,10 @@ async def bootstrap(settings: Settings) -> Container:
     verifier = WebhookVerifier(
         plaid.get_webhook_key,
         max_age=settings.webhook_max_age_seconds,
+        leeway=settings.webhook_iat_leeway_seconds,
         refresh_after=settings.webhook_key_refresh_seconds,
+        fetch_burst=settings.webhook_key_fetch_burst,
+        fetch_interval=settings.webhook_key_fetch_interval_seconds,
     )
     deps = handlers.Deps(
         settings=settings,

@@ -50,9 +50,15 @@ class Settings(ApiServiceSettings):
     vault_active_key_id: str
 
     # Webhooks
-    webhook_max_age_seconds: float = 300.0
+    webhook_max_age_seconds: float = 300.0  # a JWT's iat at most this old (Plaid: 5 minutes)
+    webhook_iat_leeway_seconds: float = 60.0  # and at most this far in the future
     webhook_key_refresh_seconds: float = 3600.0
-    webhook_dedupe_hours: float = 72.0
+    # Fetches of kids not in the key cache (a flood of invented kids costs at most this many Plaid calls)
+    webhook_key_fetch_burst: int = Field(5, ge=1)
+    webhook_key_fetch_interval_seconds: float = Field(10.0, gt=0)  # one more fetch allowed per interval
+    # A delivery (its JWT) is remembered while a replay of it could still verify: at least its iat window.
+    webhook_replay_retention_seconds: float = 600.0
+    webhook_prune_interval_seconds: float = 60.0
 
     db_pool_size: int = 20
     webhook_pool_size: int = 10
@@ -65,4 +71,12 @@ class Settings(ApiServiceSettings):
     def _plaid_target(self) -> "Settings":
         if self.plaid_env == "emulator" and not self.plaid_base_url:
             raise ValueError("PLAID_ENV=emulator needs PLAID_BASE_URL (the emulator's URL)")
+        if (
+            self.webhook_replay_retention_seconds
+            < self.webhook_max_age_seconds + self.webhook_iat_leeway_seconds
+        ):
+            raise ValueError(
+                "LINK_SVC_WEBHOOK_REPLAY_RETENTION_SECONDS must cover the iat window (max age + leeway): "
+                "a replay of a delivery forgotten sooner would be published again"
+            )
         return self

@@ -243,6 +243,16 @@ def router(emu: Emulator) -> APIRouter:
     async def webhook_attempts() -> Json:
         return {"attempts": emu.webhooks.attempts, "in_flight": emu.webhooks.pending_deliveries()}
 
+    @api.post("/webhooks/sign")
+    async def sign_webhook(body: RequiredBody) -> Json:
+        """{"body": "<exact bytes as text>", "iat": <unix seconds, default now>}: the `Plaid-Verification`
+        header the current key would send with that body, for tests that post deliveries themselves
+        (the same delivery twice, or two deliveries of one body with distinct `iat`)."""
+        raw, iat = body.get("body"), body.get("iat")
+        if not isinstance(raw, str) or not (iat is None or isinstance(iat, int)):
+            raise HTTPException(400, "body must be a string and iat an integer")
+        return {"plaid_verification": emu.keys.sign(raw.encode(), iat=iat)}
+
     @api.post("/webhook_keys/rotate")
     async def rotate_key() -> Json:
         old = emu.keys.current

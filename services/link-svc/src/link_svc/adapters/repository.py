@@ -10,7 +10,7 @@ from typing import TypeAlias
 import asyncpg
 
 from ..adapters.plaid_client import PlaidCall
-from ..adapters.webhook_writer import RECORD, WebhookRecord
+from ..adapters.webhook_writer import RECORD, WebhookRecord, record_arguments
 from ..domain.events import Account
 from ..domain.item_state import ItemStatus, Transition
 from ..domain.items import Item, StatusChange
@@ -176,26 +176,16 @@ async def record_vault_release(conn: Conn, item_id: str, released_to: str) -> No
 async def claim_webhook_and_enqueue(conn: asyncpg.Connection, webhook: WebhookRecord) -> bool:
     """One webhook through the group-commit statement, inside the caller's transaction (ITEM webhooks,
     whose status transition must commit with the claim)."""
-    result = await conn.fetchrow(
-        RECORD,
-        [webhook.body_sha256],
-        [webhook.webhook_type],
-        [webhook.webhook_code],
-        [webhook.item_id],
-        [webhook.event.id],
-        [webhook.topic],
-        [webhook.key],
-        [webhook.event.type],
-        [webhook.event.to_json()],
-    )
+    result = await conn.fetchrow(RECORD, *record_arguments([webhook]))
     return bool(result and result["fresh"])
 
 
-async def prune_webhooks(conn: Conn, older_than_hours: float) -> str:
+async def prune_webhook_deliveries(conn: Conn, issued_before_seconds: float) -> str:
+    """Forget deliveries issued longer ago than a replay of them could still verify."""
     return str(
         await conn.execute(
-            "DELETE FROM webhooks WHERE received_at < now() - make_interval(secs => $1)",
-            older_than_hours * 3600,
+            "DELETE FROM webhook_deliveries WHERE issued_at < now() - make_interval(secs => $1)",
+            issued_before_seconds,
         )
     )
 

@@ -5,33 +5,38 @@ statement is in flight, newly verified webhooks queue up; when it returns, every
 next one. There is no timer: a lone webhook is written at once; under load, batches grow by themselves
 and the per-webhook cost of a round trip (and of taking a connection from the pool) shrinks with them.
 
-The statement claims each body hash in `webhooks` (the dedupe key) and writes the outbox row of every
-webhook it claimed, in one transaction, as bankstream_common.outbox.enqueue writes them (same columns,
-same NOTIFY channel). A hash that appears twice in one batch is written once; its twin gets the answer of
-the first.
+The statement claims each delivery id in `webhook_deliveries` (the dedupe key: the signed JWT, never the
+body, which two legitimate webhooks can share) and writes the outbox row of every delivery it claimed, in
+one transaction, as bankstream_common.outbox.enqueue writes them (same columns, same NOTIFY channel). A
+delivery that appears twice in one batch (a replay racing its original) is written once; its twin gets the
+answer of the first.
 """
 
 import asyncio
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
 import asyncpg
 from bankstream_common.envelope import Envelope
 
 RECORD = """
 WITH input AS (
-    SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::uuid[], $6::text[], $7::text[],
-                         $8::text[], $9::bytea[])
-        WITH ORDINALITY AS u(sha, wtype, wcode, item, event_id, topic, key, event_type, payload, n)),
+    SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::text[], $5::text[], $6::text[],
+                         $7::uuid[], $8::text[], $9::text[], $10::text[], $11::bytea[])
+        WITH ORDINALITY AS u(delivery, sha, iat, wtype, wcode, item, event_id, topic, key, event_type,
+                             payload, n)),
 claimed AS (
-    INSERT INTO webhooks (body_sha256, webhook_type, webhook_code, item_id)
-    SELECT sha, wtype, wcode, item FROM input ORDER BY n
-    ON CONFLICT DO NOTHING RETURNING body_sha256),
+    INSERT INTO webhook_deliveries (delivery_id, body_sha256, issued_at, webhook_type, webhook_code, item_id)
+    SELECT delivery, sha, iat, wtype, wcode, item FROM input ORDER BY n
+    ON CONFLICT DO NOTHING RETURNING delivery_id),
 written AS (
     INSERT INTO outbox (event_id, topic, key, event_type, payload)
     SELECT i.event_id, i.topic, i.key, i.event_type, i.payload
-    FROM input i JOIN claimed c ON c.body_sha256 = i.sha ORDER BY i.n
+    FROM input i JOIN claimed c ON c.delivery_id = i.delivery ORDER BY i.n
     RETURNING 1)
-SELECT coalesce(array_agg(body_sha256), '{}') AS fresh,
+SELECT coalesce(array_agg(delivery_id), '{}') AS fresh,
        (SELECT pg_notify(current_schema() || '_outbox', '') FROM written LIMIT 1) AS notified
 FROM claimed
 """
@@ -39,7 +44,9 @@ FROM claimed
 
 @dataclass(frozen=True)
 class WebhookRecord:
+    delivery_id: str  # the signed delivery (see adapters/webhook_verifier.py), the dedupe key
     body_sha256: str
+    issued_at: datetime  # the JWT's iat: the row is kept while a replay could still verify
     webhook_type: str
     webhook_code: str
     item_id: str | None
@@ -56,7 +63,7 @@ class WebhookWriter:
         self._flushing = False
 
     async def record(self, webhook: WebhookRecord) -> bool:
-        """Record `webhook` and its outbox row; False when this body was already recorded."""
+        """Record `webhook` and its outbox row; False when this delivery was already recorded (a replay)."""
         future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         self._queue.append((webhook, future))
         if not self._flushing:
@@ -75,21 +82,9 @@ class WebhookWriter:
     async def _flush(self, batch: list[tuple[WebhookRecord, asyncio.Future[bool]]]) -> None:
         first: dict[str, WebhookRecord] = {}
         for webhook, _ in batch:
-            first.setdefault(webhook.body_sha256, webhook)
-        rows = list(first.values())
+            first.setdefault(webhook.delivery_id, webhook)
         try:
-            result = await self._pool.fetchrow(
-                RECORD,
-                [r.body_sha256 for r in rows],
-                [r.webhook_type for r in rows],
-                [r.webhook_code for r in rows],
-                [r.item_id for r in rows],
-                [r.event.id for r in rows],
-                [r.topic for r in rows],
-                [r.key for r in rows],
-                [r.event.type for r in rows],
-                [r.event.to_json() for r in rows],
-            )
+            result = await self._pool.fetchrow(RECORD, *record_arguments(list(first.values())))
         except BaseException as exc:
             for _, future in batch:
                 if not future.done():
@@ -100,5 +95,22 @@ class WebhookWriter:
         fresh = set(result["fresh"]) if result else set()
         for webhook, future in batch:
             if not future.done():
-                # only the first of a hash seen twice in this batch is the fresh one
-                future.set_result(webhook.body_sha256 in fresh and first[webhook.body_sha256] is webhook)
+                # only the first of a delivery seen twice in this batch is the fresh one
+                future.set_result(webhook.delivery_id in fresh and first[webhook.delivery_id] is webhook)
+
+
+def record_arguments(rows: Sequence[WebhookRecord]) -> list[list[Any]]:
+    """RECORD's parameters for `rows` (distinct delivery ids), one array per column."""
+    return [
+        [r.delivery_id for r in rows],
+        [r.body_sha256 for r in rows],
+        [r.issued_at for r in rows],
+        [r.webhook_type for r in rows],
+        [r.webhook_code for r in rows],
+        [r.item_id for r in rows],
+        [r.event.id for r in rows],
+        [r.topic for r in rows],
+        [r.key for r in rows],
+        [r.event.type for r in rows],
+        [r.event.to_json() for r in rows],
+    ]

@@ -88,6 +88,7 @@ class WebhookRejected(LinkServiceError):
             "stale",
             "body_mismatch",
             "key_unavailable",
+            "key_fetch_throttled",
         }
     )
 

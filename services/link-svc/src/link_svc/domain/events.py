@@ -13,6 +13,8 @@ from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from .item_state import ItemStatus
+
 SOURCE = "bankstream/link-svc"
 
 TOPIC_ITEMS = "bankstream.items"
@@ -51,7 +53,7 @@ class ItemLinked(_Strict):
     item_id: str
     institution_id: str | None
     institution_name: str | None
-    status: str
+    status: ItemStatus
     products: list[str] = Field(default_factory=list)
     accounts: list[Account]
     linked_at: AwareDatetime
@@ -67,20 +69,21 @@ class ItemRemoved(_Strict):
 
 
 class ItemStatusChanged(_Strict):
-    """The Item moved in its lifecycle (good, pending_expiration, login_required, permission_revoked,
-    error, removed); `trigger` and `code` say why."""
+    """The Item moved in its lifecycle; `trigger` and `code` say why. `status` and `previous_status` are
+    always one of ItemStatus (a consumer pausing or resuming on them reads this enum from the schema)."""
 
     user_id: str
     item_id: str
-    status: str = Field(description="the status the Item is in now")
-    previous_status: str
+    status: ItemStatus = Field(description="the status the Item is in now")
+    previous_status: ItemStatus = Field(description="the status the Item was in before")
     trigger: str = Field(description="webhook | sync_failure | update_mode | removal")
     code: str | None = Field(None, description="the webhook code or Plaid error code behind the change")
     changed_at: AwareDatetime
 
 
 class WebhookReceived(_Strict):
-    """A Plaid webhook whose signature verified, published once however often Plaid delivered it."""
+    """A Plaid webhook whose signature verified, published once per delivery: a replay of the same signed
+    delivery (the same JWT) is absorbed; a new delivery of the same body is published again."""
 
     webhook_type: str
     webhook_code: str

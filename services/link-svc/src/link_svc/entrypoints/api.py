@@ -4,7 +4,7 @@ Every route here needs `Authorization: Bearer <JWT>`; scopes and ownership are c
 The Plaid webhook route (webhooks.py) is the only unauthenticated one besides the probes.
 """
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from bankstream_common.http_auth import Caller
 from fastapi import APIRouter, Depends, Query, Request
@@ -19,6 +19,7 @@ from ..domain.commands import (
     UpdateModeCompleted,
 )
 from ..handlers import ingress, items, link
+from .responses import COMMON, DUPLICATE, ITEM, PLAID
 from .schemas import (
     AccessTokenOut,
     ItemDetailOut,
@@ -29,12 +30,6 @@ from .schemas import (
     SyncRequestedOut,
 )
 
-ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"description": "no valid bearer token"},
-    403: {"description": "the token lacks the scope"},
-    404: {"description": "no such Item (or not yours)"},
-}
-
 
 def deps_of(request: Request) -> handlers.Deps:
     deps: handlers.Deps = request.app.state.deps
@@ -43,11 +38,17 @@ def deps_of(request: Request) -> handlers.Deps:
 
 Deps = Annotated[handlers.Deps, Depends(deps_of)]
 
-router = APIRouter(prefix="/v1", tags=["link"], responses=ERRORS)
-internal = APIRouter(prefix="/internal/v1", tags=["internal"], responses=ERRORS)
+router = APIRouter(prefix="/v1", tags=["link"], responses=COMMON)
+internal = APIRouter(prefix="/internal/v1", tags=["internal"], responses=COMMON)
 
 
-@router.post("/link-tokens", status_code=201, response_model=LinkTokenOut, summary="Create a Link token")
+@router.post(
+    "/link-tokens",
+    status_code=201,
+    response_model=LinkTokenOut,
+    summary="Create a Link token",
+    responses=PLAID,
+)
 async def create_link_token(cmd: CreateLinkToken, deps: Deps, who: Caller) -> LinkTokenOut:
     return LinkTokenOut.of(await link.create_link_token(deps, who, cmd), "new")
 
@@ -57,6 +58,7 @@ async def create_link_token(cmd: CreateLinkToken, deps: Deps, who: Caller) -> Li
     status_code=201,
     response_model=LinkTokenOut,
     summary="Create an update-mode Link token for an Item (login required, pending expiration, new accounts)",
+    responses={**ITEM, **PLAID},
 )
 async def create_update_link_token(
     item_id: str, cmd: CreateUpdateLinkToken, deps: Deps, who: Caller
@@ -69,13 +71,7 @@ async def create_update_link_token(
     status_code=201,
     response_model=ItemDetailOut,
     summary="Exchange Link's public token into an Item",
-    responses={
-        409: {
-            "description": "`duplicate_item`: a duplicate of an existing Item (checked from Link's metadata "
-            "before the exchange); `item_already_linked`: Plaid's exchange named an Item already linked "
-            "(e.g. an update-mode session's token). `existing_item_id` names it when it is yours."
-        }
-    },
+    responses={**PLAID, **DUPLICATE},
 )
 async def exchange_public_token(cmd: ExchangePublicToken, deps: Deps, who: Caller) -> ItemDetailOut:
     item = await link.exchange_public_token(deps, who, cmd)
@@ -89,7 +85,12 @@ async def list_items(deps: Deps, who: Caller, include_removed: Annotated[bool, Q
     )
 
 
-@router.get("/items/{item_id}", response_model=ItemDetailOut, summary="One Item with its status history")
+@router.get(
+    "/items/{item_id}",
+    response_model=ItemDetailOut,
+    summary="One Item with its status history",
+    responses=ITEM,
+)
 async def get_item(item_id: str, deps: Deps, who: Caller) -> ItemDetailOut:
     item, history = await items.get_item(deps, who, item_id)
     return ItemDetailOut.with_history(item, history)
@@ -99,17 +100,29 @@ async def get_item(item_id: str, deps: Deps, who: Caller) -> ItemDetailOut:
     "/items/{item_id}/update-completed",
     response_model=ItemOut,
     summary="Report a successful update-mode Link: the Item is good again, its accounts refreshed",
+    responses={**ITEM, **PLAID},
 )
 async def update_mode_completed(item_id: str, cmd: UpdateModeCompleted, deps: Deps, who: Caller) -> ItemOut:
     return ItemOut.of(await items.update_mode_completed(deps, who, item_id, cmd))
 
 
-@router.delete("/items/{item_id}", response_model=ItemOut, summary="Remove an Item (at Plaid too)")
+@router.delete(
+    "/items/{item_id}",
+    response_model=ItemOut,
+    summary="Remove an Item (at Plaid too)",
+    responses={**ITEM, **PLAID},
+)
 async def remove_item(item_id: str, deps: Deps, who: Caller) -> ItemOut:
     return ItemOut.of(await items.remove_item(deps, who, item_id))
 
 
-@router.post("/items/{item_id}/sync", status_code=202, response_model=SyncRequestedOut, summary="Sync now")
+@router.post(
+    "/items/{item_id}/sync",
+    status_code=202,
+    response_model=SyncRequestedOut,
+    summary="Sync now",
+    responses=ITEM,
+)
 async def request_sync(
     item_id: str,
     deps: Deps,
@@ -134,7 +147,7 @@ async def record_link_session(cmd: LinkSessionEvent, deps: Deps, who: Caller) ->
     "/items/{item_id}/access-token",
     response_model=AccessTokenOut,
     summary="Release an Item's access token to a service holding vault:read (audited)",
-    responses={410: {"description": "the Item was removed"}},
+    responses=ITEM,
 )
 async def release_access_token(item_id: str, deps: Deps, who: Caller) -> JSONResponse:
     token = await ingress.release_access_token(deps, who, item_id)

@@ -1,6 +1,6 @@
 """POST /v1/plaid/webhooks: the only door Plaid knocks on. No bearer token: the Plaid signature is the proof.
 
-200 once verified and recorded (a redelivery is also 200: Plaid must stop retrying), 401 otherwise.
+200 once verified and recorded (a replay of a delivery already recorded is also 200), 401 otherwise.
 The hottest path of the service, so it is a bare ASGI endpoint on a route placed first in the router: no
 request object, no dependency solving, no scan through the other routes, answers pre-encoded
 (see bench/bench_link_webhooks.py).
@@ -129,7 +129,9 @@ OPENAPI_OPERATION: dict[str, Any] = {
         },
         "responses": {
             "200": {
-                "description": "verified; `received` (published) or `duplicate` (already published)",
+                "description": (
+                    "verified; `received` (published) or `duplicate` (this JWT was published already)"
+                ),
                 "content": {
                     "application/json": {
                         "schema": {
@@ -146,6 +148,10 @@ OPENAPI_OPERATION: dict[str, Any] = {
             },
             "413": {
                 "description": f"`too_large`: a body over {MAX_BODY // 1024} KiB",
+                "content": {"application/json": {"schema": _ERROR}},
+            },
+            "500": {
+                "description": "`internal_error`: verified but not recorded (PostgreSQL away); Plaid retries",
                 "content": {"application/json": {"schema": _ERROR}},
             },
         },

@@ -57,8 +57,8 @@ async def transition(deps: Deps, conn: asyncpg.Connection, item: Item, trigger: 
     changed = ev.ItemStatusChanged(
         user_id=item.user_id,
         item_id=item.item_id,
-        status=transition.to_status.value,
-        previous_status=transition.from_status.value,
+        status=transition.to_status,
+        previous_status=transition.from_status,
         trigger=trigger.kind.value,
         code=trigger.code,
         changed_at=datetime.now(UTC),
@@ -70,9 +70,7 @@ async def transition(deps: Deps, conn: asyncpg.Connection, item: Item, trigger: 
         event=event_for(ev.ITEM_STATUS_CHANGED, item.item_id, changed),
     )
     deps.metrics.status_changes.labels(transition.to_status.value, trigger.kind.value).inc()
-    log.info(
-        "item status changed", item_id=item.item_id, to_status=transition.to_status.value, code=trigger.code
-    )
+    log.info("item status changed", item_id=item.item_id, to_status=transition.to_status, code=trigger.code)
     return await repo.get_item(conn, item.item_id) or item
 
 

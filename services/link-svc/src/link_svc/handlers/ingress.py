@@ -43,7 +43,8 @@ async def release_access_token(deps: Deps, principal: Principal, item_id: str) -
 
 
 async def receive_webhook(deps: Deps, raw_body: bytes, verification: str | None) -> bool:
-    """Verify, then record once and publish once; True when published, False for a redelivery."""
+    """Verify, then record and publish each delivery once; True when published, False for a replay of a
+    delivery already recorded (the same JWT). A new delivery of the same body is published again."""
     started = time.perf_counter()
     try:
         verified = await deps.verifier.verify(raw_body, verification)
@@ -69,7 +70,9 @@ async def receive_webhook(deps: Deps, raw_body: bytes, verification: str | None)
     error = body.get("error") if isinstance(body.get("error"), dict) else {}
     trigger = sm.webhook_trigger(webhook_type, webhook_code, (error or {}).get("error_code"))
     record = WebhookRecord(
+        delivery_id=verified.delivery_id,
         body_sha256=verified.body_sha256,
+        issued_at=datetime.fromtimestamp(verified.issued_at, UTC),
         webhook_type=webhook_type,
         webhook_code=webhook_code,
         item_id=item_id,

@@ -122,7 +122,7 @@ async def exchange_public_token(deps: Deps, principal: Principal, cmd: ExchangeP
                 item_id=exchange.item_id,
                 institution_id=institution,
                 institution_name=info.institution_name or cmd.metadata.institution.name,
-                status=sm.ItemStatus.GOOD.value,
+                status=sm.ItemStatus.GOOD,
                 products=info.products,
                 accounts=info.accounts,
                 linked_at=datetime.now(UTC),

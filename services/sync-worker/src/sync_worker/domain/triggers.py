@@ -8,7 +8,10 @@ the Item, they become one run; one arriving while a run is in progress makes exa
     bankstream.item.linked.v1              item_id                           activate + want (item_linked)
     bankstream.item.removed.v1             item_id                           stop for good
     bankstream.item.status_changed.v1      item_id, status=good              resume + want (login_repaired)
-                                           status=login_required|...         pause
+                                           status=login_required, error,
+                                                  permission_revoked         pause
+                                           status=pending_expiration         nothing (still syncs)
+                                           status=removed                    stop for good
     bankstream.plaid.webhook_received.v1   TRANSACTIONS SYNC_UPDATES_AVAILABLE, DEFAULT_UPDATE,
                                            INITIAL_UPDATE, HISTORICAL_UPDATE, TRANSACTIONS_REMOVED
                                                                              want (webhook)
@@ -41,12 +44,19 @@ TRANSACTION_WEBHOOKS = frozenset(
         "TRANSACTIONS_REMOVED",
     }
 )
-GOOD_STATUSES = frozenset({"good", "healthy", "active"})
-PAUSED_STATUSES = frozenset(
-    {"login_required", "item_login_required", "needs_attention", "error", "pending_disconnect", "revoked"}
-)
-
 Effect = Literal["link", "want", "resume", "pause", "stop"]
+
+# What each Item status means here: exactly the statuses link-svc publishes, the enum `$defs/ItemStatus` of
+# docs/events/bankstream.item.status_changed.v1.schema.json (sync-worker does not import link-svc; the
+# contract test tests/test_item_status_contract.py fails when a status exists on one side only).
+STATUS_EFFECTS: dict[str, Effect | None] = {
+    "good": "resume",
+    "pending_expiration": None,  # the login still works until it expires: keep syncing
+    "login_required": "pause",
+    "permission_revoked": "pause",
+    "error": "pause",
+    "removed": "stop",
+}
 
 
 @dataclass(frozen=True)
@@ -67,12 +77,10 @@ def action_for(event_type: str, data: dict[str, Any]) -> TriggerAction | None:
     if event_type == ITEM_REMOVED:
         return TriggerAction(item_id, "stop", "")
     if event_type == ITEM_STATUS_CHANGED:
-        status = str(data.get("status", "")).lower()
-        if status in GOOD_STATUSES:
-            return TriggerAction(item_id, "resume", "login_repaired")
-        if status in PAUSED_STATUSES:
-            return TriggerAction(item_id, "pause", "")
-        return None
+        effect = STATUS_EFFECTS.get(str(data.get("status", "")))
+        if effect is None:
+            return None
+        return TriggerAction(item_id, effect, "login_repaired" if effect == "resume" else "")
     if event_type == SYNC_REQUESTED:
         # an on-demand sync also asks Plaid to look for new data now, unless told not to
         return TriggerAction(item_id, "want", "requested", refresh=data.get("refresh") is not False)

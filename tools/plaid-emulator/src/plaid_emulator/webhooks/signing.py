@@ -55,7 +55,10 @@ class KeyRing:
     def get(self, kid: str) -> SigningKey | None:
         return self._keys.get(kid)
 
-    def sign(self, body: bytes, key: SigningKey | None = None) -> str:
+    def sign(self, body: bytes, key: SigningKey | None = None, iat: int | None = None) -> str:
         key = key or self.current
-        claims = {"iat": int(time.time()), "request_body_sha256": hashlib.sha256(body).hexdigest()}
+        claims = {
+            "iat": int(time.time()) if iat is None else iat,
+            "request_body_sha256": hashlib.sha256(body).hexdigest(),
+        }
         return jwt.encode(claims, key.private, algorithm="ES256", headers={"kid": key.kid, "typ": "JWT"})
