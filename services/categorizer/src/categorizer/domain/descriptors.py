@@ -1,0 +1,104 @@
+"""How a US bank descriptor is taken apart: the tokens to search, and the merchant text left without noise.
+
+`SQ *BLUE BOTTLE COFF Oakland CA`, `CHECKCARD 0412 SHELL OIL 57442650500 HOUSTON TX`, `PURCHASE AUTHORIZED ON
+03/18 KROGER #0423 COLUMBUS OH S461102754384 CARD 4821`: a processor's prefix, a bank's purchase wording,
+dates, card and reference numbers, store numbers, phone numbers, and a city and state. The shapes are syntax
+(the regular expressions below); the words (processors, noise phrases, states, cities) are data
+(`data/descriptor_noise.json`).
+
+Two views of one descriptor:
+- `tokens`: lower-case words and numbers, nothing dropped but punctuation, dates, phone numbers and long
+  reference numbers: the model searches these for merchants and keywords (`ATM WITHDRAWAL`, `ZELLE TO`).
+- `merchant_text`: the same tokens without the bank's wording, store numbers, city and state: `blue bottle
+  coff`, `shell oil`, `kroger`. What is left names the merchant.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+
+from .taxonomy import read_data_file
+
+NOISE_FILE = "descriptor_noise.json"
+
+_DATE = re.compile(r"\b\d{1,2}/\d{1,2}(?:/\d{2,4})?\b")
+_PHONE = re.compile(r"\b\d{3}[-.]\d{3}[-.]?\d{4}\b|\b\d{3}-\d{7}\b")
+_MASKED = re.compile(r"\bx{2,}(?=[a-z0-9])")  # XXXXXX1234 -> 1234, XXSOC SEC -> SOC SEC
+_DROP_CHARS = re.compile("['\u2019&]")  # joined, not split: KOHL'S -> kohls, H&M -> hm, AT&T -> att
+_SPLIT = re.compile(r"[^a-z0-9]+")
+_LETTERS_DIGITS = re.compile(r"([a-z]{3,})(?=\d)|(?<=\d)([a-z]{3,})")  # AIR0012345 -> air 0012345
+_DIGITS = re.compile(r"\d")
+
+
+@dataclass(frozen=True, slots=True)
+class Parsed:
+    tokens: tuple[str, ...]
+    merchant_text: str
+
+
+class Descriptors:
+    """The noise tables, read once; `parse` is pure and safe to share between threads."""
+
+    def __init__(
+        self,
+        processor_prefixes: list[str],
+        noise_phrases: list[str],
+        us_states: list[str],
+        us_cities: list[str],
+    ) -> None:
+        alternatives = "|".join(sorted((re.escape(p) for p in processor_prefixes), key=len, reverse=True))
+        self._prefix = re.compile(rf"^\s*(?:{alternatives})\s*\*\s*")
+        self._noise = {tuple(p.split()) for p in noise_phrases}
+        self._noise_longest = max((len(p) for p in self._noise), default=0)
+        self._states = frozenset(us_states)
+        self._cities = {tuple(c.split()) for c in us_cities}
+        self._city_longest = max((len(c) for c in self._cities), default=0)
+
+    @classmethod
+    def load(cls) -> Descriptors:
+        data = json.loads(read_data_file(NOISE_FILE))
+        return cls(data["processor_prefixes"], data["noise_phrases"], data["us_states"], data["us_cities"])
+
+    def tokens(self, text: str) -> tuple[str, ...]:
+        text = self._prefix.sub("", text.lower().replace("+", " plus "), count=1)
+        text = _PHONE.sub(" ", _DATE.sub(" ", text))
+        text = _SPLIT.sub(" ", _DROP_CHARS.sub("", text))
+        text = _MASKED.sub("", _LETTERS_DIGITS.sub(r" \1\2 ", text))
+        return tuple(t for t in text.split() if not (len(t) >= 8 and t.isdigit()))
+
+    def parse(self, text: str) -> Parsed:
+        tokens = self.tokens(text)
+        return Parsed(tokens, self.merchant_text(tokens))
+
+    def merchant_text(self, tokens: tuple[str, ...]) -> str:
+        words = self._without_noise(tokens)
+        kept: list[str] = []
+        for word in words:
+            if _DIGITS.search(word) is None:
+                kept.append(word)
+            elif kept:  # a store, card or reference number: the merchant's name came before it
+                break
+            elif word.isdigit() and len(word) <= 3:  # 7-ELEVEN, 1-800-FLOWERS, 99 RANCH
+                kept.append(word)
+        if len(kept) > 1 and kept[-1] in self._states:
+            kept.pop()
+        for size in range(min(self._city_longest, len(kept) - 1), 0, -1):
+            if tuple(kept[-size:]) in self._cities:
+                del kept[-size:]
+                break
+        return " ".join(kept)
+
+    def _without_noise(self, tokens: tuple[str, ...]) -> list[str]:
+        out: list[str] = []
+        i, n = 0, len(tokens)
+        while i < n:
+            for size in range(min(self._noise_longest, n - i), 0, -1):
+                if tokens[i : i + size] in self._noise:
+                    i += size
+                    break
+            else:
+                out.append(tokens[i])
+                i += 1
+        return out
