@@ -1,8 +1,9 @@
 """Accuracy of the categorizer's `model` tier, measured on two sets that must not be confused.
 
-1. The held-out set, `services/categorizer/tests/eval/holdout.csv`: real-world US descriptor shapes written
-   before the model and independently of its data (see that folder's README). THE figure for generalization.
-2. Transactions the Plaid emulator generates, labelled with the emulator's own PFC: NOT a generalization test
+1. The held-out set, `services/categorizer/tests/eval/holdout.csv`: US descriptor shapes written after the
+   model's data was frozen, never used to tune it (see that folder's README). THE figure for generalization.
+2. The development set, `dev.csv` in the same folder: walked through while the data was written. Regression only.
+3. Transactions the Plaid emulator generates, labelled with the emulator's own PFC: NOT a generalization test
    (the emulator's merchants are a small fixed table), printed only to show the model agrees on that data too.
 
 For each: accuracy at PFC primary and detailed level over all rows (a None counts as wrong), coverage (share
@@ -24,11 +25,12 @@ from typing import Any
 from categorizer.domain.model import MODEL_NAME, Model
 
 ROOT = Path(__file__).resolve().parent.parent
-HOLDOUT = ROOT / "services" / "categorizer" / "tests" / "eval" / "holdout.csv"
+EVAL = ROOT / "services" / "categorizer" / "tests" / "eval"
 
 
-def holdout_rows() -> list[dict[str, Any]]:
-    with HOLDOUT.open(newline="") as f:
+def labelled_rows(name: str) -> list[dict[str, Any]]:
+    """`holdout` or `dev`."""
+    with (EVAL / f"{name}.csv").open(newline="") as f:
         return [
             {
                 "description": r["description"],
@@ -95,7 +97,8 @@ def main() -> int:
     args = parser.parse_args()
     model = Model.load()
     results = {
-        "held-out (generalization)": evaluate(model, holdout_rows()),
+        "held-out (generalization)": evaluate(model, labelled_rows("holdout")),
+        "dev (NOT a generalization test)": evaluate(model, labelled_rows("dev")),
         "emulator (NOT a generalization test)": evaluate(model, emulator_rows()),
     }
     report = {name: {k: v for k, v in r.items() if k != "misses"} for name, r in results.items()}
