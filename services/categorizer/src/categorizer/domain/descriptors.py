@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from .taxonomy import read_data_file
@@ -25,7 +26,7 @@ NOISE_FILE = "descriptor_noise.json"
 
 _DATE = re.compile(r"\b\d{1,2}/\d{1,2}(?:/\d{2,4})?\b")
 _PHONE = re.compile(r"\b\d{3}[-.]\d{3}[-.]?\d{4}\b|\b\d{3}-\d{7}\b")
-_MASKED = re.compile(r"\bx{2,}(?=[a-z0-9])")  # XXXXXX1234 -> 1234, XXSOC SEC -> SOC SEC
+_MASKED = re.compile(r"\bx{2,}(?=[a-wyz0-9]|\b)")  # XXXXXX1234 -> 1234, XXSOC SEC -> SOC SEC, XXXX -> ''
 _DROP_CHARS = re.compile("['\u2019&]")  # joined, not split: KOHL'S -> kohls, H&M -> hm, AT&T -> att
 _SPLIT = re.compile(r"[^a-z0-9]+")
 _LETTERS_DIGITS = re.compile(r"([a-z]{3,})(?=\d)|(?<=\d)([a-z]{3,})")  # AIR0012345 -> air 0012345
@@ -57,15 +58,15 @@ class Descriptors:
         self._city_longest = max((len(c) for c in self._cities), default=0)
 
     @classmethod
-    def load(cls) -> Descriptors:
-        data = json.loads(read_data_file(NOISE_FILE))
+    def load(cls, read: Callable[[str], str] = read_data_file) -> Descriptors:
+        data = json.loads(read(NOISE_FILE))
         return cls(data["processor_prefixes"], data["noise_phrases"], data["us_states"], data["us_cities"])
 
     def tokens(self, text: str) -> tuple[str, ...]:
         text = self._prefix.sub("", text.lower().replace("+", " plus "), count=1)
         text = _PHONE.sub(" ", _DATE.sub(" ", text))
         text = _SPLIT.sub(" ", _DROP_CHARS.sub("", text))
-        text = _MASKED.sub("", _LETTERS_DIGITS.sub(r" \1\2 ", text))
+        text = _LETTERS_DIGITS.sub(r" \1\2 ", _MASKED.sub("", text))
         return tuple(t for t in text.split() if not (len(t) >= 8 and t.isdigit()))
 
     def parse(self, text: str) -> Parsed:

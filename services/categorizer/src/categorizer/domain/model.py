@@ -25,7 +25,7 @@ from __future__ import annotations
 import csv
 import functools
 import io
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from . import taxonomy
@@ -82,10 +82,12 @@ class Model:
         )
 
     @classmethod
-    def load(cls) -> Model:
-        """Reads and checks the data files (once per call: keep the instance)."""
+    def load(cls, read: Callable[[str], str] = taxonomy.read_data_file) -> Model:
+        """Reads and checks the data files (once per call: keep the instance); `read(name)` returns a data
+        file's text (the package's files by default)."""
         entries: dict[str, list[_Entry]] = {}
-        for line, row in _rows(MERCHANTS_FILE, ("pattern", "merchant", "detailed", "direction", "weak")):
+        merchant_columns = ("pattern", "merchant", "detailed", "direction", "weak")
+        for line, row in _rows(read, MERCHANTS_FILE, merchant_columns):
             weak = row["weak"] == "1"
             entry = _Entry(
                 detailed=_checked(MERCHANTS_FILE, line, row["detailed"], row["direction"]),
@@ -96,7 +98,9 @@ class Model:
                 reason=f"merchant:{row['pattern']}",
             )
             entries.setdefault(row["pattern"], []).append(entry)
-        for line, row in _rows(KEYWORDS_FILE, ("phrase", "detailed", "direction", "priority", "family")):
+        for line, row in _rows(
+            read, KEYWORDS_FILE, ("phrase", "detailed", "direction", "priority", "family")
+        ):
             if row["priority"] not in ("0", "1", "2", "3", "4"):
                 raise DataFileError(f"{KEYWORDS_FILE}:{line}: priority must be 0..4, not {row['priority']!r}")
             entry = _Entry(
@@ -108,7 +112,7 @@ class Model:
                 reason=f"keyword:{row['phrase']}",
             )
             entries.setdefault(row["phrase"], []).append(entry)
-        return cls(Descriptors.load(), entries)
+        return cls(Descriptors.load(read), entries)
 
     def predict(
         self,
@@ -194,8 +198,10 @@ def _prediction(entry: _Entry, refund: bool) -> Prediction:
     )
 
 
-def _rows(name: str, columns: tuple[str, ...]) -> Iterator[tuple[int, dict[str, str]]]:
-    reader = csv.DictReader(io.StringIO(taxonomy.read_data_file(name)))
+def _rows(
+    read: Callable[[str], str], name: str, columns: tuple[str, ...]
+) -> Iterator[tuple[int, dict[str, str]]]:
+    reader = csv.DictReader(io.StringIO(read(name)))
     if tuple(reader.fieldnames or ()) != columns:
         raise DataFileError(f"{name}: columns must be {columns}, not {reader.fieldnames}")
     for row in reader:
