@@ -25,7 +25,7 @@ from __future__ import annotations
 import csv
 import functools
 import io
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 
 from . import taxonomy
@@ -41,8 +41,7 @@ _GLUE_SUFFIX = 6
 _MERCHANT_CONFIDENCE = {3: 0.9, 2: 0.9, 0: 0.6}
 _KEYWORD_CONFIDENCE = {4: 0.95, 3: 0.9, 2: 0.8, 1: 0.6, 0: 0.4}
 _REFUND_FACTOR = 0.8
-_ANY_PRIORITY = frozenset(range(5))
-_REFUND_PRIORITIES = frozenset(range(3))
+_REFUND_MAX_PRIORITY = 2
 _Rank = tuple[int, bool, int, int]  # priority, is a merchant, tokens matched, minus position: higher wins
 
 
@@ -57,12 +56,10 @@ class Prediction:
 
 @dataclass(frozen=True, slots=True)
 class _Entry:
-    detailed: str
     direction: str
     priority: int
     is_merchant: bool
-    merchant: str | None  # display name, merchants only
-    reason: str
+    prediction: Prediction  # what this entry decides, built once at load
 
 
 class DataFileError(ValueError):
@@ -72,9 +69,21 @@ class DataFileError(ValueError):
 class Model:
     def __init__(self, descriptors: Descriptors, entries: dict[str, list[_Entry]]) -> None:
         self._descriptors = descriptors
+        # every entry of a phrase, for the filtered searches (refunds, normalize)
         self._index = {gram: tuple(found) for gram, found in entries.items()}
-        self._starts = frozenset(gram.split(" ", 1)[0] for gram in entries)
-        self._longest = max((gram.count(" ") + 1 for gram in entries), default=1)
+        # per direction of money, the one entry that would win for a phrase: the hot path looks up one
+        self._fast = {
+            direction: {
+                gram: (best,)
+                for gram, found in entries.items()
+                if (best := max(_applying(found, direction), key=_head, default=None)) is not None
+            }
+            for direction in ("in", "out")
+        }
+        sizes: dict[str, set[int]] = {}
+        for gram in entries:
+            sizes.setdefault(gram.split(" ", 1)[0], set()).add(gram.count(" ") + 1)
+        self._sizes = {start: tuple(sorted(found)) for start, found in sizes.items()}
         self._glued = frozenset(
             gram
             for gram, found in entries.items()
@@ -85,34 +94,12 @@ class Model:
     def load(cls, read: Callable[[str], str] = taxonomy.read_data_file) -> Model:
         """Reads and checks the data files (once per call: keep the instance); `read(name)` returns a data
         file's text (the package's files by default)."""
+        descriptors = Descriptors.load(read)
         entries: dict[str, list[_Entry]] = {}
-        merchant_columns = ("pattern", "merchant", "detailed", "direction", "weak")
-        for line, row in _rows(read, MERCHANTS_FILE, merchant_columns):
-            weak = row["weak"] == "1"
-            entry = _Entry(
-                detailed=_checked(MERCHANTS_FILE, line, row["detailed"], row["direction"]),
-                direction=row["direction"],
-                priority=0 if weak else (3 if row["direction"] == "in" else 2),
-                is_merchant=True,
-                merchant=row["merchant"],
-                reason=f"merchant:{row['pattern']}",
-            )
-            entries.setdefault(row["pattern"], []).append(entry)
-        for line, row in _rows(
-            read, KEYWORDS_FILE, ("phrase", "detailed", "direction", "priority", "family")
-        ):
-            if row["priority"] not in ("0", "1", "2", "3", "4"):
-                raise DataFileError(f"{KEYWORDS_FILE}:{line}: priority must be 0..4, not {row['priority']!r}")
-            entry = _Entry(
-                detailed=_checked(KEYWORDS_FILE, line, row["detailed"], row["direction"]),
-                direction=row["direction"],
-                priority=int(row["priority"]),
-                is_merchant=False,
-                merchant=None,
-                reason=f"keyword:{row['phrase']}",
-            )
-            entries.setdefault(row["phrase"], []).append(entry)
-        return cls(Descriptors.load(read), entries)
+        for phrase, entry in _entries(read):
+            # a phrase is found as a descriptor's tokens read: E470 -> "e 470", H&M -> "hm"
+            entries.setdefault(" ".join(descriptors.tokens(phrase)), []).append(entry)
+        return cls(descriptors, entries)
 
     def predict(
         self,
@@ -121,81 +108,127 @@ class Model:
         merchant_name: str | None = None,
         iso_currency_code: str | None = None,  # accepted for the callers' shape; US descriptors either way
     ) -> Prediction | None:
-        segments = [self._descriptors.tokens(description)]
-        if merchant_name:
-            segments.insert(0, self._descriptors.tokens(merchant_name))
+        tokens = self._descriptors.tokens
+        segments = [tokens(merchant_name), tokens(description)] if merchant_name else [tokens(description)]
         if amount >= 0:
-            chosen = self._best(segments, "out", _ANY_PRIORITY)
-            return None if chosen is None else _prediction(chosen, refund=False)
-        chosen = self._best(segments, "in", _ANY_PRIORITY)
+            chosen = self._best(segments, self._fast["out"], None)
+            return None if chosen is None else chosen.prediction
+        chosen = self._best(segments, self._fast["in"], None)
         if chosen is not None:
-            return _prediction(chosen, refund=False)
-        chosen = self._best(segments, "out", _REFUND_PRIORITIES)
-        return None if chosen is None else _prediction(chosen, refund=True)
+            return chosen.prediction
+        chosen = self._best(segments, self._index, _refund)
+        if chosen is None:
+            return None
+        p = chosen.prediction
+        confidence = round(p.confidence * _REFUND_FACTOR, 2)
+        return Prediction(p.primary, p.detailed, confidence, p.merchant, p.reason + ";refund")
 
     def normalize(self, text: str) -> str:
         """The merchant a descriptor names, lower case: a known merchant's canonical name (`AMZN Mktp
         US*2K4LL1` -> `amazon`), else the descriptor without its noise (`SQ *JOES TACOS Austin TX` ->
         `joes tacos`)."""
         parsed = self._descriptors.parse(text)
-        best: _Rank | None = None
-        chosen: _Entry | None = None
-        for rank, entry in self._hits(parsed.tokens, "any", 0):
-            if entry.is_merchant and entry.priority > 0 and (best is None or rank > best):
-                best, chosen = rank, entry
-        if chosen is not None and chosen.merchant is not None:
-            return chosen.merchant.lower()
+        chosen = self._best([parsed.tokens], self._index, _names_itself)
+        if chosen is not None and chosen.prediction.merchant is not None:
+            return chosen.prediction.merchant.lower()
         return parsed.merchant_text
 
     def _best(
-        self, segments: list[tuple[str, ...]], direction: str, priorities: frozenset[int]
+        self,
+        segments: list[tuple[str, ...]],
+        index: Mapping[str, tuple[_Entry, ...]],
+        accept: Callable[[_Entry], bool] | None,
     ) -> _Entry | None:
+        """The best-ranked entry of `index` found in `segments` (and `accept`ed, when given).
+
+        The hot loop of `predict`: a dictionary lookup per token, and one per longer phrase only where the
+        index holds a phrase of that length starting with this token."""
+        sizes_by_start = self._sizes
         best: _Rank | None = None
         chosen: _Entry | None = None
         position = 0
         for tokens in segments:
-            for rank, entry in self._hits(tokens, direction, position):
-                if entry.priority in priorities and (best is None or rank > best):
-                    best, chosen = rank, entry
-            position += len(tokens) + 1
+            n = len(tokens)
+            for i, token in enumerate(tokens):
+                sizes = sizes_by_start.get(token)
+                if sizes is None:
+                    if len(token) <= _GLUE_MIN or (glued := self._glued_prefix(token)) is None:
+                        continue
+                    token, sizes = glued, (1,)
+                for size in sizes:
+                    if size > n - i:
+                        break
+                    found = index.get(token if size == 1 else " ".join(tokens[i : i + size]))
+                    if found is None:
+                        continue
+                    for entry in found:
+                        if accept is not None and not accept(entry):
+                            continue
+                        rank = (entry.priority, entry.is_merchant, size, -position - i)
+                        if best is None or rank > best:
+                            best, chosen = rank, entry
+            position += n + 1
         return chosen
 
-    def _hits(self, tokens: tuple[str, ...], direction: str, offset: int) -> Iterator[tuple[_Rank, _Entry]]:
-        """(rank, entry) for every index entry found in `tokens` that applies to `direction` ("any": all)."""
-        index, starts, n = self._index, self._starts, len(tokens)
-        for i, token in enumerate(tokens):
-            if token in starts:
-                for size in range(min(self._longest, n - i), 0, -1):
-                    found = index.get(" ".join(tokens[i : i + size]) if size > 1 else token)
-                    if found:
-                        yield from _applicable(found, direction, size, offset + i)
-            elif len(token) > _GLUE_MIN:
-                for cut in range(len(token) - 1, max(_GLUE_MIN, len(token) - _GLUE_SUFFIX) - 1, -1):
-                    if token[:cut] in self._glued:
-                        yield from _applicable(index[token[:cut]], direction, 1, offset + i)
-                        break
+    def _glued_prefix(self, token: str) -> str | None:
+        """A known merchant name a token starts with, glued to a short suffix (SPOTIFYUSAI -> spotify)."""
+        for cut in range(len(token) - 1, max(_GLUE_MIN, len(token) - _GLUE_SUFFIX) - 1, -1):
+            if token[:cut] in self._glued:
+                return token[:cut]
+        return None
 
 
-def _applicable(
-    found: tuple[_Entry, ...], direction: str, size: int, position: int
-) -> Iterator[tuple[_Rank, _Entry]]:
-    for entry in found:
-        if direction == "any" or entry.direction == "any" or entry.direction == direction:
-            yield (entry.priority, entry.is_merchant, size, -position), entry
+def _head(entry: _Entry) -> tuple[int, bool]:
+    return entry.priority, entry.is_merchant
 
 
-def _prediction(entry: _Entry, refund: bool) -> Prediction:
-    if entry.is_merchant:
-        confidence = _MERCHANT_CONFIDENCE.get(entry.priority, 0.9)
-    else:
-        confidence = _KEYWORD_CONFIDENCE[entry.priority]
-    return Prediction(
-        primary=taxonomy.primary_of(entry.detailed),
-        detailed=entry.detailed,
-        confidence=round(confidence * _REFUND_FACTOR, 2) if refund else confidence,
-        merchant=entry.merchant,
-        reason=f"{entry.reason};refund" if refund else entry.reason,
-    )
+def _applying(found: list[_Entry], direction: str) -> list[_Entry]:
+    return [e for e in found if e.direction in ("any", direction)]
+
+
+def _refund(entry: _Entry) -> bool:
+    """What decides money in that nothing else explains: a merchant or descriptive word for money out."""
+    return entry.direction != "in" and entry.priority <= _REFUND_MAX_PRIORITY
+
+
+def _names_itself(entry: _Entry) -> bool:
+    """A merchant that names itself (not a delivery platform wrapping another's name)."""
+    return entry.is_merchant and entry.priority > 0
+
+
+def _entries(read: Callable[[str], str]) -> Iterator[tuple[str, _Entry]]:
+    for line, row in _rows(read, MERCHANTS_FILE, ("pattern", "merchant", "detailed", "direction", "weak")):
+        direction = _checked(MERCHANTS_FILE, line, row["detailed"], row["direction"])
+        priority = 0 if row["weak"] == "1" else (3 if direction == "in" else 2)
+        confidence = _MERCHANT_CONFIDENCE[priority]
+        reason = f"merchant:{row['pattern']}"
+        yield (
+            row["pattern"],
+            _entry(direction, priority, True, row["detailed"], confidence, row["merchant"], reason),
+        )
+    for line, row in _rows(read, KEYWORDS_FILE, ("phrase", "detailed", "direction", "priority", "family")):
+        direction = _checked(KEYWORDS_FILE, line, row["detailed"], row["direction"])
+        if row["priority"] not in ("0", "1", "2", "3", "4"):
+            raise DataFileError(f"{KEYWORDS_FILE}:{line}: priority must be 0..4, not {row['priority']!r}")
+        priority = int(row["priority"])
+        reason = f"keyword:{row['phrase']}"
+        yield (
+            row["phrase"],
+            _entry(direction, priority, False, row["detailed"], _KEYWORD_CONFIDENCE[priority], None, reason),
+        )
+
+
+def _entry(
+    direction: str,
+    priority: int,
+    is_merchant: bool,
+    detailed: str,
+    confidence: float,
+    merchant: str | None,
+    reason: str,
+) -> _Entry:
+    prediction = Prediction(taxonomy.primary_of(detailed), detailed, confidence, merchant, reason)
+    return _Entry(direction, priority, is_merchant, prediction)
 
 
 def _rows(
@@ -209,11 +242,12 @@ def _rows(
 
 
 def _checked(name: str, line: int, detailed: str, direction: str) -> str:
+    """The row's direction, once its category and direction are known to be valid."""
     if not taxonomy.is_valid(detailed):
         raise DataFileError(f"{name}:{line}: {detailed!r} is not a PFC v2 detailed category")
     if direction not in _DIRECTIONS:
         raise DataFileError(f"{name}:{line}: direction must be one of {_DIRECTIONS}, not {direction!r}")
-    return detailed
+    return direction
 
 
 @functools.cache
