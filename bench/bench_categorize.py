@@ -38,7 +38,7 @@ def _mix() -> list[tuple[str, float]]:
         for block in range(20)
         for t in gen.historical_block(block)
     ]
-    for name in ("holdout", "dev"):
+    for name in ("holdout", "dev2", "dev"):
         with (EVAL / f"{name}.csv").open(newline="") as f:
             out.extend((r["description"], float(r["amount"])) for r in csv.DictReader(f))
     return out

@@ -110,7 +110,7 @@ def test_is_deterministic_and_names_itself(model: Model) -> None:
         ("LATE FEE", 40.0),
     ]:
         assert model.predict(description, amount) == again.predict(description, amount)
-    assert MODEL_NAME == "keywords-v1"
+    assert MODEL_NAME == "keywords-v2"
 
 
 def _reader(**overrides: str):  # type: ignore[no-untyped-def]

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from . import taxonomy
 from .descriptors import Descriptors
 
-MODEL_NAME = "keywords-v1"
+MODEL_NAME = "keywords-v2"
 MERCHANTS_FILE = "merchants.csv"
 KEYWORDS_FILE = "keywords.csv"
 _DIRECTIONS = ("in", "out", "any")
@@ -173,7 +173,7 @@ class Model:
     def _glued_prefix(self, token: str) -> str | None:
         """A known merchant name a token starts with, glued to a short suffix (SPOTIFYUSAI -> spotify)."""
         for cut in range(len(token) - 1, max(_GLUE_MIN, len(token) - _GLUE_SUFFIX) - 1, -1):
-            if token[:cut] in self._glued:
+            if token[:cut] in self._glued and token[cut:] != "s":  # MURPHYS is not Murphy USA
                 return token[:cut]
         return None
 
