@@ -1,7 +1,7 @@
 """The categorizer's pure decision (`Model.predict`), next to a raw limit over the same strings, same run.
 
 The mix: one emulated Item's history (the descriptors a Plaid sync delivers, in the emulator's proportions of
-purchases, payroll, transfers and fees) plus both labelled sets (`services/categorizer/tests/eval/`: 867
+purchases, payroll, transfers and fees) plus the labelled sets (`services/categorizer/tests/eval/`: 1,299
 descriptors in the shapes of a dozen US banks and card processors), cycled to N transactions. The model keeps
 no cache, so a repeated string costs what a new one does.
 - `categorize.model_load`: `Model.load()`, reading and checking the data files (the process's start cost).

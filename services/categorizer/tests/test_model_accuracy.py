@@ -1,8 +1,8 @@
 """Floors on the model's accuracy at PFC primary level: a change to its data or code that loses it fails.
 
 The held-out set (tests/eval/holdout.csv) was written after the model's data was frozen and is never used to
-tune it; the dev set was walked through while the data was written (tests/eval/README.md). The floors are set
-just under what the model reached when the sets were first measured, so they catch a regression, not noise.
+tune it; dev2 (the previous held-out set) and dev were used to write the data (tests/eval/README.md). The
+floors sit just under what keywords-v2 reached, so they catch a regression, not noise.
 `bench/eval_categorizer.py` prints the full figures (detailed level, coverage, the emulator's data).
 """
 
@@ -13,7 +13,7 @@ import pytest
 from categorizer.domain.model import Model
 
 EVAL = Path(__file__).parent / "eval"
-FLOORS = {"holdout": 0.90, "dev": 0.98}  # first measured: holdout 0.924, dev 1.000
+FLOORS = {"holdout": 0.93, "dev2": 0.97, "dev": 0.98}  # keywords-v2 measured 0.954, 0.991, 1.000
 
 
 def _primary_accuracy_and_coverage(model: Model, name: str) -> tuple[float, float, int]:
