@@ -23,6 +23,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from categorizer.domain.descriptors import Descriptors
 from categorizer.domain.model import MODEL_NAME, Model
 
 EVAL = Path(__file__).resolve().parent.parent / "services" / "categorizer" / "tests" / "eval"
@@ -61,7 +62,7 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
     mix = _mix()
     rows = [mix[i % len(mix)] for i in range(n)]
     descriptions = [d for d, _ in rows]
-    tokens = model._descriptors.tokens  # the normalization step alone, for the breakdown
+    tokens = Descriptors.load().tokens  # the normalization step alone, for the breakdown
     predict = model.predict
 
     def raw() -> None:

@@ -47,6 +47,9 @@ _Rank = tuple[int, bool, int, int]  # priority, is a merchant, tokens matched, m
 
 @dataclass(frozen=True, slots=True)
 class Prediction:
+    """What the model decided: a PFC v2 category, how sure (0..1), the merchant it recognised (display name,
+    None when a keyword decided) and what decided (`merchant:starbucks`, `keyword:payroll`)."""
+
     primary: str
     detailed: str
     confidence: float
@@ -67,6 +70,8 @@ class DataFileError(ValueError):
 
 
 class Model:
+    """Merchants and keyword phrases indexed once by `load()`; `predict` and `normalize` are pure."""
+
     def __init__(self, descriptors: Descriptors, entries: dict[str, list[_Entry]]) -> None:
         self._descriptors = descriptors
         # every entry of a phrase, for the filtered searches (refunds, normalize)
