@@ -4,6 +4,7 @@ import asyncio
 import os
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import asyncpg
@@ -18,24 +19,25 @@ pytestmark = pytest.mark.integration
 
 
 async def test_broker_round_trip(kafka_bootstrap_servers: str) -> None:
+    topic = f"devstack.roundtrip.{uuid.uuid4().hex[:8]}"  # a reused broker keeps earlier runs' records
     admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap_servers)
     await admin.start()
     try:
-        await admin.create_topics([NewTopic("devstack.roundtrip", num_partitions=2, replication_factor=1)])
+        await admin.create_topics([NewTopic(topic, num_partitions=2, replication_factor=1)])
     finally:
         await admin.close()
     producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap_servers, enable_idempotence=True)
     await producer.start()
     try:
-        meta = await producer.send_and_wait("devstack.roundtrip", b"hello", key=b"k")
+        meta = await producer.send_and_wait(topic, b"hello", key=b"k")
     finally:
         await producer.stop()
     consumer = AIOKafkaConsumer(
-        "devstack.roundtrip",
+        topic,
         bootstrap_servers=kafka_bootstrap_servers,
         auto_offset_reset="earliest",
         enable_auto_commit=False,
-        group_id="devstack-test",
+        group_id=f"devstack-test-{topic}",
     )
     await consumer.start()
     try:
