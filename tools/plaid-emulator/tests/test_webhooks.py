@@ -196,3 +196,14 @@ def test_webhook_bodies_match_the_spec(emu: Any, receiver: Any, spec_dict: dict[
         schema = {"$ref": f"#/components/schemas/{names[body['webhook_code']]}", "components": components}
         OAS30Validator(schema).validate(body)
         seen.add(body["webhook_code"])
+
+
+def test_the_control_api_signs_a_given_body_at_a_given_iat(emu: Any, fetch_key: Any) -> None:
+    raw = b'{\n  "webhook_type": "TRANSACTIONS"\n}'
+    iat = int(time.time()) - 240
+    first = emu.control("POST", "/webhooks/sign", {"body": raw.decode(), "iat": iat})["plaid_verification"]
+    again = emu.control("POST", "/webhooks/sign", {"body": raw.decode(), "iat": iat})["plaid_verification"]
+    assert verify(first, raw, fetch_key)["iat"] == iat == verify(again, raw, fetch_key)["iat"]
+    assert first != again  # ECDSA: each signing is a delivery of its own
+    with pytest.raises(Rejected, match="body hash"):
+        verify(first, raw + b" ", fetch_key)
