@@ -82,6 +82,18 @@ class Ledger:
             timeout=timeout,
         )
 
+    def consumed(self, outcome: str) -> float:
+        """How many records the consumer counted with `outcome` (applied, duplicate, dead_lettered)."""
+        registry = self.container.metrics.registry
+        return sum(
+            registry.get_sample_value(
+                "ledger_api_events_consumed_total",
+                {"topic": self.settings.topic_prefix + topic, "outcome": outcome},
+            )
+            or 0.0
+            for topic in ev.CONSUMED_TOPICS
+        )
+
     async def until(
         self, fetch: Callable[[], Awaitable[T]], ok: Callable[[T], bool], timeout: float = 30.0
     ) -> T:
