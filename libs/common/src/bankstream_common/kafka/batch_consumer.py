@@ -105,8 +105,9 @@ class BatchConsumerRunner(ConsumerRunner):
             return
         if applied is None:  # stopped while waiting for PostgreSQL: nothing of this batch is done
             return
-        for event in (e for _, e in decoded):
-            self._metrics.consumed.labels(tp.topic, "applied" if event.id in applied else "duplicate").inc()
+        fresh = sum(1 for _, e in decoded if e.id in applied)
+        self._metrics.consumed.labels(tp.topic, "applied").inc(fresh)
+        self._metrics.consumed.labels(tp.topic, "duplicate").inc(len(decoded) - fresh)
         self._done[tp] = records[-1].offset + 1
 
     async def _apply_batch_waiting(self, events: list[Envelope], topic: str) -> set[uuid.UUID] | None:

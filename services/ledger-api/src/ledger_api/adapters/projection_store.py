@@ -1,16 +1,18 @@
 """The projections' set-based SQL: Item locks, the version-guarded transaction upsert, the change feed.
 
-One statement per step for a whole batch (arrays in, `unnest` in SQL), never one round trip per row.
+One statement per step for a whole batch, never one round trip per row. A batch travels as ONE JSON
+array parameter (serialized by pydantic-core, parsed by PostgreSQL's `jsonb_to_recordset`, both in
+native code): cheaper than one array parameter per column, whose elements the driver checks one by one.
 """
 
-import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
+from pydantic_core import to_json
 
-from ..domain.consumed import TransactionCategorized, details_of
+from ..domain.consumed import COLUMN_FIELDS, TransactionCategorized
 
 # Advisory-lock namespace of an Item (the second key is hashtext(item_id)).
 ITEM_LOCK = 0x1ED6E5
@@ -54,20 +56,31 @@ async def record_changes(conn: asyncpg.Connection, changes: Sequence[Change]) ->
         return
     await conn.execute(
         """INSERT INTO changes (user_id, item_id, entity, entity_id, op, version, data)
-           SELECT u, i, e, id, op, v, d::jsonb
-             FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[],
-                         $7::text[]) WITH ORDINALITY AS c(u, i, e, id, op, v, d, n)
-            ORDER BY n""",
-        [c.user_id for c in changes],
-        [c.item_id for c in changes],
-        [c.entity for c in changes],
-        [c.entity_id for c in changes],
-        [c.op for c in changes],
-        [c.version for c in changes],
-        [json.dumps(c.data, separators=(",", ":")) for c in changes],
-    )
+           SELECT c.user_id, c.item_id, c.entity, c.entity_id, c.op, c.version, c.data
+             FROM ROWS FROM (jsonb_to_recordset($1::jsonb) AS (user_id text, item_id text, entity text,
+                             entity_id text, op text, version bigint, data jsonb))
+                  WITH ORDINALITY AS c(user_id, item_id, entity, entity_id, op, version, data, n)
+            ORDER BY c.n""",
+        to_json(
+            [
+                {"user_id": c.user_id, "item_id": c.item_id, "entity": c.entity, "entity_id": c.entity_id,
+                 "op": c.op, "version": c.version, "data": c.data}
+                for c in changes
+            ]
+        ).decode(),
+    )  # fmt: skip
 
 
+# What `details` leaves out of the event's transaction: what has a column (or is an id).
+DETAIL_EXCLUDED = sorted(COLUMN_FIELDS)
+# The columns the public view (domain.views.transaction_view) and the change feed read.
+VIEW_COLUMNS = (
+    "transaction_id", "user_id", "item_id", "account_id", "amount", "iso_currency_code", "date",
+    "authorized_date", "datetime", "name", "merchant_name", "pending", "pending_transaction_id", "removed",
+    "category_primary", "category_detailed", "category_source", "category_confidence",
+    "category_decided_by", "category_needs_review", "user_category_primary", "user_category_detailed",
+    "user_notes", "user_tags", "user_hidden", "version", "updated_at",
+)  # fmt: skip
 # Data columns a live event sets and a removal leaves as they were (the tombstone keeps the last state).
 _DATA = (
     "pending", "pending_transaction_id", "amount", "iso_currency_code", "unofficial_currency_code", "date",
@@ -96,25 +109,29 @@ INSERT INTO transactions AS t (
     transaction_id, user_id, item_id, account_id, version, removed, removed_at, {", ".join(_DATA)},
     {", ".join(_EDITS)})
 SELECT i.transaction_id, coalesce(i.user_id, it.user_id), i.item_id, i.account_id, i.version, i.removed,
-       i.removed_at, i.pending, i.pending_transaction_id, i.amount::numeric(18,2), i.iso_currency_code,
+       i.removed_at, i.pending, i.pending_transaction_id, i.amount, i.iso_currency_code,
        i.unofficial_currency_code, i.date, i.authorized_date, i.datetime, i.name, i.merchant_name,
        i.original_description, i.payment_channel, i.category_primary, i.category_detailed,
        i.category_source, i.category_confidence, i.category_decided_by,
-       coalesce(i.category_needs_review, false), i.plaid_category_detailed, i.details::jsonb,
+       coalesce(i.category_needs_review, false), i.plaid_category_detailed,
+       jsonb_strip_nulls(i.raw - $2::text[]),
        s.user_category_primary, s.user_category_detailed, s.user_notes, coalesce(s.user_tags, '{{}}'),
        coalesce(s.user_hidden, false), s.user_edited_at
-  FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::bool[], $7::timestamptz[],
-              $8::bool[], $9::text[], $10::float8[], $11::text[], $12::text[], $13::date[], $14::date[],
-              $15::timestamptz[], $16::text[], $17::text[], $18::text[], $19::text[], $20::text[],
-              $21::text[], $22::text[], $23::float4[], $24::text[], $25::bool[], $26::text[], $27::text[])
-       AS i(transaction_id, user_id, item_id, account_id, version, removed, removed_at, pending,
-            pending_transaction_id, amount, iso_currency_code, unofficial_currency_code, date,
-            authorized_date, datetime, name, merchant_name, original_description, payment_channel,
-            category_primary, category_detailed, category_source, category_confidence,
-            category_decided_by, category_needs_review, plaid_category_detailed, details)
+  FROM jsonb_to_recordset($1::jsonb)
+       AS i(transaction_id text, user_id text, item_id text, account_id text, version bigint, removed bool,
+            removed_at timestamptz, pending bool, pending_transaction_id text, amount numeric(18,2),
+            iso_currency_code text, unofficial_currency_code text, date date, authorized_date date,
+            datetime timestamptz, name text, merchant_name text, original_description text,
+            payment_channel text, category_primary text, category_detailed text, category_source text,
+            category_confidence real, category_decided_by text, category_needs_review bool,
+            plaid_category_detailed text, raw jsonb)
   LEFT JOIN items it ON it.item_id = i.item_id
-  LEFT JOIN transactions s
-         ON NOT i.removed AND s.transaction_id = i.pending_transaction_id AND s.user_edited_at IS NOT NULL
+  -- the pending transaction this posted one replaces, if it carries edits: one primary-key probe per
+  -- row that names one (OFFSET 0 keeps the planner from turning it into a scan of the whole table)
+  LEFT JOIN LATERAL (
+         SELECT * FROM transactions s
+          WHERE s.transaction_id = i.pending_transaction_id AND s.user_edited_at IS NOT NULL AND NOT i.removed
+         OFFSET 0) s ON true
 ON CONFLICT (transaction_id) DO UPDATE SET
     version = EXCLUDED.version,
     user_id = coalesce(t.user_id, EXCLUDED.user_id),
@@ -126,54 +143,47 @@ ON CONFLICT (transaction_id) DO UPDATE SET
 {_CARRY},
     updated_at = now()
 WHERE t.version < EXCLUDED.version
-RETURNING t.*
+RETURNING {", ".join(f"t.{c}" for c in VIEW_COLUMNS)}
 """  # noqa: S608 - the interpolated names are the constants above
 
 
-def _columns(events: Sequence[tuple[TransactionCategorized, dict[str, Any] | None]]) -> list[list[Any]]:
-    cols: list[list[Any]] = [[] for _ in range(27)]
+def batch_json(events: Sequence[tuple[TransactionCategorized, dict[str, Any] | None]]) -> str:
+    """One round's events as the JSON array the upsert reads (`raw`: the event's whole `transaction`)."""
+    rows = []
     for event, raw in events:
         t, c = event.transaction, event.category
         pfc = t.personal_finance_category if t else None
-        details = details_of(raw)
-        row = (
-            event.transaction_id,
-            event.user_id,
-            event.item_id,
-            event.account_id,
-            event.version,
-            event.removed,
-            event.decided_at if event.removed else None,
-            t.pending if t else None,
-            t.pending_transaction_id if t else None,
-            t.amount if t else None,
-            t.iso_currency_code if t else None,
-            t.unofficial_currency_code if t else None,
-            t.date if t else None,
-            t.authorized_date if t else None,
-            t.datetime if t else None,
-            t.name if t else None,
-            t.merchant_name if t else None,
-            t.original_description if t else None,
-            t.payment_channel if t else None,
-            c.primary if c else None,
-            c.detailed if c else None,
-            c.source if c else None,
-            c.confidence if c else None,
-            c.decided_by if c else None,
-            c.needs_review if c else None,
-            pfc.detailed if pfc else None,
-            json.dumps(details, separators=(",", ":")) if details is not None else None,
-        )
-        for col, value in zip(cols, row, strict=True):
-            col.append(value)
-    return cols
+        row: dict[str, Any] = {
+            "transaction_id": event.transaction_id,
+            "user_id": event.user_id,
+            "item_id": event.item_id,
+            "account_id": event.account_id,
+            "version": event.version,
+            "removed": event.removed,
+            "removed_at": event.decided_at if event.removed else None,
+        }
+        if t is not None:
+            row.update(t.model_dump(exclude={"personal_finance_category"}))
+            row["raw"] = raw
+            row["plaid_category_detailed"] = pfc.detailed if pfc else None
+        if c is not None:
+            row.update(
+                category_primary=c.primary,
+                category_detailed=c.detailed,
+                category_source=c.source,
+                category_confidence=c.confidence,
+                category_decided_by=c.decided_by,
+                category_needs_review=c.needs_review,
+            )
+        rows.append(row)
+    return to_json(rows).decode()
 
 
 async def upsert_transactions(
     conn: asyncpg.Connection, events: Sequence[tuple[TransactionCategorized, dict[str, Any] | None]]
 ) -> dict[str, asyncpg.Record]:
-    """Apply one round (each transaction_id at most once): the rows that changed, by transaction_id.
-    A stale event (its version not above the row's) changes nothing and is absent from the answer."""
-    rows = await conn.fetch(UPSERT_TRANSACTIONS, *_columns(events))
+    """Apply one round (each transaction_id at most once): the rows that changed, by transaction_id, with
+    the columns the public view and the change feed need. A stale event (its version not above the row's)
+    changes nothing and is absent from the answer."""
+    rows = await conn.fetch(UPSERT_TRANSACTIONS, batch_json(events), DETAIL_EXCLUDED)
     return {r["transaction_id"]: r for r in rows}

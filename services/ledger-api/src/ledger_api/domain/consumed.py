@@ -12,7 +12,7 @@ ValidationError, which the consumer runner dead-letters.
 """
 
 import datetime as dt
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
@@ -176,13 +176,6 @@ class TransactionCategorized(_Reader):
     @property
     def removed(self) -> bool:
         return self.change == "removed"
-
-
-def details_of(raw_transaction: dict[str, Any] | None) -> dict[str, Any] | None:
-    """The part of an event's `transaction` object that has no column of its own."""
-    if raw_transaction is None:
-        return None
-    return {k: v for k, v in raw_transaction.items() if k not in COLUMN_FIELDS and v is not None}
 
 
 READERS: dict[str, type[_Reader]] = {
