@@ -35,7 +35,6 @@ from ledger_api.adapters.projection_store import DETAIL_EXCLUDED, UPSERT_TRANSAC
 from ledger_api.bootstrap import bootstrap
 from ledger_api.config import Settings
 from ledger_api.domain import consumed as ev
-from ledger_api.domain.consumed import TransactionCategorized
 
 PARTITIONS = 6
 ACCOUNTS = 400
@@ -207,11 +206,7 @@ async def _explain(dsn: str, schema: str, evts: list[Envelope]) -> None:
     try:
         batch = {}
         for e in evts[-1000:]:
-            read = TransactionCategorized.model_validate(e.data)
-            batch[read.transaction_id] = (
-                read.model_copy(update={"version": read.version + 1000}),
-                e.data.get("transaction"),
-            )
+            batch[e.data["transaction_id"]] = {**e.data, "version": e.data["version"] + 1000}
         async with pool.acquire() as conn:
             tr = conn.transaction()
             await tr.start()

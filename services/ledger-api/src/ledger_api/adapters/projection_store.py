@@ -12,7 +12,7 @@ from typing import Any
 import asyncpg
 from pydantic_core import to_json
 
-from ..domain.consumed import COLUMN_FIELDS, TransactionCategorized
+from ..domain.consumed import COLUMN_FIELDS
 
 # Advisory-lock namespace of an Item (the second key is hashtext(item_id)).
 ITEM_LOCK = 0x1ED6E5
@@ -108,29 +108,27 @@ UPSERT_TRANSACTIONS = f"""
 INSERT INTO transactions AS t (
     transaction_id, user_id, item_id, account_id, version, removed, removed_at, {", ".join(_DATA)},
     {", ".join(_EDITS)})
-SELECT i.transaction_id, coalesce(i.user_id, it.user_id), i.item_id, i.account_id, i.version, i.removed,
-       i.removed_at, i.pending, i.pending_transaction_id, i.amount, i.iso_currency_code,
-       i.unofficial_currency_code, i.date, i.authorized_date, i.datetime, i.name, i.merchant_name,
-       i.original_description, i.payment_channel, i.category_primary, i.category_detailed,
-       i.category_source, i.category_confidence, i.category_decided_by,
-       coalesce(i.category_needs_review, false), i.plaid_category_detailed,
-       jsonb_strip_nulls(i.raw - $2::text[]),
+SELECT i.transaction_id, coalesce(i.user_id, it.user_id), i.item_id, i.account_id, i.version,
+       i.change = 'removed', CASE WHEN i.change = 'removed' THEN i.decided_at END,
+       (x->>'pending')::bool, x->>'pending_transaction_id', (x->>'amount')::numeric(18,2),
+       x->>'iso_currency_code', x->>'unofficial_currency_code', (x->>'date')::date,
+       (x->>'authorized_date')::date, (x->>'datetime')::timestamptz, x->>'name', x->>'merchant_name',
+       x->>'original_description', x->>'payment_channel', c->>'primary', c->>'detailed', c->>'source',
+       (c->>'confidence')::real, c->>'decided_by', coalesce((c->>'needs_review')::bool, false),
+       x->'personal_finance_category'->>'detailed', jsonb_strip_nulls(x - $2::text[]),
        s.user_category_primary, s.user_category_detailed, s.user_notes, coalesce(s.user_tags, '{{}}'),
        coalesce(s.user_hidden, false), s.user_edited_at
   FROM jsonb_to_recordset($1::jsonb)
-       AS i(transaction_id text, user_id text, item_id text, account_id text, version bigint, removed bool,
-            removed_at timestamptz, pending bool, pending_transaction_id text, amount numeric(18,2),
-            iso_currency_code text, unofficial_currency_code text, date date, authorized_date date,
-            datetime timestamptz, name text, merchant_name text, original_description text,
-            payment_channel text, category_primary text, category_detailed text, category_source text,
-            category_confidence real, category_decided_by text, category_needs_review bool,
-            plaid_category_detailed text, raw jsonb)
+       AS i(change text, transaction_id text, account_id text, item_id text, user_id text, version bigint,
+            decided_at timestamptz, "transaction" jsonb, category jsonb)
+  CROSS JOIN LATERAL (SELECT i."transaction" AS x, i.category AS c) AS e
   LEFT JOIN items it ON it.item_id = i.item_id
   -- the pending transaction this posted one replaces, if it carries edits: one primary-key probe per
   -- row that names one (OFFSET 0 keeps the planner from turning it into a scan of the whole table)
   LEFT JOIN LATERAL (
          SELECT * FROM transactions s
-          WHERE s.transaction_id = i.pending_transaction_id AND s.user_edited_at IS NOT NULL AND NOT i.removed
+          WHERE s.transaction_id = x->>'pending_transaction_id' AND s.user_edited_at IS NOT NULL
+            AND i.change <> 'removed'
          OFFSET 0) s ON true
 ON CONFLICT (transaction_id) DO UPDATE SET
     version = EXCLUDED.version,
@@ -147,40 +145,14 @@ RETURNING {", ".join(f"t.{c}" for c in VIEW_COLUMNS)}
 """  # noqa: S608 - the interpolated names are the constants above
 
 
-def batch_json(events: Sequence[tuple[TransactionCategorized, dict[str, Any] | None]]) -> str:
-    """One round's events as the JSON array the upsert reads (`raw`: the event's whole `transaction`)."""
-    rows = []
-    for event, raw in events:
-        t, c = event.transaction, event.category
-        pfc = t.personal_finance_category if t else None
-        row: dict[str, Any] = {
-            "transaction_id": event.transaction_id,
-            "user_id": event.user_id,
-            "item_id": event.item_id,
-            "account_id": event.account_id,
-            "version": event.version,
-            "removed": event.removed,
-            "removed_at": event.decided_at if event.removed else None,
-        }
-        if t is not None:
-            row.update(t.model_dump(exclude={"personal_finance_category"}))
-            row["raw"] = raw
-            row["plaid_category_detailed"] = pfc.detailed if pfc else None
-        if c is not None:
-            row.update(
-                category_primary=c.primary,
-                category_detailed=c.detailed,
-                category_source=c.source,
-                category_confidence=c.confidence,
-                category_decided_by=c.decided_by,
-                category_needs_review=c.needs_review,
-            )
-        rows.append(row)
-    return to_json(rows).decode()
+def batch_json(events: Sequence[dict[str, Any]]) -> str:
+    """One round's events as the JSON array the upsert reads: each event's `data` as it arrived, already
+    validated by its reader (domain.consumed.TransactionCategorized); PostgreSQL takes the fields apart."""
+    return to_json(events).decode()
 
 
 async def upsert_transactions(
-    conn: asyncpg.Connection, events: Sequence[tuple[TransactionCategorized, dict[str, Any] | None]]
+    conn: asyncpg.Connection, events: Sequence[dict[str, Any]]
 ) -> dict[str, asyncpg.Record]:
     """Apply one round (each transaction_id at most once): the rows that changed, by transaction_id, with
     the columns the public view and the change feed need. A stale event (its version not above the row's)

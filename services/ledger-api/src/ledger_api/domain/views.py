@@ -54,7 +54,10 @@ def effective_category(row: Mapping[str, Any]) -> dict[str, Any] | None:
             "confidence": 1.0,
             "decided_by": USER_SOURCE,
         }
-    decided = categorizer_category(row)
+    return _effective_of(categorizer_category(row))
+
+
+def _effective_of(decided: dict[str, Any] | None) -> dict[str, Any] | None:
     if decided is None:
         return None
     return {k: decided[k] for k in ("primary", "detailed", "source", "confidence", "decided_by")}
@@ -66,6 +69,7 @@ def transaction_view(row: Mapping[str, Any]) -> dict[str, Any]:
         if row["user_category_primary"] is not None
         else None
     )
+    decided = categorizer_category(row)
     return {
         "transaction_id": row["transaction_id"],
         "account_id": row["account_id"],
@@ -80,8 +84,8 @@ def transaction_view(row: Mapping[str, Any]) -> dict[str, Any]:
         "pending": row["pending"],
         "pending_transaction_id": row["pending_transaction_id"],
         "removed": row["removed"],
-        "category": effective_category(row),
-        "categorizer_category": categorizer_category(row),
+        "category": effective_category(row) if user_category is not None else _effective_of(decided),
+        "categorizer_category": decided,
         "user": {
             "notes": row["user_notes"],
             "tags": list(row["user_tags"] or ()),

@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING
 import asyncpg
 
 from ..adapters.projection_store import Change, upsert_transactions
-from ..domain.consumed import TransactionCategorized
 from ..domain.versions import rounds
 from ..domain.views import transaction_view
 
@@ -24,27 +23,25 @@ if TYPE_CHECKING:
 async def project(
     conn: asyncpg.Connection, batch: Sequence["Read"], outcomes: Counter[tuple[str, str]]
 ) -> list[Change]:
-    pairs: list[tuple[TransactionCategorized, dict | None]] = [
-        (r.data, r.envelope.data.get("transaction")) for r in batch
-    ]
+    events = [r.envelope.data for r in batch]  # validated by their reader in projections.read
     changes: list[Change] = []
     stale = 0
-    for round_ in rounds(pairs, key=lambda p: p[0].transaction_id):
+    for round_ in rounds(events, key=lambda d: d["transaction_id"]):
         applied = await upsert_transactions(conn, round_)
-        for event, _ in round_:
-            row = applied.get(event.transaction_id)
+        for data in round_:
+            row = applied.get(data["transaction_id"])
             if row is None:
                 stale += 1
                 continue
             changes.append(
                 Change(
                     entity="transaction",
-                    entity_id=event.transaction_id,
-                    op=event.change,
+                    entity_id=data["transaction_id"],
+                    op=data["change"],
                     data=transaction_view(row),
                     user_id=row["user_id"],
                     item_id=row["item_id"],
-                    version=event.version,
+                    version=data["version"],
                 )
             )
     if batch:
