@@ -1,8 +1,8 @@
 """A throwaway JWT issuer for tests: services under test trust its public key, tests mint tokens with it.
 
-TEST_ISSUER.env("LEDGER_API_")     # {"LEDGER_API_JWT_PUBLIC_KEYS": ..., "LEDGER_API_JWT_ISSUER": ...}
-TEST_ISSUER.bearer("alice", ["ledger:read"])              # {"Authorization": "Bearer ..."}
-TEST_ISSUER.bearer("ops", ["ledger:read"], kind="service")
+    TEST_ISSUER.env("LEDGER_API_")     # {"LEDGER_API_JWT_PUBLIC_KEYS": ..., "LEDGER_API_JWT_ISSUER": ...}
+    TEST_ISSUER.bearer("alice", ["ledger:read"])              # {"Authorization": "Bearer ..."}
+    TEST_ISSUER.bearer("ops", ["ledger:read"], kind="service")
 """
 
 import json
