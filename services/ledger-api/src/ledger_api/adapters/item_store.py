@@ -44,7 +44,7 @@ async def link_accounts(conn: asyncpg.Connection, e: ItemLinked) -> list[asyncpg
     """The Item's accounts as linked; what an AccountUpdated already wrote (newer) is kept."""
     if not e.accounts:
         return []
-    return await conn.fetch(
+    rows: list[asyncpg.Record] = await conn.fetch(
         """INSERT INTO accounts AS a (account_id, item_id, user_id, name, official_name, mask, type, subtype)
            SELECT id, $1, $2, n, o, m, t, s
              FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[])
@@ -67,6 +67,7 @@ async def link_accounts(conn: asyncpg.Connection, e: ItemLinked) -> list[asyncpg
         [a.type for a in e.accounts],
         [a.subtype for a in e.accounts],
     )
+    return rows
 
 
 async def claim_rows_for_user(conn: asyncpg.Connection, item_id: str, user_id: str) -> None:
