@@ -1,19 +1,39 @@
-"""The one place ledger-api builds its clients and wires them together."""
+"""The one place ledger-api builds its clients and wires them together.
 
+    bankstream.items, .accounts, .sync-runs, .categorized-transactions
+        ──BatchConsumerRunner (group `ledger-api`)──► handlers.projections ──► PostgreSQL (the ledger)
+    HTTP API (entrypoints/http.py) ◄── PostgreSQL
+    outbox ──relay──► the events ledger-api publishes
+
+The process answers /healthz at once; its `Supervisor` prepares what needs PostgreSQL and Kafka
+(migrations, topics, the producer), retrying while they are away, then runs the consumer and the relay.
+"""
+
+import contextlib
 from dataclasses import dataclass
 
 import asyncpg
+from aiokafka import AIOKafkaProducer
 from bankstream_common.db import create_pool
+from bankstream_common.kafka.batch_consumer import BatchConsumerRunner
+from bankstream_common.kafka.consumer import ConsumerConfig
+from bankstream_common.kafka.producer import create_producer
+from bankstream_common.kafka.topics import TopicSpec, ensure_topics
 from bankstream_common.metrics import create_registry
+from bankstream_common.migrations import migrate_service
+from bankstream_common.outbox_relay import OutboxRelay, RelayConfig
 from bankstream_common.readiness import KafkaCheck, kafka_check, postgres_check
-from bankstream_common.runtime import Service
+from bankstream_common.runtime import Service, Supervisor, Worker
 from fastapi import FastAPI
 
 from .config import Settings
+from .domain.consumed import CONSUMED_TOPICS
 from .entrypoints.http import create_app
+from .handlers.projections import Projections
 from .metrics import Metrics
 
-SCHEMA = "ledger_api"
+# What ledger-api publishes (through its outbox): user edits for the categorizer, on-demand syncs.
+PRODUCED_TOPICS = ("bankstream.category-overrides", "bankstream.sync-requests")
 
 
 @dataclass
@@ -23,19 +43,60 @@ class Container:
     pool: asyncpg.Pool
     kafka: KafkaCheck
     app: FastAPI
+    producer: AIOKafkaProducer
+    supervisor: Supervisor
 
     def service(self) -> Service:
         return Service(
             app=self.app,
             host=self.settings.http_host,
             port=self.settings.http_port,
+            workers=[self.supervisor],
             aclose=self.aclose,
             grace_seconds=self.settings.shutdown_grace_seconds,
         )
 
     async def aclose(self) -> None:
+        with contextlib.suppress(Exception):  # never started when PostgreSQL or Kafka never answered
+            await self.producer.stop()
         await self.kafka.aclose()
         await self.pool.close()
+
+
+def background(
+    settings: Settings, pool: asyncpg.Pool, producer: AIOKafkaProducer, metrics: Metrics
+) -> Supervisor:
+    """Prepare (retrying while PostgreSQL or Kafka are away), then run the projections and the relay."""
+    s = settings
+
+    async def prepare() -> list[Worker]:
+        await migrate_service(s.database_url.get_secret_value(), s.schema_name, "ledger_api")
+        await ensure_topics(
+            s.kafka_bootstrap_servers,
+            [
+                TopicSpec(s.topic_prefix + t, partitions=s.topic_partitions)
+                for t in (*PRODUCED_TOPICS, *CONSUMED_TOPICS)
+            ],
+        )
+        await producer.start()
+        projections = BatchConsumerRunner(
+            ConsumerConfig(
+                name=s.consumer_group,
+                topics=[s.topic_prefix + t for t in CONSUMED_TOPICS],
+                bootstrap_servers=s.kafka_bootstrap_servers,
+                max_records=s.projection_max_records,
+            ),
+            pool=pool,
+            handler=Projections(metrics),
+            producer=producer,
+            metrics=metrics.pipeline,
+        )
+        relay = OutboxRelay(
+            RelayConfig(schema=s.schema_name), pool=pool, producer=producer, metrics=metrics.pipeline
+        )
+        return [projections, relay]
+
+    return Supervisor(prepare)
 
 
 async def bootstrap(settings: Settings) -> Container:
@@ -43,10 +104,20 @@ async def bootstrap(settings: Settings) -> Container:
     # min_size=0: the process starts (and answers /healthz, and /readyz 503) while PostgreSQL is away
     pool = await create_pool(
         settings.database_url.get_secret_value(),
-        schema=SCHEMA,
+        schema=settings.schema_name,
         application_name=settings.service_name,
         min_size=0,
+        max_size=settings.db_pool_size,
     )
     kafka = kafka_check(settings.kafka_bootstrap_servers)
+    producer = create_producer(settings.kafka_bootstrap_servers, client_id=settings.service_name)
     app = create_app(settings, metrics, {"postgres": postgres_check(pool), "kafka": kafka})
-    return Container(settings=settings, metrics=metrics, pool=pool, kafka=kafka, app=app)
+    return Container(
+        settings=settings,
+        metrics=metrics,
+        pool=pool,
+        kafka=kafka,
+        app=app,
+        producer=producer,
+        supervisor=background(settings, pool, producer, metrics),
+    )

@@ -1,0 +1,78 @@
+"""The projections' entry point: a batch of events (one partition's, in order) into the ledger, in the one
+transaction the BatchConsumerRunner opened (the inbox claim is in it too).
+
+    read each event with its reader (domain.consumed); an unknown type is ignored (tolerant reader), a
+    known one whose data breaks its contract raises ValidationError: the runner dead-letters that event
+    lock the batch's Items (adapters.projection_store.lock_items): exclusive for the Item events,
+    shared for transactions and accounts, so an Item's user reaches every row projected before it
+    apply consecutive events of one family together, then append their changes to the change feed
+"""
+
+import itertools
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+from bankstream_common.envelope import Envelope
+from pydantic import BaseModel
+
+from ..adapters.projection_store import lock_items, record_changes
+from ..domain import consumed as ev
+from ..metrics import Metrics
+from . import item_projection, transaction_projection
+
+# Events that write an Item's row (they take its lock exclusively); the others only read it.
+ITEM_FAMILY = frozenset(
+    {ev.ITEM_LINKED, ev.ITEM_STATUS_CHANGED, ev.ITEM_REMOVED, ev.SYNC_COMPLETED, ev.SYNC_FAILED}
+)
+
+
+@dataclass(frozen=True)
+class Read:
+    envelope: Envelope
+    data: Any  # the reader model of envelope.type
+
+
+def read(events: Sequence[Envelope]) -> tuple[list[Read], list[Envelope]]:
+    """The events this service projects, read; and those of types it does not know (ignored)."""
+    known, unknown = [], []
+    for event in events:
+        reader: type[BaseModel] | None = ev.READERS.get(event.type)
+        if reader is None:
+            unknown.append(event)
+        else:
+            known.append(Read(event, reader.model_validate(event.data)))
+    return known, unknown
+
+
+@dataclass
+class Projections:
+    metrics: Metrics
+
+    async def __call__(self, conn: asyncpg.Connection, events: Sequence[Envelope]) -> None:
+        started = time.perf_counter()
+        known, unknown = read(events)
+        outcomes: Counter[tuple[str, str]] = Counter((e.type, "ignored") for e in unknown)
+        await lock_items(
+            conn,
+            exclusive=[r.data.item_id for r in known if r.envelope.type in ITEM_FAMILY],
+            shared=[r.data.item_id for r in known if r.envelope.type not in ITEM_FAMILY],
+        )
+        for family, run in itertools.groupby(known, key=_family):
+            batch = list(run)
+            if family == ev.TRANSACTION_CATEGORIZED:
+                changes = await transaction_projection.project(conn, batch, outcomes)
+            else:
+                changes = await item_projection.project(conn, batch, outcomes)
+            await record_changes(conn, changes)
+        self.metrics.projection_batches.inc()
+        self.metrics.projection_apply.observe(time.perf_counter() - started)
+        for (type_, outcome), n in outcomes.items():
+            self.metrics.projected.labels(type_, outcome).inc(n)
+
+
+def _family(r: Read) -> str:
+    return ev.TRANSACTION_CATEGORIZED if r.envelope.type == ev.TRANSACTION_CATEGORIZED else "items"
