@@ -126,8 +126,8 @@ async def bootstrap(
         initial_days_requested=settings.plaid_initial_days_requested,
     )
     tokens = tokens or HttpTokenProvider(settings.link_svc_url, settings.link_svc_token.get_secret_value())
-    owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-    repo = SyncRepository(pool, owner=owner, lease_seconds=settings.lease_seconds, topic_prefix=prefix)
+    worker = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+    repo = SyncRepository(pool, worker=worker, lease_seconds=settings.lease_seconds, topic_prefix=prefix)
     pages = PageBuilder(settings.page_processes if settings.role != "relay" else 0)
     syncer = ItemSyncer(
         repo,
