@@ -95,3 +95,23 @@ def test_staged_events_are_envelopes_of_strict_transaction_changed_data() -> Non
 def test_a_page_that_breaks_plaids_contract_is_refused(broken: dict) -> None:
     with pytest.raises(ValidationError):
         parse_page(page(added=[broken]))
+
+
+DRIFTS = {
+    "a string where the contract has a boolean": {"pending": "yes"},
+    "a field the contract does not have": {"category": ["FOOD"]},
+    "a required field missing its value": {"transaction_id": None},
+}
+
+
+@pytest.mark.parametrize("drift", DRIFTS.values(), ids=DRIFTS.keys())
+@pytest.mark.parametrize("position", [0, 1, 4])
+def test_every_event_of_a_page_is_held_to_the_strict_contract(drift: dict, position: int) -> None:
+    """Whatever lets a transaction through (a parser drifting from the contract), no event leaves the
+    builder unless its published bytes are a strict TransactionChanged, wherever it sits in its page."""
+    added = [{**TXN, "transaction_id": f"t-{n}"} for n in range(5)]
+    parsed = parse_page(page(added=added, modified=[], removed=[]))
+    parsed.added[position] = {**parsed.added[position], **drift}  # drifted after the parser's check
+    now = dt.datetime(2026, 11, 21, 15, 0, tzinfo=dt.UTC)
+    with pytest.raises(ValidationError):
+        transaction_events("item-1", "run-1", parsed, 1, 0, now)

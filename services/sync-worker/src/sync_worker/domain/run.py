@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import pydantic_core
 from bankstream_common.envelope import Envelope, describe
-from pydantic import ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from . import events
 from .plaid_page import Account, SyncPage, Transaction, parse_page, removed_transaction
@@ -22,6 +22,18 @@ from .plaid_page import Account, SyncPage, Transaction, parse_page, removed_tran
 EVENT_ID_NAMESPACE = uuid.UUID("6f1c1d52-8a43-4a43-9d1e-3b9b2f7a5c10")
 
 Outgoing = tuple[str, str, Envelope]  # (topic, key, event)
+
+
+class _PublishedTransactionChanged(BaseModel):
+    """What a subscriber reads of a TransactionChanged envelope: its `data`, the strict contract. (The
+    envelope's other fields come from fixed code; a test holds them to `Envelope`.)"""
+
+    model_config = ConfigDict(extra="ignore")
+
+    data: events.TransactionChanged
+
+
+_PUBLISHED = _PublishedTransactionChanged.__pydantic_validator__
 
 
 @dataclass
@@ -114,11 +126,16 @@ def build_page(
     raw: bytes, item_id: str, run_id: str, first_sequence: int, first_position: int, now: dt.datetime
 ) -> BuiltPage:
     """Parse a raw /transactions/sync body and build its events: the CPU-heavy part of a run, pure, so it
-    can run in a worker process (see page_builder.py). A contract breach is returned, not raised."""
+    can run in a worker process (see page_builder.py). A contract breach is returned, not raised: Plaid's
+    (the page) or ours (an event that is not a strict TransactionChanged)."""
     try:
         page = parse_page(raw)
     except ValidationError as exc:
         return BuiltPage(None, [], describe(exc))
+    try:
+        staged = transaction_events(item_id, run_id, page, first_sequence, first_position, now)
+    except ValidationError as exc:
+        return BuiltPage(None, [], "event contract: " + describe(exc))
     summary = PageSummary(
         len(page.added),
         len(page.modified),
@@ -128,7 +145,7 @@ def build_page(
         page.transactions_update_status,
         page.accounts,
     )
-    return BuiltPage(summary, transaction_events(item_id, run_id, page, first_sequence, first_position, now))
+    return BuiltPage(summary, staged)
 
 
 def page_changes(page: SyncPage) -> Iterator[tuple[str, Transaction | None, str, str]]:
@@ -176,8 +193,10 @@ def transaction_events(
 
     The hot path (~100,000 of them per large backfill): the data dicts come validated from `parse_page`,
     and each envelope is serialised straight from a dict by pydantic-core, in exactly the shape
-    `Envelope` has (a test holds the two together). The first event of each page is also checked against
-    the strict `TransactionChanged` model, so a drift between parser and contract fails the run loudly.
+    `Envelope` has (a test holds the two together). Every event's bytes, as they will be published, are
+    then validated in strict JSON mode against `TransactionChanged` (raises ValidationError), so a drift
+    between parser and contract fails the page loudly instead of reaching subscribers. This runs in the
+    page builder's processes, off the event loop.
     """
     out: list[StagedEvent] = []
     ids = EventIds(item_id)
@@ -192,8 +211,6 @@ def transaction_events(
             run_id=run_id,
             position=first_position + offset,
         )
-        if offset == 0:
-            events.TransactionChanged.model_validate(data)
         event_id = ids(sequence)
         envelope = {
             "specversion": "1.0",
@@ -205,7 +222,9 @@ def transaction_events(
             "datacontenttype": "application/json",
             "data": data,
         }
-        out.append((sequence, event_id, account_id, pydantic_core.to_json(envelope)))
+        payload = pydantic_core.to_json(envelope)
+        _PUBLISHED.validate_json(payload, strict=True)
+        out.append((sequence, event_id, account_id, payload))
     return out
 
 
