@@ -122,7 +122,6 @@ async def bootstrap(
         secret=settings.plaid_secret.get_secret_value(),
         timeout_seconds=settings.plaid_timeout_seconds,
         max_threads=settings.max_concurrent_syncs,
-        parse=settings.plaid_parse,
         initial_days_requested=settings.plaid_initial_days_requested,
     )
     tokens = tokens or HttpTokenProvider(settings.link_svc_url, settings.link_svc_token.get_secret_value())
