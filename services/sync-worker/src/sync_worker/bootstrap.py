@@ -25,6 +25,8 @@ from bankstream_common.readiness import KafkaCheck, kafka_check, postgres_check
 from bankstream_common.runtime import Service, Worker
 from fastapi import FastAPI
 
+from .adapters.pacing import ItemPacer
+from .adapters.page_builder import PageBuilder
 from .adapters.plaid_sync import PLAID_HOSTS, PlaidSyncClient
 from .adapters.repository import SyncRepository
 from .adapters.token_provider import HttpTokenProvider, TokenProvider
@@ -33,13 +35,11 @@ from .domain import events
 from .domain.policy import RetryPolicy
 from .domain.triggers import CONSUMED_TOPICS
 from .entrypoints.http import create_app
-from .handlers import trigger_handler
+from .handlers.scheduler import SchedulerConfig, SyncScheduler
+from .handlers.sync_run import ItemSyncer
+from .handlers.triggers import trigger_handler
 from .metrics import Metrics
-from .pacing import ItemPacer
-from .page_builder import PageBuilder
 from .pipeline import Pipeline
-from .scheduler import SchedulerConfig, SyncScheduler
-from .syncer import ItemSyncer
 
 PRODUCED_TOPICS = (events.TRANSACTIONS_TOPIC, events.ACCOUNTS_TOPIC, events.SYNC_RUNS_TOPIC)
 

@@ -126,8 +126,8 @@ def build_page(
     raw: bytes, item_id: str, run_id: str, first_sequence: int, first_position: int, now: dt.datetime
 ) -> BuiltPage:
     """Parse a raw /transactions/sync body and build its events: the CPU-heavy part of a run, pure, so it
-    can run in a worker process (see page_builder.py). A contract breach is returned, not raised: Plaid's
-    (the page) or ours (an event that is not a strict TransactionChanged)."""
+    can run in a worker process (see adapters/page_builder.py). A contract breach is returned, not raised:
+    Plaid's (the page) or ours (an event that is not a strict TransactionChanged)."""
     try:
         page = parse_page(raw)
     except ValidationError as exc:

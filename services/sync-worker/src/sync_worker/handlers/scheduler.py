@@ -19,9 +19,9 @@ from dataclasses import dataclass
 import asyncpg
 import structlog
 
-from .adapters.repository import Claim, SyncRepository
-from .metrics import Metrics
-from .syncer import ItemSyncer
+from ..adapters.repository import Claim, SyncRepository
+from ..metrics import Metrics
+from .sync_run import ItemSyncer
 
 log = structlog.get_logger(__name__)
 
