@@ -14,26 +14,16 @@ from dataclasses import dataclass, field
 
 import pydantic_core
 from bankstream_common.envelope import Envelope, describe
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import ValidationError
 
 from . import events
+from .event_check import compile_check
 from .plaid_page import Account, SyncPage, Transaction, parse_page, removed_transaction
 
 EVENT_ID_NAMESPACE = uuid.UUID("6f1c1d52-8a43-4a43-9d1e-3b9b2f7a5c10")
 
 Outgoing = tuple[str, str, Envelope]  # (topic, key, event)
-
-
-class _PublishedTransactionChanged(BaseModel):
-    """What a subscriber reads of a TransactionChanged envelope: its `data`, the strict contract. (The
-    envelope's other fields come from fixed code; a test holds them to `Envelope`.)"""
-
-    model_config = ConfigDict(extra="ignore")
-
-    data: events.TransactionChanged
-
-
-_PUBLISHED = _PublishedTransactionChanged.__pydantic_validator__
+TRANSACTION_CHANGED_CHECK = compile_check(events.TransactionChanged)
 
 
 @dataclass
@@ -193,10 +183,10 @@ def transaction_events(
 
     The hot path (~100,000 of them per large backfill): the data dicts come validated from `parse_page`,
     and each envelope is serialised straight from a dict by pydantic-core, in exactly the shape
-    `Envelope` has (a test holds the two together). Every event's bytes, as they will be published, are
-    then validated in strict JSON mode against `TransactionChanged` (raises ValidationError), so a drift
-    between parser and contract fails the page loudly instead of reaching subscribers. This runs in the
-    page builder's processes, off the event loop.
+    `Envelope` has (a test holds the two together). Every event's data, just before it is serialised, is
+    checked strictly against `TransactionChanged` (`TRANSACTION_CHANGED_CHECK`; raises ValidationError),
+    so a drift between parser and contract fails the page loudly instead of reaching subscribers. This
+    runs in the page builder's processes, off the event loop.
     """
     out: list[StagedEvent] = []
     ids = EventIds(item_id)
@@ -211,6 +201,7 @@ def transaction_events(
             run_id=run_id,
             position=first_position + offset,
         )
+        TRANSACTION_CHANGED_CHECK.validate_python(data, strict=True)
         event_id = ids(sequence)
         envelope = {
             "specversion": "1.0",
@@ -222,9 +213,7 @@ def transaction_events(
             "datacontenttype": "application/json",
             "data": data,
         }
-        payload = pydantic_core.to_json(envelope)
-        _PUBLISHED.validate_json(payload, strict=True)
-        out.append((sequence, event_id, account_id, payload))
+        out.append((sequence, event_id, account_id, pydantic_core.to_json(envelope)))
     return out
 
 
