@@ -4,7 +4,8 @@ Every TransactionChanged a run publishes is checked (~100,000 per large backfill
 processes). `Model.model_validate` would build a model object, and one per nested model, for each event,
 only to throw them away. `compile_check(Model)` compiles the model's own core schema (same fields, types,
 constraints, defaults, `extra` rule) with every model in it replaced by a typed dict, so pydantic-core
-checks the plain dict the event is serialised from, strictly, and returns dicts: about half the cost.
+checks the plain dict the event is serialised from, strictly, and returns dicts (it adds about 60% of
+what `model_validate` adds to a page's build; figures in docs/sync-worker.md).
 The model stays the one contract; a test holds the check to `model_validate` on good and broken events.
 """
 
