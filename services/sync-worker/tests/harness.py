@@ -140,8 +140,10 @@ class Worker:
 
 
 @contextlib.asynccontextmanager
-async def running_worker(settings: Settings, policy: RetryPolicy = FAST_POLICY) -> AsyncIterator[Worker]:
-    tokens = EmulatorTokens()
+async def running_worker(
+    settings: Settings, policy: RetryPolicy = FAST_POLICY, tokens: EmulatorTokens | None = None
+) -> AsyncIterator[Worker]:
+    tokens = tokens or EmulatorTokens()
     container = await bootstrap(settings, tokens=tokens, policy=policy)
     task = asyncio.create_task(container.supervisor.run())
     producer = create_producer(settings.kafka_bootstrap_servers, client_id="sync-worker-test")

@@ -3,7 +3,7 @@
 import asyncio
 import time
 
-from sync_worker.pacing import ItemPacer
+from sync_worker.adapters.pacing import ItemPacer
 
 LIMIT, WINDOW = 3, 0.3
 

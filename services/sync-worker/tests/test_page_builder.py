@@ -11,8 +11,8 @@ import sys
 import time
 import uuid
 
+from sync_worker.adapters.page_builder import PageBuilder
 from sync_worker.domain.run import EVENT_ID_NAMESPACE, EventIds
-from sync_worker.page_builder import PageBuilder
 
 from .test_transaction_events import TXN, page
 
@@ -59,7 +59,7 @@ async def test_a_killed_pool_process_is_replaced() -> None:
 
 PARENT = """
 import asyncio, sys
-from sync_worker.page_builder import PageBuilder
+from sync_worker.adapters.page_builder import PageBuilder
 async def main():
     pool = PageBuilder(2)
     await pool.start()

@@ -5,9 +5,9 @@ gaps. The pages here are canned bodies; the loop against the emulator is in test
 import json
 
 import pytest
+from sync_worker.adapters.page_builder import PageBuilder
 from sync_worker.domain.run import Collected, build_page
-from sync_worker.page_builder import PageBuilder
-from sync_worker.pagination import paginate
+from sync_worker.handlers.pagination import paginate
 
 from .test_transaction_events import TXN
 

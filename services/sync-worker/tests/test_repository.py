@@ -49,7 +49,7 @@ async def commit(repo: SyncRepository, claim: Claim, cursor: str = "c1") -> bool
 async def test_many_triggers_collapse_into_one_run_and_a_late_one_makes_exactly_one_more(
     pool: asyncpg.Pool,
 ) -> None:
-    repo = SyncRepository(pool, owner="w1", lease_seconds=30)
+    repo = SyncRepository(pool, worker="w1", lease_seconds=30)
     await trigger(pool, "item-a", "link", "item_linked")
     for kind in ("webhook:SYNC_UPDATES_AVAILABLE", "webhook:DEFAULT_UPDATE", "requested", "requested"):
         await trigger(pool, "item-a", "want", kind, refresh=kind == "requested")
@@ -75,7 +75,7 @@ async def test_many_triggers_collapse_into_one_run_and_a_late_one_makes_exactly_
 async def test_the_commit_releases_its_attempts_events_and_drops_those_of_abandoned_attempts(
     pool: asyncpg.Pool,
 ) -> None:
-    repo = SyncRepository(pool, owner="w1", lease_seconds=30)
+    repo = SyncRepository(pool, worker="w1", lease_seconds=30)
     await trigger(pool, "item-s", "link", "item_linked")
     (claim,) = await repo.claim_due(1)
 
@@ -103,20 +103,20 @@ async def test_the_commit_releases_its_attempts_events_and_drops_those_of_abando
 async def test_only_one_of_many_concurrent_workers_gets_an_item(pool: asyncpg.Pool) -> None:
     for i in range(20):
         await trigger(pool, f"item-{i}", "link", "item_linked")
-    repos = [SyncRepository(pool, owner=f"w{n}", lease_seconds=30) for n in range(6)]
+    repos = [SyncRepository(pool, worker=f"w{n}", lease_seconds=30) for n in range(6)]
     claims = await asyncio.gather(*(r.claim_due(7) for r in repos))
     claimed = [c.item_id for batch in claims for c in batch]
     assert sorted(claimed) == sorted(f"item-{i}" for i in range(20)), "each Item exactly once"
 
 
 async def test_a_run_whose_lease_was_taken_over_cannot_commit(pool: asyncpg.Pool) -> None:
-    slow = SyncRepository(pool, owner="slow", lease_seconds=0.2)
-    fast = SyncRepository(pool, owner="fast", lease_seconds=30)
+    slow = SyncRepository(pool, worker="slow", lease_seconds=0.2)
+    fast = SyncRepository(pool, worker="fast", lease_seconds=30)
     await trigger(pool, "item-b", "link", "item_linked")
     (stale,) = await slow.claim_due(1)
     await asyncio.sleep(0.3)  # the slow worker's lease expires (a GC pause, a partition)
     (taken,) = await fast.claim_due(1)
-    assert not await slow.renew("item-b")
+    assert not await slow.renew(stale)
     assert await commit(fast, taken, "from-fast")
     assert not await commit(slow, stale, "from-slow"), "fenced: not its lease, not its cursor"
     row = await pool.fetchrow("SELECT cursor FROM sync_items WHERE item_id = 'item-b'")
@@ -124,8 +124,49 @@ async def test_a_run_whose_lease_was_taken_over_cannot_commit(pool: asyncpg.Pool
     assert await pool.fetchval("SELECT count(*) FROM sync_runs WHERE item_id = 'item-b'") == 1
 
 
+async def test_a_run_whose_lease_ran_out_can_neither_commit_nor_record_a_failure(pool: asyncpg.Pool) -> None:
+    repo = SyncRepository(pool, worker="w1", lease_seconds=30)
+    await trigger(pool, "item-x", "link", "item_linked")
+    (claim,) = await repo.claim_due(1)
+    # its renewals failed for a whole lease length: the lease ran out, nobody has claimed the Item yet
+    await pool.execute("UPDATE sync_items SET lease_until = now() - interval '1 second'")
+    assert not await commit(repo, claim, "late"), "a run that lost its lease committed"
+    assert not await repo.fail_run(claim, record(claim, "failed"), next_step="retry", delay=1, events=[])
+    row = await pool.fetchrow("SELECT cursor, failed_runs FROM sync_items WHERE item_id = 'item-x'")
+    assert (row["cursor"], row["failed_runs"]) == ("", 0)
+    assert await pool.fetchval("SELECT count(*) FROM sync_runs") == 0
+
+
+async def test_an_item_claimed_again_by_the_same_process_fences_off_the_first_run(pool: asyncpg.Pool) -> None:
+    repo = SyncRepository(pool, worker="w1", lease_seconds=30)
+    await trigger(pool, "item-y", "link", "item_linked")
+    (first,) = await repo.claim_due(1)
+    await pool.execute("UPDATE sync_items SET lease_until = now() - interval '1 second'")
+    (second,) = await repo.claim_due(1)  # the same process, the same cursor: only the lease tells them apart
+    assert not await commit(repo, first, "from-first"), "the first run's lease is gone"
+    assert await commit(repo, second, "from-second")
+    row = await pool.fetchrow("SELECT cursor FROM sync_items WHERE item_id = 'item-y'")
+    assert row["cursor"] == "from-second"
+    assert await pool.fetchval("SELECT count(*) FROM sync_runs") == 1
+
+
+async def test_an_item_this_process_is_running_is_not_claimed_again_and_an_expired_lease_is_not_renewed(
+    pool: asyncpg.Pool,
+) -> None:
+    repo = SyncRepository(pool, worker="w1", lease_seconds=30)
+    await trigger(pool, "item-z", "link", "item_linked")
+    (claim,) = await repo.claim_due(1)
+    assert await repo.renew(claim)
+    await pool.execute("UPDATE sync_items SET lease_until = now() - interval '1 second'")
+    assert not await repo.renew(claim), "a lease that ran out is lost, even if nobody took it"
+    assert await repo.claim_due(5, running=["item-z"]) == []
+    (again,) = await repo.claim_due(5, running=["item-other"])
+    assert again.item_id == "item-z" and again.lease != claim.lease
+    assert again.lease.startswith("w1/")
+
+
 async def test_paused_and_removed_items_are_not_synced_and_repair_resumes(pool: asyncpg.Pool) -> None:
-    repo = SyncRepository(pool, owner="w1", lease_seconds=30)
+    repo = SyncRepository(pool, worker="w1", lease_seconds=30)
     await trigger(pool, "item-c", "link", "item_linked")
     await trigger(pool, "item-c", "pause", "")
     await trigger(pool, "item-c", "want", "requested")
@@ -140,7 +181,7 @@ async def test_paused_and_removed_items_are_not_synced_and_repair_resumes(pool: 
 
 
 async def test_quiet_items_become_wanted(pool: asyncpg.Pool) -> None:
-    repo = SyncRepository(pool, owner="w1", lease_seconds=30)
+    repo = SyncRepository(pool, worker="w1", lease_seconds=30)
     await trigger(pool, "item-d", "link", "item_linked")
     (claim,) = await repo.claim_due(1)
     assert await commit(repo, claim)
@@ -152,7 +193,7 @@ async def test_quiet_items_become_wanted(pool: asyncpg.Pool) -> None:
 
 
 async def test_history_is_queryable_over_http(pool: asyncpg.Pool, database_url: str) -> None:
-    repo = SyncRepository(pool, owner="w1", lease_seconds=30)
+    repo = SyncRepository(pool, worker="w1", lease_seconds=30)
     await trigger(pool, "item-e", "link", "item_linked")
     (claim,) = await repo.claim_due(1)
     assert await commit(repo, claim)

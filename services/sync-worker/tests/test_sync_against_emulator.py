@@ -290,7 +290,7 @@ async def test_duplicate_and_out_of_order_webhooks_collapse_and_change_nothing(
     for _ in range(200):
         consumed = await worker.pool.fetchval("SELECT count(*) FROM inbox WHERE event_type = $1", first.type)
         state = await worker.item(item_id)
-        if consumed == 5 and state["wanted_at"] is None and state["lease_owner"] is None:
+        if consumed == 5 and state["wanted_at"] is None and state["lease_holder"] is None:
             break
         await asyncio.sleep(0.05)
     assert consumed == 5

@@ -9,8 +9,13 @@ import pytest
 from bankstream_common.envelope import Envelope
 from pydantic import ValidationError
 from sync_worker.domain import events
-from sync_worker.domain.plaid_page import parse_page
-from sync_worker.domain.run import EVENT_ID_NAMESPACE, transaction_events
+from sync_worker.domain.plaid_page import parse_page, removed_transaction
+from sync_worker.domain.run import (
+    EVENT_ID_NAMESPACE,
+    TRANSACTION_CHANGED_CHECK,
+    page_changes,
+    transaction_events,
+)
 
 TXN = {
     "transaction_id": "t-posted",
@@ -95,3 +100,56 @@ def test_staged_events_are_envelopes_of_strict_transaction_changed_data() -> Non
 def test_a_page_that_breaks_plaids_contract_is_refused(broken: dict) -> None:
     with pytest.raises(ValidationError):
         parse_page(page(added=[broken]))
+
+
+DRIFTS = {
+    "a string where the contract has a boolean": {"pending": "yes"},
+    "a field the contract does not have": {"category": ["FOOD"]},
+    "a required field missing its value": {"transaction_id": None},
+}
+
+
+@pytest.mark.parametrize("drift", DRIFTS.values(), ids=DRIFTS.keys())
+@pytest.mark.parametrize("position", [0, 1, 4])
+def test_every_event_of_a_page_is_held_to_the_strict_contract(drift: dict, position: int) -> None:
+    """Whatever lets a transaction through (a parser drifting from the contract), no event leaves the
+    builder unless its published bytes are a strict TransactionChanged, wherever it sits in its page."""
+    added = [{**TXN, "transaction_id": f"t-{n}"} for n in range(5)]
+    parsed = parse_page(page(added=added, modified=[], removed=[]))
+    parsed.added[position] = {**parsed.added[position], **drift}  # drifted after the parser's check
+    now = dt.datetime(2026, 11, 21, 15, 0, tzinfo=dt.UTC)
+    with pytest.raises(ValidationError):
+        transaction_events("item-1", "run-1", parsed, 1, 0, now)
+
+
+BROKEN = {
+    **DRIFTS,
+    "a sequence below 1": {"sync_sequence": 0},
+    "an unknown change": {"change": "renamed"},
+    "an amount as a string": {"amount": "12.50"},
+    "a date as a string": {"date": "2026-11-20"},
+    "a field a nested model does not have": {"location": {"city": "Paris", "mall": "Forum"}},
+    "a counterparty without a name": {"counterparties": [{"type": "merchant"}]},
+    "a category without its detail": {"personal_finance_category": {"primary": "FOOD_AND_DRINK"}},
+}
+
+
+def _verdict(check: object, data: dict) -> bool:
+    try:
+        check(data, strict=True)  # type: ignore[operator]
+    except ValidationError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize("broken", [{}, *BROKEN.values()], ids=["as built", *BROKEN.keys()])
+def test_the_compiled_check_refuses_exactly_what_the_model_refuses(broken: dict) -> None:
+    """The check every event passes is compiled from the model: it must agree with the model itself."""
+    parsed = parse_page(page())
+    for offset, (change, txn, transaction_id, account_id) in enumerate(page_changes(parsed)):
+        data = dict(txn) if txn is not None else removed_transaction(transaction_id, account_id)
+        data.update(change=change, item_id="i", sync_sequence=offset + 1, run_id="r", position=offset)
+        data.update(broken)
+        by_model = _verdict(events.TransactionChanged.model_validate, data)
+        assert by_model == (not broken), (change, by_model)
+        assert _verdict(TRANSACTION_CHANGED_CHECK.validate_python, data) == by_model, change

@@ -25,6 +25,8 @@ from bankstream_common.readiness import KafkaCheck, kafka_check, postgres_check
 from bankstream_common.runtime import Service, Supervisor, Worker
 from fastapi import FastAPI
 
+from .adapters.pacing import ItemPacer
+from .adapters.page_builder import PageBuilder
 from .adapters.plaid_sync import PLAID_HOSTS, PlaidSyncClient
 from .adapters.repository import SyncRepository
 from .adapters.token_provider import HttpTokenProvider, TokenProvider
@@ -33,12 +35,10 @@ from .domain import events
 from .domain.policy import RetryPolicy
 from .domain.triggers import CONSUMED_TOPICS
 from .entrypoints.http import create_app
-from .handlers import trigger_handler
+from .handlers.scheduler import SchedulerConfig, SyncScheduler
+from .handlers.sync_run import ItemSyncer
+from .handlers.triggers import trigger_handler
 from .metrics import Metrics
-from .pacing import ItemPacer
-from .page_builder import PageBuilder
-from .scheduler import SchedulerConfig, SyncScheduler
-from .syncer import ItemSyncer
 
 PRODUCED_TOPICS = (events.TRANSACTIONS_TOPIC, events.ACCOUNTS_TOPIC, events.SYNC_RUNS_TOPIC)
 
@@ -121,12 +121,11 @@ async def bootstrap(
         secret=settings.plaid_secret.get_secret_value(),
         timeout_seconds=settings.plaid_timeout_seconds,
         max_threads=settings.max_concurrent_syncs,
-        parse=settings.plaid_parse,
         initial_days_requested=settings.plaid_initial_days_requested,
     )
     tokens = tokens or HttpTokenProvider(settings.link_svc_url, settings.link_svc_token.get_secret_value())
-    owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-    repo = SyncRepository(pool, owner=owner, lease_seconds=settings.lease_seconds, topic_prefix=prefix)
+    worker = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+    repo = SyncRepository(pool, worker=worker, lease_seconds=settings.lease_seconds, topic_prefix=prefix)
     pages = PageBuilder(settings.page_processes if settings.role != "relay" else 0)
     syncer = ItemSyncer(
         repo,

@@ -30,8 +30,7 @@ class Settings(BaseServiceSettings):
     plaid_secret: SecretStr
     plaid_timeout_seconds: float = 30.0
     plaid_initial_days_requested: int = Field(730, ge=1, le=730)  # the initial backfill: up to 24 months
-    plaid_parse: Literal["own", "sdk"] = "own"  # "sdk": plaid-python's response models (slow; see docs)
-    # Plaid's per-Item limit on /transactions/sync, kept by waiting (pacing.py); 0: no pacing
+    # Plaid's per-Item limit on /transactions/sync, kept by waiting (adapters/pacing.py); 0: no pacing
     plaid_sync_calls_per_window: int = Field(50, ge=0)
     plaid_sync_window_seconds: float = Field(60.0, gt=0)
 

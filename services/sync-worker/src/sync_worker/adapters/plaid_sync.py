@@ -2,8 +2,8 @@
 
 plaid-python builds and authenticates the request; the response is taken raw (`_preload_content=False`)
 and parsed into our own `SyncPage` models, because the SDK's response-model construction costs several
-times more per 500-transaction page than the HTTP round trip (measured in bench/bench_sync_backfill.py;
-the numbers are in docs/sync-worker.md). `parse="sdk"` keeps the SDK's own parsing for comparison.
+times more per 500-transaction page than the HTTP round trip (measured in bench/bench_sync_backfill.py,
+which holds the SDK-parsing side of that comparison; the numbers are in docs/sync-worker.md).
 
 Every failure leaves this module as a `domain.errors.SyncError` (see `classify`): `plaid.ApiException`
 by its status and PlaidError body, urllib3 timeouts and connection errors as `PlaidUnavailable`.
@@ -12,10 +12,9 @@ Access tokens are passed in per call and never logged; error messages never cont
 
 import asyncio
 import json
-import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
 import plaid
 import urllib3
@@ -26,7 +25,6 @@ from plaid.model.transactions_sync_request import TransactionsSyncRequest
 from plaid.model.transactions_sync_request_options import TransactionsSyncRequestOptions
 
 from ..domain.errors import PlaidUnavailable, SyncError, classify
-from ..domain.plaid_page import SyncPage, parse_page
 
 PLAID_HOSTS = {"sandbox": plaid.Environment.Sandbox, "production": plaid.Environment.Production}
 PAGE_SIZE = 500  # Plaid's maximum
@@ -63,7 +61,6 @@ class PlaidSyncClient:
         secret: str,
         timeout_seconds: float = 30.0,
         max_threads: int = 8,
-        parse: Literal["own", "sdk"] = "own",
         initial_days_requested: int = 730,
     ) -> None:
         config = plaid.Configuration(host=host, api_key={"clientId": client_id, "secret": secret})
@@ -71,7 +68,6 @@ class PlaidSyncClient:
         self._api = plaid_api.PlaidApi(plaid.ApiClient(config))
         self._timeout = timeout_seconds
         self._executor = ThreadPoolExecutor(max_workers=max_threads, thread_name_prefix="plaid")
-        self._parse = parse
         common: dict[str, Any] = {
             "include_original_description": True,
             "personal_finance_category_version": PersonalFinanceCategoryVersion("v2"),
@@ -85,15 +81,9 @@ class PlaidSyncClient:
         self._executor.shutdown(wait=False, cancel_futures=True)
         self._api.api_client.close()
 
-    async def sync_page(self, access_token: str, cursor: str, count: int = PAGE_SIZE) -> SyncPage:
-        """One /transactions/sync call from `cursor` ('' = from the beginning)."""
-        return await self._call(lambda: self._sync_blocking(access_token, cursor, count))
-
     async def sync_page_raw(self, access_token: str, cursor: str, count: int = PAGE_SIZE) -> bytes:
-        """One /transactions/sync call, its body unparsed (see domain.plaid_page.parse_page)."""
-        if self._parse == "sdk":
-            page = await self.sync_page(access_token, cursor, count)
-            return json.dumps(_page_dict(page), default=str).encode()
+        """One /transactions/sync call from `cursor` ('' = from the beginning), its body unparsed (see
+        domain.plaid_page.parse_page)."""
         return await self._call(lambda: self.sync_raw(access_token, cursor, count))
 
     async def refresh(self, access_token: str) -> None:
@@ -119,50 +109,9 @@ class PlaidSyncClient:
             kwargs["cursor"], kwargs["options"] = cursor, self.options
         return TransactionsSyncRequest(**kwargs)
 
-    def _sync_blocking(self, access_token: str, cursor: str, count: int) -> SyncPage:
-        if self._parse == "sdk":
-            response = self._api.transactions_sync(
-                self._request(access_token, cursor, count), _request_timeout=self._timeout
-            )
-            return parse_page(json.dumps(response.to_dict(), default=str).encode())
-        return parse_page(self.sync_raw(access_token, cursor, count))
-
     async def _call(self, blocking: Callable[[], T]) -> T:
         loop = asyncio.get_running_loop()
         try:
             return await loop.run_in_executor(self._executor, blocking)
         except (plaid.ApiException, urllib3.exceptions.HTTPError) as exc:
             raise translate(exc) from exc
-
-
-def _page_dict(page: SyncPage) -> dict[str, Any]:
-    return {
-        "added": page.added,
-        "modified": page.modified,
-        "removed": [{"transaction_id": r.transaction_id, "account_id": r.account_id} for r in page.removed],
-        "accounts": [a.model_dump(mode="json") for a in page.accounts],
-        "next_cursor": page.next_cursor,
-        "has_more": page.has_more,
-        "transactions_update_status": page.transactions_update_status,
-    }
-
-
-def sdk_parse_seconds(raw: bytes, repeat: int = 3) -> float:
-    """What plaid-python's own response-model construction costs for one raw page (best of `repeat`)."""
-    from plaid.api_client import ApiClient
-    from plaid.model.transactions_sync_response import TransactionsSyncResponse
-
-    client = ApiClient(plaid.Configuration(host="http://unused"))
-
-    class _Raw:
-        data = raw
-
-        def getheader(self, name: str, default: str | None = None) -> str | None:
-            return "application/json" if name.lower() == "content-type" else default
-
-    best = float("inf")
-    for _ in range(repeat):
-        started = time.perf_counter()
-        client.deserialize(_Raw(), (TransactionsSyncResponse,), True)
-        best = min(best, time.perf_counter() - started)
-    return best

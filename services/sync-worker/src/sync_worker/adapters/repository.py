@@ -1,14 +1,17 @@
-"""sync-worker's tables: which Items want a run, who holds each run's lease, and each run's outcome.
+"""sync-worker's tables: which Items want a run, which run holds each Item's lease, and each run's outcome.
 
-The lease is a row lock in time: `claim_due` hands an Item to one worker until `lease_until`, the worker
-renews it while it runs, and every write of a run's outcome is fenced (the lease must still be ours and,
-for a commit, the cursor must still be the one the run started from). A worker killed mid-run leaves a
-lease that simply expires; another worker (or the restarted one) then redoes the run from the same cursor.
+The lease is a row lock in time: `claim_due` hands an Item to one run until `lease_until`, under a
+`lease_holder` minted for that claim alone (`<worker>/<random id>`: two claims of one Item by the same
+process are two different holders). The scheduler renews it while the run goes on, and every write of a
+run's outcome is fenced in its own transaction: the lease must still be held by this claim and not have
+run out and, for a commit, the cursor must still be the one the run started from. A worker killed mid-run
+leaves a lease that simply runs out; another worker (or the restarted one) then redoes the run from the
+same cursor.
 """
 
 import datetime as dt
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 import asyncpg
@@ -46,20 +49,29 @@ WITH due AS (
     WHERE status = 'active' AND wanted_at <= now()
       AND (not_before IS NULL OR not_before <= now())
       AND (lease_until IS NULL OR lease_until < now())
+      AND NOT item_id = ANY($4::text[])
     ORDER BY wanted_at LIMIT $2
     FOR UPDATE SKIP LOCKED)
-UPDATE sync_items s SET lease_owner = $1, lease_until = now() + $3::interval,
+UPDATE sync_items s SET lease_holder = $1 || '/' || gen_random_uuid()::text,
+       lease_until = now() + $3::interval,
        wanted_triggers = '{}', want_refresh = false, updated_at = now()
 FROM due WHERE s.item_id = due.item_id
-RETURNING s.item_id, s.cursor, s.last_sequence, s.trigger_version, s.failed_runs,
+RETURNING s.item_id, s.lease_holder, s.cursor, s.last_sequence, s.trigger_version, s.failed_runs,
           due.wanted_triggers AS triggers, due.want_refresh AS refresh"""
+
+# The fence every outcome passes, in the outcome's own transaction: the row locked, and whether the lease
+# is still this claim's and has not run out (clock_timestamp: the moment of the check, not of BEGIN).
+FENCE = """SELECT status, cursor, last_sequence,
+                  lease_holder = $2 AND lease_until > clock_timestamp() AS held
+           FROM sync_items WHERE item_id = $1 FOR UPDATE"""
 
 
 @dataclass(frozen=True)
 class Claim:
-    """An Item this worker holds the lease on, as it was when claimed."""
+    """An Item a run holds the lease on (under `lease`, its holder), as it was when claimed."""
 
     item_id: str
+    lease: str
     cursor: str
     last_sequence: int
     trigger_version: int
@@ -105,9 +117,10 @@ async def apply_trigger(conn: asyncpg.Connection, action: TriggerAction) -> None
 
 class SyncRepository:
     def __init__(
-        self, pool: asyncpg.Pool, *, owner: str, lease_seconds: float, topic_prefix: str = ""
+        self, pool: asyncpg.Pool, *, worker: str, lease_seconds: float, topic_prefix: str = ""
     ) -> None:
-        self._pool, self.owner, self._lease = pool, owner, dt.timedelta(seconds=lease_seconds)
+        """`worker` names this process in the lease holders it mints (each claim adds its own id)."""
+        self._pool, self.worker, self._lease = pool, worker, dt.timedelta(seconds=lease_seconds)
         self._prefix = topic_prefix
 
     def _topics(self, events: Sequence[Outgoing]) -> list[Outgoing]:
@@ -117,13 +130,16 @@ class SyncRepository:
     def pool(self) -> asyncpg.Pool:
         return self._pool
 
-    async def claim_due(self, limit: int) -> list[Claim]:
+    async def claim_due(self, limit: int, running: Collection[str] = ()) -> list[Claim]:
+        """Lease up to `limit` due Items, never one of `running` (the Items this process is running:
+        their lease may have run out while the run still goes on)."""
         if limit <= 0:
             return []
-        rows = await self._pool.fetch(CLAIM, self.owner, limit, self._lease)
+        rows = await self._pool.fetch(CLAIM, self.worker, limit, self._lease, list(running))
         return [
             Claim(
                 r["item_id"],
+                r["lease_holder"],
                 r["cursor"],
                 r["last_sequence"],
                 r["trigger_version"],
@@ -134,26 +150,28 @@ class SyncRepository:
             for r in rows
         ]
 
-    async def renew(self, item_id: str) -> bool:
-        """Extend our lease; False when it is no longer ours (the run must stop)."""
+    async def renew(self, claim: Claim) -> bool:
+        """Extend the claim's lease; False when it is no longer held or has run out (the run must stop:
+        whoever claims the Item next may already be running it)."""
         row = await self._pool.fetchval(
             """UPDATE sync_items SET lease_until = now() + $3::interval
-               WHERE item_id = $1 AND lease_owner = $2 RETURNING 1""",
-            item_id,
-            self.owner,
+               WHERE item_id = $1 AND lease_holder = $2 AND lease_until > clock_timestamp() RETURNING 1""",
+            claim.item_id,
+            claim.lease,
             self._lease,
         )
         return row is not None
 
     async def release(self, claim: Claim) -> None:
-        """Give the lease back without an outcome (shutting down): the run stays wanted."""
+        """Give the lease back without an outcome (shutting down, or a run stopped): the run stays wanted.
+        A no-op once another claim holds the lease."""
         await self._pool.execute(
-            """UPDATE sync_items SET lease_owner = NULL, lease_until = NULL,
+            """UPDATE sync_items SET lease_holder = NULL, lease_until = NULL,
                    wanted_triggers = (SELECT coalesce(array_agg(DISTINCT t), '{}')
                                       FROM unnest(wanted_triggers || $3::text[]) t)
-               WHERE item_id = $1 AND lease_owner = $2""",
+               WHERE item_id = $1 AND lease_holder = $2""",
             claim.item_id,
-            self.owner,
+            claim.lease,
             list(claim.triggers),
         )
 
@@ -173,12 +191,10 @@ class SyncRepository:
         await outbox.discard_unreleased(self._pool, item_id)
 
     async def _fence(self, conn: asyncpg.Connection, claim: Claim, *, cursor: bool) -> str | None:
-        """Lock the Item's row; its status when the lease is still ours (and the cursor unmoved)."""
-        row = await conn.fetchrow(
-            "SELECT status, cursor, last_sequence, lease_owner FROM sync_items WHERE item_id = $1 FOR UPDATE",
-            claim.item_id,
-        )
-        if row is None or row["lease_owner"] != self.owner:
+        """Lock the Item's row; its status when the claim still holds an unexpired lease (and the cursor is
+        unmoved). Called inside the outcome's transaction, so a run that lost its lease never commits."""
+        row = await conn.fetchrow(FENCE, claim.item_id, claim.lease)
+        if row is None or not row["held"]:
             return None
         if cursor and (row["cursor"] != claim.cursor or row["last_sequence"] != claim.last_sequence):
             return None
@@ -216,7 +232,7 @@ class SyncRepository:
             await outbox.discard_unreleased(conn, claim.item_id)
             await conn.execute(
                 """UPDATE sync_items SET cursor = $2, last_sequence = $3, update_status = $4,
-                       lease_owner = NULL, lease_until = NULL, failed_runs = 0, not_before = NULL,
+                       lease_holder = NULL, lease_until = NULL, failed_runs = 0, not_before = NULL,
                        last_error_code = NULL, last_synced_at = now(), updated_at = now(),
                        wanted_at = CASE WHEN trigger_version <> $5 THEN wanted_at
                                         WHEN $6::float8 IS NULL THEN NULL
@@ -242,7 +258,7 @@ class SyncRepository:
             await outbox.enqueue_many(conn, self._topics(events))
             await outbox.discard_unreleased(conn, claim.item_id)
             await conn.execute(
-                """UPDATE sync_items SET lease_owner = NULL, lease_until = NULL, updated_at = now(),
+                """UPDATE sync_items SET lease_holder = NULL, lease_until = NULL, updated_at = now(),
                        last_error_code = $3,
                        wanted_triggers = (SELECT coalesce(array_agg(DISTINCT t), '{}')
                                           FROM unnest(wanted_triggers || $4::text[]) t),

@@ -17,11 +17,13 @@ from bankstream_common.envelope import Envelope, describe
 from pydantic import ValidationError
 
 from . import events
+from .event_check import compile_check
 from .plaid_page import Account, SyncPage, Transaction, parse_page, removed_transaction
 
 EVENT_ID_NAMESPACE = uuid.UUID("6f1c1d52-8a43-4a43-9d1e-3b9b2f7a5c10")
 
 Outgoing = tuple[str, str, Envelope]  # (topic, key, event)
+TRANSACTION_CHANGED_CHECK = compile_check(events.TransactionChanged)
 
 
 @dataclass
@@ -114,11 +116,16 @@ def build_page(
     raw: bytes, item_id: str, run_id: str, first_sequence: int, first_position: int, now: dt.datetime
 ) -> BuiltPage:
     """Parse a raw /transactions/sync body and build its events: the CPU-heavy part of a run, pure, so it
-    can run in a worker process (see page_builder.py). A contract breach is returned, not raised."""
+    can run in a worker process (see adapters/page_builder.py). A contract breach is returned, not raised:
+    Plaid's (the page) or ours (an event that is not a strict TransactionChanged)."""
     try:
         page = parse_page(raw)
     except ValidationError as exc:
         return BuiltPage(None, [], describe(exc))
+    try:
+        staged = transaction_events(item_id, run_id, page, first_sequence, first_position, now)
+    except ValidationError as exc:
+        return BuiltPage(None, [], "event contract: " + describe(exc))
     summary = PageSummary(
         len(page.added),
         len(page.modified),
@@ -128,7 +135,7 @@ def build_page(
         page.transactions_update_status,
         page.accounts,
     )
-    return BuiltPage(summary, transaction_events(item_id, run_id, page, first_sequence, first_position, now))
+    return BuiltPage(summary, staged)
 
 
 def page_changes(page: SyncPage) -> Iterator[tuple[str, Transaction | None, str, str]]:
@@ -176,8 +183,10 @@ def transaction_events(
 
     The hot path (~100,000 of them per large backfill): the data dicts come validated from `parse_page`,
     and each envelope is serialised straight from a dict by pydantic-core, in exactly the shape
-    `Envelope` has (a test holds the two together). The first event of each page is also checked against
-    the strict `TransactionChanged` model, so a drift between parser and contract fails the run loudly.
+    `Envelope` has (a test holds the two together). Every event's data, just before it is serialised, is
+    checked strictly against `TransactionChanged` (`TRANSACTION_CHANGED_CHECK`; raises ValidationError),
+    so a drift between parser and contract fails the page loudly instead of reaching subscribers. This
+    runs in the page builder's processes, off the event loop.
     """
     out: list[StagedEvent] = []
     ids = EventIds(item_id)
@@ -192,8 +201,7 @@ def transaction_events(
             run_id=run_id,
             position=first_position + offset,
         )
-        if offset == 0:
-            events.TransactionChanged.model_validate(data)
+        TRANSACTION_CHANGED_CHECK.validate_python(data, strict=True)
         event_id = ids(sequence)
         envelope = {
             "specversion": "1.0",

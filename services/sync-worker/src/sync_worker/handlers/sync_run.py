@@ -22,20 +22,20 @@ from typing import Any, Protocol, TypeVar
 import structlog
 from bankstream_common.envelope import Envelope
 
-from .adapters.repository import Claim, RunRecord, SyncRepository
-from .adapters.token_provider import TokenProvider
-from .domain import events
-from .domain.errors import (
+from ..adapters.pacing import ItemPacer
+from ..adapters.page_builder import PageBuilder
+from ..adapters.repository import Claim, RunRecord, SyncRepository
+from ..adapters.token_provider import TokenProvider
+from ..domain import events
+from ..domain.errors import (
     MutationDuringPagination,
     RateLimited,
     RetryableError,
     SyncError,
 )
-from .domain.policy import RetryPolicy
-from .domain.run import Collected, account_events
-from .metrics import Metrics
-from .pacing import ItemPacer
-from .page_builder import PageBuilder
+from ..domain.policy import RetryPolicy
+from ..domain.run import Collected, account_events
+from ..metrics import Metrics
 from .pagination import paginate
 
 log = structlog.get_logger(__name__)

@@ -23,7 +23,7 @@ from concurrent.futures.process import BrokenProcessPool
 
 import structlog
 
-from .domain.run import BuiltPage, build_page
+from ..domain.run import BuiltPage, build_page
 
 log = structlog.get_logger(__name__)
 

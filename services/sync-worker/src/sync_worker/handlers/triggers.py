@@ -11,9 +11,9 @@ import asyncpg
 import structlog
 from bankstream_common.envelope import Envelope
 
-from .adapters import repository
-from .domain.triggers import action_for
-from .metrics import Metrics
+from ..adapters import repository
+from ..domain.triggers import action_for
+from ..metrics import Metrics
 
 log = structlog.get_logger(__name__)
 

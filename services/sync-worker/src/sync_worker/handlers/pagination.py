@@ -17,10 +17,10 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from .domain.errors import PlaidRequestRejected
-from .domain.plaid_page import count_changes, peek_cursor
-from .domain.run import BuiltPage, Collected, StagedEvent
-from .page_builder import PageBuilder
+from ..adapters.page_builder import PageBuilder
+from ..domain.errors import PlaidRequestRejected
+from ..domain.plaid_page import count_changes, peek_cursor
+from ..domain.run import BuiltPage, Collected, StagedEvent
 
 FetchPage = Callable[[str], Awaitable[bytes]]  # cursor -> raw body
 StageEvents = Callable[[list[StagedEvent]], Awaitable[None]]

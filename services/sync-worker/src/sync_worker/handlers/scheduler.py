@@ -1,8 +1,11 @@
 """The scheduler: claims due Items under a lease and runs up to `max_concurrent` syncs at once.
 
 It wakes when a trigger commits (NOTIFY `<schema>_sync_wanted`) and polls every `poll_interval` as a
-fallback. Each claimed Item runs in its own task, with a lease renewed every `lease_seconds / 3`; if a
-renewal finds the lease gone, the run is cancelled (its commit would be fenced off anyway). Every
+fallback. Each claimed Item runs in its own task, with a lease renewed every `lease_seconds / 3`. The run
+is cancelled when a renewal finds the lease gone, and also when no renewal has succeeded for a whole lease
+length (the database unreachable, a renewal stuck): by then the lease may have run out and the Item may be
+running elsewhere; its commit would be fenced off anyway (the fence is in the commit's transaction). An
+Item this process is still running is never claimed again, even when its lease ran out. Every
 `quiet_check_interval` it also marks Items quiet for longer than `quiet_after_seconds` as wanted, because
 webhooks get lost. `stop()` lets running syncs finish (the runtime's grace period bounds that), then
 releases their leases.
@@ -16,9 +19,9 @@ from dataclasses import dataclass
 import asyncpg
 import structlog
 
-from .adapters.repository import Claim, SyncRepository
-from .metrics import Metrics
-from .syncer import ItemSyncer
+from ..adapters.repository import Claim, SyncRepository
+from ..metrics import Metrics
+from .sync_run import ItemSyncer
 
 log = structlog.get_logger(__name__)
 
@@ -77,8 +80,9 @@ class SyncScheduler:
                     marked = await self._repo.want_quiet_items(self.config.quiet_after_seconds)
                     self._metrics.quiet_items.inc(marked)
                     last_quiet_check = time.monotonic()
-                for claim in await self._repo.claim_due(self.config.max_concurrent - len(self._running)):
-                    task = asyncio.create_task(self._run_one(claim), name=f"sync:{claim.item_id}")
+                free, sent = self.config.max_concurrent - len(self._running), time.monotonic()
+                for claim in await self._repo.claim_due(free, running=list(self._running)):
+                    task = asyncio.create_task(self._run_one(claim, sent), name=f"sync:{claim.item_id}")
                     self._running[claim.item_id] = task
             except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
                 log.warning("scheduler could not reach the database", error=type(exc).__name__)
@@ -89,13 +93,13 @@ class SyncScheduler:
             await asyncio.wait_for(self._wake.wait(), timeout=seconds)
         self._wake.clear()
 
-    async def _run_one(self, claim: Claim) -> None:
+    async def _run_one(self, claim: Claim, claimed_at: float) -> None:
         sync = asyncio.create_task(self._syncer.run(claim))
-        renewer = asyncio.create_task(self._renew(claim, sync))
+        renewer = asyncio.create_task(self._renew(claim, sync, claimed_at))
         try:
             await sync
         except asyncio.CancelledError:
-            # lease lost (release is then a no-op: it is fenced on the owner) or shutting down (the Item
+            # lease lost (release is then a no-op once another claim holds it) or shutting down (the Item
             # stays wanted and another worker takes it at once instead of after the lease expires)
             log.warning("sync run cancelled", item_id=claim.item_id)
             with contextlib.suppress(Exception):
@@ -109,15 +113,25 @@ class SyncScheduler:
             self._running.pop(claim.item_id, None)
             self._wake.set()  # a slot is free: look for more work now
 
-    async def _renew(self, claim: Claim, sync: asyncio.Task[str]) -> None:
+    async def _renew(self, claim: Claim, sync: asyncio.Task[str], claimed_at: float) -> None:
+        """Renew the lease every third of its length. `held_until` is a local bound on when the lease
+        runs out: the last renewal's (or the claim's) send time plus the lease length, never later than the
+        database's own `lease_until` (set after the request was sent)."""
+        held_until = claimed_at + self._lease_seconds
         while not sync.done():
-            await asyncio.sleep(self._lease_seconds / 3)
+            await asyncio.sleep(max(0.0, min(self._lease_seconds / 3, held_until - time.monotonic())))
+            sent = time.monotonic()
             try:
-                ours = await self._repo.renew(claim.item_id)
-            except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
-                continue  # the lease may still be ours; the commit is fenced either way
+                # a renewal that hangs (a lock, a dead connection) must not outlive the lease
+                ours = await asyncio.wait_for(self._repo.renew(claim), max(0.001, held_until - sent))
+            except (TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
+                if time.monotonic() < held_until:
+                    log.warning("lease renewal failed", item_id=claim.item_id, error=type(exc).__name__)
+                    continue  # the lease is still ours for a while: try again
+                ours = False
             if not ours:
                 self._metrics.leases_lost.inc()
-                log.warning("lease lost, cancelling run", item_id=claim.item_id)
+                log.warning("lease lost or not renewable, cancelling run", item_id=claim.item_id)
                 sync.cancel()
                 return
+            held_until = sent + self._lease_seconds
