@@ -177,7 +177,9 @@ async def test_records_the_broker_refuses_are_dead_lettered_and_every_key_keeps_
         kafka_bootstrap_servers,
         [TopicSpec(topic, partitions=2, config={"max.message.bytes": str(TOPIC_LIMIT)})],
     )
-    poison = {("key-1", 30): 700_000, ("key-2", 41): 1_500_000}  # refused by the topic; over 1 MB
+    # refused by the topic: the first record of all (the producer has written nothing there yet), one in
+    # the middle of a key; and one over 1 MB, never offered to the broker
+    poison = {("key-3", 0): 700_000, ("key-1", 30): 700_000, ("key-2", 41): 1_500_000}
     keys, per_key = 4, 60
     for start in range(0, per_key, 5):
         async with pool.acquire() as conn, conn.transaction():
@@ -211,7 +213,54 @@ async def test_records_the_broker_refuses_are_dead_lettered_and_every_key_keeps_
     dead = await read_topic(dlq_topic(topic), at_least=len(poison))
     assert len(dead) == len(poison)
     by_key = {r.key.decode(): dict(r.headers) for r in dead}
-    assert by_key["key-1"]["dlq.error_class"] == b"MessageSizeTooLargeError"
+    assert (
+        by_key["key-1"]["dlq.error_class"]
+        == by_key["key-3"]["dlq.error_class"]
+        == b"MessageSizeTooLargeError"
+    )
     assert by_key["key-2"]["dlq.payload"] == b"stripped"
     assert all(h["dlq.original_topic"] == topic.encode() and h["dlq.reason"] for h in by_key.values())
     assert metrics.outbox_dead_lettered.labels(topic)._value.get() == len(poison)
+
+
+async def test_a_refused_batch_on_a_partition_new_to_the_producer_lets_nothing_after_it_overtake(
+    pool: asyncpg.Pool,
+    schema: str,
+    uid: str,
+    kafka_bootstrap_servers: str,
+    metrics: PipelineMetrics,
+    read_topic,
+) -> None:
+    # A topic allowing 100 kB batches, and its first rows: one key's events, the third too large for it.
+    # Kafka accepts any sequence from a producer it has no state for on a partition: had the records
+    # queued after the refused batch been sent, they would land before the refused batch's first two,
+    # which go out again after the failure.
+    topic = f"test.small.{uid}"
+    await ensure_topics(
+        kafka_bootstrap_servers, [TopicSpec(topic, partitions=1, config={"max.message.bytes": "100000"})]
+    )
+    per_key = 40
+    for start in range(0, per_key, 2):
+        async with pool.acquire() as conn, conn.transaction():
+            await outbox.enqueue_many(
+                conn,
+                [(topic, "k", _event("k", s, 200_000 if s == 2 else 0)) for s in range(start, start + 2)],
+            )
+    producer = create_producer(kafka_bootstrap_servers, client_id="relay-test")
+    await producer.start()
+    relay = OutboxRelay(
+        RelayConfig(schema=schema, batch_size=4, poll_interval=0.05),
+        pool=pool,
+        producer=producer,
+        metrics=metrics,
+    )
+    task = asyncio.create_task(relay.run())
+    try:
+        await _until(lambda: _empty(pool), 60, "the outbox drained")
+    finally:
+        relay.stop()
+        await asyncio.wait_for(task, 10)
+        await producer.stop()
+    order = _per_key_first_seen(await read_topic(topic, at_least=per_key - 1, timeout=20))
+    assert order["k"] == [s for s in range(per_key) if s != 2]
+    assert metrics.outbox_dead_lettered.labels(topic)._value.get() == 1

@@ -34,10 +34,10 @@ from aiokafka.errors import KafkaError
 
 from .backoff import Backoff, Stopped, pause, retry
 from .db import check_schema
-from .outbox import channel, record_headers
+from .outbox import channel
 from .pipeline_metrics import PipelineMetrics
 from .relay_leadership import Leadership, LeadershipLost
-from .relay_producers import POISON, ProducerFactory, RelayProducers, dead_letter_row
+from .relay_sending import ProducerFactory, RelayProducers, RelaySender
 
 log = structlog.get_logger(__name__)
 
@@ -111,12 +111,14 @@ class OutboxRelay:
         check_schema(config.schema)
         self.config = config
         self._pool, self._metrics = pool, metrics
-        self._producers = RelayProducers(producer, new_producer)
         self._leadership = Leadership(pool, config.schema)
-        self._leading = (
-            False  # publish only while the lock is proven held (`publish_available` alone: no lock)
+        self._leading = False  # publish only while the lock is proven held (`publish_available` alone: not)
+        self._sender = RelaySender(
+            RelayProducers(producer, new_producer),
+            metrics,
+            max_record_bytes=config.max_record_bytes,
+            check=self._check_leadership,
         )
-        self._careful = False  # the next unit goes one acknowledged record at a time
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
         self.leading = asyncio.Event()
@@ -142,7 +144,7 @@ class OutboxRelay:
                 if await pause(self._stopping, self.config.rejoin_after):
                     return
         finally:
-            await self._producers.close()
+            await self._sender.close()
 
     async def lead(self) -> bool:
         """Take the lock (waiting while another relay holds it); False when stopped first."""
@@ -223,9 +225,7 @@ class OutboxRelay:
                 total += await deleting[1]
                 deleting = None
         except (KafkaError, LeadershipLost):
-            # nothing more from this producer: what it still holds could land after what failed
-            self._producers.discard()
-            self._careful = True
+            self._sender.failed()  # nothing more from this producer: what it holds could land after that
             raise
         finally:  # after a failure: nothing left running, no exception left unretrieved
             for unit in (inflight, sending):
@@ -274,65 +274,11 @@ class OutboxRelay:
 
     async def _send(self, rows: list[asyncpg.Record]) -> asyncio.Future[list[object]]:
         """Hand a unit to Kafka (after proving the lock is held); a future of its acknowledgements."""
-        if self._careful:
-            return await self._send_carefully(rows)
+        return await self._sender.send(rows)
+
+    async def _check_leadership(self) -> None:
         if self._leading:
             await self._leadership.check()
-        producer = await self._producers.current()
-        futures = []
-        for r in rows:
-            key, headers = r["key"].encode(), record_headers(r["event_type"], r.get("headers", "[]"))
-            if self._oversized(r, key, headers):
-                await self._dead_letter(producer, r, key, headers, "larger than the relay's max_record_bytes")
-                continue
-            futures.append(await producer.send(r["topic"], value=r["payload"], key=key, headers=headers))
-        return asyncio.gather(*futures)
-
-    async def _send_carefully(self, rows: list[asyncpg.Record]) -> asyncio.Future[list[object]]:
-        """One record at a time, each acknowledged before the next: a record refused alone is poison."""
-        acked: list[object] = []
-        for r in rows:
-            if self._leading:
-                await self._leadership.check()
-            key, headers = r["key"].encode(), record_headers(r["event_type"], r.get("headers", "[]"))
-            producer = await self._producers.current()
-            if self._oversized(r, key, headers):
-                await self._dead_letter(producer, r, key, headers, "larger than the relay's max_record_bytes")
-                continue
-            try:
-                acked.append(await producer.send_and_wait(r["topic"], r["payload"], key=key, headers=headers))
-            except POISON as exc:
-                self._producers.discard()  # it can no longer write to that partition
-                await self._dead_letter(await self._producers.current(), r, key, headers, exc)
-        self._careful = False
-        done: asyncio.Future[list[object]] = asyncio.get_running_loop().create_future()
-        done.set_result(acked)
-        return done
-
-    def _oversized(self, row: asyncpg.Record, key: bytes, headers: list[tuple[str, bytes]]) -> bool:
-        size = len(row["payload"]) + len(key) + sum(len(k) + len(v) for k, v in headers)
-        return size > self.config.max_record_bytes
-
-    async def _dead_letter(
-        self,
-        producer: AIOKafkaProducer,
-        row: asyncpg.Record,
-        key: bytes,
-        headers: list[tuple[str, bytes]],
-        error: BaseException | str,
-    ) -> None:
-        seq = row.get("seq")
-        where = f"position {row['position']}" if seq is None else f"batch {row['batch_id']} seq {seq}"
-        await dead_letter_row(
-            producer,
-            topic=row["topic"],
-            key=key,
-            value=row["payload"],
-            headers=headers,
-            where=where,
-            error=error,
-        )
-        self._metrics.outbox_dead_lettered.labels(row["topic"]).inc()
 
     async def _acknowledged(self, acks: asyncio.Future[list[object]]) -> float:
         """Wait for a unit's acknowledgements; returns when the wait started (for the batch metric)."""
