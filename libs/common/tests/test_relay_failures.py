@@ -153,6 +153,37 @@ async def test_a_relay_that_loses_its_lock_stops_publishing_before_another_leads
         assert seqs == list(range(written[key])), f"{key} out of order"
 
 
+async def test_an_idle_relay_notices_at_once_that_it_lost_its_lock_and_takes_it_again(
+    pool: asyncpg.Pool, schema: str, topic: str, kafka_bootstrap_servers: str, metrics: PipelineMetrics
+) -> None:
+    producer = create_producer(kafka_bootstrap_servers, client_id="relay-test")
+    await producer.start()
+    relay = OutboxRelay(
+        RelayConfig(schema=schema, poll_interval=30.0, rejoin_after=0.5),
+        pool=pool,
+        producer=producer,
+        metrics=metrics,
+    )
+    task = asyncio.create_task(relay.run())
+    try:
+        await asyncio.wait_for(relay.leading.wait(), 10)
+        lock_pid = await pool.fetchval(
+            "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted AND objid = hashtext($1)::oid",
+            schema,
+        )
+        await pool.execute("SELECT pg_terminate_backend($1)", lock_pid)
+        await _until(lambda: _true(not relay.leading.is_set()), 2, "the relay saying it no longer leads")
+        assert metrics.outbox_leadership_lost._value.get() == 1
+        await asyncio.wait_for(relay.leading.wait(), 10)  # nobody else holds it: it leads again
+        async with pool.acquire() as conn, conn.transaction():
+            await outbox.enqueue(conn, topic=topic, key="k", event=_event("k", 0))
+        await _until(lambda: _empty(pool), 5, "the outbox drained (woken by NOTIFY on the new connection)")
+    finally:
+        relay.stop()
+        await asyncio.wait_for(task, 10)
+        await producer.stop()
+
+
 async def _true(value: bool) -> bool:
     return value
 

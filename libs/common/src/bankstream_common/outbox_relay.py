@@ -111,7 +111,8 @@ class OutboxRelay:
         check_schema(config.schema)
         self.config = config
         self._pool, self._metrics = pool, metrics
-        self._leadership = Leadership(pool, config.schema)
+        self._wake = asyncio.Event()
+        self._leadership = Leadership(pool, config.schema, on_lost=self._wake.set)
         self._leading = False  # publish only while the lock is proven held (`publish_available` alone: not)
         self._sender = RelaySender(
             RelayProducers(producer, new_producer),
@@ -119,7 +120,6 @@ class OutboxRelay:
             max_record_bytes=config.max_record_bytes,
             check=self._check_leadership,
         )
-        self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
         self.leading = asyncio.Event()
 
@@ -175,6 +175,8 @@ class OutboxRelay:
             log.warning("outbox publish failed, retrying", error=type(exc).__name__, attempt=attempt)
 
         while not self._stopping.is_set():
+            if self._leadership.lost:  # the lock connection dropped while there was nothing to send
+                raise LeadershipLost("the lock connection is gone")
             try:
                 published = await retry(
                     self.publish_available,

@@ -35,8 +35,15 @@ class LeadershipLost(Exception):
 
 
 class Leadership:
-    def __init__(self, pool: asyncpg.Pool, schema: str, *, check_timeout: float = 5.0) -> None:
-        self._pool, self._schema, self._timeout = pool, schema, check_timeout
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        schema: str,
+        *,
+        check_timeout: float = 5.0,
+        on_lost: Callable[[], object] = lambda: None,
+    ) -> None:
+        self._pool, self._schema, self._timeout, self._on_lost = pool, schema, check_timeout, on_lost
         self._conn: asyncpg.pool.PoolConnectionProxy | None = None
         self._lost = False
         self._listening: tuple[str, Callable[..., object]] | None = None
@@ -81,9 +88,17 @@ class Leadership:
             self._lost = True
             raise LeadershipLost("the lock is not held by this session")
 
+    @property
+    def lost(self) -> bool:
+        return self._lost
+
     async def listen(self, channel: str, callback: Callable[..., object]) -> None:
         """Wake-ups come on the lock connection: they end with it."""
-        await self.connection.add_listener(channel, callback)
+        try:
+            await self.connection.add_listener(channel, callback)
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            self._lost = True
+            raise LeadershipLost(f"the lock connection failed: {type(exc).__name__}") from exc
         self._listening = (channel, callback)
 
     async def release(self) -> None:
@@ -107,3 +122,4 @@ class Leadership:
     def _on_terminated(self, _conn: object) -> None:
         self._lost = True
         log.error("outbox relay lock connection lost", schema=self._schema)
+        self._on_lost()
