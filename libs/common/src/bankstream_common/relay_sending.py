@@ -93,9 +93,7 @@ class RelaySender:
             if self._oversized(r, key, headers):
                 await self._dead_letter(producer, r, key, headers, "larger than the relay's max_record_bytes")
                 continue
-            if topic not in partitions:
-                partitions[topic] = sorted(await producer.partitions_for(topic))
-            partition = partition_for(key, partitions[topic], partitions[topic])
+            partition = await _partition(producer, topic, key, partitions)
             if self._warm(producer, topic, partition):
                 futures.append(
                     await producer.send(topic, r["payload"], key=key, partition=partition, headers=headers)
@@ -119,7 +117,10 @@ class RelaySender:
                 await self._dead_letter(producer, r, key, headers, "larger than the relay's max_record_bytes")
                 continue
             try:
-                meta = await producer.send_and_wait(r["topic"], r["payload"], key=key, headers=headers)
+                partition = await _partition(producer, r["topic"], key, {})
+                meta = await producer.send_and_wait(
+                    r["topic"], r["payload"], key=key, partition=partition, headers=headers
+                )
             except POISON as exc:
                 self._producers.discard()  # it can no longer write to that partition
                 await self._dead_letter(await self._producers.current(), r, key, headers, exc)
@@ -172,6 +173,13 @@ class RelaySender:
         self._metrics.outbox_dead_lettered.labels(row["topic"]).inc()
 
 
+async def _partition(producer: AIOKafkaProducer, topic: str, key: bytes, known: dict[str, list[int]]) -> int:
+    """The partition the producer's own partitioner would choose (the relay passes it explicitly)."""
+    if topic not in known:
+        known[topic] = sorted(await producer.partitions_for(topic))
+    return partition_for(key, known[topic], known[topic])
+
+
 def _done(result: Any) -> "asyncio.Future[Any]":
     done: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
     done.set_result(result)
@@ -216,6 +224,9 @@ class RelayProducers:
         """Stop sending with this producer; the next `current()` is a fresh one."""
         producer, owned, self._current = self._current, self._owned, None
         if producer is not None and owned:
+            sender_task = getattr(getattr(producer, "_sender", None), "sender_task", None)
+            if sender_task is not None:
+                sender_task.cancel()  # now, before it can drain another batch; see _abort
             task = asyncio.create_task(_abort(producer))
             self._closing.add(task)
             task.add_done_callback(self._closing.discard)
@@ -227,11 +238,14 @@ class RelayProducers:
 
 
 async def _abort(producer: AIOKafkaProducer) -> None:
-    """Stop a producer without sending what it still holds (aiokafka's `stop` would flush it first)."""
+    """Stop a producer without sending what it still holds (aiokafka's `stop` would flush it first).
+
+    Reaches into aiokafka (0.14, pinned by uv.lock): its sender task is cancelled, so no batch is drained
+    after this (the requests already on the wire finish), and what its accumulator still holds fails."""
     sender: Any = getattr(producer, "_sender", None)
     task = getattr(sender, "sender_task", None)
-    if task is not None and not task.done():
-        task.cancel()  # no batch is drained after this; the requests already on the wire finish
+    if task is not None:
+        task.cancel()
         await asyncio.gather(task, return_exceptions=True)
     accumulator: Any = getattr(producer, "_message_accumulator", None)
     if accumulator is not None:  # what it still holds fails (nobody waits for it), so `stop` returns
