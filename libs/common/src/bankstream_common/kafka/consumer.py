@@ -169,7 +169,6 @@ class ConsumerRunner:
             self._metrics.retries.labels(record.topic, "transient").inc()
             log.warning("handler failed, retrying", error=type(exc).__name__, attempt=attempt)
 
-        started = time.perf_counter()
         try:
             applied = await retry(
                 lambda: self._apply_until_reachable(record, event),
@@ -189,7 +188,6 @@ class ConsumerRunner:
                 f"retries exhausted after {attempts} attempts: {type(exc).__name__}: {exc}",
                 type(exc).__name__,
             ) from None
-        self._metrics.handle_seconds.labels(record.topic).observe(time.perf_counter() - started)
         return "applied" if applied else "duplicate"
 
     async def _apply_until_reachable(self, record: Record, event: Envelope) -> bool:
@@ -200,9 +198,15 @@ class ConsumerRunner:
             self._metrics.retries.labels(record.topic, "infrastructure").inc()
             log.warning("database unavailable, waiting", error=type(exc).__name__, attempt=attempt)
 
+        async def timed() -> bool:
+            started = time.perf_counter()
+            applied = await self._apply(event)
+            self._metrics.handle_seconds.labels(record.topic).observe(time.perf_counter() - started)
+            return applied
+
         try:
             return await retry(
-                lambda: self._apply(event),
+                timed,
                 backoff=self.config.infra_backoff,
                 retry_on=INFRASTRUCTURE_ERRORS,
                 stopping=self._stopping,
