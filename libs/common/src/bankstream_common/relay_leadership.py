@@ -70,7 +70,8 @@ class Leadership:
                         return True
                 except Exception as exc:  # noqa: BLE001 - not leading; try again later
                     log.warning("outbox relay lock attempt failed", error=type(exc).__name__)
-                await self._pool.release(conn)
+                with contextlib.suppress(Exception):  # (its reset unlocks whatever it held)
+                    await self._pool.release(conn)
             if await pause(stopping, every):
                 break
         return False
