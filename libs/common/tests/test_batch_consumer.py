@@ -10,7 +10,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from bankstream_common.backoff import Backoff
 from bankstream_common.envelope import Envelope
 from bankstream_common.errors import PermanentError
-from bankstream_common.kafka.batch_consumer import BatchConsumerRunner, claim_many
+from bankstream_common.inbox import claim_many
+from bankstream_common.kafka.batch_consumer import BatchConsumerRunner
 from bankstream_common.kafka.consumer import ConsumerConfig
 from bankstream_common.kafka.producer import create_producer
 from bankstream_common.kafka.topics import dlq_topic

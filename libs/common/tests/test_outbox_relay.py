@@ -328,6 +328,12 @@ class _FailingProducer:
             raise KafkaConnectionError("broker lost (test)")
         return await self._producer.send(*args, **kwargs)
 
+    async def send_and_wait(self, *args, **kwargs):
+        return await (await self.send(*args, **kwargs))
+
+    async def partitions_for(self, topic: str):
+        return await self._producer.partitions_for(topic)
+
 
 async def test_a_batch_cut_by_a_failure_stays_released_and_the_next_relay_sends_the_rest(
     pool: asyncpg.Pool,

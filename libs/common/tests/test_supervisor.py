@@ -4,7 +4,7 @@ run; a fatal error, a worker that ends on its own and a stop each end it as a us
 import asyncio
 
 import pytest
-from bankstream_common.backoff import Backoff, Stopped, pause, retry
+from bankstream_common.backoff import Backoff, Stopped, interruptible, pause, retry
 from bankstream_common.runtime import Periodic, Supervisor, Worker
 
 FAST = Backoff(base=0.01, cap=0.02, max_attempts=3)
@@ -124,3 +124,39 @@ async def test_retry_does_not_retry_other_errors_and_honours_stop() -> None:
             down, backoff=Backoff(base=5, cap=5), retry_on=(OSError,), stopping=stopping, until_stopped=True
         )
     assert await pause(stopping, 10) is True
+
+
+async def test_retry_raises_a_give_up_error_at_once_even_when_it_is_also_retried() -> None:
+    attempts: list[int] = []
+
+    async def poisoned() -> int:
+        attempts.append(1)
+        raise PermissionError("never retried")
+
+    with pytest.raises(PermissionError):
+        await retry(
+            poisoned,
+            backoff=Backoff(base=0.001, cap=0.001, max_attempts=5),
+            retry_on=(OSError,),
+            give_up=(PermissionError,),
+            stopping=asyncio.Event(),
+        )
+    assert len(attempts) == 1
+
+
+async def test_interruptible_cancels_the_wait_when_stopping_is_set() -> None:
+    stopping = asyncio.Event()
+    cancelled = asyncio.Event()
+
+    async def forever() -> None:
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+
+    asyncio.get_running_loop().call_later(0.05, stopping.set)
+    with pytest.raises(Stopped):
+        await asyncio.wait_for(interruptible(stopping, forever()), 2)
+    assert cancelled.is_set()
+    assert await interruptible(asyncio.Event(), asyncio.sleep(0, "done")) == "done"

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 import asyncpg
 import pytest
 from bankstream_common.db import create_pool
-from bankstream_common.kafka.batch_consumer import claim_many
+from bankstream_common.inbox import claim_many
 from bankstream_common.migrations import migrate_service
 from ledger_api.handlers.projections import Projections
 from ledger_api.metrics import Metrics

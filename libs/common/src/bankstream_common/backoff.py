@@ -3,9 +3,10 @@
     Backoff(base, cap, max_attempts).delay(n)   # uniform in [0, min(cap, base * 2**n)]
     await pause(stopping, seconds)              # True when `stopping` was set (the caller should return)
     await retry(fn, backoff=..., retry_on=(OSError,), stopping=event)  # fn() until it succeeds
+    await interruptible(stopping, aw)           # aw, cancelled (and Stopped raised) once stopping is set
 
 `retry` raises `Stopped` when `stopping` is set while it waits, and the last error once `max_attempts` are
-used up (`max_attempts=None` on the call retries until stopped, e.g. "wait for PostgreSQL").
+used up (`until_stopped=True` on the call retries until stopped, e.g. "wait for PostgreSQL").
 """
 
 import asyncio
@@ -50,12 +51,15 @@ async def retry(
     retry_on: tuple[type[BaseException], ...],
     stopping: asyncio.Event,
     until_stopped: bool = False,
+    give_up: tuple[type[BaseException], ...] = (),
     on_retry: Callable[[BaseException, int], None] | None = None,
 ) -> T:
     """`await fn()` until it returns; errors in `retry_on` are retried after a backoff pause.
 
     `until_stopped` retries without limit (the delay stays capped); otherwise the error of the last of
-    `backoff.max_attempts` attempts is raised. `on_retry(error, attempt)` is called before each pause.
+    `backoff.max_attempts` attempts is raised. Errors in `give_up` are raised at once even when they are
+    also in `retry_on` (a poison, a fatal configuration). `on_retry(error, attempt)` is called before each
+    pause.
     """
     attempt = 0
     while True:
@@ -63,6 +67,8 @@ async def retry(
             raise Stopped
         try:
             return await fn()
+        except give_up:
+            raise
         except retry_on as exc:
             if not until_stopped and attempt + 1 >= backoff.max_attempts:
                 raise
@@ -71,3 +77,27 @@ async def retry(
             if await pause(stopping, backoff.delay(attempt)):
                 raise Stopped from exc
             attempt += 1
+
+
+async def interruptible(stopping: asyncio.Event, aw: Awaitable[T]) -> T:
+    """`await aw` unless `stopping` is set first: then `aw` is cancelled and `Stopped` raised.
+
+    For a wait that must not outlive a stop (a Kafka send whose topic is missing waits for its metadata
+    up to the request timeout)."""
+    if stopping.is_set():
+        if asyncio.iscoroutine(aw):
+            aw.close()
+        raise Stopped
+    work = asyncio.ensure_future(aw)
+    stop = asyncio.ensure_future(stopping.wait())
+    try:
+        await asyncio.wait([work, stop], return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stop.cancel()
+        interrupted = not work.done()
+        if interrupted:
+            work.cancel()
+            await asyncio.gather(work, return_exceptions=True)
+    if interrupted:
+        raise Stopped
+    return work.result()

@@ -1,6 +1,8 @@
 """The inbox: which events a consumer has already applied, recorded in the handler's own transaction."""
 
 import datetime as dt
+import uuid
+from collections.abc import Sequence
 
 import asyncpg
 
@@ -28,6 +30,31 @@ async def claim(conn: asyncpg.Connection, consumer: str, event: Envelope) -> boo
         event.type,
     )
     return row is not None
+
+
+async def claim_many(conn: asyncpg.Connection, consumer: str, events: Sequence[Envelope]) -> list[Envelope]:
+    """Record `events` as applied by `consumer` in one statement; returns those not applied before, in
+    order, each event id once (a repeat inside the batch counts as applied). Inside the effect's
+    transaction only, as `inbox.claim`."""
+    if not conn.is_in_transaction():
+        raise RuntimeError("inbox.claim_many must run inside the handler's transaction")
+    if not events:
+        return []
+    rows = await conn.fetch(
+        "INSERT INTO inbox (consumer, event_id, event_type) "
+        "SELECT $1, e.id, e.type FROM unnest($2::uuid[], $3::text[]) AS e(id, type) "
+        "ON CONFLICT DO NOTHING RETURNING event_id",
+        consumer,
+        [e.id for e in events],
+        [e.type for e in events],
+    )
+    fresh: set[uuid.UUID] = {r["event_id"] for r in rows}
+    claimed = []
+    for event in events:
+        if event.id in fresh:
+            fresh.discard(event.id)
+            claimed.append(event)
+    return claimed
 
 
 async def prune(

@@ -1,12 +1,17 @@
 """The outbox relay: publishes committed outbox rows to Kafka in `position` order, then deletes them.
 
-Exactly one relay per schema publishes at a time (a session advisory lock held on a dedicated connection;
-other replicas wait for it), so rows of one key reach their partition in the order they were written.
-It wakes on the outbox's NOTIFY channel and polls as a fallback. Each batch: read unsent rows in order,
-send them all (the idempotent producer keeps per-partition order), wait for every acknowledgement, then
-delete the batch (Kafka is the record of what was published; a delete is cheaper than marking the row).
-Killed anywhere in between, the next relay republishes the rows still there: at-least-once, nothing
-lost; consumers deduplicate by event id. Every row in the outbox is unsent.
+Exactly one relay per schema publishes at a time (relay_leadership.py: a session advisory lock on a
+connection that does nothing else, proven held before each hand-over to Kafka; a relay that loses it
+stops at once and waits to lead again), so rows of one key reach their partition in the order they were
+written. It wakes on the outbox's NOTIFY channel (listened to on the lock connection) and polls as a
+fallback. After any failed send it starts again from the lowest unacknowledged row with a fresh producer,
+one record at a time for that unit, and dead-letters a row Kafka refuses on its own (relay_producers.py).
+
+Each batch: read unsent rows in order, send them all (the idempotent producer keeps per-partition order),
+wait for every acknowledgement, then delete the batch (Kafka is the record of what was published; a
+delete is cheaper than marking the row). Killed anywhere in between, the next relay republishes the rows
+still there: at-least-once, nothing lost; consumers deduplicate by event id. Every row in the outbox is
+unsent.
 
 A row naming a batch (`outbox.release_batch`) stands for that batch's staged rows: they are published in
 `seq` order at the row's place in the order, as many per relay step as the batch size allows (a step may
@@ -27,10 +32,12 @@ import structlog
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
-from .backoff import Backoff
+from .backoff import Backoff, Stopped, pause, retry
 from .db import check_schema
-from .outbox import channel, record_headers
+from .outbox import channel
 from .pipeline_metrics import PipelineMetrics
+from .relay_leadership import Leadership, LeadershipLost
+from .relay_sending import ProducerFactory, RelayProducers, RelaySender
 
 log = structlog.get_logger(__name__)
 
@@ -43,7 +50,7 @@ DELETE_SENT = "DELETE FROM outbox WHERE position = ANY($1::bigint[])"
 # A batch is read a range of its (contiguous) `seq` at a time and sorted here: freshly COPYed rows have
 # no statistics, so `ORDER BY seq LIMIT n` is planned as a bitmap scan of the whole rest of the batch
 # and a sort spilling to disk (measured: 70-100 ms per 5,000-row chunk of a 50,000-row batch).
-FETCH_BATCH = """SELECT seq, topic, key, event_type, payload FROM outbox_batch_rows
+FETCH_BATCH = """SELECT batch_id, seq, topic, key, event_type, payload FROM outbox_batch_rows
                  WHERE batch_id = $1 AND seq BETWEEN $2 AND $3"""
 DELETE_BATCH_ROWS = "DELETE FROM outbox_batch_rows WHERE batch_id = $1 AND seq BETWEEN $2 AND $3"
 # a batch's rows are deleted by the released range only: a row staged after its release was never sent
@@ -69,22 +76,50 @@ def _abandon(pending: "asyncio.Future[Any]") -> None:
         pending.exception()  # retrieved: its rows stay in the outbox and go out again
 
 
+RETRIED: tuple[type[BaseException], ...] = (
+    KafkaError,
+    OSError,
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+)
+
+
 @dataclass
 class RelayConfig:
     schema: str
     batch_size: int = 1000
     poll_interval: float = 0.5
     backoff: Backoff = field(default_factory=lambda: Backoff(base=0.2, cap=5.0))
+    # a row larger than this is dead-lettered unsent (Kafka's default max.message.bytes is 1,048,588)
+    max_record_bytes: int = 1_000_000
+    rejoin_after: float = 3.0  # seconds a relay that lost its lock waits before it competes for it again
 
 
 class OutboxRelay:
+    """`producer`: a started producer shared with the service, used until a send fails; `new_producer`:
+    a factory for the relay's own (started, replaced and stopped by the relay). One of them is needed."""
+
     def __init__(
-        self, config: RelayConfig, *, pool: asyncpg.Pool, producer: AIOKafkaProducer, metrics: PipelineMetrics
+        self,
+        config: RelayConfig,
+        *,
+        pool: asyncpg.Pool,
+        metrics: PipelineMetrics,
+        producer: AIOKafkaProducer | None = None,
+        new_producer: ProducerFactory | None = None,
     ) -> None:
         check_schema(config.schema)
         self.config = config
-        self._pool, self._producer, self._metrics = pool, producer, metrics
+        self._pool, self._metrics = pool, metrics
         self._wake = asyncio.Event()
+        self._leadership = Leadership(pool, config.schema, on_lost=self._wake.set)
+        self._leading = False  # publish only while the lock is proven held (`publish_available` alone: not)
+        self._sender = RelaySender(
+            RelayProducers(producer, new_producer),
+            metrics,
+            max_record_bytes=config.max_record_bytes,
+            check=self._check_leadership,
+        )
         self._stopping = asyncio.Event()
         self.leading = asyncio.Event()
 
@@ -93,29 +128,36 @@ class OutboxRelay:
         self._wake.set()
 
     async def run(self) -> None:
-        async with self._pool.acquire() as leader:
-            if not await self._lead(leader):
-                return
-            await leader.add_listener(channel(self.config.schema), self._on_notify)
-            try:
-                await self._loop()
-            finally:
-                await leader.remove_listener(channel(self.config.schema), self._on_notify)
-                await leader.execute(
-                    "SELECT pg_advisory_unlock(hashtext('bankstream.outbox'), hashtext($1))",
-                    self.config.schema,
-                )
+        """Lead (wait for the lock), publish until stopped; after losing the lock, wait to lead again."""
+        try:
+            while await self.lead():
+                try:
+                    await self._leadership.listen(channel(self.config.schema), self._on_notify)
+                    await self._loop()
+                    return
+                except LeadershipLost as exc:
+                    self._metrics.outbox_leadership_lost.inc()
+                    log.error("outbox relay lost its lock: stopped publishing", reason=str(exc))
+                finally:
+                    await self.resign()
+                # a replica whose connection is fine (it polls every second) takes over meanwhile
+                if await pause(self._stopping, self.config.rejoin_after):
+                    return
+        finally:
+            await self._sender.close()
 
-    async def _lead(self, conn: asyncpg.Connection) -> bool:
-        while not self._stopping.is_set():
-            if await conn.fetchval(
-                "SELECT pg_try_advisory_lock(hashtext('bankstream.outbox'), hashtext($1))", self.config.schema
-            ):
-                self.leading.set()
-                log.info("outbox relay leading", schema=self.config.schema)
-                return True
-            await self._sleep(1.0)
-        return False
+    async def lead(self) -> bool:
+        """Take the lock (waiting while another relay holds it); False when stopped first."""
+        if not await self._leadership.acquire(self._stopping):
+            return False
+        self._leading = True
+        self.leading.set()
+        return True
+
+    async def resign(self) -> None:
+        self.leading.clear()
+        self._leading = False
+        await self._leadership.release()
 
     def _on_notify(self, *_: object) -> None:
         self._wake.set()
@@ -128,17 +170,25 @@ class OutboxRelay:
         self._wake.clear()
 
     async def _loop(self) -> None:
-        failures = 0
+        def failed(exc: BaseException, attempt: int) -> None:
+            self._metrics.outbox_errors.inc()
+            log.warning("outbox publish failed, retrying", error=type(exc).__name__, attempt=attempt)
+
         while not self._stopping.is_set():
+            if self._leadership.lost:  # the lock connection dropped while there was nothing to send
+                raise LeadershipLost("the lock connection is gone")
             try:
-                published = await self.publish_available()
-                failures = 0
-            except (KafkaError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-                self._metrics.outbox_errors.inc()
-                log.warning("outbox publish failed, retrying", error=type(exc).__name__)
-                await self._sleep(self.config.backoff.delay(min(failures, 6)))
-                failures += 1
-                continue
+                published = await retry(
+                    self.publish_available,
+                    backoff=self.config.backoff,
+                    retry_on=RETRIED,
+                    give_up=(LeadershipLost,),
+                    stopping=self._stopping,
+                    until_stopped=True,
+                    on_retry=failed,
+                )
+            except Stopped:
+                return
             if not published:
                 await self._sleep(self.config.poll_interval)
 
@@ -176,6 +226,9 @@ class OutboxRelay:
             if deleting is not None:
                 total += await deleting[1]
                 deleting = None
+        except (KafkaError, LeadershipLost):
+            self._sender.failed()  # nothing more from this producer: what it holds could land after that
+            raise
         finally:  # after a failure: nothing left running, no exception left unretrieved
             for unit in (inflight, sending):
                 if unit is not None:
@@ -222,15 +275,12 @@ class OutboxRelay:
         return _Unit(await self._send(out), positions, batches, part, len(out))
 
     async def _send(self, rows: list[asyncpg.Record]) -> asyncio.Future[list[object]]:
-        futures = []
-        for r in rows:
-            headers = record_headers(r["event_type"], r.get("headers", "[]"))
-            futures.append(
-                await self._producer.send(
-                    r["topic"], value=r["payload"], key=r["key"].encode(), headers=headers
-                )
-            )
-        return asyncio.gather(*futures)
+        """Hand a unit to Kafka (after proving the lock is held); a future of its acknowledgements."""
+        return await self._sender.send(rows)
+
+    async def _check_leadership(self) -> None:
+        if self._leading:
+            await self._leadership.check()
 
     async def _acknowledged(self, acks: asyncio.Future[list[object]]) -> float:
         """Wait for a unit's acknowledgements; returns when the wait started (for the batch metric)."""

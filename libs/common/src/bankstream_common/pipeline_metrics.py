@@ -30,6 +30,17 @@ class PipelineMetrics:
             "Relay batches that failed and will be retried.",
             registry=registry,
         )
+        self.outbox_dead_lettered = Counter(
+            f"{p}_outbox_dead_lettered_total",
+            "Outbox rows Kafka can never accept (too large, refused alone), set aside in <topic>.dlq.",
+            ["topic"],
+            registry=registry,
+        )
+        self.outbox_leadership_lost = Counter(
+            f"{p}_outbox_leadership_lost_total",
+            "Times the relay lost its lock (its lock connection dropped) and stopped publishing.",
+            registry=registry,
+        )
         self.consumed = Counter(
             f"{p}_events_consumed_total",
             "Events taken from Kafka, by outcome.",

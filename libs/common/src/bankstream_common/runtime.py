@@ -72,9 +72,10 @@ class Supervisor:
         try:
             self._workers = list(
                 await retry(
-                    self._prepare_once,
+                    self._prepare,
                     backoff=self._backoff,
                     retry_on=(Exception,),
+                    give_up=self._fatal,
                     stopping=self._stopping,
                     until_stopped=True,
                     on_retry=lambda exc, n: log.warning(
@@ -84,8 +85,6 @@ class Supervisor:
             )
         except Stopped:
             return
-        except _Fatal as fatal:
-            raise fatal.error from None
         self.ready.set()
         if self._stopping.is_set():
             return
@@ -105,20 +104,6 @@ class Supervisor:
             stopping.cancel()
             for task in tasks:
                 task.cancel()
-
-    async def _prepare_once(self) -> Sequence[Worker]:
-        try:
-            return await self._prepare()
-        except self._fatal as exc:
-            raise _Fatal(exc) from exc
-
-
-class _Fatal(BaseException):
-    """Wraps a `fatal` error so `retry` (which retries every Exception) lets it through."""
-
-    def __init__(self, error: BaseException) -> None:
-        super().__init__(str(error))
-        self.error = error
 
 
 class Periodic:

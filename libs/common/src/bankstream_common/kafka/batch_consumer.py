@@ -26,6 +26,8 @@ import asyncpg
 import structlog
 from aiokafka import AIOKafkaProducer, TopicPartition
 
+from .. import inbox
+from ..backoff import Stopped, retry
 from ..envelope import Envelope, EnvelopeError
 from ..pipeline_metrics import PipelineMetrics
 from .consumer import INFRASTRUCTURE_ERRORS, ConsumerConfig, ConsumerRunner, Record, _Poison
@@ -33,31 +35,6 @@ from .consumer import INFRASTRUCTURE_ERRORS, ConsumerConfig, ConsumerRunner, Rec
 log = structlog.get_logger(__name__)
 
 BatchHandler = Callable[[asyncpg.Connection, Sequence[Envelope]], Awaitable[None]]
-
-
-async def claim_many(conn: asyncpg.Connection, consumer: str, events: Sequence[Envelope]) -> list[Envelope]:
-    """Record `events` as applied by `consumer` in one statement; returns those not applied before, in
-    order, each event id once (a repeat inside the batch counts as applied). Inside the effect's
-    transaction only, as `inbox.claim`."""
-    if not conn.is_in_transaction():
-        raise RuntimeError("claim_many must run inside the handler's transaction")
-    if not events:
-        return []
-    rows = await conn.fetch(
-        "INSERT INTO inbox (consumer, event_id, event_type) "
-        "SELECT $1, e.id, e.type FROM unnest($2::uuid[], $3::text[]) AS e(id, type) "
-        "ON CONFLICT DO NOTHING RETURNING event_id",
-        consumer,
-        [e.id for e in events],
-        [e.type for e in events],
-    )
-    fresh: set[uuid.UUID] = {r["event_id"] for r in rows}
-    claimed = []
-    for event in events:
-        if event.id in fresh:
-            fresh.discard(event.id)
-            claimed.append(event)
-    return claimed
 
 
 class _BatchFailed(Exception):
@@ -90,53 +67,65 @@ class BatchConsumerRunner(ConsumerRunner):
             try:
                 decoded.append((record, Envelope.from_json(record.value)))
             except EnvelopeError as exc:
-                await self._dead_letter(record, _Poison(f"undecodable envelope: {exc}", "EnvelopeError"))
+                if decoded:  # apply what precedes it first: a partition's order holds
+                    last = decoded[-1][0].offset + 1
+                    await self._process_decoded(tp, decoded)
+                    decoded = []
+                    if self._done.get(tp, -1) < last:
+                        return  # stopped before all of it was done: the rest is not done either
+                poison = _Poison(f"undecodable envelope: {exc}", "EnvelopeError")
+                if not await self._dead_letter(record, poison):
+                    return  # stopped before the DLQ took it: redelivered
                 self._metrics.consumed.labels(record.topic, "dead_lettered").inc()
-        if not decoded:
-            if records:
-                self._done[tp] = records[-1].offset + 1
-            return
+                self._done[tp] = record.offset + 1
+        if decoded:
+            await self._process_decoded(tp, decoded)
+
+    async def _process_decoded(self, tp: TopicPartition, decoded: list[tuple[Record, Envelope]]) -> None:
         try:
             applied = await self._apply_batch_waiting([e for _, e in decoded], tp.topic)
         except _BatchFailed:  # not an outage: one by one, as ConsumerRunner does, to classify each event
             await super()._process_partition(tp, [r for r, _ in decoded])
-            if self._done.get(tp, -1) >= decoded[-1][0].offset + 1:  # all of them done: so is the batch
-                self._done[tp] = records[-1].offset + 1
             return
         if applied is None:  # stopped while waiting for PostgreSQL: nothing of this batch is done
             return
         fresh = sum(1 for _, e in decoded if e.id in applied)
         self._metrics.consumed.labels(tp.topic, "applied").inc(fresh)
         self._metrics.consumed.labels(tp.topic, "duplicate").inc(len(decoded) - fresh)
-        self._done[tp] = records[-1].offset + 1
+        self._done[tp] = decoded[-1][0].offset + 1
 
     async def _apply_batch_waiting(self, events: list[Envelope], topic: str) -> set[uuid.UUID] | None:
         """The ids applied, or None when the runner stopped while PostgreSQL was away; raises _BatchFailed
         when the batch failed for any other reason."""
-        infra_attempt = 0
-        while True:
-            started = time.perf_counter()
-            try:
-                applied = await self._apply_batch(events)
-            except INFRASTRUCTURE_ERRORS as exc:
-                self._metrics.retries.labels(topic, "infrastructure").inc()
-                log.warning("database unavailable, waiting", error=type(exc).__name__)
-                if await self._pause(self.config.infra_backoff.delay(min(infra_attempt, 6))):
-                    return None
-                infra_attempt += 1
-                continue
-            except Exception as exc:  # classified event by event on the one-by-one path
-                self._metrics.retries.labels(topic, "batch_split").inc()
-                log.warning("batch failed, applying its events one by one", error=type(exc).__name__)
-                raise _BatchFailed from exc
-            per_event = (time.perf_counter() - started) / len(events)
-            for _ in events:
-                self._metrics.handle_seconds.labels(topic).observe(per_event)
-            return applied
+
+        def unreachable(exc: BaseException, attempt: int) -> None:
+            self._metrics.retries.labels(topic, "infrastructure").inc()
+            log.warning("database unavailable, waiting", error=type(exc).__name__, attempt=attempt)
+
+        started = time.perf_counter()
+        try:
+            applied = await retry(
+                lambda: self._apply_batch(events),
+                backoff=self.config.infra_backoff,
+                retry_on=INFRASTRUCTURE_ERRORS,
+                stopping=self._stopping,
+                until_stopped=True,
+                on_retry=unreachable,
+            )
+        except Stopped:
+            return None
+        except Exception as exc:  # classified event by event on the one-by-one path
+            self._metrics.retries.labels(topic, "batch_split").inc()
+            log.warning("batch failed, applying its events one by one", error=type(exc).__name__)
+            raise _BatchFailed from exc
+        per_event = (time.perf_counter() - started) / len(events)
+        for _ in events:
+            self._metrics.handle_seconds.labels(topic).observe(per_event)
+        return applied
 
     async def _apply_batch(self, events: list[Envelope]) -> set[uuid.UUID]:
         async with self._pool.acquire() as conn, conn.transaction():
-            claimed = await claim_many(conn, self.config.name, events)
+            claimed = await inbox.claim_many(conn, self.config.name, events)
             if claimed:
                 await self._batch_handler(conn, claimed)
             return {e.id for e in claimed}

@@ -8,7 +8,12 @@ commit and before the offset commit redelivers the record, and the inbox makes t
 Failures are classified (see bankstream_common.errors): undecodable or schema-invalid records, permanent
 handler errors and exhausted retries go to `<topic>.dlq` with the reason and the original headers, and the
 runner moves on; transient errors are retried with backoff; losing PostgreSQL pauses the partition until
-it answers again (the event is fine, the world is not), so nothing is dead-lettered for an outage.
+it answers again (the event is fine, the world is not), so nothing is dead-lettered for an outage. A
+dead letter too large for its DLQ goes without its value (kafka/dead_letter.py); a DLQ that cannot be
+written (Kafka errors) is retried with backoff, and the offset never moves past that record meanwhile.
+`stop()` is honoured at any wait (a backoff, a DLQ write): the record in hand is then not done, offsets
+of what is done are committed, and `run` returns. An offset is forgotten only after a commit of it
+succeeded.
 Partitions of one batch are processed concurrently; records of one partition strictly in order.
 """
 
@@ -22,12 +27,12 @@ from typing import TypeAlias
 import asyncpg
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
-from aiokafka.errors import CommitFailedError, KafkaError
+from aiokafka.errors import KafkaError
 from aiokafka.structs import ConsumerRecord, OffsetAndMetadata
 from pydantic import ValidationError
 
 from .. import inbox
-from ..backoff import Backoff
+from ..backoff import Backoff, Stopped, interruptible, retry
 from ..envelope import Envelope, EnvelopeError, describe
 from ..errors import PermanentError
 from ..pipeline_metrics import PipelineMetrics
@@ -136,7 +141,7 @@ class ConsumerRunner:
             if self._stopping.is_set() or tp not in self._consumer.assignment():
                 return
             outcome = await self._process(record)
-            if outcome is None:  # stopped while waiting for PostgreSQL: this record is not done
+            if outcome is None:  # stopped while waiting (PostgreSQL, the DLQ): this record is not done
                 return
             self._metrics.consumed.labels(record.topic, outcome).inc()
             self._done[tp] = record.offset + 1
@@ -153,40 +158,65 @@ class ConsumerRunner:
             structlog.contextvars.bind_contextvars(event_id=str(event.id), event_type=event.type)
             return await self._apply_with_retries(record, event)
         except _Poison as poison:
-            await self._dead_letter(record, poison)
-            return "dead_lettered"
+            return "dead_lettered" if await self._dead_letter(record, poison) else None
         finally:
             structlog.contextvars.unbind_contextvars("topic", "partition", "offset", "event_id", "event_type")
 
     async def _apply_with_retries(self, record: Record, event: Envelope) -> str | None:
-        attempt = infra_attempt = 0
-        while True:
+        """Apply `event`; None when the runner stopped first (the record is not done)."""
+
+        def transient(exc: BaseException, attempt: int) -> None:
+            self._metrics.retries.labels(record.topic, "transient").inc()
+            log.warning("handler failed, retrying", error=type(exc).__name__, attempt=attempt)
+
+        try:
+            applied = await retry(
+                lambda: self._apply_until_reachable(record, event),
+                backoff=self.config.backoff,
+                retry_on=(Exception,),  # unclassified is transient, bounded by max_attempts
+                give_up=(_Poison, Stopped),
+                stopping=self._stopping,
+                on_retry=transient,
+            )
+        except Stopped:
+            return None
+        except _Poison:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the last attempt's error
+            attempts = self.config.backoff.max_attempts
+            raise _Poison(
+                f"retries exhausted after {attempts} attempts: {type(exc).__name__}: {exc}",
+                type(exc).__name__,
+            ) from None
+        return "applied" if applied else "duplicate"
+
+    async def _apply_until_reachable(self, record: Record, event: Envelope) -> bool:
+        """One attempt at the event, waiting (until stopped) for PostgreSQL to answer: the event is fine,
+        the world is not, so an outage is never counted against the event."""
+
+        def unreachable(exc: BaseException, attempt: int) -> None:
+            self._metrics.retries.labels(record.topic, "infrastructure").inc()
+            log.warning("database unavailable, waiting", error=type(exc).__name__, attempt=attempt)
+
+        async def timed() -> bool:
             started = time.perf_counter()
-            try:
-                applied = await self._apply(event)
-                self._metrics.handle_seconds.labels(record.topic).observe(time.perf_counter() - started)
-                return "applied" if applied else "duplicate"
-            except PermanentError as exc:
-                raise _Poison(f"permanent handler error: {exc}", type(exc).__name__) from None
-            except ValidationError as exc:
-                raise _Poison(f"schema-invalid data: {describe(exc)}", "ValidationError") from None
-            except INFRASTRUCTURE_ERRORS as exc:
-                self._metrics.retries.labels(record.topic, "infrastructure").inc()
-                log.warning("database unavailable, waiting", error=type(exc).__name__)
-                if await self._pause(self.config.infra_backoff.delay(min(infra_attempt, 6))):
-                    return None
-                infra_attempt += 1
-            except Exception as exc:  # noqa: BLE001 - unclassified is transient, bounded by max_attempts
-                if attempt + 1 >= self.config.backoff.max_attempts:
-                    raise _Poison(
-                        f"retries exhausted after {attempt + 1} attempts: {type(exc).__name__}: {exc}",
-                        type(exc).__name__,
-                    ) from None
-                self._metrics.retries.labels(record.topic, "transient").inc()
-                log.warning("handler failed, retrying", error=type(exc).__name__, attempt=attempt + 1)
-                if await self._pause(self.config.backoff.delay(attempt)):
-                    return None
-                attempt += 1
+            applied = await self._apply(event)
+            self._metrics.handle_seconds.labels(record.topic).observe(time.perf_counter() - started)
+            return applied
+
+        try:
+            return await retry(
+                timed,
+                backoff=self.config.infra_backoff,
+                retry_on=INFRASTRUCTURE_ERRORS,
+                stopping=self._stopping,
+                until_stopped=True,
+                on_retry=unreachable,
+            )
+        except PermanentError as exc:
+            raise _Poison(f"permanent handler error: {exc}", type(exc).__name__) from None
+        except ValidationError as exc:
+            raise _Poison(f"schema-invalid data: {describe(exc)}", "ValidationError") from None
 
     async def _apply(self, event: Envelope) -> bool:
         async with self._pool.acquire() as conn, conn.transaction():
@@ -195,46 +225,69 @@ class ConsumerRunner:
             await self._handler(conn, event)
             return True
 
-    async def _pause(self, seconds: float) -> bool:
-        """Sleep unless stopping; True when the runner is stopping."""
-        try:
-            await asyncio.wait_for(self._stopping.wait(), timeout=seconds)
-        except TimeoutError:
-            return False
-        return True
-
-    async def _dead_letter(self, record: Record, poison: _Poison) -> None:
+    async def _dead_letter(self, record: Record, poison: _Poison) -> bool:
+        """Publish to the DLQ and wait for its acknowledgement; False when the runner stopped first (the
+        record is then not done, and is redelivered). Kafka errors are retried with backoff until then:
+        the offset must not move past a record that is neither applied nor dead-lettered."""
         reason = poison.reason[:1500]
         log.error("event dead-lettered", reason=reason, error_class=poison.error_class)
-        while True:
-            try:
-                await dead_letter(
+
+        def failed(exc: BaseException, attempt: int) -> None:
+            self._metrics.retries.labels(record.topic, "dead_letter").inc()
+            log.warning("dead-letter publish failed, retrying", error=type(exc).__name__, attempt=attempt)
+
+        async def publish() -> None:
+            await interruptible(
+                self._stopping,
+                dead_letter(
                     self._producer,
                     record,
                     consumer=self.config.name,
                     reason=reason,
                     error_class=poison.error_class,
-                )
-                return
-            except KafkaError as exc:  # the DLQ write must succeed before the offset moves on
-                log.warning("dead-letter publish failed, retrying", error=type(exc).__name__)
-                await asyncio.sleep(1.0)
+                ),
+            )
+
+        try:
+            await retry(
+                publish,
+                backoff=self.config.infra_backoff,
+                retry_on=(KafkaError,),
+                give_up=(Stopped,),
+                stopping=self._stopping,
+                until_stopped=True,
+                on_retry=failed,
+            )
+        except Stopped:
+            return False
+        return True
 
     # -- offsets ---------------------------------------------------------------------------------------------
 
     async def _commit(self, only: Iterable[TopicPartition] | None = None) -> None:
-        wanted = set(only) if only is not None else set(self._done)
+        """Commit the remembered offsets (of `only`, or of every partition still assigned); an offset is
+        forgotten only once a commit of it succeeded (a failed one is tried again at the next commit)."""
+        if only is None:
+            assigned = self._consumer.assignment()
+            for tp in [tp for tp in self._done if tp not in assigned]:
+                del self._done[tp]  # revoked: its next owner resumes from the last commit
+            wanted = set(self._done)
+        else:
+            wanted = set(only)
         offsets = {tp: OffsetAndMetadata(off, "") for tp, off in self._done.items() if tp in wanted}
         if not offsets:
             return
         try:
-            await self._consumer.commit(offsets)
-        except (CommitFailedError, KafkaError) as exc:
-            # Rebalanced away: the next owner re-reads from the last commit and the inbox absorbs it.
-            log.warning("offset commit failed", error=type(exc).__name__)
+            await self._commit_offsets(offsets)
+        except KafkaError as exc:  # CommitFailedError included
+            log.warning("offset commit failed, kept for the next commit", error=type(exc).__name__)
+            return
         for tp, meta in offsets.items():
             if self._done.get(tp) == meta.offset:
                 del self._done[tp]
+
+    async def _commit_offsets(self, offsets: dict[TopicPartition, OffsetAndMetadata]) -> None:
+        await self._consumer.commit(offsets)
 
 
 class _CommitOnRevoke(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -243,6 +296,8 @@ class _CommitOnRevoke(ConsumerRebalanceListener):  # type: ignore[misc]
 
     async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
         await self._runner._commit(only=revoked)
+        for tp in revoked:  # committed or not: the next owner resumes from the last commit (the inbox
+            self._runner._done.pop(tp, None)  # absorbs what it re-reads); a later commit must not rewind it
 
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
         log.info("partitions assigned", partitions=len(assigned))

@@ -1,7 +1,8 @@
 """Topics are declared by the code that produces them and created at start-up when missing.
 
 Each declared topic also gets its dead-letter topic `<name>.dlq` (one partition: order does not matter
-there, and a person reads it).
+there, and a person reads it), with Kafka's default `max.message.bytes` stated (dead_letter.py strips a
+value larger than that allows).
 """
 
 from collections.abc import Iterable, Mapping
@@ -14,6 +15,7 @@ from aiokafka.errors import TopicAlreadyExistsError
 log = structlog.get_logger(__name__)
 
 DLQ_SUFFIX = ".dlq"
+DLQ_MAX_MESSAGE_BYTES = 1_048_588  # Kafka's default, stated
 
 
 @dataclass(frozen=True)
@@ -27,7 +29,15 @@ class TopicSpec:
         specs = [self]
         if self.dead_letter:
             specs.append(
-                TopicSpec(dlq_topic(self.name), 1, {"retention.ms": str(30 * 24 * 3600 * 1000)}, False)
+                TopicSpec(
+                    dlq_topic(self.name),
+                    1,
+                    {
+                        "retention.ms": str(30 * 24 * 3600 * 1000),
+                        "max.message.bytes": str(DLQ_MAX_MESSAGE_BYTES),
+                    },
+                    False,
+                )
             )
         return specs
 

@@ -1,0 +1,256 @@
+"""How the relay hands a unit to Kafka, and its producers: one at a time, a fresh one after any failure.
+
+Why fresh: the producer is idempotent, so Kafka numbers each partition's batches. When the broker refuses
+a batch for good (a record over the topic's `max.message.bytes`, say), the same producer's later batches
+to that partition are refused too (out of sequence): it can no longer write there. And a partition the
+broker holds no state of this producer for accepts the next batch anyway, after the gap, so records
+handed over after the failed one could overtake it. The relay therefore, on any failed send: abandons
+its in-flight units, aborts this producer (its queued batches are never sent), and starts again from the
+lowest unacknowledged outbox row with a fresh producer, sending that unit one record at a time, each
+acknowledged before the next, so that a record the broker refuses on its own is known. And a producer's
+first record to a partition (first since it started, or for an hour) goes alone and is acknowledged
+before anything else is handed to that partition: once the broker keeps this producer's state there, a
+refused batch makes every later one of that partition refused too, so nothing overtakes what failed.
+(The relay computes each record's partition with the producer's partitioner to know which is which.)
+
+A record the broker can never accept (a poison row) is dead-lettered to `<topic>.dlq` with the reason
+(kafka/dead_letter.py: a value too large for the DLQ goes without it), counted in
+`<svc>_outbox_dead_lettered_total`, and deleted with its unit: the stream goes on without it. Rows larger
+than `max_record_bytes` are dead-lettered without being offered to the broker at all.
+"""
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+import structlog
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import (
+    CorruptRecordException,
+    KafkaError,
+    MessageSizeTooLargeError,
+    RecordListTooLargeError,
+)
+
+from .kafka.dead_letter import Header, publish_dead_letter
+from .kafka.producer import create_producer, partition_for
+from .kafka.topics import dlq_topic
+from .outbox import record_headers
+from .pipeline_metrics import PipelineMetrics
+
+log = structlog.get_logger(__name__)
+
+ProducerFactory = Callable[[], AIOKafkaProducer]
+
+WARM_FOR = 3600.0  # seconds a partition counts as known to the broker after this producer last wrote there
+
+# refused for what the record is, not for the state of the cluster: sent alone and refused, it is poison
+POISON: tuple[type[Exception], ...] = (
+    MessageSizeTooLargeError,
+    RecordListTooLargeError,
+    CorruptRecordException,
+)
+
+
+class RelaySender:
+    """Hands units to Kafka for the relay. `check()` runs before each hand-over (the relay proves its lock
+    is held); `failed()` after any failure: this producer is done for, the next unit goes carefully."""
+
+    def __init__(
+        self,
+        producers: "RelayProducers",
+        metrics: PipelineMetrics,
+        *,
+        max_record_bytes: int,
+        check: Callable[[], Awaitable[None]],
+    ) -> None:
+        self._producers, self._metrics, self._max, self._check = producers, metrics, max_record_bytes, check
+        self.careful = False  # the next unit goes one acknowledged record at a time
+        self._warm_producer: AIOKafkaProducer | None = None
+        self._warm_since: dict[tuple[str, int], float] = {}  # partitions it has written to, and when
+
+    def failed(self) -> None:
+        self._producers.discard()
+        self.careful = True
+
+    async def close(self) -> None:
+        await self._producers.close()
+
+    async def send(self, rows: list[asyncpg.Record]) -> asyncio.Future[list[object]]:
+        """Hand a unit over; a future of its acknowledgements (of the rows not dead-lettered)."""
+        if self.careful:
+            return await self._send_carefully(rows)
+        await self._check()
+        producer = await self._producers.current()
+        futures: list[asyncio.Future[Any]] = []
+        partitions: dict[str, list[int]] = {}
+        for r in rows:
+            topic, key = r["topic"], r["key"].encode()
+            headers = record_headers(r["event_type"], r.get("headers", "[]"))
+            if self._oversized(r, key, headers):
+                await self._dead_letter(producer, r, key, headers, "larger than the relay's max_record_bytes")
+                continue
+            partition = await _partition(producer, topic, key, partitions)
+            if self._warm(producer, topic, partition):
+                futures.append(
+                    await producer.send(topic, r["payload"], key=key, partition=partition, headers=headers)
+                )
+            else:  # its first record goes alone: see the module's docstring
+                meta = await producer.send_and_wait(
+                    topic, r["payload"], key=key, partition=partition, headers=headers
+                )
+                self._warmed(producer, topic, partition)
+                futures.append(_done(meta))
+        return asyncio.gather(*futures)
+
+    async def _send_carefully(self, rows: list[asyncpg.Record]) -> asyncio.Future[list[object]]:
+        """One record at a time, each acknowledged before the next: a record refused alone is poison."""
+        acked: list[object] = []
+        for r in rows:
+            await self._check()
+            key, headers = r["key"].encode(), record_headers(r["event_type"], r.get("headers", "[]"))
+            producer = await self._producers.current()
+            if self._oversized(r, key, headers):
+                await self._dead_letter(producer, r, key, headers, "larger than the relay's max_record_bytes")
+                continue
+            try:
+                partition = await _partition(producer, r["topic"], key, {})
+                meta = await producer.send_and_wait(
+                    r["topic"], r["payload"], key=key, partition=partition, headers=headers
+                )
+            except POISON as exc:
+                self._producers.discard()  # it can no longer write to that partition
+                await self._dead_letter(await self._producers.current(), r, key, headers, exc)
+                continue
+            self._warmed(producer, meta.topic, meta.partition)
+            acked.append(meta)
+        self.careful = False
+        return _done(acked)
+
+    def _warm(self, producer: AIOKafkaProducer, topic: str, partition: int) -> bool:
+        """Has Kafka acknowledged a record of this producer on this partition (recently enough that the
+        broker still keeps its state: `producer.id.expiration.ms` is a day by default)?"""
+        if self._warm_producer is not producer:
+            return False
+        at = self._warm_since.get((topic, partition))
+        return at is not None and time.monotonic() - at < WARM_FOR
+
+    def _warmed(self, producer: AIOKafkaProducer, topic: str, partition: int) -> None:
+        if self._warm_producer is not producer:
+            self._warm_producer, self._warm_since = producer, {}
+        self._warm_since[(topic, partition)] = time.monotonic()
+
+    def _oversized(self, row: asyncpg.Record, key: bytes, headers: list[Header]) -> bool:
+        size = len(row["payload"]) + len(key) + sum(len(k) + len(v) for k, v in headers)
+        return size > self._max
+
+    async def _dead_letter(
+        self,
+        producer: AIOKafkaProducer,
+        row: asyncpg.Record,
+        key: bytes,
+        headers: list[Header],
+        error: object,
+    ) -> None:
+        seq = row.get("seq")
+        where = f"position {row['position']}" if seq is None else f"batch {row['batch_id']} seq {seq}"
+        reason = error if isinstance(error, str) else f"refused by Kafka: {type(error).__name__}: {error}"
+        error_class = "RecordTooLarge" if isinstance(error, str) else type(error).__name__
+        log.error("outbox row dead-lettered", topic=row["topic"], row=where, reason=reason[:300])
+        all_headers = [
+            *headers,
+            ("dlq.reason", reason.encode()[:2000]),
+            ("dlq.error_class", error_class.encode()),
+            ("dlq.producer", b"outbox-relay"),
+            ("dlq.original_topic", row["topic"].encode()),
+            ("dlq.outbox_row", where.encode()),
+            ("dlq.failed_at", datetime.now(UTC).isoformat().encode()),
+        ]
+        await publish_dead_letter(producer, dlq_topic(row["topic"]), key, row["payload"], all_headers)
+        self._metrics.outbox_dead_lettered.labels(row["topic"]).inc()
+
+
+async def _partition(producer: AIOKafkaProducer, topic: str, key: bytes, known: dict[str, list[int]]) -> int:
+    """The partition the producer's own partitioner would choose (the relay passes it explicitly)."""
+    if topic not in known:
+        known[topic] = sorted(await producer.partitions_for(topic))
+    return partition_for(key, known[topic], known[topic])
+
+
+def _done(result: Any) -> "asyncio.Future[Any]":
+    done: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+    done.set_result(result)
+    return done
+
+
+def producer_like(shared: AIOKafkaProducer, suffix: str = "-relay") -> ProducerFactory:
+    """Fresh producers configured as `create_producer` does, on the cluster `shared` talks to."""
+    client: Any = shared.client
+    servers, client_id = client._bootstrap_servers, client._client_id
+
+    def new() -> AIOKafkaProducer:
+        return create_producer(servers, client_id=f"{client_id}{suffix}")
+
+    return new
+
+
+class RelayProducers:
+    """The producer the relay sends with now. `shared` (a started producer the service also uses) is used
+    until the first failure, then the relay's own ones (`new`, or producers like `shared`); the relay's
+    own are started here and stopped by `discard` (aborted: nothing queued is sent) and `close`."""
+
+    def __init__(self, shared: AIOKafkaProducer | None, new: ProducerFactory | None) -> None:
+        if shared is None and new is None:
+            raise ValueError("the relay needs a producer or a producer factory")
+        self._shared, self._new = shared, new
+        self._current: AIOKafkaProducer | None = shared
+        self._owned = False
+        self._closing: set[asyncio.Task[None]] = set()
+
+    async def current(self) -> AIOKafkaProducer:
+        if self._current is None:
+            if self._new is None:
+                assert self._shared is not None
+                self._new = producer_like(self._shared)
+            producer = self._new()
+            await producer.start()
+            self._current, self._owned = producer, True
+        return self._current
+
+    def discard(self) -> None:
+        """Stop sending with this producer; the next `current()` is a fresh one."""
+        producer, owned, self._current = self._current, self._owned, None
+        if producer is not None and owned:
+            sender_task = getattr(getattr(producer, "_sender", None), "sender_task", None)
+            if sender_task is not None:
+                sender_task.cancel()  # now, before it can drain another batch; see _abort
+            task = asyncio.create_task(_abort(producer))
+            self._closing.add(task)
+            task.add_done_callback(self._closing.discard)
+
+    async def close(self) -> None:
+        self.discard()
+        if self._closing:
+            await asyncio.wait(list(self._closing), timeout=10.0)
+
+
+async def _abort(producer: AIOKafkaProducer) -> None:
+    """Stop a producer without sending what it still holds (aiokafka's `stop` would flush it first).
+
+    Reaches into aiokafka (0.14, pinned by uv.lock): its sender task is cancelled, so no batch is drained
+    after this (the requests already on the wire finish), and what its accumulator still holds fails."""
+    sender: Any = getattr(producer, "_sender", None)
+    task = getattr(sender, "sender_task", None)
+    if task is not None:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    accumulator: Any = getattr(producer, "_message_accumulator", None)
+    if accumulator is not None:  # what it still holds fails (nobody waits for it), so `stop` returns
+        accumulator.fail_all(KafkaError("producer discarded by the outbox relay"))
+    try:
+        await asyncio.wait_for(producer.stop(), 10.0)
+    except Exception as exc:  # noqa: BLE001 - a producer being thrown away
+        log.warning("discarded producer did not stop cleanly", error=type(exc).__name__)
