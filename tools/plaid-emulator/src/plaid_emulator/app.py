@@ -94,6 +94,7 @@ def _endpoint(emu: Emulator, path: str, route: Route) -> Callable[[Request], Awa
             if not isinstance(body, dict):
                 raise PlaidApiError("INVALID_BODY")
             check_credentials(request.headers, body, emu.config.client_id, emu.config.secret)
+            route.check_required(body)
             the_item = emu.item_for_token(body.get("access_token")) if route.needs_item else None
             if the_item is not None:
                 emu.life.housekeep(the_item)

@@ -68,7 +68,6 @@ def fire(emu: Emulator, item: Item, code: str) -> None:
 
 
 def fire_webhook(call: Call) -> Result:
-    call.require("webhook_code")
     code = call.body["webhook_code"]
     kind = call.body.get("webhook_type")
     expected = "TRANSACTIONS" if code in TRANSACTIONS_CODES else "ITEM"
@@ -85,7 +84,6 @@ def reset_login(call: Call) -> Result:
 
 
 def transactions_create(call: Call) -> Result:
-    call.require("transactions")
     item = call.ready_item()
     assert item.ledger is not None
     given = call.body["transactions"]
@@ -131,7 +129,9 @@ def transactions_create(call: Call) -> Result:
 
 
 ROUTES = {
-    "/sandbox/item/fire_webhook": Route(fire_webhook, needs_item=True),
-    "/sandbox/item/reset_login": Route(reset_login, needs_item=True),
-    "/sandbox/transactions/create": Route(transactions_create, needs_item=True),
+    "/sandbox/item/fire_webhook": Route(fire_webhook, ("access_token", "webhook_code"), needs_item=True),
+    "/sandbox/item/reset_login": Route(reset_login, ("access_token",), needs_item=True),
+    "/sandbox/transactions/create": Route(
+        transactions_create, ("access_token", "transactions"), needs_item=True
+    ),
 }

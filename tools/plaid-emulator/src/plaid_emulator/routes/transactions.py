@@ -62,7 +62,6 @@ def transactions_sync(call: Call) -> Result:
 
 
 def transactions_get(call: Call) -> Result:
-    call.require("start_date", "end_date")
     item = call.ready_item()
     assert item.ledger is not None
     start = date_field(call.body["start_date"], "start_date").isoformat()
@@ -95,7 +94,7 @@ def transactions_refresh(call: Call) -> Result:
 
 
 ROUTES = {
-    "/transactions/sync": Route(transactions_sync, needs_item=True),
-    "/transactions/get": Route(transactions_get, needs_item=True),
-    "/transactions/refresh": Route(transactions_refresh, needs_item=True),
+    "/transactions/sync": Route(transactions_sync, ("access_token",), needs_item=True),
+    "/transactions/get": Route(transactions_get, ("access_token", "start_date", "end_date"), needs_item=True),
+    "/transactions/refresh": Route(transactions_refresh, ("access_token",), needs_item=True),
 }
