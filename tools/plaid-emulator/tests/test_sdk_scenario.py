@@ -1,6 +1,7 @@
 """The whole journey driven through plaid-python only (plus the Link stand-in, which stands where a browser
-would be, and a webhook receiver): Link, exchange, sync, refresh, pending to posted, reset_login, update mode,
-LOGIN_REPAIRED. The synced state must equal the emulator's ground truth."""
+would be, and a webhook receiver): Link, exchange, sync, refresh, pending to posted, reset_login, update mode
+(no LOGIN_REPAIRED), a repair outside update mode (LOGIN_REPAIRED). The synced state must equal the
+emulator's ground truth."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from plaid.model.link_token_create_request import LinkTokenCreateRequest
 from plaid.model.link_token_create_request_user import LinkTokenCreateRequestUser
 from plaid.model.link_token_transactions import LinkTokenTransactions
 from plaid.model.products import Products
+from plaid.model.sandbox_item_fire_webhook_request import SandboxItemFireWebhookRequest
 from plaid.model.sandbox_item_reset_login_request import SandboxItemResetLoginRequest
 from plaid.model.transactions_refresh_request import TransactionsRefreshRequest
 from plaid.model.transactions_sync_request import TransactionsSyncRequest
@@ -133,7 +135,24 @@ def test_sdk_only_journey(emu: Any, client: Any, receiver: Any) -> None:
             access_token=access,
         )
     )
+    # update mode: onSuccess is how the app learns of the repair; it syncs at once, waiting for nothing
     link(emu, update.link_token, username="user_transactions_dynamic")
+    cursor, _ = sync_all(client, access, cursor, store)
+    assert_matches_truth(emu, item_id, store)
+    # Plaid fires LOGIN_REPAIRED only for a repair outside update mode: none came for this one
+    client.sandbox_item_fire_webhook(
+        SandboxItemFireWebhookRequest(access_token=access, webhook_code="NEW_ACCOUNTS_AVAILABLE")
+    )
+    codes = []
+    while "NEW_ACCOUNTS_AVAILABLE" not in codes:
+        codes.append(json.loads(receiver.next()[1])["webhook_code"])
+    assert "LOGIN_REPAIRED" not in codes
+    assert "LOGIN_REPAIRED" not in {a["webhook_code"] for a in emu.webhook_attempts()}
+
+    # the bank recovers by itself (the control API's repair): that one fires LOGIN_REPAIRED
+    client.sandbox_item_reset_login(SandboxItemResetLoginRequest(access_token=access))
+    receiver.wait_for("ERROR")
+    emu.set_item_error(item_id, None)
     _, body, _ = receiver.wait_for("LOGIN_REPAIRED")
     assert body["item_id"] == item_id
     cursor, _ = sync_all(client, access, cursor, store)

@@ -123,8 +123,8 @@ def router(emu: Emulator) -> APIRouter:
         body = body or {}
         item = item_of(item_id)
         code = body.get("error_code")
-        if code is None:
-            emu.life.repair(item)
+        if code is None:  # the bank recovered by itself, outside the app's update mode
+            emu.life.repair(item, in_update_mode=False)
             item.error = None
         elif not is_known(code):
             raise HTTPException(400, f"unknown error_code {code}")

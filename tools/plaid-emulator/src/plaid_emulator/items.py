@@ -236,8 +236,11 @@ class Lifecycle:
         webhook_code = "USER_PERMISSION_REVOKED" if code == "USER_PERMISSION_REVOKED" else "ERROR"
         self.notify(item, events.item_event(item.item_id, webhook_code, item.error.body(with_status=True)))
 
-    def repair(self, item: Item) -> None:
+    def repair(self, item: Item, *, in_update_mode: bool) -> None:
+        """The Item's login works again. Plaid fires LOGIN_REPAIRED only when it recovers without the user
+        going through update mode in the app: after update mode, the app learns it from Link's onSuccess."""
         if item.error is not None and item.error.code == "ITEM_LOGIN_REQUIRED":
             item.error = None
-            self.notify(item, events.item_event(item.item_id, "LOGIN_REPAIRED"))
+            if not in_update_mode:
+                self.notify(item, events.item_event(item.item_id, "LOGIN_REPAIRED"))
             self.housekeep(item)

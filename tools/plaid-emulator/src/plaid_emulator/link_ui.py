@@ -3,7 +3,8 @@
 ({public_token, metadata}) or, on failure, like onExit ({error, metadata}) with Plaid's status.
 
 In update mode (a link token created with `access_token`) good credentials repair an Item in
-ITEM_LOGIN_REQUIRED and fire LOGIN_REPAIRED; no new Item is created.
+ITEM_LOGIN_REQUIRED; no new Item is created, and no LOGIN_REPAIRED is fired (Plaid fires it only for a repair
+outside update mode: the app learns of this one from onSuccess).
 """
 
 from __future__ import annotations
@@ -109,7 +110,7 @@ def _complete(emu: Emulator, body: dict[str, Any], session: str) -> dict[str, An
             raise PlaidApiError(
                 password.removeprefix("error_") if password.startswith("error_") else "INVALID_CREDENTIALS"
             )
-        emu.life.repair(item)
+        emu.life.repair(item, in_update_mode=True)
     else:
         if link.used:
             raise PlaidApiError("INVALID_LINK_TOKEN")

@@ -49,7 +49,7 @@ def fire(emu: Emulator, item: Item, code: str) -> None:
         emu.life.set_error(item, "USER_PERMISSION_REVOKED")
     elif code == "LOGIN_REPAIRED":
         if item.error is not None and item.error.code == "ITEM_LOGIN_REQUIRED":
-            emu.life.repair(item)
+            emu.life.repair(item, in_update_mode=False)
         else:
             emu.life.notify(item, events.item_event(item.item_id, code))
     elif code in ("PENDING_EXPIRATION", "PENDING_DISCONNECT"):
