@@ -151,7 +151,7 @@ def router(emu: Emulator) -> APIRouter:
 
     @api.post("/items/{item_id}/webhook")
     async def fire_item_webhook(item_id: str, body: RequiredBody) -> Json:
-        """{"webhook_code": "PENDING_EXPIRATION"} and any code /sandbox/item/fire_webhook knows."""
+        """{"webhook_code": "PENDING_EXPIRATION"}: rehearse any TRANSACTIONS or ITEM webhook (see `fire`)."""
         try:
             fire(emu, item_of(item_id), body["webhook_code"])
         except PlaidApiError as exc:

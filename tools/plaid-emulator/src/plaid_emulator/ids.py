@@ -32,5 +32,8 @@ class IdMint:
     def object_id(self) -> str:
         return "".join(self._rng.choices(ALPHANUMERIC, k=37))
 
+    def uuid(self) -> str:
+        return str(uuid.UUID(int=self._rng.getrandbits(128), version=4))
+
     def token(self, kind: str) -> str:
-        return f"{kind}-sandbox-{uuid.UUID(int=self._rng.getrandbits(128), version=4)}"
+        return f"{kind}-sandbox-{self.uuid()}"

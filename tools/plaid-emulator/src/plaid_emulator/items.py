@@ -234,7 +234,9 @@ class Lifecycle:
     def set_error(self, item: Item, code: str) -> None:
         item.error = PlaidApiError(code)
         webhook_code = "USER_PERMISSION_REVOKED" if code == "USER_PERMISSION_REVOKED" else "ERROR"
-        self.notify(item, events.item_event(item.item_id, webhook_code, item.error.body(with_status=True)))
+        self.notify(
+            item, events.item_event(item.item_id, webhook_code, error=item.error.body(with_status=True))
+        )
 
     def repair(self, item: Item, *, in_update_mode: bool) -> None:
         """The Item's login works again. Plaid fires LOGIN_REPAIRED only when it recovers without the user

@@ -29,7 +29,10 @@ def item_webhook_update(call: Call) -> Result:
     item.webhook = webhook or None
     if item.webhook:
         call.emu.life.notify(
-            item, events.item_event(item.item_id, "WEBHOOK_UPDATE_ACKNOWLEDGED", new_webhook_url=item.webhook)
+            item,
+            events.item_event(
+                item.item_id, "WEBHOOK_UPDATE_ACKNOWLEDGED", new_webhook_url=item.webhook, error=None
+            ),
         )
     return {"item": item.to_dict()}
 
