@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import base64
 import re
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -49,6 +49,7 @@ def test_fresh_item_is_not_ready_then_initial_then_historical(receiver: Any) -> 
         not_ready_delay=600,
         historical_delay=600,
         realtime=False,
+        start_time=datetime(2026, 6, 1, 12, tzinfo=UTC),  # 20 minutes on: still the same day (no daily life)
         tick_interval=0.05,
         webhook_time_scale=0.001,
     ) as emu:
@@ -209,3 +210,35 @@ def test_a_large_item_is_served_lazily(emu: Any, volume: int) -> None:
         if not page["has_more"]:
             break
     assert len(ids) == volume
+
+
+def test_refresh_answers_at_once_and_the_data_arrives_later_announced(receiver: Any) -> None:
+    """As a client would: refresh, sync at once (nothing new yet), wait for SYNC_UPDATES_AVAILABLE, sync
+    again (the refresh's changes). The webhook comes no sooner than the refresh delay."""
+    import time
+
+    with running_emulator(
+        not_ready_delay=0, historical_delay=0, refresh_delay=0.6, tick_interval=0.05, webhook_time_scale=0.001
+    ) as emu:
+        item = emu.create_item(ready=True, webhook=receiver.url, transactions=300)
+        access = item["access_token"]
+        store: dict[str, dict[str, Any]] = {}
+        cursor, _ = drain(emu, access, "", store)
+        while not receiver.received.empty():  # the Item's readiness webhooks
+            receiver.next()
+        pending = {tid for tid, t in store.items() if t["pending"]}
+        assert pending
+
+        asked = time.monotonic()
+        assert emu.plaid("/transactions/refresh", {"access_token": access}).status_code == 200
+        right_after = sync(emu, access, cursor).json()
+        assert (right_after["added"], right_after["modified"], right_after["removed"]) == ([], [], [])
+        _, hook, _ = receiver.wait_for("SYNC_UPDATES_AVAILABLE")
+        assert time.monotonic() - asked >= 0.6
+        assert hook["item_id"] == item["item_id"] and hook["historical_update_complete"] is True
+        cursor, pages = drain(emu, access, cursor, store)
+        assert pending <= {r["transaction_id"] for p in pages for r in p["removed"]}  # every pending posted
+        truth = emu.ground_truth(item["item_id"])["transactions"]
+        assert {t["transaction_id"]: t["amount"] for t in truth} == {
+            tid: t["amount"] for tid, t in store.items()
+        }

@@ -18,6 +18,9 @@ class EmulatorConfig:
     # (INITIAL_UPDATE_COMPLETE), then before the whole history is (HISTORICAL_UPDATE_COMPLETE).
     not_ready_delay: float = 1.0
     historical_delay: float = 2.0
+    # Seconds (simulated clock) between /transactions/refresh answering and the new data landing
+    # (announced by SYNC_UPDATES_AVAILABLE): Plaid answers at once and finds the data later.
+    refresh_delay: float = 1.0
     # Multiplies Plaid's webhook retry delays (30 s, then x4): 0.001 turns 30 s into 30 ms.
     webhook_time_scale: float = 1.0
     webhook_timeout: float = 10.0

@@ -134,7 +134,8 @@ def router(emu: Emulator) -> APIRouter:
 
     @api.post("/items/{item_id}/refresh")
     async def refresh(item_id: str) -> Json:
-        emu.life.refresh(item_of(item_id))
+        """What /transactions/refresh finds, landed at once (no refresh_delay, no rate limit)."""
+        emu.life.refresh(item_of(item_id), at_once=True)
         return {"item_id": item_id}
 
     @api.post("/items/{item_id}/mutate")

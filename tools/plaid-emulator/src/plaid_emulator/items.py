@@ -49,6 +49,7 @@ class Item:
     refreshes: int = 0
     generation: int = 0
     forced_mutations: int = 0  # pagination runs to break with a change between two pages
+    refreshes_due: list[datetime] = field(default_factory=list)  # /transactions/refresh calls still running
     pending: dict[str, None] = field(default_factory=dict)
     recent_posted: list[str] = field(default_factory=list)
     consent_expiration_time: str | None = None
@@ -141,6 +142,9 @@ class Lifecycle:
             while item.last_day < today:
                 item.last_day += timedelta(days=1)
                 life.daily(item.last_day)
+            while item.refreshes_due and item.refreshes_due[0] <= now:
+                item.refreshes_due.pop(0)
+                life.refresh(today)
             self.announce(item, life.changes)
 
     def _prepared(self, item: Item, wait: bool) -> bool:
@@ -215,13 +219,16 @@ class Lifecycle:
         if changes.removed:
             self.notify(item, events.transactions_removed(item.item_id, changes.removed))
 
-    def refresh(self, item: Item) -> None:
+    def refresh(self, item: Item, *, at_once: bool = False) -> None:
+        """/transactions/refresh: Plaid answers at once and finds the new data `refresh_delay` later (then
+        SYNC_UPDATES_AVAILABLE); `at_once` (the control API) lands it now."""
         self.housekeep(item)
         if item.status != STATUS_HISTORICAL or item.ledger is None:
             return  # the initial pull is still running; it will bring everything
-        life = Life(item, item.ledger)
-        life.refresh(self.emu.clock.today())
-        self.announce(item, life.changes)
+        delay = 0.0 if at_once else self.emu.config.refresh_delay
+        item.refreshes_due.append(self.emu.clock.now() + timedelta(seconds=delay))
+        if at_once:
+            self.housekeep(item)
 
     def mutate(self, item: Item) -> None:
         """One new pending transaction now: used to force a mutation during pagination."""
