@@ -4,6 +4,7 @@ per-account streams, history length, large lazily generated Items, convergence w
 from __future__ import annotations
 
 import base64
+import json
 import re
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -242,3 +243,56 @@ def test_refresh_answers_at_once_and_the_data_arrives_later_announced(receiver: 
         assert {t["transaction_id"]: t["amount"] for t in truth} == {
             tid: t["amount"] for tid, t in store.items()
         }
+
+
+def test_an_item_created_in_item_login_required_does_not_pull_until_repaired(receiver: Any) -> None:
+    """Sandbox password error_ITEM_LOGIN_REQUIRED: the Item exists but is broken, so no initial pull runs
+    (no INITIAL_UPDATE/HISTORICAL_UPDATE) until the user repairs it in update mode."""
+    with running_emulator(
+        not_ready_delay=0.2, historical_delay=0.2, tick_interval=0.05, webhook_time_scale=0.001
+    ) as emu:
+        public = emu.plaid(
+            "/sandbox/public_token/create",
+            {
+                "institution_id": "ins_109508",
+                "initial_products": ["transactions"],
+                "options": {"webhook": receiver.url, "override_password": "error_ITEM_LOGIN_REQUIRED"},
+            },
+        ).json()["public_token"]
+        exchanged = emu.plaid("/item/public_token/exchange", {"public_token": public}).json()
+        access, item_id = exchanged["access_token"], exchanged["item_id"]
+        assert sync(emu, access).json()["error_code"] == "ITEM_LOGIN_REQUIRED"
+        emu.advance(seconds=5)  # well past both delays
+        emu.control("POST", f"/items/{item_id}/webhook", {"webhook_code": "NEW_ACCOUNTS_AVAILABLE"})
+        codes = []
+        while "NEW_ACCOUNTS_AVAILABLE" not in codes:
+            codes.append(json.loads(receiver.next()[1])["webhook_code"])
+        assert codes == ["NEW_ACCOUNTS_AVAILABLE"]
+        assert emu.ground_truth(item_id)["transactions_update_status"] == "NOT_READY"
+
+        link_token = emu.plaid(
+            "/link/token/create",
+            {
+                "client_name": "bankstream",
+                "language": "en",
+                "country_codes": ["US"],
+                "user": {"client_user_id": "u"},
+                "access_token": access,
+            },
+        ).json()["link_token"]
+        done = emu.http.post(
+            "/link/complete",
+            json={
+                "link_token": link_token,
+                "institution_id": "ins_109508",
+                "username": "user_good",
+                "password": "pass_good",
+            },
+        )
+        assert done.status_code == 200
+        seen: set[str] = set()
+        while not {"INITIAL_UPDATE", "HISTORICAL_UPDATE"} <= seen:  # in either order: one task each
+            seen.add(json.loads(receiver.next()[1])["webhook_code"])
+        store: dict[str, Any] = {}
+        drain(emu, access, "", store)
+        assert len(store) == len(emu.ground_truth(item_id)["transactions"]) > 0

@@ -125,6 +125,8 @@ class Lifecycle:
     def housekeep(self, item: Item, wait: bool = False) -> None:
         """Bring `item` up to now; `wait`: finish generating its data rather than stay NOT_READY for it."""
         cfg, now = self.emu.config, self.emu.clock.now()
+        if item.error is not None:
+            return  # an Item in an error state does not move, not even its first pull (until repaired)
         if item.status == STATUS_NOT_READY and now >= item.created_at + timedelta(
             seconds=cfg.not_ready_delay
         ):
@@ -135,7 +137,7 @@ class Lifecycle:
             seconds=cfg.not_ready_delay + cfg.historical_delay
         ):
             self._complete_history(item, now)
-        if item.status == STATUS_HISTORICAL and item.error is None:
+        if item.status == STATUS_HISTORICAL:
             assert item.last_day is not None and item.ledger is not None
             life = Life(item, item.ledger)
             today = now.date()
