@@ -296,3 +296,48 @@ def test_an_item_created_in_item_login_required_does_not_pull_until_repaired(rec
         store: dict[str, Any] = {}
         drain(emu, access, "", store)
         assert len(store) == len(emu.ground_truth(item_id)["transactions"]) > 0
+
+
+def test_sync_days_requested_counts_only_for_an_item_not_initialised_with_transactions() -> None:
+    """The spec: options.days_requested applies to an Item not yet initialised with Transactions; "if the
+    Item has already been initialized with the Transactions product, this field will have no effect". The
+    Item linked with 60 days is still NOT_READY at its first sync (which asks for 20)."""
+    with running_emulator(not_ready_delay=0.3, historical_delay=0, tick_interval=0.05) as emu:
+
+        def oldest_after_first_sync(access: str) -> date:
+            store: dict[str, Any] = {}
+            while (page := sync(emu, access, "", 500, days_requested=20).json())["next_cursor"] == "":
+                assert page["transactions_update_status"] == "NOT_READY"  # a fresh pull: poll
+            _, pages = drain(emu, access, "", store, count=500, days_requested=20)
+            assert pages[-1]["transactions_update_status"] == "HISTORICAL_UPDATE_COMPLETE"
+            return min(date.fromisoformat(t["date"]) for t in store.values())
+
+        today = date.fromisoformat(emu.control("GET", "/clock")["now"][:10])
+        link_token = emu.plaid(
+            "/link/token/create",
+            {
+                "client_name": "bankstream",
+                "language": "en",
+                "country_codes": ["US"],
+                "user": {"client_user_id": "u"},
+                "products": ["transactions"],
+                "transactions": {"days_requested": 60},
+            },
+        ).json()["link_token"]
+        done = emu.http.post(
+            "/link/complete",
+            json={
+                "link_token": link_token,
+                "institution_id": "ins_109508",
+                "username": "user_good",
+                "password": "pass_good",
+            },
+        ).json()
+        linked = emu.plaid("/item/public_token/exchange", {"public_token": done["public_token"]}).json()
+        assert oldest_after_first_sync(linked["access_token"]) <= today - timedelta(days=50)  # Link's 60 days
+
+        public = emu.plaid(
+            "/sandbox/public_token/create", {"institution_id": "ins_109508", "initial_products": ["assets"]}
+        ).json()["public_token"]
+        without = emu.plaid("/item/public_token/exchange", {"public_token": public}).json()
+        assert oldest_after_first_sync(without["access_token"]) >= today - timedelta(days=21)  # the sync's 20

@@ -86,7 +86,9 @@ def router(emu: Emulator) -> APIRouter:
         if "days_requested" in body:
             item.days_requested = int(body["days_requested"])
         if body.get("ready"):
-            item.created_at -= timedelta(seconds=emu.config.not_ready_delay + emu.config.historical_delay)
+            emu.life.start_transactions(item)
+            assert item.pulling_since is not None
+            item.pulling_since -= timedelta(seconds=emu.config.not_ready_delay + emu.config.historical_delay)
             emu.life.housekeep(item, wait=True)  # answers once the data exists
 
     @api.get("/items")

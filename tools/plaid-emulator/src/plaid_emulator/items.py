@@ -37,6 +37,9 @@ class Item:
     created_at: datetime
     accounts: list[Account]
     dynamic: bool = False
+    # When its Transactions pull began: at creation if linked with transactions, else at its first
+    # /transactions/sync (which initialises the product); None until then.
+    pulling_since: datetime | None = None
     volume: int | None = None
     currency: str = "USD"
     ledger: Ledger | None = None  # set once the data exists (the Item is no longer NOT_READY)
@@ -127,13 +130,15 @@ class Lifecycle:
         cfg, now = self.emu.config, self.emu.clock.now()
         if item.error is not None:
             return  # an Item in an error state does not move, not even its first pull (until repaired)
-        if item.status == STATUS_NOT_READY and now >= item.created_at + timedelta(
+        if item.pulling_since is None:
+            return  # not initialised with Transactions: nothing to pull
+        if item.status == STATUS_NOT_READY and now >= item.pulling_since + timedelta(
             seconds=cfg.not_ready_delay
         ):
             if not self._prepared(item, wait):
                 return
             self._initialise(item, now)
-        if item.status == STATUS_INITIAL and now >= item.created_at + timedelta(
+        if item.status == STATUS_INITIAL and now >= item.pulling_since + timedelta(
             seconds=cfg.not_ready_delay + cfg.historical_delay
         ):
             self._complete_history(item, now)
@@ -149,15 +154,27 @@ class Lifecycle:
                 life.refresh(today)
             self.announce(item, life.changes)
 
+    def start_transactions(self, item: Item, days_requested: int | None = None) -> None:
+        """Initialise the Item with Transactions if it is not yet (its first /transactions/sync does this
+        for an Item linked without them): only then does `days_requested` count."""
+        if item.pulling_since is not None:
+            return
+        if "transactions" not in item.products:
+            item.products.append("transactions")
+        if days_requested is not None:
+            item.days_requested = days_requested
+        item.pulling_since = self.emu.clock.now()
+
     def _prepared(self, item: Item, wait: bool) -> bool:
         ledger = item.preparing
         if ledger is None:
+            assert item.pulling_since is not None
             profile = Profile(
                 item.item_id,
                 item.seed,
                 item.days_requested,
                 self.transaction_count(item),
-                item.created_at.date(),
+                item.pulling_since.date(),
                 {a.kind: a.account_id for a in item.accounts},
                 item.currency,
             )

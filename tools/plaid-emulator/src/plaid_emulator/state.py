@@ -96,6 +96,8 @@ class Emulator:
             accounts=build_accounts(seed),
             dynamic=dynamic,
         )
+        if "transactions" in item.products:
+            item.pulling_since = item.created_at
         self.items[item.item_id] = item
         self.by_access_token[item.access_token] = item.item_id
         if initial_error:

@@ -32,8 +32,9 @@ def transactions_sync(call: Call) -> Result:
     days = options.get("days_requested")
     if days is not None:
         days = int_field(days, "options.days_requested", 1, 730, 90)
-        if not item.data_started:
-            item.days_requested = days
+    # "If the Item has already been initialized with the Transactions product, this field will have no
+    # effect": only an Item linked without Transactions takes it, as this call initialises them.
+    call.emu.life.start_transactions(item, days)
     account_id = options.get("account_id") or None
     if account_id is not None:
         item.account(account_id)
