@@ -341,3 +341,27 @@ def test_sync_days_requested_counts_only_for_an_item_not_initialised_with_transa
         ).json()["public_token"]
         without = emu.plaid("/item/public_token/exchange", {"public_token": public}).json()
         assert oldest_after_first_sync(without["access_token"]) >= today - timedelta(days=21)  # the sync's 20
+
+
+def test_simulated_days_have_historys_density_and_each_is_announced(receiver: Any) -> None:
+    """30 simulated days at once: as many transactions a day as the history has (20 here), and one
+    DEFAULT_UPDATE and one SYNC_UPDATES_AVAILABLE per day, as 30 daily updates would send."""
+    with running_emulator(
+        not_ready_delay=0,
+        historical_delay=0,
+        realtime=False,
+        start_time=datetime(2026, 6, 1, 12, tzinfo=UTC),
+        tick_interval=0.05,
+        webhook_time_scale=0.001,
+    ) as emu:
+        item = emu.create_item(ready=True, webhook=receiver.url, transactions=1800, days_requested=90)
+        assert sync(emu, item["access_token"]).status_code == 200  # SYNC_UPDATES_AVAILABLE from now on
+        emu.advance(days=30)
+        truth = emu.ground_truth(item["item_id"])["transactions"]
+        per_day = len([t for t in truth if t["date"] > "2026-06-01"]) / 30
+        assert 17 <= per_day <= 23, per_day
+        counts = {"DEFAULT_UPDATE": 0, "SYNC_UPDATES_AVAILABLE": 0}
+        while min(counts.values()) < 30:
+            code = json.loads(receiver.next()[1])["webhook_code"]
+            if code in counts:
+                counts[code] += 1

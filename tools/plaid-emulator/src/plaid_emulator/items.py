@@ -144,15 +144,17 @@ class Lifecycle:
             self._complete_history(item, now)
         if item.status == STATUS_HISTORICAL:
             assert item.last_day is not None and item.ledger is not None
-            life = Life(item, item.ledger)
             today = now.date()
-            while item.last_day < today:
+            while item.last_day < today:  # each simulated day is an update of its own, announced as such
                 item.last_day += timedelta(days=1)
+                life = Life(item, item.ledger)
                 life.daily(item.last_day)
+                self.announce(item, life.changes)
             while item.refreshes_due and item.refreshes_due[0] <= now:
                 item.refreshes_due.pop(0)
+                life = Life(item, item.ledger)
                 life.refresh(today)
-            self.announce(item, life.changes)
+                self.announce(item, life.changes)
 
     def start_transactions(self, item: Item, days_requested: int | None = None) -> None:
         """Initialise the Item with Transactions if it is not yet (its first /transactions/sync does this
