@@ -451,3 +451,27 @@ def test_a_missing_required_field_is_missing_fields_before_any_lookup(
         out = checker.check(path, {}, response.status_code, response.content)
         named = out["error_message"].removeprefix("the following required fields are missing: ").split(", ")
         assert set(required) <= set(named), (path, out)
+
+
+def test_datetime_comes_from_select_institutions_and_parses(emu: Any, client: Any, checker: Any) -> None:
+    """`datetime`/`authorized_datetime` are "returned for select financial institutions" (possibly with a
+    default time of day): Tartan Bank gives them, First Platypus Bank does not; both parse and validate."""
+    raw = Raw(emu, checker)
+    for institution, has_times in (("ins_109511", True), ("ins_109508", False)):
+        public = client.sandbox_public_token_create(
+            SandboxPublicTokenCreateRequest(
+                institution_id=institution, initial_products=[Products("transactions")]
+            )
+        )
+        access = client.item_public_token_exchange(
+            ItemPublicTokenExchangeRequest(public_token=public.public_token)
+        ).access_token
+        page = client.transactions_sync(TransactionsSyncRequest(access_token=access, count=100))
+        assert page.added
+        for txn in page.added:
+            if has_times:
+                assert txn.datetime.date() == txn.date and txn.datetime.tzinfo is not None
+                assert (txn.authorized_datetime is None) == (txn.authorized_date is None)
+            else:
+                assert txn.datetime is None and txn.authorized_datetime is None
+        raw.ok("/transactions/sync", {"access_token": access, "count": 500})

@@ -5,6 +5,7 @@ from __future__ import annotations
 import orjson
 
 from .. import sync
+from ..data.institutions import SANDBOX
 from ..errors import PlaidApiError
 from ..items import STATUS_NOT_READY
 from ..render import View
@@ -38,7 +39,7 @@ def transactions_sync(call: Call) -> Result:
     account_id = options.get("account_id") or None
     if account_id is not None:
         item.account(account_id)
-    view = View(options)
+    view = View(options, SANDBOX[item.institution_id].datetimes)
     item.sync_called = True
     if item.status == STATUS_NOT_READY or item.ledger is None:
         return dict(_EMPTY_NOT_READY)
@@ -77,7 +78,7 @@ def transactions_get(call: Call) -> Result:
     wanted = {a["account_id"] for a in accounts}
     matching = [t for t in item.ledger.current() if start <= t["date"] <= end and t["account_id"] in wanted]
     matching.sort(key=lambda t: (t["date"], t["transaction_id"]), reverse=True)
-    view = View(options)
+    view = View(options, SANDBOX[item.institution_id].datetimes)
     return orjson.dumps(
         {
             "accounts": accounts,
