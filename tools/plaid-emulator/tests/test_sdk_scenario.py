@@ -182,3 +182,57 @@ def test_link_stand_in_reports_error_passwords_like_link_on_exit(emu: Any, clien
     )
     assert failed.status_code == 400
     assert failed.json()["error"]["error_code"] == "ITEM_LOCKED"
+
+
+def test_a_new_account_is_shared_through_update_mode_with_account_selection(
+    emu: Any, client: Any, receiver: Any
+) -> None:
+    """NEW_ACCOUNTS_AVAILABLE says the bank has an account the app was not given; it appears in
+    /accounts/get only after update mode with account selection (Link's onSuccess lists it too)."""
+    from plaid.model.accounts_get_request import AccountsGetRequest
+    from plaid.model.link_token_create_request_update import LinkTokenCreateRequestUpdate
+
+    user = LinkTokenCreateRequestUser(client_user_id="user-7")
+    created = client.link_token_create(
+        LinkTokenCreateRequest(
+            client_name="bankstream",
+            language="en",
+            country_codes=[CountryCode("US")],
+            user=user,
+            products=[Products("transactions")],
+            webhook=receiver.url,
+        )
+    )
+    exchanged = client.item_public_token_exchange(
+        ItemPublicTokenExchangeRequest(public_token=link(emu, created.link_token)["public_token"])
+    )
+    access = exchanged.access_token
+
+    def account_subtypes() -> list[str]:
+        return [str(a.subtype) for a in client.accounts_get(AccountsGetRequest(access_token=access)).accounts]
+
+    assert account_subtypes() == ["checking", "savings", "credit card"]
+    client.sandbox_item_fire_webhook(
+        SandboxItemFireWebhookRequest(access_token=access, webhook_code="NEW_ACCOUNTS_AVAILABLE")
+    )
+    assert receiver.wait_for("NEW_ACCOUNTS_AVAILABLE")[1]["item_id"] == exchanged.item_id
+    assert len(account_subtypes()) == 3  # not shared yet
+
+    def update_mode(**extra: Any) -> dict[str, Any]:
+        token = client.link_token_create(
+            LinkTokenCreateRequest(
+                client_name="bankstream",
+                language="en",
+                country_codes=[CountryCode("US")],
+                user=user,
+                access_token=access,
+                **extra,
+            )
+        ).link_token
+        return link(emu, token)
+
+    update_mode()  # plain update mode: no account selection, nothing new shared
+    assert len(account_subtypes()) == 3
+    success = update_mode(update=LinkTokenCreateRequestUpdate(account_selection_enabled=True))
+    assert [a["subtype"] for a in success["metadata"]["accounts"]][-1] == "money market"
+    assert account_subtypes() == ["checking", "savings", "credit card", "money market"]

@@ -36,6 +36,9 @@ class Item:
     days_requested: int
     created_at: datetime
     accounts: list[Account]
+    # accounts opened at the bank since (NEW_ACCOUNTS_AVAILABLE), shared once the user selects them in
+    # update mode with account selection
+    new_accounts: list[Account] = field(default_factory=list)
     dynamic: bool = False
     # When its Transactions pull began: at creation if linked with transactions, else at its first
     # /transactions/sync (which initialises the product); None until then.

@@ -111,6 +111,9 @@ def _complete(emu: Emulator, body: dict[str, Any], session: str) -> dict[str, An
                 password.removeprefix("error_") if password.startswith("error_") else "INVALID_CREDENTIALS"
             )
         emu.life.repair(item, in_update_mode=True)
+        if link.account_selection:  # the user shares the accounts opened since (the stand-in selects all)
+            item.accounts.extend(item.new_accounts)
+            item.new_accounts.clear()
     else:
         if link.used:
             raise PlaidApiError("INVALID_LINK_TOKEN")

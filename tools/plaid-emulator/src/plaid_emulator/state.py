@@ -32,6 +32,7 @@ class LinkToken:
     redirect_uri: str | None
     days_requested: int
     item_id: str | None = None  # set in update mode
+    account_selection: bool = False  # update mode with `update.account_selection_enabled`
     used: bool = False
     extra: dict[str, str] = field(default_factory=dict)
 

@@ -42,6 +42,7 @@ def link_token_create(call: Call) -> Result:
             redirect_uri=redirect_uri,
             days_requested=days,
             item_id=item_id,
+            account_selection=bool(item_id and (body.get("update") or {}).get("account_selection_enabled")),
         )
     )
     return {"link_token": link.token, "expiration": iso(link.expiration)}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from ..data.accounts import new_account
 from ..errors import PlaidApiError
 from ..items import Item
 from ..life import Changes
@@ -88,7 +89,9 @@ def fire(emu: Emulator, item: Item, code: str) -> None:
                 disconnect_time=item.consent_expiration_time,
             ),
         )
-    elif code == "NEW_ACCOUNTS_AVAILABLE":
+    elif code == "NEW_ACCOUNTS_AVAILABLE":  # a new account at the bank, shared through update mode
+        number = len(item.accounts) + len(item.new_accounts) + 1
+        item.new_accounts.append(new_account(item.seed, number, item.currency))
         emu.life.notify(item, events.item_event(item.item_id, code, error=None))
     else:
         raise PlaidApiError("INVALID_FIELD", f"webhook_code {code} is not supported")
