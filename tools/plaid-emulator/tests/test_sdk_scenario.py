@@ -236,3 +236,50 @@ def test_a_new_account_is_shared_through_update_mode_with_account_selection(
     success = update_mode(update=LinkTokenCreateRequestUpdate(account_selection_enabled=True))
     assert [a["subtype"] for a in success["metadata"]["accounts"]][-1] == "money market"
     assert account_subtypes() == ["checking", "savings", "credit card", "money market"]
+
+
+def test_an_oauth_institution_needs_the_redirect_round_trip(emu: Any, client: Any) -> None:
+    """As a web client would: Link sends the user to the bank; the bank sends them back to the redirect_uri
+    with an oauth_state_id; Link, re-opened with that URI, answers onSuccess. No redirect_uri, no OAuth."""
+
+    def link_token(**extra: Any) -> str:
+        return str(
+            client.link_token_create(
+                LinkTokenCreateRequest(
+                    client_name="bankstream",
+                    language="en",
+                    country_codes=[CountryCode("US")],
+                    user=LinkTokenCreateRequestUser(client_user_id="user-oauth"),
+                    products=[Products("transactions")],
+                    **extra,
+                )
+            ).link_token
+        )
+
+    choose = {"institution_id": "ins_127287", "username": "user_good", "password": "pass_good"}
+    refused = emu.http.post("/link/complete", json={"link_token": link_token(), **choose})
+    assert refused.status_code == 400 and "redirect_uri" in refused.json()["error"]["error_message"]
+
+    token = link_token(redirect_uri="https://app.example/oauth-return")
+    started = emu.http.post("/link/complete", json={"link_token": token, **choose})
+    assert started.status_code == 200 and "public_token" not in started.json()
+    bank = emu.http.get(started.json()["oauth_redirect_url"], follow_redirects=False)
+    assert bank.status_code == 302
+    back = bank.headers["location"]
+    assert back.startswith("https://app.example/oauth-return?oauth_state_id=")
+    forged = back.replace("oauth_state_id=", "oauth_state_id=x")
+    assert (
+        emu.http.post(
+            "/link/complete", json={"link_token": token, "received_redirect_uri": forged}
+        ).status_code
+        == 400
+    )
+    success = emu.http.post("/link/complete", json={"link_token": token, "received_redirect_uri": back})
+    assert success.status_code == 200, success.text
+    assert success.json()["metadata"]["institution"]["institution_id"] == "ins_127287"
+    exchanged = client.item_public_token_exchange(
+        ItemPublicTokenExchangeRequest(public_token=success.json()["public_token"])
+    )
+    assert exchanged.item_id
+    again = emu.http.post("/link/complete", json={"link_token": token, "received_redirect_uri": back})
+    assert again.status_code == 400  # a state is used once

@@ -60,6 +60,7 @@ class Emulator:
         self.by_access_token: dict[str, str] = {}
         self.public_tokens: dict[str, tuple[str, datetime]] = {}
         self.link_tokens: dict[str, LinkToken] = {}
+        self.oauth_states: dict[str, tuple[str, dict[str, object]]] = {}  # state id -> (link token, request)
         self.keys = KeyRing()
         self.webhooks = Dispatcher(self.keys, config.webhook_time_scale, config.webhook_timeout)
         self.faults = Faults(config.seed, config.rate_limits)
