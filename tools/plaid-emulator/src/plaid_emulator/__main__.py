@@ -29,6 +29,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--webhook-time-scale", type=float, help="multiplies Plaid's webhook retry delays")
     parser.add_argument("--default-transactions", type=int, help="transactions per Item (default 4 per day)")
     parser.add_argument("--no-rate-limits", action="store_true")
+    parser.add_argument("--snapshot", help="a file that keeps the Items across restarts (default: none)")
     parser.add_argument("--log-level", default="info")
     args = parser.parse_args(argv)
     config = EmulatorConfig.from_env(
@@ -41,6 +42,7 @@ def main(argv: list[str] | None = None) -> None:
         webhook_time_scale=args.webhook_time_scale,
         default_transactions=args.default_transactions,
         rate_limits=False if args.no_rate_limits else None,
+        snapshot=args.snapshot,
         # This process is the emulator's own (unless PLAID_EMULATOR_GC_FREEZE says otherwise).
         gc_freeze=None if os.environ.get("PLAID_EMULATOR_GC_FREEZE") else True,
     )

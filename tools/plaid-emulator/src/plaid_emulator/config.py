@@ -34,6 +34,10 @@ class EmulatorConfig:
     # Simulated clock: starts at `start_time` (None = now) and, if `realtime`, flows with the wall clock.
     start_time: datetime | None = None
     realtime: bool = True
+    # An optional snapshot file: Items survive a restart (read at start, written every
+    # `snapshot_interval` seconds and on shutdown). None: state in memory only.
+    snapshot: str | None = None
+    snapshot_interval: float = 5.0
     # Background housekeeping period (readiness, simulated days, webhooks).
     tick_interval: float = 0.2
 
@@ -51,7 +55,7 @@ class EmulatorConfig:
 
 
 def _parse(name: str, raw: str) -> object:
-    if name in ("client_id", "secret"):
+    if name in ("client_id", "secret", "snapshot"):
         return raw
     if name in ("seed", "default_transactions", "prepared_transactions"):
         return int(raw)
