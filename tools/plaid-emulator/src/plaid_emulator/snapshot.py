@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import random
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -35,8 +34,8 @@ _PLAIN = (
 def save(emu: Emulator, path: Path) -> None:
     doc = {
         "version": VERSION,
-        "mint": _rng_state(emu.mint._rng),
-        "items_created": emu._items_created,
+        "mint": emu.mint.state(),
+        "items_created": emu.items_created,
         "now": emu.clock.now().isoformat(),
         "skew": (emu.clock.now() - datetime.now(UTC)).total_seconds(),
         "items": [_item(i) for i in emu.items.values()],
@@ -53,8 +52,8 @@ def load(emu: Emulator, path: Path) -> int:
     doc = orjson.loads(path.read_bytes())
     if doc.get("version") != VERSION:
         raise ValueError(f"{path}: snapshot version {doc.get('version')} is not {VERSION}")
-    emu.mint._rng.setstate(_rng_tuple(doc["mint"]))
-    emu._items_created = int(doc["items_created"])
+    emu.mint.restore(doc["mint"])
+    emu.items_created = int(doc["items_created"])
     behind = (
         timedelta(seconds=doc["skew"])
         if emu.config.realtime
@@ -119,41 +118,11 @@ def _ledger(ledger: Ledger) -> dict[str, Any]:
     profile = dataclasses.asdict(ledger.gen.p)
     profile.pop("home")  # derived from the seed
     profile["anchor"] = ledger.gen.p.anchor.isoformat()
-    return {
-        "profile": profile,
-        "head": ledger.head,
-        "starts": ledger._starts,
-        "chunks": [
-            {"range": [c.start, c.stop]} if isinstance(c, range) else {"entries": c} for c in ledger._chunks
-        ],
-        "state": ledger._state,
-        "last_pos": ledger._last_pos,
-        "created_pos": ledger._created_pos,
-        "virtual_index": ledger._virtual_index,
-    }
+    return {"profile": profile, **ledger.dump()}
 
 
 def _restore_ledger(emu: Emulator, data: dict[str, Any]) -> Ledger:
     profile = Profile(**{**data["profile"], "anchor": date.fromisoformat(data["profile"]["anchor"])})
     ledger = Ledger(Generator(profile), emu.config.prepared_transactions, emu.config.gc_freeze)
-    ledger.head = data["head"]
-    ledger._starts = list(data["starts"])
-    ledger._chunks = [
-        range(*c["range"]) if "range" in c else [tuple(e) for e in c["entries"]] for c in data["chunks"]
-    ]
-    ledger._state = data["state"]
-    ledger._last_pos = data["last_pos"]
-    ledger._created_pos = data["created_pos"]
-    ledger._virtual_index = data["virtual_index"]
-    ledger.prepare()
-    ledger.settle()
+    ledger.restore(data)
     return ledger
-
-
-def _rng_state(rng: random.Random) -> list[Any]:
-    version, internal, gauss = rng.getstate()
-    return [version, list(internal), gauss]
-
-
-def _rng_tuple(state: list[Any]) -> tuple[Any, ...]:
-    return (state[0], tuple(state[1]), state[2])

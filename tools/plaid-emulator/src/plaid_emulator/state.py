@@ -65,7 +65,7 @@ class Emulator:
         self.webhooks = Dispatcher(self.keys, config.webhook_time_scale, config.webhook_timeout)
         self.faults = Faults(config.seed, config.rate_limits)
         self.life = Lifecycle(self)
-        self._items_created = 0
+        self.items_created = 0
 
     # -- Items ------------------------------------------------------------------------------------------
     def create_item(
@@ -83,8 +83,8 @@ class Emulator:
         if institution.health == "DOWN":
             raise PlaidApiError("INSTITUTION_DOWN")
         dynamic, initial_error = check_login(username, password)
-        self._items_created += 1
-        seed = self.config.seed * 1_000_003 + self._items_created
+        self.items_created += 1
+        seed = self.config.seed * 1_000_003 + self.items_created
         item = Item(
             item_id=self.mint.object_id(),
             access_token=self.mint.token("access"),
