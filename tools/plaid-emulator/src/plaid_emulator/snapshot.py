@@ -1,8 +1,8 @@
 """An optional snapshot file: the Items (tokens, accounts, change logs, life so far) and what mints new ids,
 so that a restarted emulator still knows the access tokens its clients hold and serves the same cursors.
 
-Written atomically (a temporary file renamed over it) every `snapshot_interval` seconds when something
-may have changed and on shutdown; read once at start. Generated history is not stored: it is regenerated
+Written atomically (a temporary file renamed over it) every `snapshot_interval` seconds and on shutdown;
+read once at start. Generated history is not stored: it is regenerated
 from each Item's seed (the ledger keeps only which ranges are visible and every change appended since).
 Tokens that live minutes (link, public) and webhook keys are not kept: clients fetch a key by its id.
 """
