@@ -103,9 +103,29 @@ async def test_incremental_updates_pending_to_posted_modifications_and_removals(
     for day in range(1, 4):
         emulator.advance(days=1)  # new pending transactions, some posted, some amounts changed
         await worker.request_sync(item_id)
-        await worker.wait_runs(item_id, 2 * day)
-        await worker.request_sync(item_id, refresh=True)  # /transactions/refresh: every pending posts
-        await worker.wait_runs(item_id, 2 * day + 1)
+        await worker.wait_runs(item_id, 3 * day - 1)
+        head = emulator.ground_truth(item_id)["log_head"]
+        await worker.request_sync(item_id, refresh=True)  # /transactions/refresh: every pending posts...
+        await worker.wait_runs(item_id, 3 * day)
+        # ...later, as with Plaid: the refresh answers at once and its data lands afterwards, announced by
+        # SYNC_UPDATES_AVAILABLE (link-svc forwards it; here the test polls Plaid's side, then forwards it)
+        for _ in range(100):
+            if emulator.ground_truth(item_id)["log_head"] > head:
+                break
+            await asyncio.sleep(0.05)
+        await worker.publish(
+            "bankstream.plaid-webhooks",
+            "bankstream.plaid.webhook_received.v1",
+            {
+                "item_id": item_id,
+                "webhook_type": "TRANSACTIONS",
+                "webhook_code": "SYNC_UPDATES_AVAILABLE",
+                "initial_update_complete": True,
+                "historical_update_complete": True,
+                "environment": "sandbox",
+            },
+        )
+        await worker.wait_runs(item_id, 3 * day + 1)
     events = await assert_converged(worker, reader, emulator, item_id)
     assert worker.container.metrics.plaid_requests.labels("refresh", "ok")._value.get() == 3
     changes = {e.data["change"] for e in events}

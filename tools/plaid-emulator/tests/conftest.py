@@ -18,7 +18,9 @@ from plaid.api import plaid_api
 from plaid_emulator.testing import RunningEmulator, running_emulator
 
 REPO = Path(__file__).resolve().parents[3]
-SPEC_PATH = REPO.parent / "shared" / "plaid" / "openapi" / "2020-09-14.json"
+_SPEC = Path("shared", "plaid", "openapi", "2020-09-14.json")
+# the shared/ folder beside the repository (or beside the folder of its worktrees)
+SPEC_PATH = next((d / _SPEC for d in REPO.parents if (d / _SPEC).exists()), REPO.parent / _SPEC)
 
 
 @pytest.fixture(scope="session")

@@ -422,3 +422,56 @@ def plaid_api_with_secret(emu: Any, secret: str) -> Any:
 
     configuration = plaid.Configuration(host=emu.url, api_key={"clientId": emu.client_id, "secret": secret})
     return plaid_api.PlaidApi(plaid.ApiClient(configuration))
+
+
+def test_a_missing_required_field_is_missing_fields_before_any_lookup(
+    emu: Any, checker: Any, spec_dict: dict[str, Any]
+) -> None:
+    """Plaid checks the request's required fields first: no access_token is INVALID_REQUEST/MISSING_FIELDS
+    naming it, never INVALID_ACCESS_TOKEN; so for every endpoint and every field its schema requires."""
+    access, _ = new_item(Raw(emu, checker))
+    schemas = spec_dict["components"]["schemas"]
+    for path in ENDPOINTS:
+        ref = spec_dict["paths"][path]["post"]["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+        required = [f for f in schemas[ref.split("/")[-1]]["required"] if f not in ("client_id", "secret")]
+        assert required, path
+        for field in required:
+            # every other required field present (an access_token that exists), this one left out
+            body = {f: ({"access_token": access}.get(f) or "x") for f in required if f != field}
+            response = emu.plaid(path, body)
+            out = checker.check(path, body, response.status_code, response.content)
+            assert (response.status_code, out["error_type"], out["error_code"]) == (
+                400,
+                "INVALID_REQUEST",
+                "MISSING_FIELDS",
+            ), (path, field, out)
+            assert out["error_message"].startswith("the following required fields are missing: ")
+            assert field in out["error_message"].removeprefix("the following required fields are missing: ")
+        response = emu.plaid(path, {})
+        out = checker.check(path, {}, response.status_code, response.content)
+        named = out["error_message"].removeprefix("the following required fields are missing: ").split(", ")
+        assert set(required) <= set(named), (path, out)
+
+
+def test_datetime_comes_from_select_institutions_and_parses(emu: Any, client: Any, checker: Any) -> None:
+    """`datetime`/`authorized_datetime` are "returned for select financial institutions" (possibly with a
+    default time of day): Tartan Bank gives them, First Platypus Bank does not; both parse and validate."""
+    raw = Raw(emu, checker)
+    for institution, has_times in (("ins_109511", True), ("ins_109508", False)):
+        public = client.sandbox_public_token_create(
+            SandboxPublicTokenCreateRequest(
+                institution_id=institution, initial_products=[Products("transactions")]
+            )
+        )
+        access = client.item_public_token_exchange(
+            ItemPublicTokenExchangeRequest(public_token=public.public_token)
+        ).access_token
+        page = client.transactions_sync(TransactionsSyncRequest(access_token=access, count=100))
+        assert page.added
+        for txn in page.added:
+            if has_times:
+                assert txn.datetime.date() == txn.date and txn.datetime.tzinfo is not None
+                assert (txn.authorized_datetime is None) == (txn.authorized_date is None)
+            else:
+                assert txn.datetime is None and txn.authorized_datetime is None
+        raw.ok("/transactions/sync", {"access_token": access, "count": 500})

@@ -1,6 +1,7 @@
 """The whole journey driven through plaid-python only (plus the Link stand-in, which stands where a browser
-would be, and a webhook receiver): Link, exchange, sync, refresh, pending to posted, reset_login, update mode,
-LOGIN_REPAIRED. The synced state must equal the emulator's ground truth."""
+would be, and a webhook receiver): Link, exchange, sync, refresh, pending to posted, reset_login, update mode
+(no LOGIN_REPAIRED), a repair outside update mode (LOGIN_REPAIRED). The synced state must equal the
+emulator's ground truth."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from plaid.model.link_token_create_request import LinkTokenCreateRequest
 from plaid.model.link_token_create_request_user import LinkTokenCreateRequestUser
 from plaid.model.link_token_transactions import LinkTokenTransactions
 from plaid.model.products import Products
+from plaid.model.sandbox_item_fire_webhook_request import SandboxItemFireWebhookRequest
 from plaid.model.sandbox_item_reset_login_request import SandboxItemResetLoginRequest
 from plaid.model.transactions_refresh_request import TransactionsRefreshRequest
 from plaid.model.transactions_sync_request import TransactionsSyncRequest
@@ -133,7 +135,24 @@ def test_sdk_only_journey(emu: Any, client: Any, receiver: Any) -> None:
             access_token=access,
         )
     )
+    # update mode: onSuccess is how the app learns of the repair; it syncs at once, waiting for nothing
     link(emu, update.link_token, username="user_transactions_dynamic")
+    cursor, _ = sync_all(client, access, cursor, store)
+    assert_matches_truth(emu, item_id, store)
+    # Plaid fires LOGIN_REPAIRED only for a repair outside update mode: none came for this one
+    client.sandbox_item_fire_webhook(
+        SandboxItemFireWebhookRequest(access_token=access, webhook_code="NEW_ACCOUNTS_AVAILABLE")
+    )
+    codes = []
+    while "NEW_ACCOUNTS_AVAILABLE" not in codes:
+        codes.append(json.loads(receiver.next()[1])["webhook_code"])
+    assert "LOGIN_REPAIRED" not in codes
+    assert "LOGIN_REPAIRED" not in {a["webhook_code"] for a in emu.webhook_attempts()}
+
+    # the bank recovers by itself (the control API's repair): that one fires LOGIN_REPAIRED
+    client.sandbox_item_reset_login(SandboxItemResetLoginRequest(access_token=access))
+    receiver.wait_for("ERROR")
+    emu.set_item_error(item_id, None)
     _, body, _ = receiver.wait_for("LOGIN_REPAIRED")
     assert body["item_id"] == item_id
     cursor, _ = sync_all(client, access, cursor, store)
@@ -163,3 +182,104 @@ def test_link_stand_in_reports_error_passwords_like_link_on_exit(emu: Any, clien
     )
     assert failed.status_code == 400
     assert failed.json()["error"]["error_code"] == "ITEM_LOCKED"
+
+
+def test_a_new_account_is_shared_through_update_mode_with_account_selection(
+    emu: Any, client: Any, receiver: Any
+) -> None:
+    """NEW_ACCOUNTS_AVAILABLE says the bank has an account the app was not given; it appears in
+    /accounts/get only after update mode with account selection (Link's onSuccess lists it too)."""
+    from plaid.model.accounts_get_request import AccountsGetRequest
+    from plaid.model.link_token_create_request_update import LinkTokenCreateRequestUpdate
+
+    user = LinkTokenCreateRequestUser(client_user_id="user-7")
+    created = client.link_token_create(
+        LinkTokenCreateRequest(
+            client_name="bankstream",
+            language="en",
+            country_codes=[CountryCode("US")],
+            user=user,
+            products=[Products("transactions")],
+            webhook=receiver.url,
+        )
+    )
+    exchanged = client.item_public_token_exchange(
+        ItemPublicTokenExchangeRequest(public_token=link(emu, created.link_token)["public_token"])
+    )
+    access = exchanged.access_token
+
+    def account_subtypes() -> list[str]:
+        return [str(a.subtype) for a in client.accounts_get(AccountsGetRequest(access_token=access)).accounts]
+
+    assert account_subtypes() == ["checking", "savings", "credit card"]
+    client.sandbox_item_fire_webhook(
+        SandboxItemFireWebhookRequest(access_token=access, webhook_code="NEW_ACCOUNTS_AVAILABLE")
+    )
+    assert receiver.wait_for("NEW_ACCOUNTS_AVAILABLE")[1]["item_id"] == exchanged.item_id
+    assert len(account_subtypes()) == 3  # not shared yet
+
+    def update_mode(**extra: Any) -> dict[str, Any]:
+        token = client.link_token_create(
+            LinkTokenCreateRequest(
+                client_name="bankstream",
+                language="en",
+                country_codes=[CountryCode("US")],
+                user=user,
+                access_token=access,
+                **extra,
+            )
+        ).link_token
+        return link(emu, token)
+
+    update_mode()  # plain update mode: no account selection, nothing new shared
+    assert len(account_subtypes()) == 3
+    success = update_mode(update=LinkTokenCreateRequestUpdate(account_selection_enabled=True))
+    assert [a["subtype"] for a in success["metadata"]["accounts"]][-1] == "money market"
+    assert account_subtypes() == ["checking", "savings", "credit card", "money market"]
+
+
+def test_an_oauth_institution_needs_the_redirect_round_trip(emu: Any, client: Any) -> None:
+    """As a web client would: Link sends the user to the bank; the bank sends them back to the redirect_uri
+    with an oauth_state_id; Link, re-opened with that URI, answers onSuccess. No redirect_uri, no OAuth."""
+
+    def link_token(**extra: Any) -> str:
+        return str(
+            client.link_token_create(
+                LinkTokenCreateRequest(
+                    client_name="bankstream",
+                    language="en",
+                    country_codes=[CountryCode("US")],
+                    user=LinkTokenCreateRequestUser(client_user_id="user-oauth"),
+                    products=[Products("transactions")],
+                    **extra,
+                )
+            ).link_token
+        )
+
+    choose = {"institution_id": "ins_127287", "username": "user_good", "password": "pass_good"}
+    refused = emu.http.post("/link/complete", json={"link_token": link_token(), **choose})
+    assert refused.status_code == 400 and "redirect_uri" in refused.json()["error"]["error_message"]
+
+    token = link_token(redirect_uri="https://app.example/oauth-return")
+    started = emu.http.post("/link/complete", json={"link_token": token, **choose})
+    assert started.status_code == 200 and "public_token" not in started.json()
+    bank = emu.http.get(started.json()["oauth_redirect_url"], follow_redirects=False)
+    assert bank.status_code == 302
+    back = bank.headers["location"]
+    assert back.startswith("https://app.example/oauth-return?oauth_state_id=")
+    forged = back.replace("oauth_state_id=", "oauth_state_id=x")
+    assert (
+        emu.http.post(
+            "/link/complete", json={"link_token": token, "received_redirect_uri": forged}
+        ).status_code
+        == 400
+    )
+    success = emu.http.post("/link/complete", json={"link_token": token, "received_redirect_uri": back})
+    assert success.status_code == 200, success.text
+    assert success.json()["metadata"]["institution"]["institution_id"] == "ins_127287"
+    exchanged = client.item_public_token_exchange(
+        ItemPublicTokenExchangeRequest(public_token=success.json()["public_token"])
+    )
+    assert exchanged.item_id
+    again = emu.http.post("/link/complete", json={"link_token": token, "received_redirect_uri": back})
+    assert again.status_code == 400  # a state is used once

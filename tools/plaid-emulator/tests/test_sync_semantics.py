@@ -4,8 +4,9 @@ per-account streams, history length, large lazily generated Items, convergence w
 from __future__ import annotations
 
 import base64
+import json
 import re
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -49,6 +50,7 @@ def test_fresh_item_is_not_ready_then_initial_then_historical(receiver: Any) -> 
         not_ready_delay=600,
         historical_delay=600,
         realtime=False,
+        start_time=datetime(2026, 6, 1, 12, tzinfo=UTC),  # 20 minutes on: still the same day (no daily life)
         tick_interval=0.05,
         webhook_time_scale=0.001,
     ) as emu:
@@ -209,3 +211,157 @@ def test_a_large_item_is_served_lazily(emu: Any, volume: int) -> None:
         if not page["has_more"]:
             break
     assert len(ids) == volume
+
+
+def test_refresh_answers_at_once_and_the_data_arrives_later_announced(receiver: Any) -> None:
+    """As a client would: refresh, sync at once (nothing new yet), wait for SYNC_UPDATES_AVAILABLE, sync
+    again (the refresh's changes). The webhook comes no sooner than the refresh delay."""
+    import time
+
+    with running_emulator(
+        not_ready_delay=0, historical_delay=0, refresh_delay=0.6, tick_interval=0.05, webhook_time_scale=0.001
+    ) as emu:
+        item = emu.create_item(ready=True, webhook=receiver.url, transactions=300)
+        access = item["access_token"]
+        store: dict[str, dict[str, Any]] = {}
+        cursor, _ = drain(emu, access, "", store)
+        while not receiver.received.empty():  # the Item's readiness webhooks
+            receiver.next()
+        pending = {tid for tid, t in store.items() if t["pending"]}
+        assert pending
+
+        asked = time.monotonic()
+        assert emu.plaid("/transactions/refresh", {"access_token": access}).status_code == 200
+        right_after = sync(emu, access, cursor).json()
+        assert (right_after["added"], right_after["modified"], right_after["removed"]) == ([], [], [])
+        _, hook, _ = receiver.wait_for("SYNC_UPDATES_AVAILABLE")
+        assert time.monotonic() - asked >= 0.6
+        assert hook["item_id"] == item["item_id"] and hook["historical_update_complete"] is True
+        cursor, pages = drain(emu, access, cursor, store)
+        assert pending <= {r["transaction_id"] for p in pages for r in p["removed"]}  # every pending posted
+        truth = emu.ground_truth(item["item_id"])["transactions"]
+        assert {t["transaction_id"]: t["amount"] for t in truth} == {
+            tid: t["amount"] for tid, t in store.items()
+        }
+
+
+def test_an_item_created_in_item_login_required_does_not_pull_until_repaired(receiver: Any) -> None:
+    """Sandbox password error_ITEM_LOGIN_REQUIRED: the Item exists but is broken, so no initial pull runs
+    (no INITIAL_UPDATE/HISTORICAL_UPDATE) until the user repairs it in update mode."""
+    with running_emulator(
+        not_ready_delay=0.2, historical_delay=0.2, tick_interval=0.05, webhook_time_scale=0.001
+    ) as emu:
+        public = emu.plaid(
+            "/sandbox/public_token/create",
+            {
+                "institution_id": "ins_109508",
+                "initial_products": ["transactions"],
+                "options": {"webhook": receiver.url, "override_password": "error_ITEM_LOGIN_REQUIRED"},
+            },
+        ).json()["public_token"]
+        exchanged = emu.plaid("/item/public_token/exchange", {"public_token": public}).json()
+        access, item_id = exchanged["access_token"], exchanged["item_id"]
+        assert sync(emu, access).json()["error_code"] == "ITEM_LOGIN_REQUIRED"
+        emu.advance(seconds=5)  # well past both delays
+        emu.control("POST", f"/items/{item_id}/webhook", {"webhook_code": "NEW_ACCOUNTS_AVAILABLE"})
+        codes = []
+        while "NEW_ACCOUNTS_AVAILABLE" not in codes:
+            codes.append(json.loads(receiver.next()[1])["webhook_code"])
+        assert codes == ["NEW_ACCOUNTS_AVAILABLE"]
+        assert emu.ground_truth(item_id)["transactions_update_status"] == "NOT_READY"
+
+        link_token = emu.plaid(
+            "/link/token/create",
+            {
+                "client_name": "bankstream",
+                "language": "en",
+                "country_codes": ["US"],
+                "user": {"client_user_id": "u"},
+                "access_token": access,
+            },
+        ).json()["link_token"]
+        done = emu.http.post(
+            "/link/complete",
+            json={
+                "link_token": link_token,
+                "institution_id": "ins_109508",
+                "username": "user_good",
+                "password": "pass_good",
+            },
+        )
+        assert done.status_code == 200
+        seen: set[str] = set()
+        while not {"INITIAL_UPDATE", "HISTORICAL_UPDATE"} <= seen:  # in either order: one task each
+            seen.add(json.loads(receiver.next()[1])["webhook_code"])
+        store: dict[str, Any] = {}
+        drain(emu, access, "", store)
+        assert len(store) == len(emu.ground_truth(item_id)["transactions"]) > 0
+
+
+def test_sync_days_requested_counts_only_for_an_item_not_initialised_with_transactions() -> None:
+    """The spec: options.days_requested applies to an Item not yet initialised with Transactions; "if the
+    Item has already been initialized with the Transactions product, this field will have no effect". The
+    Item linked with 60 days is still NOT_READY at its first sync (which asks for 20)."""
+    with running_emulator(not_ready_delay=0.3, historical_delay=0, tick_interval=0.05) as emu:
+
+        def oldest_after_first_sync(access: str) -> date:
+            store: dict[str, Any] = {}
+            while (page := sync(emu, access, "", 500, days_requested=20).json())["next_cursor"] == "":
+                assert page["transactions_update_status"] == "NOT_READY"  # a fresh pull: poll
+            _, pages = drain(emu, access, "", store, count=500, days_requested=20)
+            assert pages[-1]["transactions_update_status"] == "HISTORICAL_UPDATE_COMPLETE"
+            return min(date.fromisoformat(t["date"]) for t in store.values())
+
+        today = date.fromisoformat(emu.control("GET", "/clock")["now"][:10])
+        link_token = emu.plaid(
+            "/link/token/create",
+            {
+                "client_name": "bankstream",
+                "language": "en",
+                "country_codes": ["US"],
+                "user": {"client_user_id": "u"},
+                "products": ["transactions"],
+                "transactions": {"days_requested": 60},
+            },
+        ).json()["link_token"]
+        done = emu.http.post(
+            "/link/complete",
+            json={
+                "link_token": link_token,
+                "institution_id": "ins_109508",
+                "username": "user_good",
+                "password": "pass_good",
+            },
+        ).json()
+        linked = emu.plaid("/item/public_token/exchange", {"public_token": done["public_token"]}).json()
+        assert oldest_after_first_sync(linked["access_token"]) <= today - timedelta(days=50)  # Link's 60 days
+
+        public = emu.plaid(
+            "/sandbox/public_token/create", {"institution_id": "ins_109508", "initial_products": ["assets"]}
+        ).json()["public_token"]
+        without = emu.plaid("/item/public_token/exchange", {"public_token": public}).json()
+        assert oldest_after_first_sync(without["access_token"]) >= today - timedelta(days=21)  # the sync's 20
+
+
+def test_simulated_days_have_historys_density_and_each_is_announced(receiver: Any) -> None:
+    """30 simulated days at once: as many transactions a day as the history has (20 here), and one
+    DEFAULT_UPDATE and one SYNC_UPDATES_AVAILABLE per day, as 30 daily updates would send."""
+    with running_emulator(
+        not_ready_delay=0,
+        historical_delay=0,
+        realtime=False,
+        start_time=datetime(2026, 6, 1, 12, tzinfo=UTC),
+        tick_interval=0.05,
+        webhook_time_scale=0.001,
+    ) as emu:
+        item = emu.create_item(ready=True, webhook=receiver.url, transactions=1800, days_requested=90)
+        assert sync(emu, item["access_token"]).status_code == 200  # SYNC_UPDATES_AVAILABLE from now on
+        emu.advance(days=30)
+        truth = emu.ground_truth(item["item_id"])["transactions"]
+        per_day = len([t for t in truth if t["date"] > "2026-06-01"]) / 30
+        assert 17 <= per_day <= 23, per_day
+        counts = {"DEFAULT_UPDATE": 0, "SYNC_UPDATES_AVAILABLE": 0}
+        while min(counts.values()) < 30:
+            code = json.loads(receiver.next()[1])["webhook_code"]
+            if code in counts:
+                counts[code] += 1

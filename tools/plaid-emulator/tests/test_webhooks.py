@@ -141,7 +141,7 @@ def test_duplicate_and_out_of_order_delivery(emu: Any, receiver: Any) -> None:
     fire(emu, item["access_token"], "DEFAULT_UPDATE")
     assert receiver.wait_for("DEFAULT_UPDATE")[2] == receiver.wait_for("DEFAULT_UPDATE")[2]
     emu.control("POST", "/webhooks/mode", {"duplicate": False, "out_of_order": True})
-    fire(emu, item["access_token"], "PENDING_EXPIRATION")
+    rehearse(emu, item["item_id"], "PENDING_EXPIRATION")  # not a /sandbox/item/fire_webhook code
     fire(emu, item["access_token"], "USER_PERMISSION_REVOKED")
     first = json.loads(receiver.next()[1])
     second = json.loads(receiver.next()[1])
@@ -157,45 +157,107 @@ def test_duplicate_and_out_of_order_delivery(emu: Any, receiver: Any) -> None:
     )
 
 
-def test_webhook_bodies_match_the_spec(emu: Any, receiver: Any, spec_dict: dict[str, Any]) -> None:
+def rehearse(emu: Any, item_id: str, code: str) -> None:
+    emu.control("POST", f"/items/{item_id}/webhook", {"webhook_code": code})
+
+
+def test_every_webhook_the_emulator_can_send_matches_its_spec_schema_exactly(
+    emu: Any, receiver: Any, spec_dict: dict[str, Any]
+) -> None:
+    """Each body validates against its schema and carries no field the schema lacks (the schemas allow
+    extra properties, so a stray `error` would pass validation alone); every pair in events.SCHEMAS is
+    seen, and the dispatcher sends nothing outside that list, so the list is everything the emulator
+    sends."""
     from openapi_schema_validator import OAS30Validator
+    from plaid_emulator.webhooks import events
+    from plaid_emulator.webhooks.delivery import Dispatcher
+    from plaid_emulator.webhooks.signing import KeyRing
 
     components = spec_dict["components"]
-    names = {
-        "SYNC_UPDATES_AVAILABLE": "SyncUpdatesAvailableWebhook",
-        "DEFAULT_UPDATE": "DefaultUpdateWebhook",
-        "TRANSACTIONS_REMOVED": "TransactionsRemovedWebhook",
-        "ERROR": "ItemErrorWebhook",
-        "LOGIN_REPAIRED": "ItemLoginRepairedWebhook",
-        "PENDING_EXPIRATION": "PendingExpirationWebhook",
-        "USER_PERMISSION_REVOKED": "UserPermissionRevokedWebhook",
-        "NEW_ACCOUNTS_AVAILABLE": "NewAccountsAvailableWebhook",
-        "WEBHOOK_UPDATE_ACKNOWLEDGED": "WebhookUpdateAcknowledgedWebhook",
-        "INITIAL_UPDATE": "InitialUpdateWebhook",
-        "HISTORICAL_UPDATE": "HistoricalUpdateWebhook",
-    }
-    item = emu.create_item(webhook=receiver.url)
-    emu.plaid("/transactions/sync", {"access_token": item["access_token"]})
-    emu.plaid("/item/webhook/update", {"access_token": item["access_token"], "webhook": receiver.url})
+    item = emu.create_item(webhook=receiver.url, products=["transactions", "assets"])  # not ready yet
+    access, item_id = item["access_token"], item["item_id"]
+    emu.plaid("/transactions/sync", {"access_token": access})  # INITIAL_UPDATE, HISTORICAL_UPDATE, SYNC_...
+    emu.plaid("/item/webhook/update", {"access_token": access, "webhook": receiver.url})
     for _ in range(3):
         emu.advance(days=1)  # pending transactions post: DEFAULT_UPDATE and TRANSACTIONS_REMOVED
+    for code in ("PRODUCT_READY", "ERROR"):  # Assets webhooks, for an Item with assets
+        fire(emu, access, code)
     for code in (
+        "RECURRING_TRANSACTIONS_UPDATE",
         "NEW_ACCOUNTS_AVAILABLE",
         "PENDING_EXPIRATION",
+        "PENDING_DISCONNECT",
+        "USER_ACCOUNT_REVOKED",
         "ERROR",
         "LOGIN_REPAIRED",
         "USER_PERMISSION_REVOKED",
     ):
-        emu.control("POST", f"/items/{item['item_id']}/webhook", {"webhook_code": code})
-    seen: set[str] = set()
-    while seen != set(names):
+        rehearse(emu, item_id, code)
+    seen: set[tuple[str, str]] = set()
+    while seen != set(events.SCHEMAS):
         try:
             body = json.loads(receiver.next()[1])
         except Exception:
-            raise AssertionError(f"never received {set(names) - seen}") from None
-        schema = {"$ref": f"#/components/schemas/{names[body['webhook_code']]}", "components": components}
-        OAS30Validator(schema).validate(body)
-        seen.add(body["webhook_code"])
+            raise AssertionError(f"never received {set(events.SCHEMAS) - seen}") from None
+        pair = (body["webhook_type"], body["webhook_code"])
+        schema = components["schemas"][events.SCHEMAS[pair]]
+        OAS30Validator({**schema, "components": components}).validate(body)
+        assert set(body) <= set(schema["properties"]), (pair, set(body) - set(schema["properties"]))
+        seen.add(pair)
+
+    # every webhook leaves through Dispatcher.send, which sends nothing outside events.SCHEMAS
+    dispatcher = Dispatcher(KeyRing())
+    with pytest.raises(ValueError):
+        dispatcher.send(receiver.url, {**body, "webhook_type": "ITEM", "webhook_code": "SOMETHING_ELSE"})
+
+
+def test_fire_webhook_answers_as_plaid_does(emu: Any, receiver: Any, checker: Any) -> None:
+    """ERROR is an Assets webhook (asset report generation failed): on an Item without Assets it is
+    SANDBOX_PRODUCT_NOT_ENABLED and the Item stays good; with Assets it fires ASSETS ERROR and the Item
+    stays good. ITEM_LOGIN_REQUIRED comes from /sandbox/item/reset_login. Codes outside the spec's list
+    are refused; the control API still rehearses them."""
+    item = emu.create_item(ready=True, webhook=receiver.url)
+    access = item["access_token"]
+
+    def call(body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        response = emu.plaid("/sandbox/item/fire_webhook", {"access_token": access, **body})
+        return response.status_code, checker.check(
+            "/sandbox/item/fire_webhook", body, response.status_code, response.content
+        )
+
+    status, out = call({"webhook_code": "ERROR"})
+    assert (status, out["error_type"], out["error_code"]) == (
+        400,
+        "SANDBOX_ERROR",
+        "SANDBOX_PRODUCT_NOT_ENABLED",
+    )
+    for code in ("PENDING_EXPIRATION", "INITIAL_UPDATE", "HISTORICAL_UPDATE", "TRANSACTIONS_REMOVED"):
+        status, out = call({"webhook_code": code})
+        assert (status, out["error_type"], out["error_code"]) == (400, "INVALID_REQUEST", "INVALID_FIELD"), (
+            code
+        )
+    status, out = call({"webhook_code": "DEFAULT_UPDATE", "webhook_type": "AUTH"})
+    assert (status, out["error_code"]) == (400, "SANDBOX_PRODUCT_NOT_ENABLED")
+    assert emu.plaid("/accounts/get", {"access_token": access}).status_code == 200  # still good
+
+    assets = emu.create_item(ready=True, webhook=receiver.url, products=["transactions", "assets"])
+    response = emu.plaid(
+        "/sandbox/item/fire_webhook", {"access_token": assets["access_token"], "webhook_code": "ERROR"}
+    )
+    assert response.status_code == 200 and response.json()["webhook_fired"] is True
+    _, body, _ = receiver.wait_for("ERROR")
+    assert body["webhook_type"] == "ASSETS" and body["error"]["error_type"] == "ASSET_REPORT_ERROR"
+    assert emu.plaid("/accounts/get", {"access_token": assets["access_token"]}).status_code == 200
+
+    status, _ = call({"webhook_code": "SYNC_UPDATES_AVAILABLE"})
+    assert status == 200
+    assert emu.plaid("/sandbox/item/reset_login", {"access_token": access}).status_code == 200
+    _, body, _ = receiver.wait_for("ERROR")
+    assert (body["webhook_type"], body["error"]["error_code"]) == ("ITEM", "ITEM_LOGIN_REQUIRED")
+    assert emu.plaid("/accounts/get", {"access_token": access}).json()["error_code"] == "ITEM_LOGIN_REQUIRED"
+
+    rehearse(emu, item["item_id"], "PENDING_EXPIRATION")  # the control API still rehearses it
+    assert receiver.wait_for("PENDING_EXPIRATION")[1]["consent_expiration_time"].endswith("Z")
 
 
 def test_the_control_api_signs_a_given_body_at_a_given_iat(emu: Any, fetch_key: Any) -> None:

@@ -92,7 +92,12 @@ def children(info: StackInfo) -> list[Child]:
             EMULATOR_PORT,
             ready_path="/emulator/health",
             args=["--host", "127.0.0.1", "--port", str(EMULATOR_PORT)],
-            env={"PLAID_EMULATOR_CLIENT_ID": EMULATOR_CLIENT_ID, "PLAID_EMULATOR_SECRET": EMULATOR_SECRET},
+            env={
+                "PLAID_EMULATOR_CLIENT_ID": EMULATOR_CLIENT_ID,
+                "PLAID_EMULATOR_SECRET": EMULATOR_SECRET,
+                # the Items link-svc remembers survive a restart of `make run`
+                "PLAID_EMULATOR_SNAPSHOT": str(state_dir() / "plaid-emulator.json"),
+            },
         ),
         link,
         Child(

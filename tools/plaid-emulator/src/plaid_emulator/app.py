@@ -10,13 +10,14 @@ import contextlib
 import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 
-from . import control, link_ui
+from . import control, link_ui, snapshot
 from .auth import check_credentials, client_id_of
 from .config import EmulatorConfig
 from .data.institutions import SANDBOX
@@ -33,6 +34,9 @@ _JSON = "application/json"
 
 def create_app(config: EmulatorConfig | None = None) -> FastAPI:
     emu = Emulator(config or EmulatorConfig())
+    snapshot_path = Path(emu.config.snapshot) if emu.config.snapshot else None
+    if snapshot_path is not None:
+        log.info("restored %d Items from %s", snapshot.load(emu, snapshot_path), snapshot_path)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -40,6 +44,8 @@ def create_app(config: EmulatorConfig | None = None) -> FastAPI:
             asyncio.create_task(_housekeeping(emu)),
             asyncio.create_task(emu.life.prepare_in_background()),
         ]
+        if snapshot_path is not None:
+            tasks.append(asyncio.create_task(_snapshots(emu, snapshot_path)))
         try:
             yield
         finally:
@@ -48,6 +54,8 @@ def create_app(config: EmulatorConfig | None = None) -> FastAPI:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             await emu.webhooks.aclose()
+            if snapshot_path is not None:
+                snapshot.save(emu, snapshot_path)
 
     app = FastAPI(
         title="Plaid emulator",
@@ -78,6 +86,15 @@ async def _housekeeping(emu: Emulator) -> None:
             log.exception("housekeeping failed")
 
 
+async def _snapshots(emu: Emulator, path: Path) -> None:
+    while True:
+        await asyncio.sleep(emu.config.snapshot_interval)
+        try:
+            snapshot.save(emu, path)
+        except Exception:
+            log.exception("snapshot to %s failed", path)
+
+
 def _error(error: PlaidApiError, rid: str) -> Response:
     return Response(orjson.dumps(error.body(rid)), status_code=error.status, media_type=_JSON)
 
@@ -94,6 +111,7 @@ def _endpoint(emu: Emulator, path: str, route: Route) -> Callable[[Request], Awa
             if not isinstance(body, dict):
                 raise PlaidApiError("INVALID_BODY")
             check_credentials(request.headers, body, emu.config.client_id, emu.config.secret)
+            route.check_required(body)
             the_item = emu.item_for_token(body.get("access_token")) if route.needs_item else None
             if the_item is not None:
                 emu.life.housekeep(the_item)

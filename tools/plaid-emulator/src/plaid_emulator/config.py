@@ -18,6 +18,9 @@ class EmulatorConfig:
     # (INITIAL_UPDATE_COMPLETE), then before the whole history is (HISTORICAL_UPDATE_COMPLETE).
     not_ready_delay: float = 1.0
     historical_delay: float = 2.0
+    # Seconds (simulated clock) between /transactions/refresh answering and the new data landing
+    # (announced by SYNC_UPDATES_AVAILABLE): Plaid answers at once and finds the data later.
+    refresh_delay: float = 1.0
     # Multiplies Plaid's webhook retry delays (30 s, then x4): 0.001 turns 30 s into 30 ms.
     webhook_time_scale: float = 1.0
     webhook_timeout: float = 10.0
@@ -31,6 +34,10 @@ class EmulatorConfig:
     # Simulated clock: starts at `start_time` (None = now) and, if `realtime`, flows with the wall clock.
     start_time: datetime | None = None
     realtime: bool = True
+    # An optional snapshot file: Items survive a restart (read at start, written every
+    # `snapshot_interval` seconds and on shutdown). None: state in memory only.
+    snapshot: str | None = None
+    snapshot_interval: float = 5.0
     # Background housekeeping period (readiness, simulated days, webhooks).
     tick_interval: float = 0.2
 
@@ -48,7 +55,7 @@ class EmulatorConfig:
 
 
 def _parse(name: str, raw: str) -> object:
-    if name in ("client_id", "secret"):
+    if name in ("client_id", "secret", "snapshot"):
         return raw
     if name in ("seed", "default_transactions", "prepared_transactions"):
         return int(raw)

@@ -86,7 +86,9 @@ def router(emu: Emulator) -> APIRouter:
         if "days_requested" in body:
             item.days_requested = int(body["days_requested"])
         if body.get("ready"):
-            item.created_at -= timedelta(seconds=emu.config.not_ready_delay + emu.config.historical_delay)
+            emu.life.start_transactions(item)
+            assert item.pulling_since is not None
+            item.pulling_since -= timedelta(seconds=emu.config.not_ready_delay + emu.config.historical_delay)
             emu.life.housekeep(item, wait=True)  # answers once the data exists
 
     @api.get("/items")
@@ -123,8 +125,8 @@ def router(emu: Emulator) -> APIRouter:
         body = body or {}
         item = item_of(item_id)
         code = body.get("error_code")
-        if code is None:
-            emu.life.repair(item)
+        if code is None:  # the bank recovered by itself, outside the app's update mode
+            emu.life.repair(item, in_update_mode=False)
             item.error = None
         elif not is_known(code):
             raise HTTPException(400, f"unknown error_code {code}")
@@ -134,7 +136,8 @@ def router(emu: Emulator) -> APIRouter:
 
     @api.post("/items/{item_id}/refresh")
     async def refresh(item_id: str) -> Json:
-        emu.life.refresh(item_of(item_id))
+        """What /transactions/refresh finds, landed at once (no refresh_delay, no rate limit)."""
+        emu.life.refresh(item_of(item_id), at_once=True)
         return {"item_id": item_id}
 
     @api.post("/items/{item_id}/mutate")
@@ -151,7 +154,7 @@ def router(emu: Emulator) -> APIRouter:
 
     @api.post("/items/{item_id}/webhook")
     async def fire_item_webhook(item_id: str, body: RequiredBody) -> Json:
-        """{"webhook_code": "PENDING_EXPIRATION"} and any code /sandbox/item/fire_webhook knows."""
+        """{"webhook_code": "PENDING_EXPIRATION"}: rehearse any TRANSACTIONS or ITEM webhook (see `fire`)."""
         try:
             fire(emu, item_of(item_id), body["webhook_code"])
         except PlaidApiError as exc:

@@ -72,6 +72,10 @@ CATALOG: dict[str, tuple[int, str, str]] = {
         "Underlying transaction data changed since last page was fetched. Please restart pagination from "
         "last update.",
     ),
+    # SANDBOX_ERROR
+    "SANDBOX_PRODUCT_NOT_ENABLED": (400, "SANDBOX_ERROR", "{detail}"),
+    # ASSET_REPORT_ERROR (inside the ASSETS ERROR webhook)
+    "ASSET_REPORT_GENERATION_FAILED": (400, "ASSET_REPORT_ERROR", "the asset report could not be generated"),
     # RATE_LIMIT_EXCEEDED
     "RATE_LIMIT": (429, "RATE_LIMIT_EXCEEDED", "rate limit exceeded"),
     "TRANSACTIONS_SYNC_LIMIT": (429, "RATE_LIMIT_EXCEEDED", "rate limit exceeded for /transactions/sync"),

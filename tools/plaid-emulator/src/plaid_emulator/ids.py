@@ -7,6 +7,7 @@ import hashlib
 import random
 import string
 import uuid
+from typing import Any
 
 ALPHANUMERIC = string.ascii_letters + string.digits
 BYTE_TO_ALNUM = bytes(ord(ALPHANUMERIC[b % 62]) for b in range(256))
@@ -29,8 +30,19 @@ class IdMint:
     def __init__(self, seed: int) -> None:
         self._rng = random.Random(seed)
 
+    def state(self) -> list[Any]:
+        """Where the generator stands (for the snapshot file): restored, it mints no id twice."""
+        version, internal, gauss = self._rng.getstate()
+        return [version, list(internal), gauss]
+
+    def restore(self, state: list[Any]) -> None:
+        self._rng.setstate((state[0], tuple(state[1]), state[2]))
+
     def object_id(self) -> str:
         return "".join(self._rng.choices(ALPHANUMERIC, k=37))
 
+    def uuid(self) -> str:
+        return str(uuid.UUID(int=self._rng.getrandbits(128), version=4))
+
     def token(self, kind: str) -> str:
-        return f"{kind}-sandbox-{uuid.UUID(int=self._rng.getrandbits(128), version=4)}"
+        return f"{kind}-sandbox-{self.uuid()}"

@@ -36,7 +36,13 @@ class Item:
     days_requested: int
     created_at: datetime
     accounts: list[Account]
+    # accounts opened at the bank since (NEW_ACCOUNTS_AVAILABLE), shared once the user selects them in
+    # update mode with account selection
+    new_accounts: list[Account] = field(default_factory=list)
     dynamic: bool = False
+    # When its Transactions pull began: at creation if linked with transactions, else at its first
+    # /transactions/sync (which initialises the product); None until then.
+    pulling_since: datetime | None = None
     volume: int | None = None
     currency: str = "USD"
     ledger: Ledger | None = None  # set once the data exists (the Item is no longer NOT_READY)
@@ -49,6 +55,7 @@ class Item:
     refreshes: int = 0
     generation: int = 0
     forced_mutations: int = 0  # pagination runs to break with a change between two pages
+    refreshes_due: list[datetime] = field(default_factory=list)  # /transactions/refresh calls still running
     pending: dict[str, None] = field(default_factory=dict)
     recent_posted: list[str] = field(default_factory=list)
     consent_expiration_time: str | None = None
@@ -124,34 +131,55 @@ class Lifecycle:
     def housekeep(self, item: Item, wait: bool = False) -> None:
         """Bring `item` up to now; `wait`: finish generating its data rather than stay NOT_READY for it."""
         cfg, now = self.emu.config, self.emu.clock.now()
-        if item.status == STATUS_NOT_READY and now >= item.created_at + timedelta(
+        if item.error is not None:
+            return  # an Item in an error state does not move, not even its first pull (until repaired)
+        if item.pulling_since is None:
+            return  # not initialised with Transactions: nothing to pull
+        if item.status == STATUS_NOT_READY and now >= item.pulling_since + timedelta(
             seconds=cfg.not_ready_delay
         ):
             if not self._prepared(item, wait):
                 return
             self._initialise(item, now)
-        if item.status == STATUS_INITIAL and now >= item.created_at + timedelta(
+        if item.status == STATUS_INITIAL and now >= item.pulling_since + timedelta(
             seconds=cfg.not_ready_delay + cfg.historical_delay
         ):
             self._complete_history(item, now)
-        if item.status == STATUS_HISTORICAL and item.error is None:
+        if item.status == STATUS_HISTORICAL:
             assert item.last_day is not None and item.ledger is not None
-            life = Life(item, item.ledger)
             today = now.date()
-            while item.last_day < today:
+            while item.last_day < today:  # each simulated day is an update of its own, announced as such
                 item.last_day += timedelta(days=1)
+                life = Life(item, item.ledger)
                 life.daily(item.last_day)
-            self.announce(item, life.changes)
+                self.announce(item, life.changes)
+            while item.refreshes_due and item.refreshes_due[0] <= now:
+                item.refreshes_due.pop(0)
+                life = Life(item, item.ledger)
+                life.refresh(today)
+                self.announce(item, life.changes)
+
+    def start_transactions(self, item: Item, days_requested: int | None = None) -> None:
+        """Initialise the Item with Transactions if it is not yet (its first /transactions/sync does this
+        for an Item linked without them): only then does `days_requested` count."""
+        if item.pulling_since is not None:
+            return
+        if "transactions" not in item.products:
+            item.products.append("transactions")
+        if days_requested is not None:
+            item.days_requested = days_requested
+        item.pulling_since = self.emu.clock.now()
 
     def _prepared(self, item: Item, wait: bool) -> bool:
         ledger = item.preparing
         if ledger is None:
+            assert item.pulling_since is not None
             profile = Profile(
                 item.item_id,
                 item.seed,
                 item.days_requested,
                 self.transaction_count(item),
-                item.created_at.date(),
+                item.pulling_since.date(),
                 {a.kind: a.account_id for a in item.accounts},
                 item.currency,
             )
@@ -215,13 +243,16 @@ class Lifecycle:
         if changes.removed:
             self.notify(item, events.transactions_removed(item.item_id, changes.removed))
 
-    def refresh(self, item: Item) -> None:
+    def refresh(self, item: Item, *, at_once: bool = False) -> None:
+        """/transactions/refresh: Plaid answers at once and finds the new data `refresh_delay` later (then
+        SYNC_UPDATES_AVAILABLE); `at_once` (the control API) lands it now."""
         self.housekeep(item)
         if item.status != STATUS_HISTORICAL or item.ledger is None:
             return  # the initial pull is still running; it will bring everything
-        life = Life(item, item.ledger)
-        life.refresh(self.emu.clock.today())
-        self.announce(item, life.changes)
+        delay = 0.0 if at_once else self.emu.config.refresh_delay
+        item.refreshes_due.append(self.emu.clock.now() + timedelta(seconds=delay))
+        if at_once:
+            self.housekeep(item)
 
     def mutate(self, item: Item) -> None:
         """One new pending transaction now: used to force a mutation during pagination."""
@@ -234,10 +265,15 @@ class Lifecycle:
     def set_error(self, item: Item, code: str) -> None:
         item.error = PlaidApiError(code)
         webhook_code = "USER_PERMISSION_REVOKED" if code == "USER_PERMISSION_REVOKED" else "ERROR"
-        self.notify(item, events.item_event(item.item_id, webhook_code, item.error.body(with_status=True)))
+        self.notify(
+            item, events.item_event(item.item_id, webhook_code, error=item.error.body(with_status=True))
+        )
 
-    def repair(self, item: Item) -> None:
+    def repair(self, item: Item, *, in_update_mode: bool) -> None:
+        """The Item's login works again. Plaid fires LOGIN_REPAIRED only when it recovers without the user
+        going through update mode in the app: after update mode, the app learns it from Link's onSuccess."""
         if item.error is not None and item.error.code == "ITEM_LOGIN_REQUIRED":
             item.error = None
-            self.notify(item, events.item_event(item.item_id, "LOGIN_REPAIRED"))
+            if not in_update_mode:
+                self.notify(item, events.item_event(item.item_id, "LOGIN_REPAIRED"))
             self.housekeep(item)

@@ -124,6 +124,36 @@ class Ledger:
                 return start + index - chunk.start + 1
         raise KeyError(index)
 
+    # -- the snapshot file ------------------------------------------------------------------------------
+    def dump(self) -> dict[str, Any]:
+        """Which history ranges are visible and every change appended since (the history itself is
+        regenerated from the generator's profile)."""
+        return {
+            "head": self.head,
+            "starts": self._starts,
+            "chunks": [
+                {"range": [c.start, c.stop]} if isinstance(c, range) else {"entries": c} for c in self._chunks
+            ],
+            "state": self._state,
+            "last_pos": self._last_pos,
+            "created_pos": self._created_pos,
+            "virtual_index": self._virtual_index,
+        }
+
+    def restore(self, dumped: dict[str, Any]) -> None:
+        """The inverse of `dump`, on a fresh Ledger over the same generator; generates the history ahead."""
+        self.head = dumped["head"]
+        self._starts = list(dumped["starts"])
+        self._chunks = [
+            range(*c["range"]) if "range" in c else [tuple(e) for e in c["entries"]] for c in dumped["chunks"]
+        ]
+        self._state = dumped["state"]
+        self._last_pos = dumped["last_pos"]
+        self._created_pos = dumped["created_pos"]
+        self._virtual_index = dumped["virtual_index"]
+        self.prepare()
+        self.settle()
+
     # -- reading ----------------------------------------------------------------------------------------
     def historical(self, index: int) -> Txn:
         block_no = index // BLOCK

@@ -17,6 +17,7 @@ from .ledger import Ledger, Txn
 if TYPE_CHECKING:
     from .items import Item
 
+MAX_NEW_A_DAY = 1000  # bounds a simulated day's work for the largest Items
 _TIPPED = {"FOOD_AND_DRINK_RESTAURANT", "FOOD_AND_DRINK_COFFEE", "TRANSPORTATION_TAXIS_AND_RIDE_SHARES"}
 
 
@@ -95,14 +96,17 @@ class Life:
             txn = self.ledger.get(pid)
             if txn is not None and txn["date"] < today and rng.random() < 0.8:
                 self.post(pid, day, rng)
+        vanished = 0
         if self.item.pending and rng.random() < 0.15:
             self.drop(rng.choice(list(self.item.pending)))
+            vanished = 1
         if self.item.pending and rng.random() < 0.25:
             self.change_amount(rng.choice(list(self.item.pending)), rng)
         if self.item.recent_posted and rng.random() < 0.1:
             self.change_amount(rng.choice(self.item.recent_posted), rng)
-        per_day = self.ledger.count / max(self.item.days_requested, 1)
-        for _ in range(min(50, max(1, round(per_day * rng.uniform(0.3, 0.9))))):
+        # as many new transactions a day as the history has (a vanished pending is replaced the same day)
+        per_day = self.ledger.count / max(self.item.days_requested, 1) + vanished
+        for _ in range(min(MAX_NEW_A_DAY, max(1, round(per_day * rng.uniform(0.7, 1.3))))):
             self.new_pending(day)
 
     def refresh(self, day: date) -> None:

@@ -2,8 +2,13 @@
 `POST /link/complete` takes {link_token, institution_id, username, password} and answers like Link's onSuccess
 ({public_token, metadata}) or, on failure, like onExit ({error, metadata}) with Plaid's status.
 
+An OAuth institution (ins_127287) needs the redirect round trip: the first call answers {oauth_redirect_url},
+the bank's page there sends the user back to the link token's redirect_uri with an oauth_state_id, and a
+second call {link_token, received_redirect_uri} finishes (Link re-opened with receivedRedirectUri).
+
 In update mode (a link token created with `access_token`) good credentials repair an Item in
-ITEM_LOGIN_REQUIRED and fire LOGIN_REPAIRED; no new Item is created.
+ITEM_LOGIN_REQUIRED; no new Item is created, and no LOGIN_REPAIRED is fired (Plaid fires it only for a repair
+outside update mode: the app learns of this one from onSuccess).
 """
 
 from __future__ import annotations
@@ -12,14 +17,15 @@ import html
 import json
 import uuid
 from typing import Annotated, Any
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 from fastapi import APIRouter, Body
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from .data.institutions import SANDBOX
 from .errors import PlaidApiError
 from .ids import request_id
-from .state import Emulator
+from .state import Emulator, LinkToken
 
 _PAGE = """<!doctype html>
 <html><head><meta charset="utf-8"><title>Link (Plaid emulator)</title>
@@ -45,6 +51,7 @@ document.getElementById("f").addEventListener("submit", async (e) => {{
   const r = await fetch("/link/complete", {{method: "POST", headers: {{"Content-Type": "application/json"}},
                                             body: JSON.stringify(body)}});
   const data = await r.json();
+  if (data.oauth_redirect_url) {{ window.location = data.oauth_redirect_url; return; }}
   document.getElementById("out").textContent = JSON.stringify(data, null, 2);
   if (window.opener) window.opener.postMessage({{source: "plaid-emulator-link", ok: r.ok, data}}, "*");
 }});
@@ -75,6 +82,16 @@ def router(emu: Emulator) -> APIRouter:
             )
         )
 
+    @api.get("/link/oauth/authorize")
+    async def bank(oauth_state_id: str) -> Response:
+        """The bank's consent screen, consented at once: back to the app's redirect_uri."""
+        pending = emu.oauth_states.get(oauth_state_id)
+        link = emu.link_tokens.get(pending[0]) if pending else None
+        if link is None or link.redirect_uri is None:
+            return HTMLResponse("<p>unknown or expired OAuth session</p>", status_code=400)
+        query = urlencode({"oauth_state_id": oauth_state_id})
+        return RedirectResponse(f"{link.redirect_uri}?{query}", status_code=302)
+
     @api.post("/link/complete")
     async def complete(body: Annotated[dict[str, Any], Body()]) -> JSONResponse:
         session = f"{uuid.uuid4()}"
@@ -99,6 +116,13 @@ def router(emu: Emulator) -> APIRouter:
 
 def _complete(emu: Emulator, body: dict[str, Any], session: str) -> dict[str, Any]:
     link = emu.link_token(body.get("link_token"))
+    if body.get("received_redirect_uri"):  # back from the bank: Link re-opened with receivedRedirectUri
+        body = _resume_oauth(emu, link, str(body["received_redirect_uri"]))
+    else:
+        item = emu.items.get(link.item_id) if link.item_id else None
+        institution = SANDBOX.get(item.institution_id if item else str(body.get("institution_id") or ""))
+        if institution is not None and institution.oauth:
+            return _start_oauth(emu, link, body)
     username = str(body.get("username") or "")
     password = str(body.get("password") or "")
     if link.item_id:  # update mode
@@ -109,7 +133,10 @@ def _complete(emu: Emulator, body: dict[str, Any], session: str) -> dict[str, An
             raise PlaidApiError(
                 password.removeprefix("error_") if password.startswith("error_") else "INVALID_CREDENTIALS"
             )
-        emu.life.repair(item)
+        emu.life.repair(item, in_update_mode=True)
+        if link.account_selection:  # the user shares the accounts opened since (the stand-in selects all)
+            item.accounts.extend(item.new_accounts)
+            item.new_accounts.clear()
     else:
         if link.used:
             raise PlaidApiError("INVALID_LINK_TOKEN")
@@ -122,13 +149,37 @@ def _complete(emu: Emulator, body: dict[str, Any], session: str) -> dict[str, An
             password,
         )
         link.used = True
-    institution = SANDBOX[item.institution_id]
+    chosen = SANDBOX[item.institution_id]
     return {
         "public_token": emu.issue_public_token(item),
         "metadata": {
-            "institution": {"name": institution.name, "institution_id": institution.institution_id},
+            "institution": {"name": chosen.name, "institution_id": chosen.institution_id},
             "accounts": [a.link_metadata() for a in item.accounts],
             "link_session_id": session,
             "transfer_status": None,
         },
     }
+
+
+def _start_oauth(emu: Emulator, link: LinkToken, body: dict[str, Any]) -> dict[str, Any]:
+    """An OAuth institution: Link sends the user to the bank, which sends them back to the app's
+    redirect_uri with an oauth_state_id; the app re-opens Link with that URI to finish."""
+    if not link.redirect_uri:
+        raise PlaidApiError("INVALID_FIELD", "an OAuth institution needs the link token's redirect_uri")
+    state = emu.mint.uuid()
+    emu.oauth_states[state] = (link.token, dict(body))
+    return {"oauth_redirect_url": f"/link/oauth/authorize?{urlencode({'oauth_state_id': state})}"}
+
+
+def _resume_oauth(emu: Emulator, link: LinkToken, received: str) -> dict[str, Any]:
+    expected, got = urlsplit(link.redirect_uri or ""), urlsplit(received)
+    state = parse_qs(got.query).get("oauth_state_id", [""])[0]
+    pending = emu.oauth_states.get(state)
+    if (got.scheme, got.netloc, got.path) != (expected.scheme, expected.netloc, expected.path) or (
+        pending is None or pending[0] != link.token
+    ):
+        raise PlaidApiError(
+            "INVALID_FIELD", "received_redirect_uri does not match an OAuth session of this link"
+        )
+    del emu.oauth_states[state]
+    return dict(pending[1])

@@ -32,6 +32,7 @@ class LinkToken:
     redirect_uri: str | None
     days_requested: int
     item_id: str | None = None  # set in update mode
+    account_selection: bool = False  # update mode with `update.account_selection_enabled`
     used: bool = False
     extra: dict[str, str] = field(default_factory=dict)
 
@@ -59,11 +60,12 @@ class Emulator:
         self.by_access_token: dict[str, str] = {}
         self.public_tokens: dict[str, tuple[str, datetime]] = {}
         self.link_tokens: dict[str, LinkToken] = {}
+        self.oauth_states: dict[str, tuple[str, dict[str, object]]] = {}  # state id -> (link token, request)
         self.keys = KeyRing()
         self.webhooks = Dispatcher(self.keys, config.webhook_time_scale, config.webhook_timeout)
         self.faults = Faults(config.seed, config.rate_limits)
         self.life = Lifecycle(self)
-        self._items_created = 0
+        self.items_created = 0
 
     # -- Items ------------------------------------------------------------------------------------------
     def create_item(
@@ -81,8 +83,8 @@ class Emulator:
         if institution.health == "DOWN":
             raise PlaidApiError("INSTITUTION_DOWN")
         dynamic, initial_error = check_login(username, password)
-        self._items_created += 1
-        seed = self.config.seed * 1_000_003 + self._items_created
+        self.items_created += 1
+        seed = self.config.seed * 1_000_003 + self.items_created
         item = Item(
             item_id=self.mint.object_id(),
             access_token=self.mint.token("access"),
@@ -96,6 +98,8 @@ class Emulator:
             accounts=build_accounts(seed),
             dynamic=dynamic,
         )
+        if "transactions" in item.products:
+            item.pulling_since = item.created_at
         self.items[item.item_id] = item
         self.by_access_token[item.access_token] = item.item_id
         if initial_error:

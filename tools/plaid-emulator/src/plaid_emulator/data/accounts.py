@@ -107,3 +107,20 @@ def build_accounts(seed: int, currency: str = "USD") -> list[Account]:
             )
         )
     return out
+
+
+def new_account(seed: int, number: int, currency: str = "USD") -> Account:
+    """An account opened at the bank after the Item was linked (NEW_ACCOUNTS_AVAILABLE): a money market."""
+    rng = random.Random(f"{seed}:new-account:{number}")
+    return Account(
+        derived_id(seed, "account", "new", number),
+        f"money market {number}",
+        "Plaid Money Market",
+        "Plaid Platinum Standard 1.85% Interest Money Market",
+        f"{rng.randrange(10000):04d}",
+        "depository",
+        "money market",
+        currency,
+        round(rng.uniform(1000, 20000), 2),
+        None,
+    )

@@ -12,6 +12,7 @@ class Institution:
     name: str
     oauth: bool = False
     health: str = "HEALTHY"  # HEALTHY | DEGRADED | DOWN
+    datetimes: bool = False  # returns `datetime`/`authorized_datetime` ("for select financial institutions")
     primary_color: str = "#1f1f1f"
     url: str = "https://plaid.com"
 
@@ -37,7 +38,7 @@ SANDBOX = {
         Institution("ins_109508", "First Platypus Bank", primary_color="#1f5a99"),
         Institution("ins_109509", "First Gingham Credit Union", primary_color="#7a1f5a"),
         Institution("ins_109510", "Tattersall Federal Credit Union", primary_color="#2e7d32"),
-        Institution("ins_109511", "Tartan Bank", primary_color="#8b0000"),
+        Institution("ins_109511", "Tartan Bank", primary_color="#8b0000", datetimes=True),
         Institution("ins_109512", "Houndstooth Bank", primary_color="#333333"),
         Institution("ins_127287", "Platypus OAuth Bank", oauth=True, primary_color="#1f5a99"),
         Institution("ins_132363", "Unhealthy Platypus Bank - Degraded", health="DEGRADED"),

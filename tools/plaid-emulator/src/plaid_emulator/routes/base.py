@@ -21,11 +21,6 @@ class Call:
     request_id: str
     item: Item | None = None
 
-    def require(self, *names: str) -> None:
-        missing = [n for n in names if self.body.get(n) in (None, "", [])]
-        if missing:
-            raise PlaidApiError("MISSING_FIELDS", ", ".join(missing))
-
     def the_item(self) -> Item:
         assert self.item is not None, "route declared without an access_token"
         return self.item
@@ -47,7 +42,14 @@ class Call:
 @dataclass(frozen=True)
 class Route:
     handler: Callable[[Call], Result]
-    needs_item: bool = False
+    required: tuple[str, ...] = ()  # the request schema's required fields (credentials aside)
+    needs_item: bool = False  # the handler works on the Item of `access_token`
+
+    def check_required(self, body: dict[str, Any]) -> None:
+        """Plaid refuses a request that lacks a required field before it looks anything up."""
+        missing = [name for name in self.required if body.get(name) in (None, "", [], {})]
+        if missing:
+            raise PlaidApiError("MISSING_FIELDS", ", ".join(missing))
 
 
 def int_field(value: Any, name: str, low: int, high: int, default: int) -> int:

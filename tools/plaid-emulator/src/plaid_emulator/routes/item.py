@@ -29,7 +29,10 @@ def item_webhook_update(call: Call) -> Result:
     item.webhook = webhook or None
     if item.webhook:
         call.emu.life.notify(
-            item, events.item_event(item.item_id, "WEBHOOK_UPDATE_ACKNOWLEDGED", new_webhook_url=item.webhook)
+            item,
+            events.item_event(
+                item.item_id, "WEBHOOK_UPDATE_ACKNOWLEDGED", new_webhook_url=item.webhook, error=None
+            ),
         )
     return {"item": item.to_dict()}
 
@@ -64,7 +67,6 @@ def accounts_balance_get(call: Call) -> Result:
 
 
 def institutions_get_by_id(call: Call) -> Result:
-    call.require("institution_id", "country_codes")
     institution = SANDBOX.get(call.body["institution_id"])
     if institution is None:
         raise PlaidApiError("INVALID_INSTITUTION")
@@ -73,7 +75,6 @@ def institutions_get_by_id(call: Call) -> Result:
 
 
 def webhook_verification_key_get(call: Call) -> Result:
-    call.require("key_id")
     key = call.emu.keys.get(call.body["key_id"])
     if key is None:
         raise PlaidApiError("INVALID_WEBHOOK_VERIFICATION_KEY_ID")
@@ -81,11 +82,11 @@ def webhook_verification_key_get(call: Call) -> Result:
 
 
 ROUTES = {
-    "/item/get": Route(item_get, needs_item=True),
-    "/item/remove": Route(item_remove, needs_item=True),
-    "/item/webhook/update": Route(item_webhook_update, needs_item=True),
-    "/accounts/get": Route(accounts_get, needs_item=True),
-    "/accounts/balance/get": Route(accounts_balance_get, needs_item=True),
-    "/institutions/get_by_id": Route(institutions_get_by_id),
-    "/webhook_verification_key/get": Route(webhook_verification_key_get),
+    "/item/get": Route(item_get, ("access_token",), needs_item=True),
+    "/item/remove": Route(item_remove, ("access_token",), needs_item=True),
+    "/item/webhook/update": Route(item_webhook_update, ("access_token",), needs_item=True),
+    "/accounts/get": Route(accounts_get, ("access_token",), needs_item=True),
+    "/accounts/balance/get": Route(accounts_balance_get, ("access_token",), needs_item=True),
+    "/institutions/get_by_id": Route(institutions_get_by_id, ("institution_id", "country_codes")),
+    "/webhook_verification_key/get": Route(webhook_verification_key_get, ("key_id",)),
 }

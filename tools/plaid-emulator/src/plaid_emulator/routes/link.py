@@ -10,7 +10,6 @@ from .base import Call, Result, Route, int_field, iso, options_of
 
 
 def link_token_create(call: Call) -> Result:
-    call.require("client_name", "language", "country_codes", "user")
     body, emu = call.body, call.emu
     user = body["user"]
     if not isinstance(user, dict) or not user.get("client_user_id"):
@@ -43,19 +42,18 @@ def link_token_create(call: Call) -> Result:
             redirect_uri=redirect_uri,
             days_requested=days,
             item_id=item_id,
+            account_selection=bool(item_id and (body.get("update") or {}).get("account_selection_enabled")),
         )
     )
     return {"link_token": link.token, "expiration": iso(link.expiration)}
 
 
 def public_token_exchange(call: Call) -> Result:
-    call.require("public_token")
     item = call.emu.exchange(call.body["public_token"])
     return {"access_token": item.access_token, "item_id": item.item_id}
 
 
 def sandbox_public_token_create(call: Call) -> Result:
-    call.require("institution_id", "initial_products")
     options = options_of(call.body)
     days = int_field(
         (options.get("transactions") or {}).get("days_requested"),
@@ -76,7 +74,9 @@ def sandbox_public_token_create(call: Call) -> Result:
 
 
 ROUTES = {
-    "/link/token/create": Route(link_token_create),
-    "/item/public_token/exchange": Route(public_token_exchange),
-    "/sandbox/public_token/create": Route(sandbox_public_token_create),
+    "/link/token/create": Route(link_token_create, ("client_name", "language", "country_codes", "user")),
+    "/item/public_token/exchange": Route(public_token_exchange, ("public_token",)),
+    "/sandbox/public_token/create": Route(
+        sandbox_public_token_create, ("institution_id", "initial_products")
+    ),
 }

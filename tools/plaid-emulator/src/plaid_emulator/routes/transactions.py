@@ -5,6 +5,7 @@ from __future__ import annotations
 import orjson
 
 from .. import sync
+from ..data.institutions import SANDBOX
 from ..errors import PlaidApiError
 from ..items import STATUS_NOT_READY
 from ..render import View
@@ -32,12 +33,13 @@ def transactions_sync(call: Call) -> Result:
     days = options.get("days_requested")
     if days is not None:
         days = int_field(days, "options.days_requested", 1, 730, 90)
-        if not item.data_started:
-            item.days_requested = days
+    # "If the Item has already been initialized with the Transactions product, this field will have no
+    # effect": only an Item linked without Transactions takes it, as this call initialises them.
+    call.emu.life.start_transactions(item, days)
     account_id = options.get("account_id") or None
     if account_id is not None:
         item.account(account_id)
-    view = View(options)
+    view = View(options, SANDBOX[item.institution_id].datetimes)
     item.sync_called = True
     if item.status == STATUS_NOT_READY or item.ledger is None:
         return dict(_EMPTY_NOT_READY)
@@ -62,7 +64,6 @@ def transactions_sync(call: Call) -> Result:
 
 
 def transactions_get(call: Call) -> Result:
-    call.require("start_date", "end_date")
     item = call.ready_item()
     assert item.ledger is not None
     start = date_field(call.body["start_date"], "start_date").isoformat()
@@ -77,7 +78,7 @@ def transactions_get(call: Call) -> Result:
     wanted = {a["account_id"] for a in accounts}
     matching = [t for t in item.ledger.current() if start <= t["date"] <= end and t["account_id"] in wanted]
     matching.sort(key=lambda t: (t["date"], t["transaction_id"]), reverse=True)
-    view = View(options)
+    view = View(options, SANDBOX[item.institution_id].datetimes)
     return orjson.dumps(
         {
             "accounts": accounts,
@@ -95,7 +96,7 @@ def transactions_refresh(call: Call) -> Result:
 
 
 ROUTES = {
-    "/transactions/sync": Route(transactions_sync, needs_item=True),
-    "/transactions/get": Route(transactions_get, needs_item=True),
-    "/transactions/refresh": Route(transactions_refresh, needs_item=True),
+    "/transactions/sync": Route(transactions_sync, ("access_token",), needs_item=True),
+    "/transactions/get": Route(transactions_get, ("access_token", "start_date", "end_date"), needs_item=True),
+    "/transactions/refresh": Route(transactions_refresh, ("access_token",), needs_item=True),
 }

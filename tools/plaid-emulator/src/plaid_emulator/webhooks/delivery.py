@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 
+from .events import SCHEMAS
 from .signing import KeyRing
 
 log = logging.getLogger("plaid_emulator.webhooks")
@@ -48,6 +49,10 @@ class Dispatcher:
         self._client: httpx.AsyncClient | None = None
 
     def send(self, url: str | None, payload: dict[str, Any]) -> None:
+        if (payload["webhook_type"], payload["webhook_code"]) not in SCHEMAS:
+            raise ValueError(
+                f"not a webhook the emulator sends: {payload['webhook_type']} {payload['webhook_code']}"
+            )
         if not url:
             return
         body = json.dumps(payload, indent=2).encode()
