@@ -219,3 +219,7 @@ async def wait_until(check: Callable[[], Awaitable[T]], *, timeout: float = 20.0
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met within {timeout}s")
         await asyncio.sleep(every)
+
+
+def by_txn(events: list[Envelope], transaction_id: str) -> list[dict[str, Any]]:
+    return [e.data for e in events if e.data["transaction_id"] == transaction_id]

@@ -8,7 +8,7 @@ from bankstream_common.envelope import Envelope
 from bankstream_common.kafka.topics import dlq_topic
 from categorizer.domain import events as ev
 
-from .harness import Categorizer
+from .harness import Categorizer, by_txn
 
 pytestmark = pytest.mark.integration
 
@@ -22,10 +22,6 @@ LOW_GROCERIES = {
     "detailed": "FOOD_AND_DRINK_GROCERIES",
     "confidence_level": "LOW",
 }
-
-
-def by_txn(events: list[Envelope], transaction_id: str) -> list[dict]:  # type: ignore[type-arg]
-    return [e.data for e in events if e.data["transaction_id"] == transaction_id]
 
 
 async def test_each_transaction_changed_yields_one_categorized_event_with_its_tier(svc: Categorizer) -> None:
