@@ -89,6 +89,7 @@ def _runner(
     pool: asyncpg.Pool,
     producer: AIOKafkaProducer,
     metrics: PipelineMetrics,
+    batch_handler=None,
 ) -> ConsumerRunner:
     return ConsumerRunner(
         ConsumerConfig(
@@ -101,6 +102,7 @@ def _runner(
         handler=add_amount,
         producer=producer,
         metrics=metrics,
+        batch_handler=batch_handler,
     )
 
 
@@ -285,3 +287,34 @@ async def test_the_inbox_forgets_events_older_than_its_retention_and_only_this_c
     assert by_consumer[group]["count"] == 34 + 1  # days 1..34, and the event just applied
     assert by_consumer[group]["oldest"].days == 34
     assert by_consumer["someone-else"]["count"] == 40  # another consumer's inbox is its own business
+
+
+async def test_a_batch_handler_applies_a_fetch_at_once_and_a_poison_record_falls_back_one_by_one(
+    pool, totals, topic, producer, kafka_bootstrap_servers, metrics, uid
+) -> None:
+    batches: list[int] = []
+
+    async def add_all(conn: asyncpg.Connection, events: list[Envelope]) -> None:
+        batches.append(len(events))
+        for event in events:
+            await add_amount(conn, event)
+
+    first = _ev("acct-1", 1)
+    for value in (first.to_json(), first.to_json(), _ev("acct-1", 2).to_json(), _ev("acct-1", 3).to_json()):
+        await _send(producer, topic, value, "acct-1")
+    runner = _runner(kafka_bootstrap_servers, topic, f"g-{uid}", pool, producer, metrics, add_all)
+
+    async def applied(n: int) -> bool:
+        return await pool.fetchval("SELECT n FROM totals WHERE key = 'acct-1'") == n
+
+    await _run_until(runner, lambda: applied(3))
+    assert await pool.fetchval("SELECT total FROM totals WHERE key = 'acct-1'") == 6
+    assert max(batches) == 3  # one transaction for the fetch; the repeated event applied once
+
+    # a poison record makes the whole batch roll back; one by one, the rest is applied once
+    for value in (_ev("acct-1", 10).to_json(), _ev("acct-1", -1).to_json(), _ev("acct-1", 20).to_json()):
+        await _send(producer, topic, value, "acct-1")
+    runner = _runner(kafka_bootstrap_servers, topic, f"g-{uid}", pool, producer, metrics, add_all)
+    await _run_until(runner, lambda: applied(5))
+    assert await pool.fetchval("SELECT total FROM totals WHERE key = 'acct-1'") == 36
+    assert metrics.consumed.labels(topic, "dead_lettered")._value.get() == 1

@@ -30,6 +30,27 @@ async def claim(conn: asyncpg.Connection, consumer: str, event: Envelope) -> boo
     return row is not None
 
 
+async def claim_many(conn: asyncpg.Connection, consumer: str, events: list[Envelope]) -> list[Envelope]:
+    """`claim` for several events in one statement: those not applied before, in the given order (an
+    event given twice is returned once). Same rule: inside the transaction that applies them."""
+    if not conn.is_in_transaction():
+        raise RuntimeError("inbox.claim_many must run inside the handler's transaction")
+    rows = await conn.fetch(
+        "INSERT INTO inbox (consumer, event_id, event_type) SELECT $1, e, t "
+        "FROM unnest($2::uuid[], $3::text[]) AS u(e, t) ON CONFLICT DO NOTHING RETURNING event_id",
+        consumer,
+        [e.id for e in events],
+        [e.type for e in events],
+    )
+    fresh = {r[0] for r in rows}
+    out = []
+    for event in events:
+        if event.id in fresh:
+            fresh.discard(event.id)
+            out.append(event)
+    return out
+
+
 async def prune(
     pool: asyncpg.Pool, consumer: str, older_than: dt.timedelta = RETENTION, batch: int = 10_000
 ) -> int:

@@ -47,6 +47,9 @@ def background(settings: Settings, deps: handlers.Deps, producer: AIOKafkaProduc
     async def on_event(conn: asyncpg.Connection, event: Envelope) -> None:
         await stream.on_event(deps, conn, event)
 
+    async def on_events(conn: asyncpg.Connection, events: list[Envelope]) -> None:
+        await stream.on_events(deps, conn, events)
+
     async def prepare() -> list[Worker]:
         await migrate_service(s.database_url.get_secret_value(), s.schema_name, "categorizer")
         await ensure_topics(
@@ -72,6 +75,7 @@ def background(settings: Settings, deps: handlers.Deps, producer: AIOKafkaProduc
             ),
             pool=deps.pool,
             handler=on_event,
+            batch_handler=on_events,
             producer=producer,
             metrics=deps.metrics.pipeline,
         )

@@ -14,23 +14,26 @@ def _item_lock(item_id: str) -> str:
     return f"item:{item_id}"
 
 
-async def lock_item_shared(conn: asyncpg.Connection, item_id: str) -> None:
-    """Held by a transaction event while it reads who owns the Item (ItemLinked takes it exclusively)."""
-    await conn.execute("SELECT pg_advisory_xact_lock_shared(hashtextextended($1, 0))", _item_lock(item_id))
-
-
 async def lock_item(conn: asyncpg.Connection, item_id: str) -> None:
     await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", _item_lock(item_id))
 
 
-async def owner_of(conn: asyncpg.Connection, item_id: str) -> tuple[str, int] | None:
-    """The Item's user and their context version, locked FOR SHARE against a concurrent rule change."""
-    row = await conn.fetchrow(
-        """SELECT i.user_id, u.version FROM items i JOIN user_context u ON u.user_id = i.user_id
-           WHERE i.item_id = $1 FOR SHARE OF u""",
-        item_id,
+async def lock_items_shared(conn: asyncpg.Connection, item_ids: list[str]) -> None:
+    """Held by transaction events while they read who owns the Items (ItemLinked takes it exclusively)."""
+    await conn.execute(
+        "SELECT pg_advisory_xact_lock_shared(hashtextextended(k, 0)) FROM unnest($1::text[]) AS k ORDER BY k",
+        [_item_lock(i) for i in sorted(set(item_ids))],
     )
-    return None if row is None else (row[0], row[1])
+
+
+async def owners_of(conn: asyncpg.Connection, item_ids: list[str]) -> dict[str, tuple[str, int]]:
+    """The Items' users and their context versions, locked FOR SHARE against a concurrent rule change."""
+    rows = await conn.fetch(
+        """SELECT i.item_id, i.user_id, u.version FROM items i JOIN user_context u ON u.user_id = i.user_id
+           WHERE i.item_id = ANY($1::text[]) FOR SHARE OF u""",
+        sorted(set(item_ids)),
+    )
+    return {r[0]: (r[1], r[2]) for r in rows}
 
 
 async def context_version(conn: asyncpg.Connection, user_id: str, *, lock: bool = True) -> int:
@@ -73,38 +76,28 @@ async def remove_item(conn: asyncpg.Connection, item_id: str) -> None:
     await conn.execute("UPDATE items SET removed = true, updated_at = now() WHERE item_id = $1", item_id)
 
 
-async def upsert_transaction(
-    conn: asyncpg.Connection,
-    *,
-    transaction_id: str,
-    account_id: str,
-    item_id: str,
-    user_id: str | None,
-    merchant_key: str | None,
-    state: str | None,
-    category: str | None,
-    sync_sequence: int,
-) -> int:
-    """Store the transaction's current state and category (JSON text, null once removed); its new version."""
-    version: int = await conn.fetchval(
+Row = tuple[str, str, str, str | None, str | None, str | None, str | None, int]
+# (transaction_id, account_id, item_id, user_id, merchant_key, state JSON, category JSON, sync_sequence)
+
+
+async def upsert_many(conn: asyncpg.Connection, rows: list[Row]) -> dict[str, int]:
+    """Store the transactions' current state and category (JSON text, null once removed), rows of distinct
+    transaction ids, in one statement; their new versions."""
+    columns = list(zip(*rows, strict=True))
+    result = await conn.fetch(
         """INSERT INTO transactions (transaction_id, account_id, item_id, user_id, merchant_key, state,
                                      category, version, sync_sequence)
-           VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7::jsonb, 1, $8)
+           SELECT t, a, i, u, k, s::jsonb, c::jsonb, 1, q
+           FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+                       $8::bigint[]) AS x(t, a, i, u, k, s, c, q)
            ON CONFLICT (transaction_id) DO UPDATE SET
                account_id = excluded.account_id, item_id = excluded.item_id, user_id = excluded.user_id,
                merchant_key = excluded.merchant_key, state = excluded.state, category = excluded.category,
                version = transactions.version + 1, sync_sequence = excluded.sync_sequence, updated_at = now()
-           RETURNING version""",
-        transaction_id,
-        account_id,
-        item_id,
-        user_id,
-        merchant_key,
-        state,
-        category,
-        sync_sequence,
+           RETURNING transaction_id, version""",
+        *[list(c) for c in columns],
     )
-    return version
+    return {r[0]: r[1] for r in result}
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,10 @@ its ItemLinked arrives, its transactions learn their user and, if that user has 
 job re-categorizes them (converges). The Item's advisory lock (shared here, exclusive in ItemLinked)
 keeps the two from interleaving; the user's context row read FOR SHARE keeps a rule change from
 interleaving with a decision.
+
+The consumer runner hands over the records of a partition fetched together (`on_events`): their
+TransactionChanged are decided and stored in bulk in its one transaction (a transaction changed twice in
+the batch gets two versions, in order), with their outputs in the same order.
 """
 
 from datetime import UTC, datetime
@@ -47,48 +51,102 @@ async def on_event(deps: Deps, conn: asyncpg.Connection, event: Envelope) -> Non
 
 
 async def on_transaction_changed(deps: Deps, conn: asyncpg.Connection, event: Envelope) -> None:
-    data = ev.TransactionChangedIn.model_validate(event.data)
-    await store.lock_item_shared(conn, data.item_id)
-    owner = await store.owner_of(conn, data.item_id)
-    user_id = owner[0] if owner else None
-    if data.change == "removed":
+    await on_transactions_changed(deps, conn, [event])
+
+
+async def on_events(deps: Deps, conn: asyncpg.Connection, events: list[Envelope]) -> None:
+    """Several events in one transaction (the consumer runner's batch): runs of TransactionChanged in
+    bulk, anything else one by one, in order."""
+    run: list[Envelope] = []
+    for event in events:
+        if event.type == ev.TRANSACTION_CHANGED:
+            run.append(event)
+            continue
+        if run:
+            await on_transactions_changed(deps, conn, run)
+            run = []
+        await on_event(deps, conn, event)
+    if run:
+        await on_transactions_changed(deps, conn, run)
+
+
+async def on_transactions_changed(deps: Deps, conn: asyncpg.Connection, events: list[Envelope]) -> None:
+    changes = [ev.TransactionChangedIn.model_validate(e.data) for e in events]
+    items = [c.item_id for c in changes]
+    await store.lock_items_shared(conn, items)
+    owners = await store.owners_of(conn, items)
+    contexts = {user: await deps.context_for(conn, user, version) for user, version in set(owners.values())}
+    rows: list[store.Row] = []
+    outs: list[ev.TransactionCategorized] = []
+    now = datetime.now(UTC)
+    for event, data in zip(events, changes, strict=True):
+        owner = owners.get(data.item_id)
+        user_id = owner[0] if owner else None
         transaction, category, key = None, None, None
-        state_json = category_json = None
-    else:
-        ctx = await deps.context_for(conn, owner[0], owner[1]) if owner else NO_USER
-        t = txn_of_state(data)
-        decision = decide(t, ctx, deps.model, deps.model_name)
-        deps.metrics.decisions.labels(decision.source, "stream").inc()
-        transaction, category = data.state(), category_of(decision)
-        key = merchant_key(t.merchant_name, t.description)
-        state_json, category_json = transaction.model_dump_json(), category.model_dump_json()
-    version = await store.upsert_transaction(
+        if data.change != "removed":
+            t = txn_of_state(data)
+            decision = decide(t, contexts[user_id] if user_id else NO_USER, deps.model, deps.model_name)
+            deps.metrics.decisions.labels(decision.source, "stream").inc()
+            transaction, category = data.state(), category_of(decision)
+            key = merchant_key(t.merchant_name, t.description)
+        rows.append(
+            (
+                data.transaction_id,
+                data.account_id,
+                data.item_id,
+                user_id,
+                key,
+                transaction.model_dump_json() if transaction else None,
+                category.model_dump_json() if category else None,
+                data.sync_sequence,
+            )
+        )
+        outs.append(
+            ev.TransactionCategorized.model_construct(
+                change=data.change,
+                transaction_id=data.transaction_id,
+                account_id=data.account_id,
+                item_id=data.item_id,
+                user_id=user_id,
+                version=1,  # set below, once stored
+                sync_sequence=data.sync_sequence,
+                caused_by=str(event.id),
+                transaction=transaction,
+                category=category,
+                decided_at=now,
+            )
+        )
+    versions = await _store_in_rounds(conn, rows)
+    await outbox.enqueue_many(
         conn,
-        transaction_id=data.transaction_id,
-        account_id=data.account_id,
-        item_id=data.item_id,
-        user_id=user_id,
-        merchant_key=key,
-        state=state_json,
-        category=category_json,
-        sync_sequence=data.sync_sequence,
+        [
+            (
+                deps.topic(ev.TOPIC_CATEGORIZED),
+                out.account_id,
+                categorized(out.model_copy(update={"version": v})),
+            )
+            for out, v in zip(outs, versions, strict=True)
+        ],
     )
-    out = ev.TransactionCategorized(
-        change=data.change,
-        transaction_id=data.transaction_id,
-        account_id=data.account_id,
-        item_id=data.item_id,
-        user_id=user_id,
-        version=version,
-        sync_sequence=data.sync_sequence,
-        caused_by=str(event.id),
-        transaction=transaction,
-        category=category,
-        decided_at=datetime.now(UTC),
-    )
-    await outbox.enqueue(
-        conn, topic=deps.topic(ev.TOPIC_CATEGORIZED), key=data.account_id, event=categorized(out)
-    )
+
+
+async def _store_in_rounds(conn: asyncpg.Connection, rows: list[store.Row]) -> list[int]:
+    """Store rows in order; a transaction changed twice in one batch goes in a later statement, so each
+    change gets its own version. Returns each row's new version."""
+    rounds: list[list[int]] = []
+    seen: dict[str, int] = {}
+    for i, row in enumerate(rows):
+        n = seen.get(row[0], 0)
+        seen[row[0]] = n + 1
+        if n == len(rounds):
+            rounds.append([])
+        rounds[n].append(i)
+    versions = [0] * len(rows)
+    for indexes in rounds:
+        stored = await store.upsert_many(conn, [rows[i] for i in indexes])
+        for i in indexes:
+            versions[i] = stored[rows[i][0]]
+    return versions
 
 
 async def on_item_linked(deps: Deps, conn: asyncpg.Connection, event: Envelope) -> None:
