@@ -97,7 +97,7 @@ class Categorizer:
         kind = kw.pop("kind", "user")
         return await self.http.request(method, path, headers=TEST_ISSUER.bearer(sub, scopes, kind=kind), **kw)
 
-    async def output(self, until: Callable[[list[Envelope]], bool], timeout: float = 30.0) -> list[Envelope]:
+    async def output(self, until: Callable[[list[Envelope]], bool], timeout: float = 60.0) -> list[Envelope]:
         """Every TransactionCategorized so far (read from the start), once `until` holds."""
         deadline = time.monotonic() + timeout
         while True:

@@ -20,7 +20,7 @@ class Settings(ApiServiceSettings):
     consumer_group: str = "categorizer"
     topic_partitions: int = 6
     topic_prefix: str = ""  # tests and side-by-side stacks: "<prefix>bankstream.transactions"
-    consumer_max_records: int = Field(500, ge=1)
+    consumer_max_records: int = Field(2000, ge=1)  # per fetch: a partition's share is one transaction
 
     job_batch_size: int = Field(500, ge=1, le=10_000)  # transactions per re-categorization batch
     job_poll_seconds: float = Field(2.0, gt=0)  # how often unfinished jobs are looked for (also woken)

@@ -14,7 +14,10 @@ TransactionChanged are decided and stored in bulk in its one transaction (a tran
 the batch gets two versions, in order), with their outputs in the same order.
 """
 
+import json
+import uuid
 from datetime import UTC, datetime
+from typing import Any
 
 import asyncpg
 import structlog
@@ -27,10 +30,11 @@ from ..domain import events as ev
 from ..domain.decide import NO_USER, decide
 from ..domain.learning import merchant_key
 from . import corrections, jobs
-from .context import Deps, categorized, category_of, txn_of_state
+from .context import Deps, category_dict, txn_of_state
 
 log = structlog.get_logger(__name__)
 
+STATE_FIELDS = tuple(ev.TransactionState.model_fields)
 IGNORED_PREFIXES = ("bankstream.item.",)  # other Item events (status changes) say nothing we need
 
 
@@ -77,17 +81,22 @@ async def on_transactions_changed(deps: Deps, conn: asyncpg.Connection, events: 
     owners = await store.owners_of(conn, items)
     contexts = {user: await deps.context_for(conn, user, version) for user, version in set(owners.values())}
     rows: list[store.Row] = []
-    outs: list[ev.TransactionCategorized] = []
+    outs: list[dict[str, Any]] = []
     now = datetime.now(UTC)
+    decided_at = now.isoformat()
     for event, data in zip(events, changes, strict=True):
         owner = owners.get(data.item_id)
         user_id = owner[0] if owner else None
-        transaction, category, key = None, None, None
+        state: dict[str, Any] | None = None
+        category: dict[str, Any] | None = None
+        key = None
         if data.change != "removed":
             t = txn_of_state(data)
             decision = decide(t, contexts[user_id] if user_id else NO_USER, deps.model, deps.model_name)
             deps.metrics.decisions.labels(decision.source, "stream").inc()
-            transaction, category = data.state(), category_of(decision)
+            # the validated input's own JSON values, only the contract's fields (no re-validation: hot path)
+            state = {k: event.data.get(k) for k in STATE_FIELDS}
+            category = category_dict(decision)
             key = merchant_key(t.merchant_name, t.description)
         rows.append(
             (
@@ -96,37 +105,43 @@ async def on_transactions_changed(deps: Deps, conn: asyncpg.Connection, events: 
                 data.item_id,
                 user_id,
                 key,
-                transaction.model_dump_json() if transaction else None,
-                category.model_dump_json() if category else None,
+                json.dumps(state) if state is not None else None,
+                json.dumps(category) if category is not None else None,
                 data.sync_sequence,
             )
         )
         outs.append(
-            ev.TransactionCategorized.model_construct(
-                change=data.change,
-                transaction_id=data.transaction_id,
-                account_id=data.account_id,
-                item_id=data.item_id,
-                user_id=user_id,
-                version=1,  # set below, once stored
-                sync_sequence=data.sync_sequence,
-                caused_by=str(event.id),
-                transaction=transaction,
-                category=category,
-                decided_at=now,
-            )
+            {
+                "change": data.change,
+                "transaction_id": data.transaction_id,
+                "account_id": data.account_id,
+                "item_id": data.item_id,
+                "user_id": user_id,
+                "version": 0,  # set below, once stored
+                "sync_sequence": data.sync_sequence,
+                "caused_by": str(event.id),
+                "transaction": state,
+                "category": category,
+                "decided_at": decided_at,
+            }
         )
     versions = await _store_in_rounds(conn, rows)
-    await outbox.enqueue_many(
-        conn,
-        [
-            (
-                deps.topic(ev.TOPIC_CATEGORIZED),
-                out.account_id,
-                categorized(out.model_copy(update={"version": v})),
-            )
-            for out, v in zip(outs, versions, strict=True)
-        ],
+    topic = deps.topic(ev.TOPIC_CATEGORIZED)
+    for out, version in zip(outs, versions, strict=True):
+        out["version"] = version
+    await outbox.enqueue_many(conn, [(topic, out["account_id"], envelope(out, now)) for out in outs])
+
+
+def envelope(data: dict[str, Any], now: datetime) -> Envelope:
+    """A TransactionCategorized envelope from data built above (its shape is the model's: the contract
+    tests check it), without validating it again."""
+    return Envelope.model_construct(
+        id=uuid.uuid4(),
+        source=ev.SOURCE,
+        type=ev.TRANSACTION_CATEGORIZED,
+        time=now,
+        subject=data["transaction_id"],
+        data=data,
     )
 
 
