@@ -181,3 +181,21 @@ async def test_categorize_is_a_pure_preview_in_order_with_the_users_rules_when_n
     ).status_code == 422
     r = await svc.call("POST", "/v1/categorize", scopes=("categorizer:rules",), json={"transactions": txns})
     assert r.status_code == 403
+
+
+async def test_the_openapi_document_lists_every_route_with_examples(svc: Categorizer) -> None:
+    doc = svc.container.app.openapi()  # served at /openapi.json with env=dev
+    paths = doc["paths"]
+    for path in (
+        "/v1/rules",
+        "/v1/rules/preview",
+        "/v1/rules/{rule_id}",
+        "/v1/jobs/{job_id}",
+        "/v1/categorize",
+    ):
+        assert path in paths, path
+    create = paths["/v1/rules"]["post"]
+    assert create["requestBody"]["content"]["application/json"]["examples"]["merchant"]["value"]["category"]
+    assert {"401", "403", "422"} <= set(create["responses"])
+    schemas = doc["components"]["schemas"]
+    assert schemas["CategorizeIn"]["examples"][0]["transactions"][0]["description"] == "SQ *BLUE BOTTLE COFF"
