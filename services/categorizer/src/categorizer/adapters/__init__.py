@@ -1,1 +1,2 @@
-"""categorizer's adapters: PostgreSQL, Kafka and other clients, translated into the domain's errors."""
+"""How categorizer talks to PostgreSQL: store.py (items, transactions), knowledge.py (rules, overrides,
+learning), jobs.py (re-categorization jobs). SQL is built from constants only, never from input."""

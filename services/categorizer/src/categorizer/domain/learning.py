@@ -1,0 +1,32 @@
+"""Learning from a user's corrections, the way Actual Budget does: per user and merchant key, the same
+category in THRESHOLD of the user's last WINDOW corrections for that key makes it learned.
+
+The merchant key is the normalized merchant name, else the normalized description.
+"""
+
+from collections import Counter
+from collections.abc import Sequence
+
+from .model import normalize_description
+
+WINDOW = 5
+THRESHOLD = 3
+MAX_KEY = 120
+
+
+def merchant_key(merchant_name: str | None, description: str | None) -> str | None:
+    for text in (merchant_name, description):
+        if text:
+            key = normalize_description(text)[:MAX_KEY]
+            if key:
+                return key
+    return None
+
+
+def learned_from(recent_detailed: Sequence[str]) -> str | None:
+    """The learned detailed category given the key's corrections, newest first (only WINDOW count)."""
+    counts = Counter(recent_detailed[:WINDOW])
+    if not counts:
+        return None
+    detailed, n = counts.most_common(1)[0]
+    return detailed if n >= THRESHOLD else None

@@ -1,0 +1,182 @@
+"""The enriched stream: each TransactionChanged becomes exactly one TransactionCategorized, written to the
+outbox in the transaction that records the transaction's new state (the consumer runner's inbox makes a
+redelivery a no-op). Records of one account arrive in order on one partition and are handled in order,
+so their outputs leave in the same order.
+
+An Item not yet known (its ItemLinked not seen) is categorized without user context (user_id null); when
+its ItemLinked arrives, its transactions learn their user and, if that user has rules or learned keys, a
+job re-categorizes them (converges). The Item's advisory lock (shared here, exclusive in ItemLinked)
+keeps the two from interleaving; the user's context row read FOR SHARE keeps a rule change from
+interleaving with a decision.
+
+The consumer runner hands over the records of a partition fetched together (`on_events`): their
+TransactionChanged are decided and stored in bulk in its one transaction (a transaction changed twice in
+the batch gets two versions, in order), with their outputs in the same order.
+"""
+
+import json
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+import structlog
+from bankstream_common import outbox
+from bankstream_common.envelope import Envelope
+from bankstream_common.errors import PermanentError
+
+from ..adapters import store
+from ..domain import events as ev
+from ..domain.decide import NO_USER, decide
+from ..domain.learning import merchant_key
+from . import corrections, jobs
+from .context import Deps, category_dict, txn_of_state
+
+log = structlog.get_logger(__name__)
+
+STATE_FIELDS = tuple(ev.TransactionState.model_fields)
+IGNORED_PREFIXES = ("bankstream.item.",)  # other Item events (status changes) say nothing we need
+
+
+async def on_event(deps: Deps, conn: asyncpg.Connection, event: Envelope) -> None:
+    match event.type:
+        case ev.TRANSACTION_CHANGED:
+            await on_transaction_changed(deps, conn, event)
+        case ev.ITEM_LINKED:
+            await on_item_linked(deps, conn, event)
+        case ev.ITEM_REMOVED:
+            await store.remove_item(conn, ev.ItemRemovedIn.model_validate(event.data).item_id)
+        case ev.CATEGORY_OVERRIDDEN:
+            await corrections.on_category_overridden(deps, conn, event)
+        case other if other.startswith(IGNORED_PREFIXES):
+            return
+        case other:
+            raise PermanentError(f"categorizer does not know the event type {other}")
+
+
+async def on_transaction_changed(deps: Deps, conn: asyncpg.Connection, event: Envelope) -> None:
+    await on_transactions_changed(deps, conn, [event])
+
+
+async def on_events(deps: Deps, conn: asyncpg.Connection, events: Sequence[Envelope]) -> None:
+    """Several events in one transaction (the batch consumer runner's unit of work): runs of
+    TransactionChanged in bulk, anything else one by one, in order."""
+    run: list[Envelope] = []
+    for event in events:
+        if event.type == ev.TRANSACTION_CHANGED:
+            run.append(event)
+            continue
+        if run:
+            await on_transactions_changed(deps, conn, run)
+            run = []
+        await on_event(deps, conn, event)
+    if run:
+        await on_transactions_changed(deps, conn, run)
+
+
+async def on_transactions_changed(deps: Deps, conn: asyncpg.Connection, events: list[Envelope]) -> None:
+    changes = [ev.TransactionChangedIn.model_validate(e.data) for e in events]
+    items = [c.item_id for c in changes]
+    await store.lock_items_shared(conn, items)
+    owners = await store.owners_of(conn, items)
+    contexts = {user: await deps.context_for(conn, user, version) for user, version in set(owners.values())}
+    rows: list[store.Row] = []
+    outs: list[dict[str, Any]] = []
+    now = datetime.now(UTC)
+    decided_at = now.isoformat()
+    for event, data in zip(events, changes, strict=True):
+        owner = owners.get(data.item_id)
+        user_id = owner[0] if owner else None
+        state: dict[str, Any] | None = None
+        category: dict[str, Any] | None = None
+        key = None
+        if data.change != "removed":
+            t = txn_of_state(data)
+            decision = decide(t, contexts[user_id] if user_id else NO_USER, deps.model, deps.model_name)
+            deps.metrics.decisions.labels(decision.source, "stream").inc()
+            # the validated input's own JSON values, only the contract's fields (no re-validation: hot path)
+            state = {k: event.data.get(k) for k in STATE_FIELDS}
+            category = category_dict(decision)
+            key = merchant_key(t.merchant_name, t.description)
+        rows.append(
+            (
+                data.transaction_id,
+                data.account_id,
+                data.item_id,
+                user_id,
+                key,
+                json.dumps(state) if state is not None else None,
+                json.dumps(category) if category is not None else None,
+                data.sync_sequence,
+            )
+        )
+        outs.append(
+            {
+                "change": data.change,
+                "transaction_id": data.transaction_id,
+                "account_id": data.account_id,
+                "item_id": data.item_id,
+                "user_id": user_id,
+                "version": 0,  # set below, once stored
+                "sync_sequence": data.sync_sequence,
+                "caused_by": str(event.id),
+                "transaction": state,
+                "category": category,
+                "decided_at": decided_at,
+            }
+        )
+    versions = await _store_in_rounds(conn, rows)
+    topic = deps.topic(ev.TOPIC_CATEGORIZED)
+    for out, version in zip(outs, versions, strict=True):
+        out["version"] = version
+    await outbox.enqueue_many(conn, [(topic, out["account_id"], envelope(out, now)) for out in outs])
+
+
+def envelope(data: dict[str, Any], now: datetime) -> Envelope:
+    """A TransactionCategorized envelope from data built above (its shape is the model's: the contract
+    tests check it), without validating it again."""
+    return Envelope.model_construct(
+        id=uuid.uuid4(),
+        source=ev.SOURCE,
+        type=ev.TRANSACTION_CATEGORIZED,
+        time=now,
+        subject=data["transaction_id"],
+        data=data,
+    )
+
+
+async def _store_in_rounds(conn: asyncpg.Connection, rows: list[store.Row]) -> list[int]:
+    """Store rows in order; a transaction changed twice in one batch goes in a later statement, so each
+    change gets its own version. Returns each row's new version."""
+    rounds: list[list[int]] = []
+    seen: dict[str, int] = {}
+    for i, row in enumerate(rows):
+        n = seen.get(row[0], 0)
+        seen[row[0]] = n + 1
+        if n == len(rounds):
+            rounds.append([])
+        rounds[n].append(i)
+    versions = [0] * len(rows)
+    for indexes in rounds:
+        stored = await store.upsert_many(conn, [rows[i] for i in indexes])
+        for i in indexes:
+            versions[i] = stored[rows[i][0]]
+    return versions
+
+
+async def on_item_linked(deps: Deps, conn: asyncpg.Connection, event: Envelope) -> None:
+    data = ev.ItemLinkedIn.model_validate(event.data)
+    await store.lock_item(conn, data.item_id)
+    moved = await store.link_item(conn, data.item_id, data.user_id)
+    if not moved:
+        return
+    version = await store.context_version(conn, data.user_id)
+    if (await deps.context_for(conn, data.user_id, version)).empty:
+        return
+    job = await jobs.start_job(
+        deps, conn, user_id=data.user_id, item_id=data.item_id, reason="item_linked", caused_by=str(event.id)
+    )
+    log.info(
+        "item linked late: re-categorizing its transactions", item_id=data.item_id, job_id=str(job.job_id)
+    )

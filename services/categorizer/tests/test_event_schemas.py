@@ -1,0 +1,123 @@
+"""The published contracts: docs/events/*.schema.json equal what categorizer's models generate, for the
+event it publishes and the one whose contract it writes as consumer (CategoryOverridden)."""
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import jsonschema
+import pytest
+from categorizer.domain import events, schemas
+
+DOCS = Path(__file__).resolve().parents[3] / "docs" / "events"
+
+
+@pytest.mark.parametrize("event_type", sorted([*schemas.PUBLISHED, *schemas.CONSUMED_CONTRACTS]))
+def test_committed_schema_matches_the_model(event_type: str) -> None:
+    path = DOCS / f"{event_type}.schema.json"
+    assert path.exists(), f"run: uv run python -m categorizer.domain.schemas docs/events ({path} missing)"
+    assert path.read_text() == schemas.render(event_type), (
+        f"{path.name} is stale: regenerate with `uv run python -m categorizer.domain.schemas docs/events`"
+    )
+
+
+def test_a_categorized_event_validates_and_unknown_fields_are_refused() -> None:
+    schema = json.loads((DOCS / f"{events.TRANSACTION_CATEGORIZED}.schema.json").read_text())
+    payload = events.TransactionCategorized(
+        change="added",
+        transaction_id="t",
+        account_id="a",
+        item_id="i",
+        user_id=None,
+        version=1,
+        sync_sequence=1,
+        caused_by="e",
+        transaction=events.TransactionState(transaction_id="t", account_id="a", amount=5.25, name="SQ *BLUE"),
+        category=events.Category(
+            primary="OTHER",
+            detailed="OTHER_OTHER",
+            source="fallback",
+            confidence=0.0,
+            decided_by="fallback",
+            needs_review=True,
+        ),
+        decided_at=datetime.now(UTC),
+    ).model_dump(mode="json")
+    jsonschema.validate(payload, schema)
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({**payload, "extra": 1}, schema)
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({**payload, "version": 0}, schema)
+
+
+def test_the_override_contract_refuses_a_missing_field_and_the_reader_tolerates_new_ones() -> None:
+    schema = json.loads((DOCS / f"{events.CATEGORY_OVERRIDDEN}.schema.json").read_text())
+    payload = {
+        "user_id": "u",
+        "transaction_id": "t",
+        "account_id": "a",
+        "item_id": "i",
+        "category": {"primary": "FOOD_AND_DRINK", "detailed": "FOOD_AND_DRINK_COFFEE"},
+        "previous": {"primary": "OTHER", "detailed": "OTHER_OTHER", "source": "fallback"},
+        "merchant_name": None,
+        "name": "SQ *BLUE BOTTLE",
+        "original_description": None,
+        "amount": 5.25,
+        "iso_currency_code": "USD",
+        "overridden_at": "2026-11-29T10:00:00Z",
+    }
+    jsonschema.validate(payload, schema)
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({k: v for k, v in payload.items() if k != "overridden_at"}, schema)
+    assert events.CategoryOverriddenIn.model_validate({**payload, "new_field": 1}).user_id == "u"
+
+
+def test_the_reader_of_transaction_changed_takes_what_the_producers_schema_allows() -> None:
+    """Tested against sync-worker's published contract (docs/events), not a copy of its model."""
+    schema = json.loads((DOCS / "bankstream.transaction.changed.v1.schema.json").read_text())
+    full = {
+        "item_id": "i",
+        "sync_sequence": 7,
+        "run_id": "r",
+        "position": 0,
+        "change": "added",
+        "transaction_id": "t",
+        "account_id": "a",
+        "pending": False,
+        "pending_transaction_id": None,
+        "amount": 5.25,
+        "iso_currency_code": "USD",
+        "unofficial_currency_code": None,
+        "date": "2026-11-20",
+        "authorized_date": "2026-11-19",
+        "datetime": "2026-11-20T10:00:00Z",
+        "authorized_datetime": None,
+        "name": "SQ *BLUE BOTTLE COFF",
+        "merchant_name": "Blue Bottle Coffee",
+        "merchant_entity_id": "m1",
+        "original_description": None,
+        "personal_finance_category": {
+            "primary": "FOOD_AND_DRINK",
+            "detailed": "FOOD_AND_DRINK_COFFEE",
+            "confidence_level": "VERY_HIGH",
+            "version": "v2",
+        },
+        "payment_channel": "in store",
+        "transaction_code": None,
+        "check_number": None,
+        "location": {"city": "Oakland", "region": "CA"},
+        "payment_meta": {"payee": None},
+        "counterparties": [{"name": "Blue Bottle", "type": "merchant", "confidence_level": "HIGH"}],
+        "website": "bluebottlecoffee.com",
+        "logo_url": None,
+    }
+    jsonschema.validate(full, schema)
+    read = events.TransactionChangedIn.model_validate(full)
+    state = read.state().model_dump(mode="json")
+    assert set(state) == set(full) - {"item_id", "sync_sequence", "run_id", "position", "change"}
+    removed = {
+        k: full[k] for k in ("item_id", "sync_sequence", "run_id", "position", "transaction_id", "account_id")
+    }
+    removed["change"] = "removed"
+    jsonschema.validate(removed, schema)
+    assert events.TransactionChangedIn.model_validate(removed).change == "removed"
