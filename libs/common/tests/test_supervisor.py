@@ -160,3 +160,23 @@ async def test_interruptible_cancels_the_wait_when_stopping_is_set() -> None:
         await asyncio.wait_for(interruptible(stopping, forever()), 2)
     assert cancelled.is_set()
     assert await interruptible(asyncio.Event(), asyncio.sleep(0, "done")) == "done"
+
+
+async def test_stop_cancels_a_prepare_in_progress_at_once() -> None:
+    started, cancelled = asyncio.Event(), asyncio.Event()
+
+    async def prepare() -> list[Worker]:
+        started.set()
+        try:
+            await asyncio.sleep(3600)  # a migration waiting on a lock, a broker that does not answer
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+        return []
+
+    supervisor = Supervisor(prepare, backoff=FAST)
+    task = asyncio.create_task(supervisor.run())
+    await asyncio.wait_for(started.wait(), 2)
+    supervisor.stop()
+    await asyncio.wait_for(task, 2)
+    assert cancelled.is_set() and not supervisor.ready.is_set()

@@ -22,7 +22,7 @@ import structlog
 import uvicorn
 from fastapi import FastAPI
 
-from .backoff import Backoff, Stopped, pause, retry
+from .backoff import Backoff, Stopped, interruptible, pause, retry
 
 log = structlog.get_logger("bankstream.runtime")
 
@@ -39,11 +39,12 @@ class Supervisor:
     """A service's background work: get the infrastructure ready, then run the workers it returns.
 
     `prepare()` (migrations, topics, starting the producer, ...) is retried with backoff until it succeeds
-    or the process stops, so the process stays alive meanwhile and /readyz says why it is not ready; it
-    returns the workers to run (consumer runners, relays, schedulers, `Periodic`s), concurrently. `stop()`
-    stops them all; if one ends on its own the others are stopped and its failure is raised, so the
-    runtime exits non-zero and the orchestrator restarts the process. `fatal` errors from `prepare` (a
-    configuration that cannot work) are raised at once instead of retried.
+    or the process stops (a stop cancels a `prepare` in progress: each step is idempotent), so the
+    process stays alive meanwhile and /readyz says why it is not ready. It returns the workers to run
+    (consumer runners, relays, schedulers, `Periodic`s), concurrently. `stop()` stops them all; if one
+    ends on its own the others are stopped and its failure is raised, so the runtime exits non-zero and
+    the orchestrator restarts the process. `fatal` errors from `prepare` (a configuration that cannot
+    work) are raised at once instead of retried.
     """
 
     def __init__(
@@ -72,7 +73,7 @@ class Supervisor:
         try:
             self._workers = list(
                 await retry(
-                    self._prepare,
+                    lambda: interruptible(self._stopping, self._prepare()),
                     backoff=self._backoff,
                     retry_on=(Exception,),
                     give_up=self._fatal,
