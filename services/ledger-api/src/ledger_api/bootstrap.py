@@ -1,19 +1,73 @@
-"""The one place ledger-api builds its clients and wires them together."""
+"""The one place ledger-api builds its clients and wires them together.
 
+    HTTP API (reads; edits and refreshes) ──handlers──► PostgreSQL (ledger tables, changes) + outbox
+    outbox ──relay──► bankstream.category-overrides, bankstream.sync-requests
+
+The process answers /healthz at once; its `Supervisor` prepares what needs PostgreSQL and Kafka
+(migrations, topics, the producer), retrying while they are away, then runs the outbox relay.
+"""
+
+import asyncio
+import contextlib
 from dataclasses import dataclass
 
 import asyncpg
+from aiokafka import AIOKafkaProducer
+from bankstream_common.auth import authenticator_from
 from bankstream_common.db import create_pool
+from bankstream_common.kafka.producer import create_producer
+from bankstream_common.kafka.topics import TopicSpec, ensure_topics
 from bankstream_common.metrics import create_registry
+from bankstream_common.migrations import migrate_service
+from bankstream_common.outbox_relay import OutboxRelay, RelayConfig
 from bankstream_common.readiness import KafkaCheck, kafka_check, postgres_check
-from bankstream_common.runtime import Service
+from bankstream_common.runtime import Service, Supervisor, Worker
 from fastapi import FastAPI
 
+from . import handlers
 from .config import Settings
+from .domain import categories
+from .domain import events as ev
 from .entrypoints.http import create_app
 from .metrics import Metrics
 
-SCHEMA = "ledger_api"
+# --- the API's outbox: the events the read and edit API publishes -------------------------------------
+API_PRODUCED_TOPICS = (ev.TOPIC_CATEGORY_OVERRIDES, ev.TOPIC_SYNC_REQUESTS)
+
+
+class Streams:
+    """A worker that does nothing but end the open SSE streams when the process stops (uvicorn waits for
+    open connections before its own shutdown, so the streams must be told first)."""
+
+    def __init__(self, stopping: asyncio.Event) -> None:
+        self._stopping = stopping
+
+    async def run(self) -> None:
+        await self._stopping.wait()
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+
+def background(settings: Settings, deps: handlers.Deps, producer: AIOKafkaProducer) -> Supervisor:
+    s = settings
+
+    async def prepare() -> list[Worker]:
+        await migrate_service(s.database_url.get_secret_value(), s.schema_name, "ledger_api")
+        await ensure_topics(
+            s.kafka_bootstrap_servers,
+            [TopicSpec(s.topic_prefix + t, partitions=s.topic_partitions) for t in API_PRODUCED_TOPICS],
+        )
+        await producer.start()
+        relay = OutboxRelay(
+            RelayConfig(schema=s.schema_name),
+            pool=deps.pool,
+            producer=producer,
+            metrics=deps.metrics.pipeline,
+        )
+        return [relay]
+
+    return Supervisor(prepare)
 
 
 @dataclass
@@ -23,30 +77,63 @@ class Container:
     pool: asyncpg.Pool
     kafka: KafkaCheck
     app: FastAPI
+    deps: handlers.Deps
+    background: Supervisor
+    streams: Streams
+    producer: AIOKafkaProducer
 
     def service(self) -> Service:
         return Service(
             app=self.app,
             host=self.settings.http_host,
             port=self.settings.http_port,
+            workers=[self.background, self.streams],
             aclose=self.aclose,
             grace_seconds=self.settings.shutdown_grace_seconds,
         )
 
     async def aclose(self) -> None:
+        with contextlib.suppress(Exception):  # never started when PostgreSQL or Kafka never answered
+            await self.producer.stop()
         await self.kafka.aclose()
         await self.pool.close()
 
 
 async def bootstrap(settings: Settings) -> Container:
     metrics = Metrics(create_registry())
+    authenticator = authenticator_from(settings)
     # min_size=0: the process starts (and answers /healthz, and /readyz 503) while PostgreSQL is away
     pool = await create_pool(
         settings.database_url.get_secret_value(),
-        schema=SCHEMA,
+        schema=settings.schema_name,
         application_name=settings.service_name,
         min_size=0,
+        max_size=settings.db_pool_size,
+    )
+    deps = handlers.Deps(
+        settings=settings,
+        pool=pool,
+        metrics=metrics,
+        taxonomy=categories.load(),
+        topic_prefix=settings.topic_prefix,
     )
     kafka = kafka_check(settings.kafka_bootstrap_servers)
-    app = create_app(settings, metrics, {"postgres": postgres_check(pool), "kafka": kafka})
-    return Container(settings=settings, metrics=metrics, pool=pool, kafka=kafka, app=app)
+    producer = create_producer(settings.kafka_bootstrap_servers, client_id=settings.service_name)
+    app = create_app(
+        settings,
+        metrics,
+        {"postgres": postgres_check(pool), "kafka": kafka},
+        deps=deps,
+        authenticator=authenticator,
+    )
+    return Container(
+        settings=settings,
+        metrics=metrics,
+        pool=pool,
+        kafka=kafka,
+        app=app,
+        deps=deps,
+        background=background(settings, deps, producer),
+        streams=Streams(deps.stopping),
+        producer=producer,
+    )
