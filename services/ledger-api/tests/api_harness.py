@@ -143,7 +143,8 @@ async def add_item(
     db: asyncpg.Pool, item_id: str, user_id: str | None, *, status: str = "good", removed: bool = False
 ) -> None:
     await db.execute(
-        """INSERT INTO items (item_id, user_id, institution_id, institution_name, status, linked_at, removed_at)
+        """INSERT INTO items
+               (item_id, user_id, institution_id, institution_name, status, linked_at, removed_at)
            VALUES ($1, $2, 'ins_109508', 'First Platypus Bank', $3, now(), CASE WHEN $4 THEN now() END)""",
         item_id,
         user_id,
