@@ -140,7 +140,8 @@ async def list_items(db: Conn, user_id: str, include_removed: bool) -> list[dict
                    i.status_changed_at, i.removed_at, i.last_synced_at, i.last_sync_failed_at,
                    i.last_sync_error_code, i.linked_at,
                    COALESCE(json_agg(json_build_object(
-                       'account_id', a.account_id, 'name', a.name, 'official_name', a.official_name,
+                       'account_id', a.account_id, 'item_id', a.item_id, 'name', a.name,
+                       'official_name', a.official_name,
                        'mask', a.mask, 'type', a.type, 'subtype', a.subtype,
                        'balance_available', a.balance_available, 'balance_current', a.balance_current,
                        'balance_limit', a.balance_limit, 'iso_currency_code', a.iso_currency_code,
