@@ -46,6 +46,20 @@ NOT_FOUND = {404: _error("no such entity, or not the caller's")}
 BAD_CURSOR = {400: _error("`invalid_cursor`: malformed, or issued for other filters or another sort")}
 NOT_MODIFIED = {304: {"description": "If-None-Match matched the ETag: nothing changed"}}
 
+SSE_EVENT = {
+    "type": "object",
+    "description": "one Server-Sent Event",
+    "properties": {
+        "id": {"type": "string", "description": "the feed cursor after this change (send as Last-Event-ID)"},
+        "event": {"type": "string", "enum": ["change"]},
+        "data": {
+            "type": "string",
+            "description": "the change, as JSON (the shape of GET /v1/changes' items)",
+        },
+        "retry": {"type": "integer"},
+    },
+}
+
 ID = r"^[^\x00]+$"
 UserId = Annotated[
     str | None,
@@ -120,6 +134,7 @@ async def get_transaction(
     summary="Edit a transaction: category (PFC v2 detailed; null clears), notes, tags, hidden",
     responses={
         **NOT_FOUND,
+        400: _error("`bad_request`: the body is not JSON"),
         409: _error("`transaction_superseded` (edit `successor_id` instead) or `transaction_removed`"),
         412: _error("If-Match names a stale ETag; the current one is in the ETag header"),
     },
@@ -205,7 +220,7 @@ async def changes(
     responses={
         200: {
             "description": "`event: change` per change, `id` = its feed cursor, `data` = the change (JSON)",
-            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+            "content": {"text/event-stream": {"schema": SSE_EVENT}},
         },
         **BAD_CURSOR,
         503: _error("`too_many_streams`: retry shortly (Retry-After), or poll /v1/changes"),
