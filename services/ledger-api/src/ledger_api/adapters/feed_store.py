@@ -12,14 +12,23 @@ import asyncpg
 
 from ..domain.cursors import FeedPosition
 
-PAGE = """SELECT txid::text AS txid, seq, entity, entity_id, item_id, op, version, data, at FROM changes
-          WHERE user_id = $1 AND (txid, seq) > ($2::text::xid8, $3::bigint)
-            AND txid < pg_snapshot_xmin(pg_current_snapshot())
-          ORDER BY txid, seq LIMIT $4"""
+# (the txid goes out as text: asyncpg has no xid8 codec; ordering by the text would be wrong: "10" < "9")
+PAGE = """SELECT c.txid::text AS position_txid, c.seq, c.entity, c.entity_id, c.item_id, c.op, c.version,
+                 c.data, c.at
+          FROM changes c
+          WHERE c.user_id = $1 AND (c.txid, c.seq) > ($2::text::xid8, $3::bigint)
+            AND c.txid < pg_snapshot_xmin(pg_current_snapshot())
+          ORDER BY c.txid, c.seq LIMIT $4"""
 
 
 async def changes_after(
     db: asyncpg.Pool | asyncpg.Connection, user_id: str, after: FeedPosition, limit: int
 ) -> list[dict[str, Any]]:
     rows = await db.fetch(PAGE, user_id, str(after.txid), after.seq, limit)
-    return [{**dict(r), "txid": int(r["txid"]), "data": json.loads(r["data"])} for r in rows]
+    out = []
+    for r in rows:
+        row = dict(r)
+        row["txid"] = int(row.pop("position_txid"))
+        row["data"] = json.loads(r["data"])
+        out.append(row)
+    return out

@@ -51,8 +51,10 @@ def transactions_sql(f: TransactionFilter, after: TransactionPosition | None, li
     if f.to_date is not None:
         where.append(f"date <= {arg(f.to_date)}")
     if f.category is not None:
-        level = f.category_level or "detailed"
-        where.append(f"COALESCE(user_category_{level}, category_{level}) = {arg(f.category)}")
+        # always by the effective primary (what transactions_user_category indexes), then the detailed one
+        where.append(f"COALESCE(user_category_primary, category_primary) = {arg(f.category_primary)}")
+        if f.category_level == "detailed":
+            where.append(f"COALESCE(user_category_detailed, category_detailed) = {arg(f.category)}")
     if f.q is not None:
         pattern = arg(_like(f.q))
         where.append(f"(merchant_name ILIKE {pattern} OR name ILIKE {pattern})")

@@ -47,6 +47,7 @@ class TransactionFilter:
     include_removed: bool = False
     sort: Sort = Sort.DATE_DESC
     category_level: str | None = None  # "primary" | "detailed": set by check()
+    category_primary: str | None = None  # the primary of `category`: set by check()
 
     def check(self, taxonomy: Taxonomy) -> "TransactionFilter":
         if self.from_date and self.to_date and self.from_date > self.to_date:
@@ -55,8 +56,11 @@ class TransactionFilter:
             raise InvalidQuery("amount_min", "the amount range is inverted: amount_min > amount_max")
         if self.q is not None and not self.q.strip():
             raise InvalidQuery("q", "q must contain some text")
-        level = taxonomy.level(self.category) if self.category is not None else None
-        return replace(self, category_level=level)
+        if self.category is None:
+            return self
+        level = taxonomy.level(self.category)
+        primary = self.category if level == "primary" else taxonomy.primary_of[self.category]
+        return replace(self, category_level=level, category_primary=primary)
 
     def fingerprint(self) -> str:
         """What a cursor is bound to: every filter, the sort and the acting user."""
