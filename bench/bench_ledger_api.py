@@ -23,6 +23,7 @@ import uuid
 from contextlib import ExitStack
 from decimal import Decimal
 from typing import Any
+from urllib.parse import urlencode
 
 import asyncpg
 import httpx
@@ -77,8 +78,7 @@ def _fill_sql(total: int, mine: int) -> str:
                                   'merchant_name', 'Merchant ' || (g % 5000), 'date', '2026-11-01',
                                   'category', jsonb_build_object('primary', 'FOOD_AND_DRINK',
                                                                  'detailed', 'FOOD_AND_DRINK_COFFEE'))
-        FROM generate_series(1, {2 * mine}) AS g;
-        ANALYZE transactions; ANALYZE changes;"""
+        FROM generate_series(1, {2 * mine}) AS g;"""
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -86,7 +86,7 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-async def _open_loop(call: Any, seconds: float) -> list[float]:
+async def _open_loop(call: Any, seconds: float) -> tuple[list[float], int]:
     """`call()` RATE times a second for `seconds`; latency from each call's scheduled start (ms)."""
     latencies: list[float] = []
     started = time.perf_counter()
@@ -98,7 +98,50 @@ async def _open_loop(call: Any, seconds: float) -> list[float]:
         latencies.append((time.perf_counter() - at) * 1000)
 
     await asyncio.gather(*(one(started + i / RATE) for i in range(count)))
-    return latencies
+    return latencies, 0
+
+
+async def _paced_http(
+    port: int, request: bytes, seconds: float, connections: int = 16
+) -> tuple[list[float], int]:
+    """The same raw HTTP/1.1 request RATE times a second for `seconds` over `connections` keep-alive
+    connections (a raw client: httpx would cost more CPU than the server on a small machine); latency from
+    each request's scheduled start (ms); answers other than 200 are counted as errors."""
+    count = int(RATE * seconds)
+    schedule = iter(range(count))
+    start = time.perf_counter() + 0.05
+    latencies: list[float] = []
+    errors = 0
+
+    async def connection() -> None:
+        nonlocal errors
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            for i in schedule:
+                at = start + i / RATE
+                await asyncio.sleep(max(0.0, at - time.perf_counter()))
+                writer.write(request)
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = 0
+                for line in head.split(b"\r\n")[1:]:
+                    if line.lower().startswith(b"content-length:"):
+                        length = int(line.split(b":")[1])
+                await reader.readexactly(length)
+                if int(head.split(b" ", 2)[1]) != 200:
+                    errors += 1
+                    continue
+                latencies.append((time.perf_counter() - at) * 1000)
+        finally:
+            writer.close()
+
+    await asyncio.gather(*(connection() for _ in range(connections)))
+    return latencies, errors
+
+
+def _get(path: str, params: dict[str, Any], token: str | None) -> bytes:
+    query = f"?{urlencode(params)}" if params else ""
+    auth = f"Authorization: Bearer {token}\r\n" if token else ""
+    return f"GET {path}{query} HTTP/1.1\r\nHost: 127.0.0.1\r\n{auth}\r\n".encode()
 
 
 async def _walk(http: httpx.AsyncClient, headers: dict[str, str], rows: int) -> str:
@@ -116,8 +159,19 @@ async def _walk(http: httpx.AsyncClient, headers: dict[str, str], rows: int) -> 
     return cursor
 
 
-async def _main(dsn: str, base_url: str, schema: str, seconds: float, deep: int) -> list[dict[str, Any]]:
-    headers = {"Authorization": f"Bearer {TEST_ISSUER.token(USER, ['ledger:read'])}"}
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process so far (Linux /proc)."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def _main(
+    dsn: str, port: int, pid: int, schema: str, seconds: float, deep: int
+) -> list[dict[str, Any]]:
+    base_url = f"http://127.0.0.1:{port}"
+    token = TEST_ISSUER.token(USER, ["ledger:read"])
+    headers = {"Authorization": f"Bearer {token}"}
     taxonomy = load_taxonomy()
     limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
     pool = await asyncpg.create_pool(dsn, min_size=8, max_size=8, server_settings={"search_path": schema})
@@ -138,22 +192,28 @@ async def _main(dsn: str, base_url: str, schema: str, seconds: float, deep: int)
             ),
         }
         for name, (params, (sql, args)) in cases.items():
-
-            async def api_call(params: dict[str, Any] = params, name: str = name) -> None:
-                r = await http.get("/v1/transactions", params=params, headers=headers)
-                if r.status_code != 200 or len(r.json()["transactions"]) != 100:
-                    raise RuntimeError(f"{name}: {r.status_code} {r.text[:200]}")
+            check = await http.get("/v1/transactions", params=params, headers=headers)
+            if check.status_code != 200 or len(check.json()["transactions"]) != 100:
+                raise RuntimeError(f"{name}: {check.status_code} {check.text[:200]}")
+            request = _get("/v1/transactions", params, token)
 
             async def sql_call(sql: str = sql, args: list[Any] = args) -> None:
                 await pool.fetch(sql, *args)
 
             print(f"  {name} ...", file=sys.stderr, flush=True)
-            for _ in range(50):  # warm-up: connections, plans, caches
-                await api_call()
+            for _ in range(20):  # warm-up: plans, caches
+                await http.get("/v1/transactions", params=params, headers=headers)
                 await sql_call()
-            api = await _open_loop(api_call, seconds)
-            raw = await _open_loop(sql_call, seconds)
-            common = {"rate_per_s": RATE, "seconds": seconds, "requests": len(api)}
+            cpu_before = _cpu_seconds(pid)
+            api, errors = await _paced_http(port, request, seconds)
+            cpu_ms = (_cpu_seconds(pid) - cpu_before) * 1000 / int(RATE * seconds)
+            raw, _ = await _open_loop(sql_call, seconds)
+            common = {
+                "rate_per_s": RATE,
+                "seconds": seconds,
+                "requests": int(RATE * seconds),
+                "errors": errors,
+            }
             rows += [
                 {
                     "bench": f"ledger.transactions_{name}",
@@ -168,6 +228,14 @@ async def _main(dsn: str, base_url: str, schema: str, seconds: float, deep: int)
                     "value": round(_percentile(api, 0.99), 2),
                     "unit": "ms",
                     "target": "<=20",
+                    **common,
+                },
+                {
+                    "bench": f"ledger.transactions_{name}",
+                    "metric": "service_cpu_ms_per_request",
+                    "value": round(cpu_ms, 2),
+                    "unit": "ms",
+                    "note": "ledger-api process CPU over the timed phase, per request",
                     **common,
                 },
                 {
@@ -187,6 +255,19 @@ async def _main(dsn: str, base_url: str, schema: str, seconds: float, deep: int)
                     **common,
                 },
             ]
+
+        floor, _ = await _paced_http(port, _get("/healthz", {}, None), seconds)
+        rows += [
+            {
+                "bench": "ledger.http_floor_healthz",
+                "metric": metric,
+                "value": round(_percentile(floor, q), 2),
+                "unit": "ms",
+                "rate_per_s": RATE,
+                "note": "GET /healthz of the same process: no auth, no SQL",
+            }
+            for metric, q in (("p50_ms", 0.5), ("p99_ms", 0.99))
+        ]
 
         started, served, feed_cursor = time.perf_counter(), 0, None
         while True:
@@ -242,7 +323,19 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
         conn = await asyncpg.connect(dsn, server_settings={"search_path": schema})
         try:
             started = time.perf_counter()
+            # the secondary indexes are built once after the fill (faster than maintained row by row)
+            indexes = await conn.fetch(
+                """SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = $1
+                   AND tablename IN ('transactions', 'changes') AND indexname NOT LIKE '%_pkey'""",
+                schema,
+            )
+            for index in indexes:
+                await conn.execute(f"DROP INDEX {index['indexname']}")
             await conn.execute(_fill_sql(total, mine))
+            for index in indexes:
+                await conn.execute(index["indexdef"])
+            await conn.execute("VACUUM ANALYZE transactions")
+            await conn.execute("VACUUM ANALYZE changes")
             return time.perf_counter() - started
         finally:
             await conn.close()
@@ -270,7 +363,7 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
                 running_service(service, database_url=dsn, kafka_bootstrap_servers=kafka)
             )
             try:
-                rows = asyncio.run(_main(dsn, proc.base_url, schema, seconds, mine * 9 // 10))
+                rows = asyncio.run(_main(dsn, proc.port, proc.process.pid, schema, seconds, mine * 9 // 10))
             except Exception:
                 print(proc.output()[-3000:], file=sys.stderr)
                 raise

@@ -195,13 +195,11 @@ def tx(transaction_id: str, **fields: Any) -> dict[str, Any]:
 
 
 async def add_transactions(db: asyncpg.Pool | asyncpg.Connection, rows: Iterable[dict[str, Any]]) -> None:
-    rows = list(rows)
-    columns = list(dict.fromkeys(c for r in rows for c in r))
-    placeholders = ", ".join(f"${i + 1}" for i in range(len(columns)))
-    await db.executemany(
-        f"INSERT INTO transactions ({', '.join(columns)}) VALUES ({placeholders})",
-        [[r.get(c) for c in columns] for r in rows],
-    )
+    for row in rows:  # one row at a time: each names only its own columns (the others keep their default)
+        placeholders = ", ".join(f"${i + 1}" for i in range(len(row)))
+        await db.execute(
+            f"INSERT INTO transactions ({', '.join(row)}) VALUES ({placeholders})", *row.values()
+        )
 
 
 async def add_change(

@@ -2,7 +2,7 @@
 category, sorts, keyset pages that stay stable while transactions arrive, ETags, per-user isolation."""
 
 from collections.abc import AsyncIterator
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -213,3 +213,41 @@ async def test_a_service_token_must_name_the_user_and_a_user_token_cannot(api: L
     no_scope = await api.http.get("/v1/transactions", headers=bearer("alice", ["items:read"]))
     assert no_scope.status_code == 403
     assert (await api.http.get("/v1/transactions")).status_code == 401
+
+
+async def test_a_list_shows_each_transaction_exactly_as_the_one_transaction_view(api: LedgerApi) -> None:
+    """The list's JSON is built by PostgreSQL, the detail's by domain.views: they must not drift apart."""
+    await add_transactions(
+        api.pool,
+        [
+            tx("t-plain", amount=4.5, category_confidence=0.9, authorized_date=DAY0),
+            tx(
+                "t-edited",
+                datetime=datetime(2026, 10, 1, 12, 30, tzinfo=UTC),
+                user_category_primary="FOOD_AND_DRINK",
+                user_category_detailed="FOOD_AND_DRINK_GROCERIES",
+                user_notes="weekly shop",
+                user_tags=["home", "food"],
+                user_hidden=True,
+            ),
+            tx(
+                "t-bare",
+                category_primary=None,
+                category_detailed=None,
+                category_source=None,
+                category_confidence=None,
+                category_decided_by=None,
+                merchant_name=None,
+                pending=True,
+                pending_transaction_id="t-earlier",
+                amount=-1234.05,
+            ),
+        ],
+    )
+    await api.pool.execute("UPDATE transactions SET updated_at = '2026-11-01T10:00:00Z'")  # 0 microseconds
+    listed = (await api.get("/v1/transactions")).json()["transactions"]
+    assert len(listed) == 3
+    detail_only = {"user_edited_at", "successor_id", "history"}
+    for shown in listed:
+        one = (await api.get(f"/v1/transactions/{shown['transaction_id']}")).json()
+        assert shown == {k: v for k, v in one.items() if k not in detail_only}

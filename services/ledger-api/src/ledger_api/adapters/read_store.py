@@ -24,6 +24,33 @@ TX_COLUMNS = """transaction_id, user_id, item_id, account_id, version, edit_vers
     user_edited_at, updated_at"""
 
 
+def _instant(column: str) -> str:
+    return f"""to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"')"""
+
+
+_CATEGORIZER = """json_build_object('primary', category_primary, 'detailed', category_detailed,
+    'source', category_source, 'confidence', category_confidence::float8,
+    'decided_by', category_decided_by)"""
+
+# domain.views.transaction_view, built by PostgreSQL for list pages (no Python work per row); a test holds
+# the two to the same JSON (test_api_transactions: the list shows each row exactly as GET /{id} does).
+TX_JSON = f"""json_build_object(
+    'transaction_id', transaction_id, 'account_id', account_id, 'item_id', item_id,
+    'amount', amount::float8, 'iso_currency_code', iso_currency_code, 'date', date,
+    'authorized_date', authorized_date, 'datetime', {_instant("datetime")}, 'name', name,
+    'merchant_name', merchant_name, 'pending', pending, 'pending_transaction_id', pending_transaction_id,
+    'removed', removed,
+    'category', CASE
+        WHEN user_category_detailed IS NOT NULL THEN json_build_object('primary', user_category_primary,
+            'detailed', user_category_detailed, 'source', 'user', 'confidence', 1.0, 'decided_by', 'user')
+        WHEN category_detailed IS NOT NULL THEN {_CATEGORIZER} END,
+    'categorizer_category', CASE WHEN category_detailed IS NOT NULL THEN {_CATEGORIZER} END,
+    'user', json_build_object('notes', user_notes, 'tags', user_tags, 'hidden', user_hidden,
+        'category', CASE WHEN user_category_detailed IS NOT NULL THEN json_build_object(
+            'primary', user_category_primary, 'detailed', user_category_detailed) END),
+    'version', version, 'updated_at', {_instant("updated_at")})::text"""
+
+
 def _like(text: str) -> str:
     escaped = text.strip().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return f"%{escaped}%"
@@ -68,7 +95,8 @@ def transactions_sql(f: TransactionFilter, after: TransactionPosition | None, li
     if after is not None:
         where.append(f"({col}, transaction_id) {op} ({arg(after.key)}, {arg(after.transaction_id)})")
     sql = (
-        f"SELECT {TX_COLUMNS} FROM transactions WHERE {' AND '.join(where)} "  # noqa: S608
+        f"SELECT transaction_id, version, edit_version, removed, {col}, {TX_JSON} AS view "  # noqa: S608
+        f"FROM transactions WHERE {' AND '.join(where)} "
         f"ORDER BY {col} {direction}, transaction_id {direction} LIMIT {arg(limit)}"
     )
     return sql, args

@@ -5,7 +5,7 @@ categorizer's decision; `categorizer_category` is always the categorizer's, so a
 """
 
 from collections.abc import Mapping
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -13,7 +13,12 @@ USER_SOURCE = "user"
 
 
 def _iso(value: date | datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None
+    """Dates as YYYY-MM-DD; instants in UTC, always with microseconds (as read_store's SQL writes them)."""
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")
+    return value.isoformat()
 
 
 def _money(value: Decimal | None) -> float | None:

@@ -17,7 +17,7 @@ from .context import READ, Deps, acting_user
 
 @dataclass(frozen=True)
 class Page:
-    transactions: list[dict[str, Any]]
+    transactions: list[str]  # each one's JSON (domain.views.transaction_view's shape), built by PostgreSQL
     next_cursor: str | None
     etag: str
 
@@ -48,7 +48,7 @@ async def list_transactions(
     digest = hashlib.sha256(repr(next_cursor).encode())
     for r in page:
         digest.update(f"{r['transaction_id']}:{r['version']}:{r['edit_version']}:{r['removed']};".encode())
-    return Page([transaction_view(r) for r in page], next_cursor, f'W/"{digest.hexdigest()[:20]}"')
+    return Page([r["view"] for r in page], next_cursor, f'W/"{digest.hexdigest()[:20]}"')
 
 
 async def get_transaction(
