@@ -97,7 +97,7 @@ def service(database_url: str, kafka_bootstrap_servers: str) -> Iterator[Service
 
 @schema.parametrize()
 @settings(
-    max_examples=30,
+    max_examples=20,
     deadline=None,
     suppress_health_check=list(HealthCheck),
     phases=[Phase.explicit, Phase.generate],

@@ -220,9 +220,9 @@ async def changes(
     user_id: UserId = None,
     cursor: Annotated[str | None, Query(min_length=1, max_length=1024)] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
-) -> ChangesPage:
+) -> Response:
     page = await feed.changes_page(deps, who, user_id, cursor, limit)
-    return ChangesPage.model_validate({"changes": page.changes, "next_cursor": page.next_cursor})
+    return _json({"changes": page.changes, "next_cursor": page.next_cursor})
 
 
 @router.get(

@@ -5,13 +5,13 @@ of a page, the `id` of an SSE event (so `Last-Event-ID` resumes a stream where i
 """
 
 import asyncio
-import json
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 import structlog
 from bankstream_common import outbox
 from bankstream_common.auth import Principal
@@ -70,7 +70,7 @@ async def _stream(deps: Deps, user: str, after: FeedPosition) -> AsyncIterator[s
             rows = await feed_store.changes_after(deps.pool, user, after, STREAM_BATCH)
             for row in rows:
                 after = FeedPosition(row["txid"], row["seq"])
-                body = json.dumps(_with_cursor(row), default=str, separators=(",", ":"))
+                body = orjson.dumps(_with_cursor(row)).decode()
                 yield f"id: {encode_feed(after)}\nevent: change\ndata: {body}\n\n"
             if rows:
                 last_sent = time.monotonic()
