@@ -8,14 +8,14 @@ The indexes these queries rely on are in migrations/0003_api.sql; docs/ledger-ap
 import json
 from collections.abc import Sequence
 from datetime import date
-from typing import Any
+from typing import Any, TypeAlias
 
 import asyncpg
 
 from ..domain.cursors import TransactionPosition
 from ..domain.filters import TransactionFilter
 
-Conn = asyncpg.Pool | asyncpg.Connection
+Conn: TypeAlias = asyncpg.Pool | asyncpg.Connection
 
 TX_COLUMNS = """transaction_id, user_id, item_id, account_id, version, edit_version, removed, pending,
     pending_transaction_id, amount, iso_currency_code, date, authorized_date, datetime, name, merchant_name,
@@ -56,7 +56,9 @@ def _like(text: str) -> str:
     return f"%{escaped}%"
 
 
-def transactions_sql(f: TransactionFilter, after: TransactionPosition | None, limit: int) -> tuple[str, list]:
+def transactions_sql(
+    f: TransactionFilter, after: TransactionPosition | None, limit: int
+) -> tuple[str, list[Any]]:
     """The page query for a filter: `limit` rows in sort order after `after` (keyset, never OFFSET)."""
     args: list[Any] = [f.user_id]
     where = ["user_id = $1"]

@@ -43,9 +43,13 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     403: _error("the token lacks the scope, or a service token names no user_id"),
     422: _error("a parameter or body field is refused (`validation_error`, `invalid_parameter`)"),
 }
-NOT_FOUND = {404: _error("no such entity, or not the caller's")}
-BAD_CURSOR = {400: _error("`invalid_cursor`: malformed, or issued for other filters or another sort")}
-NOT_MODIFIED = {304: {"description": "If-None-Match matched the ETag: nothing changed"}}
+NOT_FOUND: dict[int | str, dict[str, Any]] = {404: _error("no such entity, or not the caller's")}
+BAD_CURSOR: dict[int | str, dict[str, Any]] = {
+    400: _error("`invalid_cursor`: malformed, or issued for other filters or another sort")
+}
+NOT_MODIFIED: dict[int | str, dict[str, Any]] = {
+    304: {"description": "If-None-Match matched the ETag: nothing changed"}
+}
 
 SSE_EVENT = {
     "type": "object",

@@ -13,7 +13,7 @@ Id = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^[
 Text = Annotated[str, StringConstraints(max_length=2000, pattern=NO_NUL)]
 Money = Annotated[Decimal, Field(ge=Decimal("-1e15"), le=Decimal("1e15"), allow_inf_nan=False)]
 
-CATEGORY_EXAMPLE = {
+CATEGORY_EXAMPLE: dict[str, Any] = {
     "primary": "FOOD_AND_DRINK",
     "detailed": "FOOD_AND_DRINK_COFFEE",
     "source": "learned",
