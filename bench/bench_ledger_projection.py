@@ -162,10 +162,10 @@ async def _project(
         topic_partitions=PARTITIONS,
     )
     container = await bootstrap(settings)
-    task = asyncio.create_task(container.supervisor.run())
+    task = asyncio.create_task(container.background.run())
     try:
-        await asyncio.wait_for(container.supervisor.ready.wait(), 120)
-        runner = container.supervisor.workers[0]
+        await asyncio.wait_for(container.background.ready.wait(), 120)
+        runner = container.background.workers[0]
         while not runner._consumer.assignment():  # noqa: ASYNC110 - the clock starts with the partitions
             await asyncio.sleep(0.01)
         started, cpu_started = time.perf_counter(), time.process_time()
@@ -179,7 +179,7 @@ async def _project(
         elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu_started
         return n / elapsed, cpu / n, settings.schema_name
     finally:
-        container.supervisor.stop()
+        container.background.stop()
         await task
         await container.aclose()
 

@@ -121,14 +121,14 @@ class Ledger:
 async def running_ledger(database_url: str, kafka: str, **overrides: Any) -> AsyncIterator[Ledger]:
     uid = uuid.uuid4().hex[:10]
     container = await bootstrap(settings_for(database_url, kafka, uid, **overrides))
-    task = asyncio.create_task(container.supervisor.run())
+    task = asyncio.create_task(container.background.run())
     producer = create_producer(kafka, client_id=f"test-{uid}")
     await producer.start()
     try:
-        await asyncio.wait_for(container.supervisor.ready.wait(), 60)
+        await asyncio.wait_for(container.background.ready.wait(), 60)
         yield Ledger(container, producer)
     finally:
-        container.supervisor.stop()
+        container.background.stop()
         await task
         await producer.stop()
         await container.aclose()

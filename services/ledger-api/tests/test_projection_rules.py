@@ -33,15 +33,16 @@ def _row(**over: object) -> dict[str, object]:
 def test_the_view_shows_the_categorizers_category_when_the_user_has_none() -> None:
     view = transaction_view(_row())
     assert view["amount"] == 4.33 and view["date"] == "2026-11-02"
-    assert view["datetime"] == "2026-11-02T08:30:00+00:00"
+    assert view["datetime"] == "2026-11-02T08:30:00.000000+00:00"  # instants: UTC, always microseconds
     assert view["category"] == {
         "primary": "FOOD_AND_DRINK",
         "detailed": "FOOD_AND_DRINK_COFFEE",
         "source": "model",
         "confidence": 0.87,
         "decided_by": "model:tfidf-v1",
+        "needs_review": False,
     }
-    assert view["categorizer_category"]["needs_review"] is False
+    assert view["categorizer_category"] == view["category"]
     assert view["user"] == {"notes": None, "tags": [], "hidden": False, "category": None}
     assert "user_id" not in view
 
@@ -56,7 +57,9 @@ def test_the_view_shows_the_users_category_as_the_effective_one() -> None:
 
 
 def test_a_tombstone_without_any_state_has_no_category() -> None:
-    view = transaction_view(_row(category_primary=None, amount=None, date=None, removed=True))
+    view = transaction_view(
+        _row(category_primary=None, category_detailed=None, amount=None, date=None, removed=True)
+    )
     assert view["category"] is None and view["categorizer_category"] is None and view["removed"] is True
 
 

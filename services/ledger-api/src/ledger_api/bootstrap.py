@@ -2,18 +2,20 @@
 
     bankstream.items, .accounts, .sync-runs, .categorized-transactions
         ──BatchConsumerRunner (group `ledger-api`)──► handlers.projections ──► PostgreSQL (the ledger)
-    HTTP API (entrypoints/http.py) ◄── PostgreSQL
-    outbox ──relay──► the events ledger-api publishes
+    HTTP API (reads; edits and refreshes) ──handlers──► PostgreSQL (ledger tables, changes) + outbox
+    outbox ──relay──► bankstream.category-overrides, bankstream.sync-requests
 
 The process answers /healthz at once; its `Supervisor` prepares what needs PostgreSQL and Kafka
-(migrations, topics, the producer), retrying while they are away, then runs the consumer and the relay.
+(migrations, topics, the producer), retrying while they are away, then runs the projections and the relay.
 """
 
+import asyncio
 import contextlib
 from dataclasses import dataclass
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
+from bankstream_common.auth import authenticator_from
 from bankstream_common.db import create_pool
 from bankstream_common.kafka.batch_consumer import BatchConsumerRunner
 from bankstream_common.kafka.consumer import ConsumerConfig
@@ -26,48 +28,36 @@ from bankstream_common.readiness import KafkaCheck, kafka_check, postgres_check
 from bankstream_common.runtime import Service, Supervisor, Worker
 from fastapi import FastAPI
 
+from . import handlers
 from .config import Settings
+from .domain import categories
+from .domain import events as ev
 from .domain.consumed import CONSUMED_TOPICS
 from .entrypoints.http import create_app
 from .handlers.projections import Projections
 from .metrics import Metrics
 
 # What ledger-api publishes (through its outbox): user edits for the categorizer, on-demand syncs.
-PRODUCED_TOPICS = ("bankstream.category-overrides", "bankstream.sync-requests")
+PRODUCED_TOPICS = (ev.TOPIC_CATEGORY_OVERRIDES, ev.TOPIC_SYNC_REQUESTS)
 
 
-@dataclass
-class Container:
-    settings: Settings
-    metrics: Metrics
-    pool: asyncpg.Pool
-    kafka: KafkaCheck
-    app: FastAPI
-    producer: AIOKafkaProducer
-    supervisor: Supervisor
+class Streams:
+    """A worker that does nothing but end the open SSE streams when the process stops (uvicorn waits for
+    open connections before its own shutdown, so the streams must be told first)."""
 
-    def service(self) -> Service:
-        return Service(
-            app=self.app,
-            host=self.settings.http_host,
-            port=self.settings.http_port,
-            workers=[self.supervisor],
-            aclose=self.aclose,
-            grace_seconds=self.settings.shutdown_grace_seconds,
-        )
+    def __init__(self, stopping: asyncio.Event) -> None:
+        self._stopping = stopping
 
-    async def aclose(self) -> None:
-        with contextlib.suppress(Exception):  # never started when PostgreSQL or Kafka never answered
-            await self.producer.stop()
-        await self.kafka.aclose()
-        await self.pool.close()
+    async def run(self) -> None:
+        await self._stopping.wait()
+
+    def stop(self) -> None:
+        self._stopping.set()
 
 
-def background(
-    settings: Settings, pool: asyncpg.Pool, producer: AIOKafkaProducer, metrics: Metrics
-) -> Supervisor:
+def background(settings: Settings, deps: handlers.Deps, producer: AIOKafkaProducer) -> Supervisor:
     """Prepare (retrying while PostgreSQL or Kafka are away), then run the projections and the relay."""
-    s = settings
+    s, metrics = settings, deps.metrics
 
     async def prepare() -> list[Worker]:
         await migrate_service(s.database_url.get_secret_value(), s.schema_name, "ledger_api")
@@ -86,21 +76,51 @@ def background(
                 bootstrap_servers=s.kafka_bootstrap_servers,
                 max_records=s.projection_max_records,
             ),
-            pool=pool,
+            pool=deps.pool,
             handler=Projections(metrics),
             producer=producer,
             metrics=metrics.pipeline,
         )
         relay = OutboxRelay(
-            RelayConfig(schema=s.schema_name), pool=pool, producer=producer, metrics=metrics.pipeline
+            RelayConfig(schema=s.schema_name), pool=deps.pool, producer=producer, metrics=metrics.pipeline
         )
         return [projections, relay]
 
     return Supervisor(prepare)
 
 
+@dataclass
+class Container:
+    settings: Settings
+    metrics: Metrics
+    pool: asyncpg.Pool
+    kafka: KafkaCheck
+    app: FastAPI
+    deps: handlers.Deps
+    background: Supervisor
+    streams: Streams
+    producer: AIOKafkaProducer
+
+    def service(self) -> Service:
+        return Service(
+            app=self.app,
+            host=self.settings.http_host,
+            port=self.settings.http_port,
+            workers=[self.background, self.streams],
+            aclose=self.aclose,
+            grace_seconds=self.settings.shutdown_grace_seconds,
+        )
+
+    async def aclose(self) -> None:
+        with contextlib.suppress(Exception):  # never started when PostgreSQL or Kafka never answered
+            await self.producer.stop()
+        await self.kafka.aclose()
+        await self.pool.close()
+
+
 async def bootstrap(settings: Settings) -> Container:
     metrics = Metrics(create_registry())
+    authenticator = authenticator_from(settings)
     # min_size=0: the process starts (and answers /healthz, and /readyz 503) while PostgreSQL is away
     pool = await create_pool(
         settings.database_url.get_secret_value(),
@@ -109,15 +129,30 @@ async def bootstrap(settings: Settings) -> Container:
         min_size=0,
         max_size=settings.db_pool_size,
     )
+    deps = handlers.Deps(
+        settings=settings,
+        pool=pool,
+        metrics=metrics,
+        taxonomy=categories.load(),
+        topic_prefix=settings.topic_prefix,
+    )
     kafka = kafka_check(settings.kafka_bootstrap_servers)
     producer = create_producer(settings.kafka_bootstrap_servers, client_id=settings.service_name)
-    app = create_app(settings, metrics, {"postgres": postgres_check(pool), "kafka": kafka})
+    app = create_app(
+        settings,
+        metrics,
+        {"postgres": postgres_check(pool), "kafka": kafka},
+        deps=deps,
+        authenticator=authenticator,
+    )
     return Container(
         settings=settings,
         metrics=metrics,
         pool=pool,
         kafka=kafka,
         app=app,
+        deps=deps,
+        background=background(settings, deps, producer),
+        streams=Streams(deps.stopping),
         producer=producer,
-        supervisor=background(settings, pool, producer, metrics),
     )

@@ -27,3 +27,16 @@ class Metrics:
             "projection_apply_seconds", "Time to project one batch (its transaction's statements)."
         )
         # -- end of projections ------------------------------------------------------------------------
+
+        # -- the read and edit API ------------------------------------------------------------------------
+        self.auth_failures = factory.counter(
+            "auth_failures_total", "Requests refused for want of a valid token or scope.", ["outcome"]
+        )
+        self.edits = factory.counter(
+            "transaction_edits_total", "User edits of transactions, by what they changed.", ["kind"]
+        )
+        self.refreshes = factory.counter(
+            "refresh_requests_total", "On-demand refreshes asked for, by outcome.", ["outcome"]
+        )
+        self.streams_open = factory.gauge("streams_open", "Server-Sent Event streams open now.")
+        self.stream_events = factory.counter("stream_events_total", "Changes sent over SSE streams.")

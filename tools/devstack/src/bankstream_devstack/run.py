@@ -25,6 +25,7 @@ from .errors import DevstackError
 from .paths import state_dir
 from .stack import StackInfo, persistent_down, persistent_up
 
+DEMO_USER_SCOPES = ("items:read", "items:write", "link:write", "ledger:read", "ledger:write")
 EMULATOR_PORT = int(os.environ.get("BANKSTREAM_EMULATOR_PORT", "8900"))
 EMULATOR_CLIENT_ID = "bankstream-dev-client"
 EMULATOR_SECRET = "bankstream-dev-secret"  # noqa: S105 - the emulator's public dev credential
@@ -167,7 +168,8 @@ def main() -> int:
             start(child)
             wait_ready(child)
             print(f"  {child.name:<15} {child.url:<24} ready (log: {child.log})", flush=True)
-        token = mint_token("--sub", "demo-user")
+        # the demo user's token: link its Items (link-svc) and read and edit its ledger (ledger-api)
+        token = mint_token("--sub", "demo-user", *(f"--scope={scope}" for scope in DEMO_USER_SCOPES))
         print(run_demo({c.name: c.url for c in kids}, info.kafka_bootstrap_servers, token), flush=True)
         print("\nbankstream is running. Ctrl-C stops it (data is kept; `make clean` removes it).", flush=True)
         while not stopping:

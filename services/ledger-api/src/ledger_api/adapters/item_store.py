@@ -71,13 +71,20 @@ async def link_accounts(conn: asyncpg.Connection, e: ItemLinked) -> list[asyncpg
 
 
 async def claim_rows_for_user(conn: asyncpg.Connection, item_id: str, user_id: str) -> None:
-    """Give the Item's user to its rows projected before the Item was known (cross-topic order)."""
-    for table in ("transactions", "accounts", "changes"):
+    """Give the Item's user to its rows projected before the Item was known (cross-topic order). Their
+    change-feed rows move to this transaction's place in the feed (`txid`): they enter the user's feed
+    now, so a reader already past their old place still sees them."""
+    for table in ("transactions", "accounts"):
         await conn.execute(
             f"UPDATE {table} SET user_id = $2 WHERE item_id = $1 AND user_id IS NULL",  # noqa: S608
             item_id,
             user_id,
         )
+    await conn.execute(
+        "UPDATE changes SET user_id = $2, txid = pg_current_xact_id() WHERE item_id = $1 AND user_id IS NULL",
+        item_id,
+        user_id,
+    )
 
 
 async def change_status(conn: asyncpg.Connection, e: ItemStatusChanged) -> asyncpg.Record | None:

@@ -1,29 +1,32 @@
 """The ledger's public JSON of each entity: ONE function per entity, used for the change feed's `data`
-and by the HTTP API, so a cached copy and a read always agree.
+and by the HTTP API, so a cached copy and a read always agree (list pages build the same JSON in SQL:
+adapters/read_store.TX_JSON, held to `transaction_view` by a test).
 
-Input is a row of the entity's table (any mapping with its columns: an asyncpg Record, a dict). Money is
-a JSON number in Plaid's sign (positive = money out); dates are ISO 8601 (`YYYY-MM-DD`), times ISO 8601
-with their offset.
-
-A transaction's `category` is the effective one: the user's override when there is one (`source`
-"user"), else the categorizer's decision. `categorizer_category` is always the categorizer's, and `user`
-the user's edits (null fields when none).
+Money is a JSON number in Plaid's sign (positive = money out); dates are `YYYY-MM-DD`, instants UTC with
+microseconds. A transaction's `category` is the EFFECTIVE category: the user's edit when there is one
+(source "user"), else the categorizer's decision; `categorizer_category` is always the categorizer's, so a
+client can show both, and `user` holds the user's edits.
 """
 
-import datetime as dt
 from collections.abc import Mapping
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
 USER_SOURCE = "user"
 
 
+def _iso(value: date | datetime | None) -> str | None:
+    """Dates as YYYY-MM-DD; instants in UTC, always with microseconds (as read_store's SQL writes them)."""
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")
+    return value.isoformat()
+
+
 def _money(value: Decimal | float | None) -> float | None:
-    return None if value is None else float(value)
-
-
-def _iso(value: dt.date | dt.datetime | None) -> str | None:
-    return None if value is None else value.isoformat()
+    return float(value) if value is not None else None
 
 
 def _confidence(value: float | None) -> float | None:
@@ -32,7 +35,7 @@ def _confidence(value: float | None) -> float | None:
 
 
 def categorizer_category(row: Mapping[str, Any]) -> dict[str, Any] | None:
-    if row["category_primary"] is None:
+    if row["category_detailed"] is None:
         return None
     return {
         "primary": row["category_primary"],
@@ -45,31 +48,24 @@ def categorizer_category(row: Mapping[str, Any]) -> dict[str, Any] | None:
 
 
 def effective_category(row: Mapping[str, Any]) -> dict[str, Any] | None:
-    """The category readers see: the user's override if any, else the categorizer's."""
-    if row["user_category_primary"] is not None:
+    if row["user_category_detailed"] is not None:
         return {
             "primary": row["user_category_primary"],
             "detailed": row["user_category_detailed"],
             "source": USER_SOURCE,
             "confidence": 1.0,
             "decided_by": USER_SOURCE,
+            "needs_review": False,
         }
-    return _effective_of(categorizer_category(row))
-
-
-def _effective_of(decided: dict[str, Any] | None) -> dict[str, Any] | None:
-    if decided is None:
-        return None
-    return {k: decided[k] for k in ("primary", "detailed", "source", "confidence", "decided_by")}
+    return categorizer_category(row)
 
 
 def transaction_view(row: Mapping[str, Any]) -> dict[str, Any]:
     user_category = (
         {"primary": row["user_category_primary"], "detailed": row["user_category_detailed"]}
-        if row["user_category_primary"] is not None
+        if row["user_category_detailed"] is not None
         else None
     )
-    decided = categorizer_category(row)
     return {
         "transaction_id": row["transaction_id"],
         "account_id": row["account_id"],
@@ -84,17 +80,30 @@ def transaction_view(row: Mapping[str, Any]) -> dict[str, Any]:
         "pending": row["pending"],
         "pending_transaction_id": row["pending_transaction_id"],
         "removed": row["removed"],
-        "category": effective_category(row) if user_category is not None else _effective_of(decided),
-        "categorizer_category": decided,
+        "category": effective_category(row),
+        "categorizer_category": categorizer_category(row),
         "user": {
             "notes": row["user_notes"],
-            "tags": list(row["user_tags"] or ()),
+            "tags": list(row["user_tags"] or []),
             "hidden": row["user_hidden"],
             "category": user_category,
         },
         "version": row["version"],
         "updated_at": _iso(row["updated_at"]),
     }
+
+
+def etag(version: int, edit_version: int) -> str:
+    """A transaction's ETag: any projected change bumps `version`, any user edit `edit_version`."""
+    return f'W/"{version}.{edit_version}"'
+
+
+def etag_matches(header: str | None, current: str) -> bool:
+    """If-Match / If-None-Match: `*`, or a comma-separated list compared weakly (W/ ignored)."""
+    if header is None:
+        return False
+    wanted = {tag.strip().removeprefix("W/") for tag in header.split(",")}
+    return "*" in wanted or current.removeprefix("W/") in wanted
 
 
 def account_view(row: Mapping[str, Any]) -> dict[str, Any]:

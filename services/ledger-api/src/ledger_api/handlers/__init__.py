@@ -1,6 +1,17 @@
-"""ledger-api's handlers: one module per family of commands or events, taking what bootstrap() wired.
+"""ledger-api's handlers: one module per family of commands, queries or events, taking what bootstrap()
+wired (`Deps`).
 
-projections              the consumer's batch handler: every stream into the ledger's tables
-transaction_projection   TransactionCategorized -> transactions (+ changes)
-item_projection          Items, accounts, balances, sync runs (+ changes)
+Queries and commands check the caller (scope, acting user) first, then read or write through adapters; a
+command writes its rows, its `changes` row and the events describing it in ONE transaction (the outbox).
+
+    queries.py                 transactions, one transaction, items, accounts, balance history
+    edits.py                   PATCH: user edits + CategoryOverridden
+    feed.py                    the change feed, SSE, refresh (SyncRequested, rate-limited per Item)
+    projections.py             the consumer's batch handler: every stream into the ledger's tables
+    transaction_projection.py  TransactionCategorized -> transactions (+ changes)
+    item_projection.py         Items, accounts, balances, sync runs (+ changes)
 """
+
+from .context import Deps
+
+__all__ = ["Deps"]
