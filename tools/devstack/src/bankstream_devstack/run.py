@@ -186,6 +186,8 @@ def main() -> int:
         print(f"make run: {exc}", file=sys.stderr)
         return 1
     finally:
+        # Ctrl-C reaches make, uv and this process at once: a second SIGINT must not cut the stopping short
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         print("stopping ...", flush=True)
         stop_all(kids)
         persistent_down()
