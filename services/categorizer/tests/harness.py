@@ -9,7 +9,7 @@ import asyncio
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -21,6 +21,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from bankstream_common.envelope import Envelope
 from bankstream_common.testing.issuer import TEST_ISSUER
 from bankstream_common.testing.service_process import free_port
+from bankstream_common.testing.waiting import true
+from bankstream_common.testing.waiting import wait_until as wait_until
 from categorizer.bootstrap import Container, bootstrap
 from categorizer.config import Settings
 from categorizer.domain import events as ev
@@ -195,7 +197,7 @@ async def running_categorizer(database_url: str, kafka: str, **extra: Any) -> As
     producer = AIOKafkaProducer(bootstrap_servers=kafka)
     await producer.start()
     try:
-        await wait_until(lambda: _true(server.started and container.background.ready.is_set()), timeout=60)
+        await wait_until(lambda: true(server.started and container.background.ready.is_set()), timeout=60)
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
             yield Categorizer(container, settings, http, producer, kafka)
     finally:
@@ -204,21 +206,6 @@ async def running_categorizer(database_url: str, kafka: str, **extra: Any) -> As
         server.should_exit = True
         await asyncio.wait_for(asyncio.gather(serving, background, return_exceptions=True), 30)
         await container.aclose()
-
-
-async def _true(value: bool) -> bool:
-    return value
-
-
-async def wait_until(check: Callable[[], Awaitable[T]], *, timeout: float = 20.0, every: float = 0.05) -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = await check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s")
-        await asyncio.sleep(every)
 
 
 def by_txn(events: list[Envelope], transaction_id: str) -> list[dict[str, Any]]:

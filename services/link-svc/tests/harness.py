@@ -6,18 +6,18 @@ import base64
 import json
 import os
 import socket
-import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import httpx
 import uvicorn
-from aiokafka import AIOKafkaConsumer
 from bankstream_common.dev_issuer import mint, public_pem
-from bankstream_common.envelope import Envelope
+from bankstream_common.testing.waiting import read_events as read_events  # the tests import these from here
+from bankstream_common.testing.waiting import true
+from bankstream_common.testing.waiting import wait_until as wait_until
 from cryptography.hazmat.primitives.asymmetric import ec
 from link_svc.bootstrap import Container, bootstrap
 from link_svc.config import Settings
@@ -136,7 +136,7 @@ async def running_link_service(
     serving = asyncio.create_task(server.serve())
     background = asyncio.create_task(container.background.run())
     try:
-        await wait_until(lambda: _true(server.started and container.background.ready.is_set()), timeout=60)
+        await wait_until(lambda: true(server.started and container.background.ready.is_set()), timeout=60)
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
             yield LinkService(f"http://127.0.0.1:{port}", container, emu, key, settings.topic_prefix, http)
     finally:
@@ -144,40 +144,6 @@ async def running_link_service(
         server.should_exit = True
         await asyncio.wait_for(asyncio.gather(serving, background, return_exceptions=True), 30)
         await container.aclose()
-
-
-async def _true(value: bool) -> bool:
-    return value
-
-
-async def wait_until(check: Callable[[], Awaitable[T]], *, timeout: float = 20.0, every: float = 0.05) -> T:
-    """Poll `check` until it returns something truthy (a condition, not a sleep); fail at the deadline."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = await check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s")
-        await asyncio.sleep(every)
-
-
-async def read_events(kafka: str, topic: str, *, at_least: int, timeout: float = 30.0) -> list[Envelope]:
-    consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=kafka, auto_offset_reset="earliest", enable_auto_commit=False, group_id=None
-    )
-    await consumer.start()
-    out: list[Envelope] = []
-    try:
-        deadline = time.monotonic() + timeout
-        while len(out) < at_least and time.monotonic() < deadline:
-            for records in (await consumer.getmany(timeout_ms=200)).values():
-                out.extend(Envelope.from_json(r.value) for r in records)
-        for records in (await consumer.getmany(timeout_ms=300)).values():
-            out.extend(Envelope.from_json(r.value) for r in records)
-    finally:
-        await consumer.stop()
-    return out
 
 
 async def exchange(svc: LinkService, token: str, success: dict) -> tuple[int, dict]:  # type: ignore[type-arg]
