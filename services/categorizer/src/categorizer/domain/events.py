@@ -8,9 +8,9 @@
     bankstream.items                     item_id        bankstream.item.linked.v1 / removed.v1 (link-svc)
     bankstream.category-overrides        user_id        bankstream.category.overridden.v1 (ledger-api)
 
-TransactionCategorized is strict (`extra="forbid"`). CategoryOverridden's contract is written here, by its
-consumer, and published under docs/events; ledger-api's producer must emit exactly that shape. The
-readers of the other services' events are tolerant (unknown fields are ignored).
+TransactionCategorized is strict (`extra="forbid"`). CategoryOverridden's contract is its producer's
+(ledger-api, docs/events); this service's tests hold its reader to that file. The readers of the other
+services' events are tolerant (unknown fields are ignored).
 """
 
 import datetime as dt

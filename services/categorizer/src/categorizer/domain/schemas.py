@@ -1,8 +1,8 @@
-"""JSON Schema of the event categorizer publishes, and of the one it defines as consumer (CategoryOverridden),
-generated from the models.
+"""JSON Schema of the event categorizer publishes, generated from its model.
 
-`python -m categorizer.domain.schemas docs/events` writes the files; a test checks that the committed
-files equal what the models generate, so the contracts cannot drift from the code.
+`python -m categorizer.domain.schemas docs/events` writes the file; a test checks that the committed file
+equals what the model generates, so the contract cannot drift from the code. CategoryOverridden's schema is
+its producer's (ledger-api); the categorizer's tests read that file as its consumer.
 """
 
 from bankstream_common.contracts import EventCatalog, Published
@@ -12,17 +12,12 @@ from . import events
 PUBLISHED: Published = {
     events.TRANSACTION_CATEGORIZED: (events.TransactionCategorized, events.TOPIC_CATEGORIZED, "account_id"),
 }
-CONSUMED_CONTRACTS: Published = {
-    events.CATEGORY_OVERRIDDEN: (events.CategoryOverridden, events.TOPIC_OVERRIDES, "user_id"),
-}
 CATALOG = EventCatalog("categorizer", events.SOURCE, PUBLISHED)
-OVERRIDES = EventCatalog("ledger-api", "bankstream/ledger-api", CONSUMED_CONTRACTS)
 
 
 def render(event_type: str) -> str:
-    return (CATALOG if event_type in PUBLISHED else OVERRIDES).render(event_type)
+    return CATALOG.render(event_type)
 
 
 if __name__ == "__main__":
     CATALOG.main()
-    OVERRIDES.main()
