@@ -41,6 +41,13 @@ async def test_a_bad_rule_gets_a_422_with_the_reason(svc: Categorizer, body: dic
         assert reason in r.json()["error"]["message"]
 
 
+async def test_a_nul_character_in_a_rule_is_a_422_not_a_500(svc: Categorizer) -> None:
+    body = {"match": {"description_contains": "blue\x00bottle"}, "category": "FOOD_AND_DRINK_COFFEE"}
+    for path in ("/v1/rules", "/v1/rules/preview"):
+        r = await svc.call("POST", path, json=body)
+        assert r.status_code == 422, r.text
+
+
 async def test_unknown_fields_and_missing_scope_are_refused(svc: Categorizer) -> None:
     r = await svc.call("POST", "/v1/rules", json={**COFFEE_RULE, "colour": "red"})
     assert r.status_code == 422

@@ -103,6 +103,15 @@ async def test_a_stale_if_match_is_refused_with_412_and_changes_nothing(api: Led
     assert fresh.status_code == 200
 
 
+async def test_text_postgresql_cannot_store_is_a_422_naming_the_field(api: LedgerApi) -> None:
+    await add_transactions(api.pool, [tx("t-1")])
+    for body in ({"notes": "a\x00b"}, {"tags": ["ok", "b\x00"]}):
+        answer = await api.patch("/v1/transactions/t-1", body)
+        assert answer.status_code == 422, answer.text
+        assert next(iter(body)) in str(answer.json()["error"]["details"])
+    assert (await api.get("/v1/transactions/t-1")).json()["user"]["notes"] is None
+
+
 async def test_pending_replaced_by_posted_answers_409_naming_the_successor(api: LedgerApi) -> None:
     await add_transactions(
         api.pool,

@@ -15,14 +15,15 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from bankstream_common.http_models import RequestModel
+from pydantic import ConfigDict, Field
 
 from . import regex_guard, taxonomy
 from .errors import RuleInvalid
 from .model import normalize_description
 
 
-class RuleMatch(BaseModel):
+class RuleMatch(RequestModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     merchant: str | None = Field(None, min_length=1, max_length=200, examples=["Blue Bottle"])
@@ -36,7 +37,7 @@ class RuleMatch(BaseModel):
     )
 
 
-class RuleSpec(BaseModel):
+class RuleSpec(RequestModel):
     """What a user says: when `match` holds, the transaction is `category` (a PFC v2 detailed code)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)

@@ -3,6 +3,7 @@
 import datetime as dt
 from typing import Any, Literal
 
+from bankstream_common.http_models import RequestModel
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..adapters.jobs import Job
@@ -114,7 +115,7 @@ class PreviewOut(BaseModel):
         )
 
 
-class PfcIn(BaseModel):
+class PfcIn(RequestModel):
     model_config = ConfigDict(extra="ignore")
 
     primary: str | None = None
@@ -122,7 +123,7 @@ class PfcIn(BaseModel):
     confidence_level: str | None = None
 
 
-class TransactionIn(BaseModel):
+class TransactionIn(RequestModel):
     model_config = ConfigDict(extra="forbid")
 
     id: str = Field(min_length=1, max_length=200)
@@ -135,7 +136,7 @@ class TransactionIn(BaseModel):
     personal_finance_category: PfcIn | None = None
 
 
-class CategorizeIn(BaseModel):
+class CategorizeIn(RequestModel):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={

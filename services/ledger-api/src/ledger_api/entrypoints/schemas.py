@@ -4,6 +4,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any
 
+from bankstream_common.http_models import RequestModel
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from ..domain.filters import DEFAULT_LIMIT, MAX_LIMIT, Sort
@@ -22,7 +23,7 @@ CATEGORY_EXAMPLE: dict[str, Any] = {
 }
 
 
-class TransactionQuery(BaseModel):
+class TransactionQuery(RequestModel):
     """GET /v1/transactions: every filter is optional; unknown parameters are refused (422)."""
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
@@ -55,7 +56,7 @@ class TransactionQuery(BaseModel):
         return self.model_dump(exclude={"user_id", "cursor", "limit"})
 
 
-class TransactionEditIn(BaseModel):
+class TransactionEditIn(RequestModel):
     """Only the fields present change; `category: null` clears the user's category override."""
 
     model_config = ConfigDict(
