@@ -13,6 +13,7 @@ import asyncpg
 from pydantic_core import to_json
 
 from ..domain.consumed import COLUMN_FIELDS
+from .view_sql import transaction_view_sql
 
 # Advisory-lock namespace of an Item (the second key is hashtext(item_id)).
 ITEM_LOCK = 0x1ED6E5
@@ -73,14 +74,6 @@ async def record_changes(conn: asyncpg.Connection, changes: Sequence[Change]) ->
 
 # What `details` leaves out of the event's transaction: what has a column (or is an id).
 DETAIL_EXCLUDED = sorted(COLUMN_FIELDS)
-# The columns the public view (domain.views.transaction_view) and the change feed read.
-VIEW_COLUMNS = (
-    "transaction_id", "user_id", "item_id", "account_id", "amount", "iso_currency_code", "date",
-    "authorized_date", "datetime", "name", "merchant_name", "pending", "pending_transaction_id", "removed",
-    "category_primary", "category_detailed", "category_source", "category_confidence",
-    "category_decided_by", "category_needs_review", "user_category_primary", "user_category_detailed",
-    "user_notes", "user_tags", "user_hidden", "version", "updated_at",
-)  # fmt: skip
 # Data columns a live event sets and a removal leaves as they were (the tombstone keeps the last state).
 _DATA = (
     "pending", "pending_transaction_id", "amount", "iso_currency_code", "unofficial_currency_code", "date",
@@ -105,6 +98,11 @@ _CARRY = ",\n".join(
 )
 
 UPSERT_TRANSACTIONS = f"""
+WITH i AS MATERIALIZED (
+  SELECT * FROM ROWS FROM (jsonb_to_recordset($1::jsonb)
+         AS (change text, transaction_id text, account_id text, item_id text, user_id text, version bigint,
+             decided_at timestamptz, "transaction" jsonb, category jsonb)) WITH ORDINALITY AS i
+), up AS (
 INSERT INTO transactions AS t (
     transaction_id, user_id, item_id, account_id, version, removed, removed_at, {", ".join(_DATA)},
     {", ".join(_EDITS)})
@@ -118,9 +116,7 @@ SELECT i.transaction_id, coalesce(i.user_id, it.user_id), i.item_id, i.account_i
        x->'personal_finance_category'->>'detailed', jsonb_strip_nulls(x - $2::text[]),
        s.user_category_primary, s.user_category_detailed, s.user_notes, coalesce(s.user_tags, '{{}}'),
        coalesce(s.user_hidden, false), s.user_edited_at
-  FROM jsonb_to_recordset($1::jsonb)
-       AS i(change text, transaction_id text, account_id text, item_id text, user_id text, version bigint,
-            decided_at timestamptz, "transaction" jsonb, category jsonb)
+  FROM i
   CROSS JOIN LATERAL (SELECT i."transaction" AS x, i.category AS c) AS e
   LEFT JOIN items it ON it.item_id = i.item_id
   -- the pending transaction this posted one replaces, if it carries edits: one primary-key probe per
@@ -141,7 +137,15 @@ ON CONFLICT (transaction_id) DO UPDATE SET
 {_CARRY},
     updated_at = now()
 WHERE t.version < EXCLUDED.version
-RETURNING {", ".join(f"t.{c}" for c in VIEW_COLUMNS)}
+RETURNING t.transaction_id, t.user_id, t.item_id, t.version, {transaction_view_sql("t")} AS view
+), recorded AS (
+INSERT INTO changes (user_id, item_id, entity, entity_id, op, version, data)
+SELECT up.user_id, up.item_id, 'transaction', up.transaction_id, i.change, up.version, up.view
+  FROM up JOIN i USING (transaction_id)
+ ORDER BY i.ordinality
+RETURNING 1
+)
+SELECT count(*) FROM recorded
 """  # noqa: S608 - the interpolated names are the constants above
 
 
@@ -151,11 +155,10 @@ def batch_json(events: Sequence[dict[str, Any]]) -> str:
     return to_json(events).decode()
 
 
-async def upsert_transactions(
-    conn: asyncpg.Connection, events: Sequence[dict[str, Any]]
-) -> dict[str, asyncpg.Record]:
-    """Apply one round (each transaction_id at most once): the rows that changed, by transaction_id, with
-    the columns the public view and the change feed need. A stale event (its version not above the row's)
-    changes nothing and is absent from the answer."""
-    rows = await conn.fetch(UPSERT_TRANSACTIONS, batch_json(events), DETAIL_EXCLUDED)
-    return {r["transaction_id"]: r for r in rows}
+async def upsert_transactions(conn: asyncpg.Connection, events: Sequence[dict[str, Any]]) -> int:
+    """Apply one round (each transaction_id at most once) and append a change-feed row per transaction
+    that changed, in the round's order, with its public JSON (adapters.view_sql) after the change: one
+    statement. A stale event (its version not above the row's) changes nothing and records nothing.
+    Returns how many changed."""
+    applied: int = await conn.fetchval(UPSERT_TRANSACTIONS, batch_json(events), DETAIL_EXCLUDED)
+    return applied

@@ -6,6 +6,7 @@ transaction the BatchConsumerRunner opened (the inbox claim is in it too).
     lock the batch's Items (adapters.projection_store.lock_items): exclusive for the Item events,
     shared for transactions and accounts, so an Item's user reaches every row projected before it
     apply consecutive events of one family together, then append their changes to the change feed
+    (a transaction round appends its own, in the upsert's statement: adapters.view_sql)
 """
 
 import itertools
