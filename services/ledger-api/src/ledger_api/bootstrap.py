@@ -50,7 +50,8 @@ GC_THRESHOLDS = (20_000, 20, 10)
 
 
 def tune_gc() -> None:
-    """Freeze what start-up built (once per process) and collect less often (docs/ledger-api.md, Speed)."""
+    """Freeze what start-up built (once per process) and collect less often (docs/ledger-api.md, Speed).
+    A process-wide choice, so the process's main makes it, once the service is built."""
     if gc.get_freeze_count() == 0:
         gc.collect()
         gc.freeze()
@@ -100,7 +101,6 @@ def background(settings: Settings, deps: handlers.Deps, producer: AIOKafkaProduc
         relay = OutboxRelay(
             RelayConfig(schema=s.schema_name), pool=deps.pool, producer=producer, metrics=metrics.pipeline
         )
-        tune_gc()
         return [projections, relay]
 
     return Supervisor(prepare)

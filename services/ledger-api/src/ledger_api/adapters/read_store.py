@@ -14,6 +14,7 @@ import asyncpg
 
 from ..domain.cursors import TransactionPosition
 from ..domain.filters import TransactionFilter
+from .view_sql import transaction_view_sql
 
 Conn: TypeAlias = asyncpg.Pool | asyncpg.Connection
 
@@ -24,32 +25,9 @@ TX_COLUMNS = """transaction_id, user_id, item_id, account_id, version, edit_vers
     user_tags, user_hidden, user_edited_at, updated_at"""
 
 
-def _instant(column: str) -> str:
-    return f"""to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"')"""
-
-
-_CATEGORIZER = """json_build_object('primary', category_primary, 'detailed', category_detailed,
-    'source', category_source, 'confidence', round(category_confidence::numeric, 4)::float8,
-    'decided_by', category_decided_by, 'needs_review', category_needs_review)"""
-
-# domain.views.transaction_view, built by PostgreSQL for list pages (no Python work per row); a test holds
-# the two to the same JSON (test_api_transactions: the list shows each row exactly as GET /{id} does).
-TX_JSON = f"""json_build_object(
-    'transaction_id', transaction_id, 'account_id', account_id, 'item_id', item_id,
-    'amount', amount::float8, 'iso_currency_code', iso_currency_code, 'date', date,
-    'authorized_date', authorized_date, 'datetime', {_instant("datetime")}, 'name', name,
-    'merchant_name', merchant_name, 'pending', pending, 'pending_transaction_id', pending_transaction_id,
-    'removed', removed,
-    'category', CASE
-        WHEN user_category_detailed IS NOT NULL THEN json_build_object('primary', user_category_primary,
-            'detailed', user_category_detailed, 'source', 'user', 'confidence', 1.0, 'decided_by', 'user',
-            'needs_review', false)
-        WHEN category_detailed IS NOT NULL THEN {_CATEGORIZER} END,
-    'categorizer_category', CASE WHEN category_detailed IS NOT NULL THEN {_CATEGORIZER} END,
-    'user', json_build_object('notes', user_notes, 'tags', user_tags, 'hidden', user_hidden,
-        'category', CASE WHEN user_category_detailed IS NOT NULL THEN json_build_object(
-            'primary', user_category_primary, 'detailed', user_category_detailed) END),
-    'version', version, 'updated_at', {_instant("updated_at")})::text"""
+# domain.views.transaction_view, built by PostgreSQL for list pages (no Python work per row): the one SQL
+# twin of it (view_sql), which a test holds to the Python view.
+TX_JSON = f"{transaction_view_sql('transactions')}::text"
 
 
 def _like(text: str) -> str:
