@@ -81,6 +81,21 @@ def txn_of_state(state: TransactionChangedIn | dict[str, object]) -> Txn:
     )
 
 
+def txn_of_change(c: TransactionChangedIn) -> Txn:
+    """`txn_of_state` for a validated TransactionChanged, read field by field (the stream's hot path)."""
+    pfc = c.personal_finance_category or {}
+    return Txn(
+        description=c.name or c.original_description or "",
+        amount=c.amount,
+        merchant_name=c.merchant_name,
+        iso_currency_code=c.iso_currency_code,
+        account_id=c.account_id,
+        pfc_primary=_str(pfc.get("primary")),
+        pfc_detailed=_str(pfc.get("detailed")),
+        pfc_confidence=_str(pfc.get("confidence_level")),
+    )
+
+
 def _str(value: object) -> str | None:
     return value if isinstance(value, str) else None
 
