@@ -63,9 +63,9 @@ def without_rule(ctx: UserContext, rule_id: str) -> UserContext:
     return UserContext(rules=tuple(r for r in ctx.rules if r.rule_id != rule_id), learned=ctx.learned)
 
 
-def txn_of_state(state: TransactionChangedIn | dict[str, object]) -> Txn:
-    """The decision's view of a transaction (an incoming event or a stored state)."""
-    get = state.get if isinstance(state, dict) else lambda k: getattr(state, k, None)
+def txn_of_state(state: dict[str, object]) -> Txn:
+    """The decision's view of a stored transaction state (`txn_of_change` for an incoming event)."""
+    get = state.get
     pfc = get("personal_finance_category") or {}
     assert isinstance(pfc, dict)
     amount = get("amount")
@@ -82,7 +82,7 @@ def txn_of_state(state: TransactionChangedIn | dict[str, object]) -> Txn:
 
 
 def txn_of_change(c: TransactionChangedIn) -> Txn:
-    """`txn_of_state` for a validated TransactionChanged, read field by field (the stream's hot path)."""
+    """The decision's view of a validated TransactionChanged, read field by field (the stream's hot path)."""
     pfc = c.personal_finance_category or {}
     return Txn(
         description=c.name or c.original_description or "",
