@@ -4,7 +4,7 @@ import time
 
 import pytest
 from categorizer.domain import learning, regex_guard
-from categorizer.domain.decide import NO_USER, Txn, UserContext, decide
+from categorizer.domain.decide import NO_USER, Txn, UserContext, decide, decide_keyed
 from categorizer.domain.errors import RuleInvalid
 from categorizer.domain.model import Model
 from categorizer.domain.rules import RuleMatch, RuleSpec, compile_rule, ordered
@@ -34,6 +34,30 @@ def test_first_matching_tier_wins() -> None:
     assert decide(low, NO_USER, MODEL).source == "model"
     d = decide(Txn(description="XQZ 99812", amount=1.0), NO_USER, MODEL)
     assert (d.source, d.primary, d.detailed, d.needs_review) == ("fallback", "OTHER", "OTHER_OTHER", True)
+
+
+@pytest.mark.parametrize(
+    ("description", "merchant_name"),
+    [
+        ("SQ *BLUE BOTTLE COFF", None),
+        ("AMZN Mktp US*2K4LL1", "Amazon"),
+        ("", "Starbucks"),
+        ("STARBUCKS 123", "   "),
+        ("", None),
+        ("XQZ 99812", None),
+    ],
+)
+def test_the_streams_decision_and_key_are_the_decision_and_the_merchant_key(
+    description: str, merchant_name: str | None
+) -> None:
+    """The stream decides and keys a transaction normalizing each text once: same answers as apart."""
+    r = rule("r1", "FOOD_AND_DRINK_COFFEE", description_contains="zzz")
+    t = Txn(description=description, amount=4.5, merchant_name=merchant_name)
+    for ctx in (NO_USER, UserContext(rules=(r,)), UserContext(learned={"amazon": "FOOD_AND_DRINK_COFFEE"})):
+        assert decide_keyed(t, ctx, MODEL) == (
+            decide(t, ctx, MODEL),
+            learning.merchant_key(merchant_name, description),
+        )
 
 
 def test_a_plaid_category_outside_the_taxonomy_is_not_trusted() -> None:

@@ -2,12 +2,15 @@
 readers of the events it consumes take what their producers' published schemas allow."""
 
 import json
+import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
 import jsonschema
 import pytest
+from bankstream_common.envelope import Envelope
 from categorizer.domain import events, schemas
+from categorizer.handlers import stream
 
 DOCS = Path(__file__).resolve().parents[3] / "docs" / "events"
 
@@ -121,3 +124,43 @@ def test_the_reader_of_transaction_changed_takes_what_the_producers_schema_allow
     removed["change"] = "removed"
     jsonschema.validate(removed, schema)
     assert events.TransactionChangedIn.model_validate(removed).change == "removed"
+
+
+def test_the_streams_hand_built_envelope_is_byte_for_byte_the_envelope_model() -> None:
+    """The stream serialises its TransactionCategorized straight from dicts (its hot path): the bytes must
+    be what `Envelope` itself writes for the same event, and its data a valid TransactionCategorized."""
+    event_id, now = uuid.uuid4(), datetime.now(UTC)
+    data = {
+        "change": "added",
+        "transaction_id": "t",
+        "account_id": "a",
+        "item_id": "i",
+        "user_id": None,
+        "version": 2,
+        "sync_sequence": 7,
+        "caused_by": str(uuid.uuid4()),
+        "transaction": {"transaction_id": "t", "account_id": "a", "amount": 5.25, "name": "SQ *BLUE"},
+        "category": {
+            "primary": "OTHER",
+            "detailed": "OTHER_OTHER",
+            "source": "fallback",
+            "confidence": 0.0,
+            "decided_by": "fallback",
+            "needs_review": True,
+            "merchant": None,
+        },
+        "decided_at": now.isoformat(),
+    }
+    built = stream.envelope_json(event_id, data, now.isoformat().replace("+00:00", "Z"))
+    model = Envelope(
+        id=event_id,
+        source=events.SOURCE,
+        type=events.TRANSACTION_CATEGORIZED,
+        time=now,
+        subject="t",
+        data=data,
+    )
+    assert built == model.to_json()
+    parsed = Envelope.from_json(built)
+    assert parsed == model
+    events.TransactionCategorized.model_validate(parsed.data)

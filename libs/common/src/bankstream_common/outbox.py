@@ -32,9 +32,22 @@ async def enqueue_many(
     conn: asyncpg.Connection, items: Sequence[tuple[str, str, Envelope]], headers: Sequence[Header] = ()
 ) -> None:
     """Several events in one round-trip, in the given order (their relative order is kept on Kafka)."""
+    await enqueue_encoded(
+        conn, [(ev.id, topic, key, ev.type, ev.to_json()) for topic, key, ev in items], headers=headers
+    )
+
+
+EncodedRow = tuple[uuid.UUID, str, str, str, bytes]  # (event_id, topic, key, event_type, envelope JSON)
+
+
+async def enqueue_encoded(
+    conn: asyncpg.Connection, rows: Sequence[EncodedRow], headers: Sequence[Header] = ()
+) -> None:
+    """`enqueue_many` for envelopes the caller has already serialised (a hot path building its JSON
+    straight from dicts, in the envelope's exact shape): the same INSERT, in the given order."""
     if not conn.is_in_transaction():
         raise RuntimeError("outbox.enqueue must run inside the caller's transaction")
-    if not items:
+    if not rows:
         return
     extra = json.dumps([[k, v.decode()] for k, v in headers])
     await conn.execute(
@@ -45,11 +58,11 @@ async def enqueue_many(
                     WITH ORDINALITY AS u(e, t, k, ty, p, n) ORDER BY n
                RETURNING 1)
            SELECT pg_notify(current_schema() || '_outbox', '') FROM (SELECT 1 FROM written LIMIT 1) AS w""",
-        [ev.id for _, _, ev in items],
-        [t for t, _, _ in items],
-        [k for _, k, _ in items],
-        [ev.type for _, _, ev in items],
-        [ev.to_json() for _, _, ev in items],
+        [r[0] for r in rows],
+        [r[1] for r in rows],
+        [r[2] for r in rows],
+        [r[3] for r in rows],
+        [r[4] for r in rows],
         extra,
     )
 

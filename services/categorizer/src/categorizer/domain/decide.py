@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from . import taxonomy
-from .learning import merchant_key
+from .learning import key_of
 from .model import MODEL_NAME, Prediction, normalize_description
 from .rules import Rule
 
@@ -95,11 +95,48 @@ class _Subject:
 
 
 def decide(t: Txn, ctx: UserContext, model: Predictor, model_name: str = MODEL_NAME) -> Decision:
-    merchant = normalize_description(t.merchant_name) if t.merchant_name else None
+    texts = _Texts(t)
+    return _decide(t, ctx, model, model_name, texts)
+
+
+def decide_keyed(
+    t: Txn, ctx: UserContext, model: Predictor, model_name: str = MODEL_NAME
+) -> tuple[Decision, str | None]:
+    """The decision and the transaction's merchant key (`learning.merchant_key`), normalizing each of its
+    texts at most once (the stream's hot path: normalizing is most of a decision's cost)."""
+    texts = _Texts(t)
+    return _decide(t, ctx, model, model_name, texts), texts.key()
+
+
+class _Texts:
+    """A transaction's normalized merchant name and description, each computed at most once."""
+
+    __slots__ = ("_description", "_t", "merchant")
+
+    def __init__(self, t: Txn) -> None:
+        self._t = t
+        self.merchant = normalize_description(t.merchant_name) if t.merchant_name else None
+        self._description: str | None = None
+
+    def description(self) -> str:
+        if self._description is None:
+            self._description = normalize_description(self._t.description) if self._t.description else ""
+        return self._description
+
+    def key(self) -> str | None:
+        return key_of(self.merchant, self.description)
+
+
+def _decide(
+    t: Txn,
+    ctx: UserContext,
+    model: Predictor,
+    model_name: str,
+    texts: _Texts,
+) -> Decision:
+    merchant = texts.merchant
     if ctx.rules:
-        subject = _Subject(
-            t.account_id, t.amount, t.description, normalize_description(t.description), merchant
-        )
+        subject = _Subject(t.account_id, t.amount, t.description, texts.description(), merchant)
         for rule in ctx.rules:
             if rule.matches(subject):
                 return Decision(
@@ -112,7 +149,7 @@ def decide(t: Txn, ctx: UserContext, model: Predictor, model_name: str = MODEL_N
                     merchant,
                 )
     if ctx.learned:
-        key = merchant_key(t.merchant_name, t.description)
+        key = texts.key()
         detailed = ctx.learned.get(key) if key else None
         if detailed is not None and taxonomy.is_valid(detailed):
             return Decision(

@@ -84,7 +84,9 @@ class Descriptors:
     def parse(self, text: str) -> Parsed:
         tokens = self.tokens(text)
         # dates and phone numbers would read as store numbers: out of the merchant text before it is cut
-        words = self.tokens(_PHONE.sub(" ", _DATE.sub(" ", text.lower())))
+        lowered = text.lower()
+        cleaned = _PHONE.sub(" ", _DATE.sub(" ", lowered))
+        words = tokens if cleaned == lowered else self.tokens(cleaned)  # most descriptors have neither
         return Parsed(tokens, self.merchant_text(words))
 
     def merchant_text(self, tokens: tuple[str, ...]) -> str:

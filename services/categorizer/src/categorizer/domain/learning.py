@@ -5,7 +5,7 @@ The merchant key is the normalized merchant name, else the normalized descriptio
 """
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from .model import normalize_description
 
@@ -15,12 +15,16 @@ MAX_KEY = 120
 
 
 def merchant_key(merchant_name: str | None, description: str | None) -> str | None:
-    for text in (merchant_name, description):
-        if text:
-            key = normalize_description(text)[:MAX_KEY]
-            if key:
-                return key
-    return None
+    merchant = normalize_description(merchant_name) if merchant_name else None
+    return key_of(merchant, lambda: normalize_description(description) if description else "")
+
+
+def key_of(merchant_norm: str | None, description_norm: Callable[[], str]) -> str | None:
+    """`merchant_key` from texts already normalized (the description's asked for only when needed)."""
+    key = merchant_norm[:MAX_KEY] if merchant_norm else ""
+    if not key:
+        key = description_norm()[:MAX_KEY]
+    return key or None
 
 
 def learned_from(recent_detailed: Sequence[str]) -> str | None:

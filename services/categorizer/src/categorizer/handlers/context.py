@@ -63,9 +63,9 @@ def without_rule(ctx: UserContext, rule_id: str) -> UserContext:
     return UserContext(rules=tuple(r for r in ctx.rules if r.rule_id != rule_id), learned=ctx.learned)
 
 
-def txn_of_state(state: TransactionChangedIn | dict[str, object]) -> Txn:
-    """The decision's view of a transaction (an incoming event or a stored state)."""
-    get = state.get if isinstance(state, dict) else lambda k: getattr(state, k, None)
+def txn_of_state(state: dict[str, object]) -> Txn:
+    """The decision's view of a stored transaction state (`txn_of_change` for an incoming event)."""
+    get = state.get
     pfc = get("personal_finance_category") or {}
     assert isinstance(pfc, dict)
     amount = get("amount")
@@ -75,6 +75,21 @@ def txn_of_state(state: TransactionChangedIn | dict[str, object]) -> Txn:
         merchant_name=_str(get("merchant_name")),
         iso_currency_code=_str(get("iso_currency_code")),
         account_id=_str(get("account_id")),
+        pfc_primary=_str(pfc.get("primary")),
+        pfc_detailed=_str(pfc.get("detailed")),
+        pfc_confidence=_str(pfc.get("confidence_level")),
+    )
+
+
+def txn_of_change(c: TransactionChangedIn) -> Txn:
+    """The decision's view of a validated TransactionChanged, read field by field (the stream's hot path)."""
+    pfc = c.personal_finance_category or {}
+    return Txn(
+        description=c.name or c.original_description or "",
+        amount=c.amount,
+        merchant_name=c.merchant_name,
+        iso_currency_code=c.iso_currency_code,
+        account_id=c.account_id,
         pfc_primary=_str(pfc.get("primary")),
         pfc_detailed=_str(pfc.get("detailed")),
         pfc_confidence=_str(pfc.get("confidence_level")),
