@@ -73,11 +73,20 @@ def external_database_notice() -> str | None:
 
 class Stack:
     def __init__(
-        self, root: Path, *, kafka_port: int, controller_port: int, pg_port: int | None, fast_pg: bool
+        self,
+        root: Path,
+        *,
+        kafka_port: int,
+        controller_port: int,
+        pg_port: int | None,
+        fast_pg: bool,
+        env_database: bool = True,
     ) -> None:
+        """`env_database=False`: start a PostgreSQL of its own even when `DATABASE_URL` names one (chaos
+        restarts its database and must never touch a shared one)."""
         self.root = root
         self.kafka = KafkaBroker(root / "kafka", kafka_port, controller_port, heap=env_heap())
-        external = os.environ.get("DATABASE_URL")
+        external = os.environ.get("DATABASE_URL") if env_database else None
         self.external_db = external
         self.postgres = (
             None if external or pg_port is None else PostgresServer(root / "postgres", pg_port, fast=fast_pg)
