@@ -197,7 +197,7 @@ class Chaos:
             time.sleep(rng.uniform(0.2, 3.0))  # a random moment
             if rng.random() < 0.5:
                 self.emulator_fault()
-            if rng.random() < 0.4:
+            if rng.random() < 0.7:
                 self.live_change(item_ids)
             if n == kafka_at:
                 self.restart_kafka()
