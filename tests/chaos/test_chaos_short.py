@@ -1,5 +1,5 @@
 """The short form of `make chaos`, in `make test`: a few thousand transactions, every service SIGKILLed
-twice at random moments, a Kafka broker restart and a PostgreSQL restart mid-stream, emulator faults; after
+once at a random moment, a Kafka broker restart and a PostgreSQL restart mid-stream, emulator faults; after
 quiescence the ledger equals the truth, the dead-letter topics hold only the injected poison, no outbox row
 is left. It runs on a broker and a database of its own (it restarts them), never on the shared ones."""
 
@@ -12,11 +12,11 @@ pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 @pytest.mark.timeout(900)
 def test_short_chaos_loses_and_duplicates_nothing() -> None:
     report = run_chaos(
-        ChaosPlan(seed=11, transactions=4_000, items=2, rounds=8, max_seconds=240, converge_timeout=300)
+        ChaosPlan(seed=11, transactions=3_000, items=2, rounds=4, max_seconds=240, converge_timeout=300)
     )
     print(report.table())
-    assert report.rounds == 8
-    assert all(report.kills[s] == 2 for s in ("link-svc", "sync-worker", "categorizer", "ledger-api")), (
+    assert report.rounds == 4
+    assert all(report.kills[s] == 1 for s in ("link-svc", "sync-worker", "categorizer", "ledger-api")), (
         report.kills
     )
     assert (report.kafka_restarts, report.pg_restarts) == (1, 1)
