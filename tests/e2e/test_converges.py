@@ -6,7 +6,7 @@ import pytest
 
 from .conftest import User, eventually
 
-pytestmark = [pytest.mark.integration, pytest.mark.e2e]
+pytestmark = [pytest.mark.integration, pytest.mark.e2e, pytest.mark.timeout(900)]
 
 SIZES = (4_000, 3_000, 2_000, 1_000)  # 10,000 between them
 
