@@ -2,7 +2,7 @@
 UV := $(shell command -v uv 2>/dev/null || echo python3 -m uv)
 RUN := $(UV) run --frozen
 
-.PHONY: setup run down status test test-fast lint format bench bench-quick clean
+.PHONY: setup run down status test test-fast lint format bench bench-quick chaos clean
 
 setup:  ## install what the other targets need (uv, the venv, Java, Maven, PostgreSQL, Kafka jars)
 	@./deploy/setup.sh
@@ -21,6 +21,9 @@ test: setup  ## every test, against a real Kafka broker and PostgreSQL started f
 
 test-fast: setup  ## the tests that need no broker or database
 	$(RUN) pytest -m "not integration and not e2e"
+
+chaos: setup  ## the long chaos run on a Kafka and PostgreSQL of its own (CHAOS_ARGS="--seed 7 --rounds 60 ...")
+	$(RUN) python -m bankstream_devstack.chaos $(CHAOS_ARGS)
 
 lint: setup
 	$(RUN) ruff check .

@@ -23,12 +23,32 @@ from . import processes
 from .demo import mint_token, run_demo
 from .errors import DevstackError
 from .paths import state_dir
-from .stack import StackInfo, persistent_down, persistent_up
+from .stack import StackInfo, external_database_notice, persistent_down, persistent_up
 
 DEMO_USER_SCOPES = ("items:read", "items:write", "link:write", "ledger:read", "ledger:write")
-EMULATOR_PORT = int(os.environ.get("BANKSTREAM_EMULATOR_PORT", "8900"))
 EMULATOR_CLIENT_ID = "bankstream-dev-client"
 EMULATOR_SECRET = "bankstream-dev-secret"  # noqa: S105 - the emulator's public dev credential
+
+
+@dataclass(frozen=True)
+class ServicePorts:
+    """Where each process of `make run` listens: `BANKSTREAM_<NAME>_PORT` (e.g. `BANKSTREAM_LINK_SVC_PORT`),
+    else the defaults; each service is told its own through its `<PREFIX>HTTP_PORT` setting."""
+
+    emulator: int = 8900
+    link_svc: int = 8001
+    sync_worker: int = 8002
+    categorizer: int = 8003
+    ledger_api: int = 8004
+
+    @classmethod
+    def from_env(cls) -> "ServicePorts":
+        given = {
+            name: int(os.environ[f"BANKSTREAM_{name.upper()}_PORT"])
+            for name in cls.__dataclass_fields__
+            if os.environ.get(f"BANKSTREAM_{name.upper()}_PORT")
+        }
+        return cls(**given)
 
 
 @dataclass
@@ -62,14 +82,15 @@ def dev_secrets() -> dict[str, str]:
     return made
 
 
-def children(info: StackInfo) -> list[Child]:
+def children(info: StackInfo, ports: ServicePorts | None = None) -> list[Child]:
+    ports = ports or ServicePorts.from_env()
     shared = {
         "DATABASE_URL": info.database_url,
         "KAFKA_BOOTSTRAP_SERVERS": info.kafka_bootstrap_servers,
         "BANKSTREAM_ENV": "dev",
         "BANKSTREAM_STATE_DIR": str(state_dir()),
         "PLAID_ENV": "emulator",
-        "PLAID_BASE_URL": f"http://127.0.0.1:{EMULATOR_PORT}",
+        "PLAID_BASE_URL": f"http://127.0.0.1:{ports.emulator}",
         "PLAID_CLIENT_ID": EMULATOR_CLIENT_ID,
         "PLAID_SECRET": EMULATOR_SECRET,
     }
@@ -77,12 +98,13 @@ def children(info: StackInfo) -> list[Child]:
     link = Child(
         "link-svc",
         "link_svc.entrypoints.main",
-        8001,
+        ports.link_svc,
         env={
             **shared,
+            "LINK_SVC_HTTP_PORT": str(ports.link_svc),
             "LINK_SVC_VAULT_KEYS": json.dumps({s["vault_key_id"]: s["vault_key"]}),
             "LINK_SVC_VAULT_ACTIVE_KEY_ID": s["vault_key_id"],
-            "LINK_SVC_LINK_WEBHOOK_URL": "http://127.0.0.1:8001/v1/plaid/webhooks",
+            "LINK_SVC_LINK_WEBHOOK_URL": f"http://127.0.0.1:{ports.link_svc}/v1/plaid/webhooks",
         },
     )
     sync_token = mint_token("--service", "sync-worker", "--scope", "vault:read")
@@ -90,9 +112,9 @@ def children(info: StackInfo) -> list[Child]:
         Child(
             "plaid-emulator",
             "plaid_emulator",
-            EMULATOR_PORT,
+            ports.emulator,
             ready_path="/emulator/health",
-            args=["--host", "127.0.0.1", "--port", str(EMULATOR_PORT)],
+            args=["--host", "127.0.0.1", "--port", str(ports.emulator)],
             env={
                 "PLAID_EMULATOR_CLIENT_ID": EMULATOR_CLIENT_ID,
                 "PLAID_EMULATOR_SECRET": EMULATOR_SECRET,
@@ -104,11 +126,26 @@ def children(info: StackInfo) -> list[Child]:
         Child(
             "sync-worker",
             "sync_worker.entrypoints.main",
-            8002,
-            env={**shared, "SYNC_WORKER_LINK_SVC_URL": link.url, "SYNC_WORKER_LINK_SVC_TOKEN": sync_token},
+            ports.sync_worker,
+            env={
+                **shared,
+                "SYNC_WORKER_HTTP_PORT": str(ports.sync_worker),
+                "SYNC_WORKER_LINK_SVC_URL": link.url,
+                "SYNC_WORKER_LINK_SVC_TOKEN": sync_token,
+            },
         ),
-        Child("categorizer", "categorizer.entrypoints.main", 8003, env=shared),
-        Child("ledger-api", "ledger_api.entrypoints.main", 8004, env=shared),
+        Child(
+            "categorizer",
+            "categorizer.entrypoints.main",
+            ports.categorizer,
+            env={**shared, "CATEGORIZER_HTTP_PORT": str(ports.categorizer)},
+        ),
+        Child(
+            "ledger-api",
+            "ledger_api.entrypoints.main",
+            ports.ledger_api,
+            env={**shared, "LEDGER_API_HTTP_PORT": str(ports.ledger_api)},
+        ),
     ]
 
 
@@ -156,6 +193,9 @@ def main() -> int:
     signal.signal(signal.SIGTERM, on_signal)
     try:
         started = time.monotonic()
+        notice = external_database_notice()
+        if notice:
+            print(f"make run: {notice}", flush=True)
         info = persistent_up()
         print(
             f"infrastructure up in {time.monotonic() - started:.1f}s: kafka {info.kafka_bootstrap_servers}, "

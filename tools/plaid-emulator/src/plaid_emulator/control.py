@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, HTTPException
 
 from .errors import PlaidApiError, is_known
+from .item_config import ItemConfig, ItemConfigError
 from .items import Item
 from .routes.base import iso
 from .routes.sandbox import fire
@@ -54,6 +55,10 @@ def router(emu: Emulator) -> APIRouter:
         """Create an Item without Link: returns its access_token directly (and a public_token)."""
         body = body or {}
         try:
+            ItemConfig.parse(body)  # a bad size is refused before an Item exists
+        except ItemConfigError as exc:
+            raise HTTPException(400, str(exc)) from None
+        try:
             item = emu.create_item(
                 body.get("institution_id", "ins_109508"),
                 body.get("products", ["transactions"]),
@@ -72,24 +77,10 @@ def router(emu: Emulator) -> APIRouter:
         }
 
     def configure_item(item: Item, body: Json) -> None:
-        data_keys = {"transactions", "currency", "days_requested"} & body.keys()
-        if data_keys and item.data_started:
-            raise HTTPException(409, "the Item's transactions are already initialised")
-        if "transactions" in body:
-            if not 1 <= int(body["transactions"]) <= 2_000_000:
-                raise HTTPException(400, "transactions must be between 1 and 2,000,000")
-            item.volume = int(body["transactions"])
-        if "currency" in body:
-            item.currency = str(body["currency"])
-            for account in item.accounts:
-                account.currency = item.currency
-        if "days_requested" in body:
-            item.days_requested = int(body["days_requested"])
-        if body.get("ready"):
-            emu.life.start_transactions(item)
-            assert item.pulling_since is not None
-            item.pulling_since -= timedelta(seconds=emu.config.not_ready_delay + emu.config.historical_delay)
-            emu.life.housekeep(item, wait=True)  # answers once the data exists
+        try:
+            ItemConfig.parse(body).apply(emu, item)
+        except ItemConfigError as exc:
+            raise HTTPException(409 if exc.conflict else 400, str(exc)) from None
 
     @api.get("/items")
     async def list_items() -> list[Json]:

@@ -1,5 +1,6 @@
 """A stand-in for Plaid Link, which cannot load here: `GET /link?token=<link_token>` serves a minimal page,
-`POST /link/complete` takes {link_token, institution_id, username, password} and answers like Link's onSuccess
+`POST /link/complete` takes {link_token, institution_id, username, password} (and, for tests, `item_config`:
+the new Item's size and life, see item_config.py) and answers like Link's onSuccess
 ({public_token, metadata}) or, on failure, like onExit ({error, metadata}) with Plaid's status.
 
 An OAuth institution (ins_127287) needs the redirect round trip: the first call answers {oauth_redirect_url},
@@ -25,6 +26,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from .data.institutions import SANDBOX
 from .errors import PlaidApiError
 from .ids import request_id
+from .item_config import ItemConfig, ItemConfigError
 from .state import Emulator, LinkToken
 
 _PAGE = """<!doctype html>
@@ -125,6 +127,7 @@ def _complete(emu: Emulator, body: dict[str, Any], session: str) -> dict[str, An
             return _start_oauth(emu, link, body)
     username = str(body.get("username") or "")
     password = str(body.get("password") or "")
+    config = _item_config(body, update_mode=bool(link.item_id))
     if link.item_id:  # update mode
         item = emu.item_by_id(link.item_id)
         if password.startswith("error_") or not (
@@ -149,6 +152,10 @@ def _complete(emu: Emulator, body: dict[str, Any], session: str) -> dict[str, An
             password,
         )
         link.used = True
+        try:
+            config.apply(emu, item)
+        except ItemConfigError as exc:  # not reached: a new Item's data has not started
+            raise PlaidApiError("INVALID_FIELD", str(exc)) from None
     chosen = SANDBOX[item.institution_id]
     return {
         "public_token": emu.issue_public_token(item),
@@ -159,6 +166,21 @@ def _complete(emu: Emulator, body: dict[str, Any], session: str) -> dict[str, An
             "transfer_status": None,
         },
     }
+
+
+def _item_config(body: dict[str, Any], *, update_mode: bool) -> ItemConfig:
+    """`item_config` (the stand-in's, not Link's): the new Item's size and life, set as it is created."""
+    raw = body.get("item_config")
+    if raw is None:
+        return ItemConfig()
+    if update_mode:
+        raise PlaidApiError("INVALID_FIELD", "item_config applies to a new Item, not to update mode")
+    if not isinstance(raw, dict):
+        raise PlaidApiError("INVALID_FIELD", "item_config must be an object")
+    try:
+        return ItemConfig.parse(raw, only_known=True)
+    except ItemConfigError as exc:
+        raise PlaidApiError("INVALID_FIELD", str(exc)) from None
 
 
 def _start_oauth(emu: Emulator, link: LinkToken, body: dict[str, Any]) -> dict[str, Any]:
