@@ -37,6 +37,7 @@ from ledger_api.adapters.projection_store import DETAIL_EXCLUDED, UPSERT_TRANSAC
 from ledger_api.bootstrap import bootstrap, tune_gc
 from ledger_api.config import Settings
 from ledger_api.domain import consumed as ev
+from pydantic_core import to_json
 
 PARTITIONS = 6
 ACCOUNTS = 400
@@ -209,7 +210,8 @@ async def _explain(dsn: str, schema: str, evts: list[Envelope]) -> None:
     try:
         batch = {}
         for e in evts[-1000:]:
-            batch[e.data["transaction_id"]] = {**e.data, "version": e.data["version"] + 1000}
+            data = {**e.data, "version": e.data["version"] + 1000}
+            batch[e.data["transaction_id"]] = to_json({"data": data})
         async with pool.acquire() as conn:
             tr = conn.transaction()
             await tr.start()
