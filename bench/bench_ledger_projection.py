@@ -14,7 +14,8 @@ heap only. Also: the CPU time the ledger process spent per event (`projection_cp
 single-threaded, so 1e6 / that is what one uncontended core could take, PostgreSQL apart), the CPU its
 PostgreSQL backends spent per event (`projection_pg_cpu_us_per_event`, from /proc: the server is local),
 and what one uncontended core could take of both (`projection_one_core_events_per_s`): the load of other
-tenants stretches the wall clock, much less the CPU time. Target: projection >= 10,000 events/s. The plan of one batch's upsert (EXPLAIN ANALYZE) goes to stderr.
+tenants stretches the wall clock, much less the CPU time. Target: projection >= 10,000 events/s. The
+plan of one batch's upsert (EXPLAIN ANALYZE) goes to stderr.
 """
 
 import asyncio

@@ -58,9 +58,7 @@ class BatchConsumerRunner(ConsumerRunner):
         async def one(conn: asyncpg.Connection, event: Envelope) -> None:
             await handler(conn, [event])
 
-        super().__init__(
-            config, pool=pool, handler=one, producer=producer, metrics=metrics, decode=decode
-        )
+        super().__init__(config, pool=pool, handler=one, producer=producer, metrics=metrics, decode=decode)
         self._batch_handler = handler
 
     async def _process_partition(self, tp: TopicPartition, records: list[Record]) -> None:

@@ -14,7 +14,6 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import asyncpg
-
 from pydantic_core import to_json
 
 from ..adapters.projection_store import Change, upsert_transactions
