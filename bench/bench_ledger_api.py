@@ -379,8 +379,9 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
         )
         with ExitStack() as stack:
             proc = stack.enter_context(
-                running_service(service, database_url=dsn, kafka_bootstrap_servers=kafka)
+                running_service(service, database_url=dsn, kafka_bootstrap_servers=kafka, wait=False)
             )
+            proc.wait_healthy(timeout=180)  # a loaded machine starts a process slowly
             try:
                 rows = asyncio.run(
                     _main(
