@@ -204,7 +204,7 @@ async def _project(
 
 
 async def _raw_copy(dsn: str, from_schema: str) -> float:
-    """The projected rows, COPYed into the same table of a fresh schema."""
+    """The projected rows, COPYed into the same table of a fresh schema (dropped after)."""
     schema = f"bench_ledger_raw_{uuid.uuid4().hex[:8]}"
     await migrate_service(dsn, schema, "ledger_api")
     conn = await asyncpg.connect(dsn)
@@ -216,6 +216,7 @@ async def _raw_copy(dsn: str, from_schema: str) -> float:
         await conn.copy_records_to_table("transactions", records=rows, columns=columns, schema_name=schema)
         return len(rows) / (time.perf_counter() - started)
     finally:
+        await conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
         await conn.close()
 
 
@@ -259,8 +260,15 @@ async def _run(quick: bool) -> list[dict]:
     gc.collect()
     raw_consume = await _raw_consume(kafka, topic, n)
     projected, cpu_per_event, pg_per_event, schema = await _project(dsn, kafka, prefix, uid, n)
-    raw_copy = await _raw_copy(dsn, schema)
-    await _explain(dsn, schema, evts)
+    try:
+        raw_copy = await _raw_copy(dsn, schema)
+        await _explain(dsn, schema, evts)
+    finally:
+        conn = await asyncpg.connect(dsn)
+        try:
+            await conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")  # 100,000 rows: not kept
+        finally:
+            await conn.close()
     bench = "ledger_projection"
     return [
         {"bench": bench, "metric": "projection_events_per_s", "value": round(projected), "unit": "ev/s",
