@@ -8,7 +8,9 @@ Stage: the categorizer (in-process, bootstrap()) consumes the same records (inbo
 outbox, one DB transaction per partition's fetched batch) and its relay publishes TransactionCategorized;
 the clock runs from the first batch applied (committed) to the moment every output is acknowledged by
 Kafka (the relay deletes a row once acknowledged: outbox empty), polled every 20 ms. Both rows also give
-the process's CPU time per event over their interval (the stage's includes its relay and this polling).
+the process's CPU time per event over their interval (the stage's includes its relay and this polling);
+the stage also its PostgreSQL backends' CPU per event (bench/pg_cpu.py: the server is local), and what
+one uncontended core could take of both.
 Target: >= 10,000 events/s. Re-categorization: RECAT transactions of one user stored, a rule saved
 through the handler, the job run to completion (batches with their outbox rows; relaying those is the
 outbox bench's subject).
@@ -35,6 +37,7 @@ from categorizer.domain.decide import Txn, UserContext, decide
 from categorizer.domain.model import Model
 from categorizer.domain.rules import RuleMatch, RuleSpec, compile_rule, ordered
 from categorizer.handlers import jobs, rules
+from pg_cpu import BackendCpu
 
 PARTITIONS = 6
 ITEMS = 20
@@ -118,6 +121,7 @@ def _settings(dsn: str, bootstrap: str, uid: str) -> Settings:
     issuer = TEST_ISSUER.env("")
     return Settings(
         env="test",
+        service_name=f"bench-cat-{uid}",  # the application_name its PostgreSQL backends are found by
         database_url=dsn,
         kafka_bootstrap_servers=bootstrap,
         http_port=0,
@@ -150,28 +154,39 @@ async def _link_items(pool: asyncpg.Pool) -> None:
 
 async def _stage(
     dsn: str, bootstrap: str, uid: str, records: list[tuple[bytes, bytes]]
-) -> tuple[float, float]:
-    """Events per second, and this process's CPU microseconds per event over the same interval (consumer,
-    handler, relay and the bench's own polling: all one process)."""
+) -> tuple[float, float, float | None]:
+    """Events per second, this process's CPU microseconds per event over the same interval (consumer,
+    handler, relay and the bench's own polling: all one process), and its PostgreSQL backends' CPU
+    microseconds per event (None when the server is not on this machine)."""
     settings = _settings(dsn, bootstrap, uid)
     await migrate_service(dsn, settings.schema_name, "categorizer")
     container = await build_categorizer(settings)
     pool = container.pool
     await _link_items(pool)
+    # the bench polls on a connection of its own: its queries are not the stage's PostgreSQL work
+    poll = await asyncpg.connect(
+        dsn, server_settings={"search_path": settings.schema_name, "application_name": "bench-poll"}
+    )
+    backends = await BackendCpu.start(dsn, settings.service_name)  # the pool's first connections
     task = asyncio.create_task(container.background.run())
     try:
         n = len(records)
         started = cpu_started = None
+        applied = 0
         while True:
-            applied = await pool.fetchval("SELECT count(*) FROM inbox")
+            if applied < n:
+                applied = await poll.fetchval("SELECT count(*) FROM inbox")
             if applied and started is None:
                 started, cpu_started = time.perf_counter(), time.process_time()
-            if applied >= n and not await pool.fetchval("SELECT count(*) FROM outbox"):
+            if applied >= n and not await poll.fetchval("SELECT EXISTS (SELECT FROM outbox)"):
                 break
             await asyncio.sleep(0.02)
         assert started is not None and cpu_started is not None
-        return n / (time.perf_counter() - started), (time.process_time() - cpu_started) / n * 1e6
+        rate, cpu_us = n / (time.perf_counter() - started), (time.process_time() - cpu_started) / n * 1e6
+        pg = await backends.seconds()  # from before the first batch: its PostgreSQL work is counted
+        return rate, cpu_us, None if pg is None else pg / n * 1e6
     finally:
+        await poll.close()
         container.background.stop()
         await asyncio.gather(task, return_exceptions=True)
         await container.aclose()
@@ -292,7 +307,7 @@ async def _main(quick: bool) -> list[dict]:
     records = _records(n)
     await _produce(bootstrap_servers, source, records)
     raw, raw_cpu_us = await _raw(bootstrap_servers, source, sink, n)
-    stage, stage_cpu_us = await _stage(dsn, bootstrap_servers, uid, records)
+    stage, stage_cpu_us, stage_pg_us = await _stage(dsn, bootstrap_servers, uid, records)
     recat_s = await _recategorize(dsn, bootstrap_servers, uid, recat)
     common = {"events": n, "message_bytes": len(records[0][1])}
     return [
@@ -333,6 +348,28 @@ async def _main(quick: bool) -> list[dict]:
             "unit": "us",
             **common,
         },
+        *(
+            []
+            if stage_pg_us is None
+            else [
+                {
+                    "bench": "categorizer.stream_stage_pg_cpu",
+                    "metric": "cpu_us_per_event",
+                    "value": round(stage_pg_us),
+                    "unit": "us",
+                    "note": "its PostgreSQL backends: inbox, state rows, outbox rows and their deletion",
+                    **common,
+                },
+                {
+                    "bench": "categorizer.stream_stage_one_core",
+                    "metric": "events_per_s",
+                    "value": round(1e6 / (stage_cpu_us + stage_pg_us)),
+                    "unit": "1/s",
+                    "note": "1e6 / (process CPU + its PostgreSQL CPU per event): one uncontended core",
+                    **common,
+                },
+            ]
+        ),
         {"bench": "categorizer.stream_vs_raw", "metric": "ratio", "value": round(stage / raw, 3), "unit": ""},
         {
             "bench": "categorizer.recategorize",

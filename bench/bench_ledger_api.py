@@ -11,7 +11,8 @@ request's scheduled start (so a stall is not hidden), with the process's CPU per
   first_page   GET /v1/transactions?limit=100                         (date desc)
   deep_page    the same, from a cursor 90,000 rows deep               (the cursor a client holds there)
   filtered     ?category=FOOD_AND_DRINK&amount_min=20&limit=100       (effective category + amount)
-and the same SQL (read_store.transactions_sql) through asyncpg at the same rate; GET /healthz of the same
+and the CPU the service's PostgreSQL backends spent per request (bench/pg_cpu.py; a local server), and
+the same SQL (read_store.transactions_sql) through asyncpg at the same rate; GET /healthz of the same
 process at the same rate (the HTTP floor: no auth, no SQL). The feed: the user's 100,000 changes read
 through GET /v1/changes?limit=500 until caught up, and through its SQL directly.
 Targets: p99 <= 20 ms at 200 requests/s. --quick: 200,000 rows, 20,000 of them the user's.
@@ -37,6 +38,7 @@ from ledger_api.adapters.read_store import transactions_sql
 from ledger_api.domain.categories import load as load_taxonomy
 from ledger_api.domain.cursors import TransactionPosition, decode_transactions, encode_transactions
 from ledger_api.domain.filters import TransactionFilter
+from pg_cpu import BackendCpu
 
 USER = "bench-user"
 RATE = 200
@@ -167,7 +169,7 @@ def _cpu_seconds(pid: int) -> float:
 
 
 async def _main(
-    dsn: str, port: int, pid: int, schema: str, seconds: float, deep: int
+    dsn: str, port: int, pid: int, schema: str, seconds: float, deep: int, app_name: str
 ) -> list[dict[str, Any]]:
     base_url = f"http://127.0.0.1:{port}"
     token = TEST_ISSUER.token(USER, ["ledger:read"])
@@ -204,9 +206,11 @@ async def _main(
             for _ in range(20):  # warm-up: plans, caches
                 await http.get("/v1/transactions", params=params, headers=headers)
                 await sql_call()
+            backends = await BackendCpu.start(dsn, app_name)
             cpu_before = _cpu_seconds(pid)
             api, errors = await _paced_http(port, request, seconds)
             cpu_ms = (_cpu_seconds(pid) - cpu_before) * 1000 / int(RATE * seconds)
+            pg_s = await backends.seconds()
             raw, _ = await _open_loop(sql_call, seconds)
             common = {
                 "rate_per_s": RATE,
@@ -238,6 +242,20 @@ async def _main(
                     "note": "ledger-api process CPU over the timed phase, per request",
                     **common,
                 },
+                *(
+                    []
+                    if pg_s is None
+                    else [
+                        {
+                            "bench": f"ledger.transactions_{name}",
+                            "metric": "pg_cpu_ms_per_request",
+                            "value": round(pg_s * 1000 / int(RATE * seconds), 2),
+                            "unit": "ms",
+                            "note": "the service's PostgreSQL backends over the timed phase, per request",
+                            **common,
+                        }
+                    ]
+                ),
                 {
                     "bench": f"ledger.transactions_{name}",
                     "metric": "sql_p50_ms",
@@ -356,14 +374,26 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
                 "LEDGER_API_SCHEMA_NAME": schema,
                 "LEDGER_API_LOG_LEVEL": "WARNING",
                 "LEDGER_API_TOPIC_PREFIX": f"bench{uid}.",
+                "LEDGER_API_SERVICE_NAME": f"bench-ledger-api-{uid}",  # its PostgreSQL backends' name
             },
         )
         with ExitStack() as stack:
             proc = stack.enter_context(
-                running_service(service, database_url=dsn, kafka_bootstrap_servers=kafka)
+                running_service(service, database_url=dsn, kafka_bootstrap_servers=kafka, wait=False)
             )
+            proc.wait_healthy(timeout=180)  # a loaded machine starts a process slowly
             try:
-                rows = asyncio.run(_main(dsn, proc.port, proc.process.pid, schema, seconds, mine * 9 // 10))
+                rows = asyncio.run(
+                    _main(
+                        dsn,
+                        proc.port,
+                        proc.process.pid,
+                        schema,
+                        seconds,
+                        mine * 9 // 10,
+                        f"bench-ledger-api-{uid}",
+                    )
+                )
             except Exception:
                 print(proc.output()[-3000:], file=sys.stderr)
                 raise

@@ -120,3 +120,29 @@ def test_a_token_living_longer_than_the_maximum_or_with_an_unstorable_subject_is
         forged = mint(KEY, subject=bad, scopes=[], issuer="iss", kid="k1", audience="link-svc")
         with pytest.raises(NotAuthenticated, match="subject is invalid"):
             AUTH.authenticate(f"Bearer {forged}")
+
+
+def test_a_remembered_token_is_refused_once_it_expires_and_a_forged_one_is_never_taken_for_it() -> None:
+    auth = Authenticator({"k1": KEY.public_key()}, issuer="iss", audience="link-svc", leeway=0)
+    good = mint(KEY, subject="alice", scopes=["items:read"], issuer="iss", kid="k1", ttl=1)
+    assert auth.authenticate(f"Bearer {good}").subject == "alice"
+    head, payload, signature = good.split(".")
+    other = b64url(bytes(b ^ 1 for b in base64.urlsafe_b64decode(signature + "==")))
+    with pytest.raises(NotAuthenticated, match="does not verify"):
+        auth.authenticate(f"Bearer {head}.{payload}.{other}")
+    forged = b64url(b'{"sub":"mallory","scope":"admin"}')
+    with pytest.raises(NotAuthenticated):
+        auth.authenticate(f"Bearer {head}.{forged}.{signature}")
+    assert auth.authenticate(f"Bearer {good}").subject == "alice"  # remembered, still valid
+    time.sleep(max(0.0, jwt.decode(good, options={"verify_signature": False})["exp"] - time.time()) + 0.05)
+    with pytest.raises(NotAuthenticated, match="expired"):
+        auth.authenticate(f"Bearer {good}")
+
+
+def test_the_remembered_tokens_are_bounded() -> None:
+    auth = Authenticator({"k1": KEY.public_key()}, issuer="iss", audience="link-svc", remember=3)
+    tokens = [mint(KEY, subject=f"user-{i}", scopes=[], issuer="iss", kid="k1") for i in range(5)]
+    for t in tokens:
+        auth.authenticate(f"Bearer {t}")
+    assert len(auth._verified) == 3
+    assert [who.subject for who, _ in auth._verified.values()] == ["user-2", "user-3", "user-4"]

@@ -1,14 +1,15 @@
-"""The change feed's transaction JSON, built by PostgreSQL (adapters.view_sql), equals the API's
-`transaction_view` of the same row, field for field and string for string, over rows that take every
-branch: the categorizer's category, the user's override, a tombstone without state, timestamps with and
-without fractional seconds and stored from another offset, a real-typed confidence, tags and notes."""
+"""The transaction JSON built by PostgreSQL (adapters.view_sql: jsonb for the change feed, json for list
+pages) equals the API's `transaction_view` of the same row, field for field and string for string, over
+rows that take every branch: the categorizer's category, the user's override, a tombstone without state,
+timestamps with and without fractional seconds and stored from another offset, a real-typed confidence,
+tags and notes."""
 
 import datetime as dt
 import json
 import uuid
 from collections.abc import AsyncIterator
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 import asyncpg
 import pytest
@@ -71,8 +72,11 @@ async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
         await pool.close()
 
 
+@pytest.mark.parametrize("kind", ["jsonb", "json"])
 @pytest.mark.parametrize("case", list(ROWS))
-async def test_the_sql_view_equals_the_python_view_of_the_same_row(pool: asyncpg.Pool, case: str) -> None:
+async def test_the_sql_view_equals_the_python_view_of_the_same_row(
+    pool: asyncpg.Pool, case: str, kind: Literal["jsonb", "json"]
+) -> None:
     values = {**BASE, **ROWS[case], "transaction_id": f"t-{uuid.uuid4().hex[:8]}"}
     columns = list(values)
     placeholders = ", ".join(f"${n}" for n in range(1, len(columns) + 1))
@@ -81,7 +85,7 @@ async def test_the_sql_view_equals_the_python_view_of_the_same_row(pool: asyncpg
         *values.values(),
     )
     row = await pool.fetchrow(
-        f"SELECT t.*, {transaction_view_sql('t')}::text AS sql_view "
+        f"SELECT t.*, {transaction_view_sql('t', kind)}::text AS sql_view "
         "FROM transactions t WHERE transaction_id = $1",
         values["transaction_id"],
     )

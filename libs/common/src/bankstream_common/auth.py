@@ -10,9 +10,15 @@ Required claims: `sub`, `exp`, `iat`, `iss`, `aud`; `scope` is a space-separated
 (the default: `sub` is the user id) or `service`. A token whose header names an algorithm outside the
 allow-list, an unknown `kid`, or no `kid` while several keys are configured, is refused. Error messages
 say what was wrong and never echo the token.
+
+A client sends the same token with every request until it expires, and the signature check is most of
+the cost of a small request: a token that verified is remembered (keyed by the whole token, signature
+included, so another token never matches; bounded) until the instant its `exp` (with the leeway) would
+refuse it, and answered from memory until then.
 """
 
 import json
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -124,10 +130,13 @@ class Authenticator:
         audience: str,
         leeway: float = 30.0,
         max_lifetime: float = 24 * 3600.0,
+        remember: int = 4096,
     ) -> None:
         self._keys = dict(keys)
         self._issuer, self._audience, self._leeway = issuer, audience, leeway
         self._max_lifetime = max_lifetime
+        self._remember = remember
+        self._verified: dict[str, tuple[Principal, float]] = {}  # token -> (who, refused from this time)
 
     def authenticate(self, authorization: str | None) -> Principal:
         if not authorization:
@@ -136,6 +145,19 @@ class Authenticator:
         if scheme.lower() != "bearer" or not token.strip():
             raise NotAuthenticated("the Authorization header must be 'Bearer <token>'")
         token = token.strip()
+        known = self._verified.get(token)
+        if known is not None:
+            if time.time() < known[1]:
+                return known[0]
+            self._verified.pop(token, None)  # expired: verified again below, and refused
+        principal, claims = self._verify(token)
+        if len(self._verified) >= self._remember:
+            self._verified.pop(next(iter(self._verified)), None)  # the oldest
+        # PyJWT refuses once exp <= now - leeway
+        self._verified[token] = (principal, float(claims["exp"]) + self._leeway)
+        return principal
+
+    def _verify(self, token: str) -> tuple[Principal, dict[str, Any]]:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:
@@ -171,7 +193,7 @@ class Authenticator:
         lifetime = claims.get("exp", 0) - claims.get("iat", 0)
         if not isinstance(lifetime, int | float) or lifetime > self._max_lifetime:
             raise NotAuthenticated(f"the bearer token lives longer than {self._max_lifetime:.0f} s")
-        return principal_from_claims(claims)
+        return principal_from_claims(claims), claims
 
 
 def principal_from_claims(claims: Mapping[str, Any]) -> Principal:

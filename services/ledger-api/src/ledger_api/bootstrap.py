@@ -35,7 +35,7 @@ from .domain import categories
 from .domain import events as ev
 from .domain.consumed import CONSUMED_TOPICS
 from .entrypoints.http import create_app
-from .handlers.projections import Projections
+from .handlers.projections import Projections, decode
 from .metrics import Metrics
 
 # What ledger-api publishes (through its outbox): user edits for the categorizer, on-demand syncs.
@@ -97,6 +97,7 @@ def background(settings: Settings, deps: handlers.Deps, producer: AIOKafkaProduc
             handler=Projections(metrics),
             producer=producer,
             metrics=metrics.pipeline,
+            decode=decode,
         )
         relay = OutboxRelay(
             RelayConfig(schema=s.schema_name), pool=deps.pool, producer=producer, metrics=metrics.pipeline

@@ -42,6 +42,10 @@ log = structlog.get_logger(__name__)
 
 Handler = Callable[[asyncpg.Connection, Envelope], Awaitable[None]]
 Record: TypeAlias = ConsumerRecord[bytes, bytes]
+# A record's value -> its envelope, or EnvelopeError (dead-lettered as undecodable). A service may read the
+# events it knows into a subclass of Envelope in the same pass (its data typed by its reader), as long as
+# anything else decodes as Envelope.from_json would.
+Decoder = Callable[[bytes | None], Envelope]
 
 INFRASTRUCTURE_ERRORS: tuple[type[BaseException], ...] = (
     OSError,
@@ -80,9 +84,11 @@ class ConsumerRunner:
         handler: Handler,
         producer: AIOKafkaProducer,
         metrics: PipelineMetrics,
+        decode: Decoder = Envelope.from_json,
     ) -> None:
         self.config = config
         self._pool, self._handler, self._producer, self._metrics = pool, handler, producer, metrics
+        self._decode = decode
         self._consumer = AIOKafkaConsumer(
             bootstrap_servers=config.bootstrap_servers,
             group_id=config.name,
@@ -152,7 +158,7 @@ class ConsumerRunner:
         )
         try:
             try:
-                event = Envelope.from_json(record.value)
+                event = self._decode(record.value)
             except EnvelopeError as exc:
                 raise _Poison(f"undecodable envelope: {exc}", "EnvelopeError") from None
             structlog.contextvars.bind_contextvars(event_id=str(event.id), event_type=event.type)

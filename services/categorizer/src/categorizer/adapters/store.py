@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
+from pydantic_core import to_json
 
 
 def _item_lock(item_id: str) -> str:
@@ -76,26 +77,29 @@ async def remove_item(conn: asyncpg.Connection, item_id: str) -> None:
     await conn.execute("UPDATE items SET removed = true, updated_at = now() WHERE item_id = $1", item_id)
 
 
-Row = tuple[str, str, str, str | None, str | None, str | None, str | None, int]
-# (transaction_id, account_id, item_id, user_id, merchant_key, state JSON, category JSON, sync_sequence)
+Row = tuple[str, str, str, str | None, str | None, dict[str, Any] | None, dict[str, Any] | None, int]
+# (transaction_id, account_id, item_id, user_id, merchant_key, state, category, sync_sequence)
+_ROW_KEYS = ("t", "a", "i", "u", "k", "s", "c", "q")
 
 
 async def upsert_many(conn: asyncpg.Connection, rows: list[Row]) -> dict[str, int]:
-    """Store the transactions' current state and category (JSON text, null once removed), rows of distinct
-    transaction ids, in one statement; their new versions."""
-    columns = list(zip(*rows, strict=True))
+    """Store the transactions' current state and category (null once removed), rows of distinct
+    transaction ids, in one statement; their new versions. The rows travel as ONE JSON parameter
+    (serialized by pydantic-core, taken apart by PostgreSQL's `jsonb_to_recordset`; a JSON null is SQL
+    NULL): cheaper than an array parameter per column, whose elements the driver checks one by one."""
+    payload = to_json([dict(zip(_ROW_KEYS, row, strict=True)) for row in rows]).decode()
     result = await conn.fetch(
         """INSERT INTO transactions (transaction_id, account_id, item_id, user_id, merchant_key, state,
                                      category, version, sync_sequence)
-           SELECT t, a, i, u, k, s::jsonb, c::jsonb, 1, q
-           FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
-                       $8::bigint[]) AS x(t, a, i, u, k, s, c, q)
+           SELECT t, a, i, u, k, s, c, 1, q
+           FROM jsonb_to_recordset($1::jsonb)
+                AS x(t text, a text, i text, u text, k text, s jsonb, c jsonb, q bigint)
            ON CONFLICT (transaction_id) DO UPDATE SET
                account_id = excluded.account_id, item_id = excluded.item_id, user_id = excluded.user_id,
                merchant_key = excluded.merchant_key, state = excluded.state, category = excluded.category,
                version = transactions.version + 1, sync_sequence = excluded.sync_sequence, updated_at = now()
            RETURNING transaction_id, version""",
-        *[list(c) for c in columns],
+        payload,
     )
     return {r[0]: r[1] for r in result}
 

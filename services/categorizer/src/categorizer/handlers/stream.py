@@ -106,8 +106,8 @@ async def on_transactions_changed(deps: Deps, conn: asyncpg.Connection, events: 
                 data.item_id,
                 user_id,
                 key,
-                to_json(state).decode() if state is not None else None,
-                to_json(category).decode() if category is not None else None,
+                state,
+                category,
                 data.sync_sequence,
             )
         )

@@ -1,8 +1,9 @@
 """The projections' set-based SQL: Item locks, the version-guarded transaction upsert, the change feed.
 
 One statement per step for a whole batch, never one round trip per row. A batch travels as ONE JSON
-array parameter (serialized by pydantic-core, parsed by PostgreSQL's `jsonb_to_recordset`, both in
-native code): cheaper than one array parameter per column, whose elements the driver checks one by one.
+array parameter (the transaction events: their records' own bytes joined, parsed by PostgreSQL, which
+reads each one's `data` with `jsonb_to_record`): cheaper than one array parameter per column, whose
+elements the driver checks one by one, and nothing is serialized in Python.
 """
 
 from collections.abc import Iterable, Sequence
@@ -99,9 +100,11 @@ _CARRY = ",\n".join(
 
 UPSERT_TRANSACTIONS = f"""
 WITH i AS MATERIALIZED (
-  SELECT * FROM ROWS FROM (jsonb_to_recordset($1::jsonb)
-         AS (change text, transaction_id text, account_id text, item_id text, user_id text, version bigint,
-             decided_at timestamptz, "transaction" jsonb, category jsonb)) WITH ORDINALITY AS i
+  SELECT d.*, a.ordinality
+    FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS a(e, ordinality),
+         jsonb_to_record(a.e->'data')
+         AS d(change text, transaction_id text, account_id text, item_id text, user_id text, version bigint,
+              decided_at timestamptz, "transaction" jsonb, category jsonb)
 ), up AS (
 INSERT INTO transactions AS t (
     transaction_id, user_id, item_id, account_id, version, removed, removed_at, {", ".join(_DATA)},
@@ -149,13 +152,14 @@ SELECT count(*) FROM recorded
 """  # noqa: S608 - the interpolated names are the constants above
 
 
-def batch_json(events: Sequence[dict[str, Any]]) -> str:
-    """One round's events as the JSON array the upsert reads: each event's `data` as it arrived, already
-    validated by its reader (domain.consumed.TransactionCategorized); PostgreSQL takes the fields apart."""
-    return to_json(events).decode()
+def batch_json(events: Sequence[bytes]) -> str:
+    """One round's events as the JSON array the upsert reads: each event an envelope's JSON (only its
+    `data` is read) as it arrived, already validated by its reader (domain.consumed.TransactionCategorized);
+    PostgreSQL takes the fields apart."""
+    return (b"[" + b",".join(events) + b"]").decode()
 
 
-async def upsert_transactions(conn: asyncpg.Connection, events: Sequence[dict[str, Any]]) -> int:
+async def upsert_transactions(conn: asyncpg.Connection, events: Sequence[bytes]) -> int:
     """Apply one round (each transaction_id at most once) and append a change-feed row per transaction
     that changed, in the round's order, with its public JSON (adapters.view_sql) after the change: one
     statement. A stale event (its version not above the row's) changes nothing and records nothing.

@@ -26,8 +26,8 @@ TX_COLUMNS = """transaction_id, user_id, item_id, account_id, version, edit_vers
 
 
 # domain.views.transaction_view, built by PostgreSQL for list pages (no Python work per row): the one SQL
-# twin of it (view_sql), which a test holds to the Python view.
-TX_JSON = f"{transaction_view_sql('transactions')}::text"
+# twin of it (view_sql), which a test holds to the Python view; as `json`, which is only ever sent.
+TX_JSON = f"{transaction_view_sql('transactions', 'json')}::text"
 
 
 def _like(text: str) -> str:

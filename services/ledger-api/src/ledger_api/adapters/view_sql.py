@@ -11,32 +11,37 @@ text that reads back as the same double, as Python's repr; confidence rounded to
 `YYYY-MM-DD`; instants in UTC with six fractional digits and `+00:00`.
 """
 
+from typing import Literal
+
 
 def _instant(col: str) -> str:
     """timestamptz -> `YYYY-MM-DDTHH:MM:SS.ffffff+00:00` of the same instant in UTC (NULL stays NULL)."""
     return f"""to_char({col} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"')"""
 
 
-def transaction_view_sql(t: str) -> str:
-    """A jsonb expression of the public JSON of the transactions row aliased `t`."""
-    decided = f"""CASE WHEN {t}.category_detailed IS NOT NULL THEN jsonb_build_object(
+def transaction_view_sql(t: str, kind: Literal["jsonb", "json"] = "jsonb") -> str:
+    """An expression of the public JSON of the transactions row aliased `t`: `jsonb` where it is stored
+    (the change feed), `json` where it is only sent (list pages: PostgreSQL writes the text as it builds
+    it, keys in this order, instead of building a jsonb tree and then printing it; docs/ledger-api.md)."""
+    build, to = f"{kind}_build_object", f"to_{kind}"
+    decided = f"""CASE WHEN {t}.category_detailed IS NOT NULL THEN {build}(
         'primary', {t}.category_primary, 'detailed', {t}.category_detailed, 'source', {t}.category_source,
         'confidence', round({t}.category_confidence::float8::numeric, 4)::float8,
         'decided_by', {t}.category_decided_by, 'needs_review', {t}.category_needs_review) END"""
-    return f"""jsonb_build_object(
+    return f"""{build}(
     'transaction_id', {t}.transaction_id, 'account_id', {t}.account_id, 'item_id', {t}.item_id,
     'amount', {t}.amount::float8, 'iso_currency_code', {t}.iso_currency_code,
     'date', {t}.date, 'authorized_date', {t}.authorized_date, 'datetime', {_instant(f"{t}.datetime")},
     'name', {t}.name, 'merchant_name', {t}.merchant_name, 'pending', {t}.pending,
     'pending_transaction_id', {t}.pending_transaction_id, 'removed', {t}.removed,
-    'category', CASE WHEN {t}.user_category_detailed IS NOT NULL THEN jsonb_build_object(
+    'category', CASE WHEN {t}.user_category_detailed IS NOT NULL THEN {build}(
         'primary', {t}.user_category_primary, 'detailed', {t}.user_category_detailed, 'source', 'user',
         'confidence', 1.0, 'decided_by', 'user', 'needs_review', false)
       ELSE {decided} END,
     'categorizer_category', {decided},
-    'user', jsonb_build_object(
-        'notes', {t}.user_notes, 'tags', to_jsonb(coalesce({t}.user_tags, '{{}}'::text[])),
+    'user', {build}(
+        'notes', {t}.user_notes, 'tags', {to}(coalesce({t}.user_tags, '{{}}'::text[])),
         'hidden', {t}.user_hidden,
-        'category', CASE WHEN {t}.user_category_detailed IS NOT NULL THEN jsonb_build_object(
+        'category', CASE WHEN {t}.user_category_detailed IS NOT NULL THEN {build}(
             'primary', {t}.user_category_primary, 'detailed', {t}.user_category_detailed) END),
     'version', {t}.version, 'updated_at', {_instant(f"{t}.updated_at")})"""

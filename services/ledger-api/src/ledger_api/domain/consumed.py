@@ -14,7 +14,8 @@ ValidationError, which the consumer runner dead-letters.
 import datetime as dt
 from typing import Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from bankstream_common.envelope import Envelope
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 TOPIC_ITEMS = "bankstream.items"
 TOPIC_ACCOUNTS = "bankstream.accounts"
@@ -176,6 +177,27 @@ class TransactionCategorized(_Reader):
     @property
     def removed(self) -> bool:
         return self.change == "removed"
+
+
+class CategorizedEnvelope(Envelope):
+    """A TransactionCategorized envelope read in ONE pass over the record (handlers.projections.decode):
+    the envelope and its data checked against the reader above as the JSON is parsed, and the record's
+    bytes kept (`raw`), from which PostgreSQL takes the fields apart; nothing is decoded twice."""
+
+    type: Literal["bankstream.transaction.categorized.v1"]
+    data: TransactionCategorized  # type: ignore[assignment]  # the reader's model, not a dict
+    _raw: bytes = PrivateAttr(b"")
+
+    @property
+    def raw(self) -> bytes:
+        return self._raw
+
+    @classmethod
+    def read(cls, raw: bytes) -> "CategorizedEnvelope":
+        """Raises ValidationError when `raw` is not a valid TransactionCategorized envelope."""
+        event = cls.model_validate_json(raw)
+        event._raw = raw
+        return event
 
 
 READERS: dict[str, type[_Reader]] = {
