@@ -105,7 +105,11 @@ async def candidates(
     `same_id`: an earlier import wrote this very line (same derived id); `imported_id`: the same, for
     a line with a bank id (its derived id is made of that id alone); `fuzzy`: a transaction of this
     account (Plaid's, or an earlier import's, in the ledger or still on its way through the categorizer)
-    within the amount tolerance and the date window, this import's own rows excepted."""
+    within the amount tolerance and the date window, this import's own rows excepted.
+
+    Each fuzzy branch is one index probe per row (`LATERAL ... OFFSET 0` on (account_id, amount, date)):
+    as a plain join the planner read the account's rows once and filtered rows x lines pairs (EXPLAIN
+    ANALYZE: 100,000,000 pairs for 5,000 lines against 20,000 rows, minutes)."""
     return await conn.fetch(
         """WITH r AS (
                SELECT * FROM unnest($3::text[], $4::text[], $5::date[], $6::numeric[])
@@ -113,24 +117,29 @@ async def candidates(
            SELECT r.k - 1 AS k, x.transaction_id,
                   CASE WHEN x.imported_id IS NULL THEN 'same_id' ELSE 'imported_id' END AS how,
                   x.amount, x.date, x.description AS name, NULL AS merchant_name, NULL AS original_description
-           FROM r JOIN import_rows x ON x.transaction_id = r.tid
+           FROM r CROSS JOIN LATERAL (
+               SELECT * FROM import_rows x WHERE x.transaction_id = r.tid OFFSET 0) x
            UNION ALL
            SELECT r.k - 1, t.transaction_id, 'fuzzy', t.amount, t.date, t.name, t.merchant_name,
                   t.original_description
-           FROM r JOIN transactions t
-             ON t.account_id = $2 AND NOT t.removed
-            AND t.amount BETWEEN r.amount - $7 AND r.amount + $7
-            AND t.date BETWEEN r.day - $8::int AND r.day + $8::int
-           WHERE left(t.transaction_id, 4) <> 'csv_'
-              OR NOT EXISTS (SELECT 1 FROM import_rows o
-                             WHERE o.transaction_id = t.transaction_id AND o.import_id = $1)
+           FROM r CROSS JOIN LATERAL (
+               SELECT * FROM transactions t
+               WHERE t.account_id = $2 AND NOT t.removed
+                 AND t.amount BETWEEN r.amount - $7 AND r.amount + $7
+                 AND t.date BETWEEN r.day - $8::int AND r.day + $8::int
+                 AND (left(t.transaction_id, 4) <> 'csv_'
+                      OR NOT EXISTS (SELECT 1 FROM import_rows o
+                                     WHERE o.transaction_id = t.transaction_id AND o.import_id = $1))
+               OFFSET 0) t
            UNION ALL
            SELECT r.k - 1, x.transaction_id, 'fuzzy', x.amount, x.date, x.description, NULL, NULL
-           FROM r JOIN import_rows x
-             ON x.account_id = $2 AND x.import_id <> $1
-            AND x.amount BETWEEN r.amount - $7 AND r.amount + $7
-            AND x.date BETWEEN r.day - $8::int AND r.day + $8::int
-           WHERE NOT EXISTS (SELECT 1 FROM transactions t WHERE t.transaction_id = x.transaction_id)""",
+           FROM r CROSS JOIN LATERAL (
+               SELECT * FROM import_rows x
+               WHERE x.account_id = $2 AND x.import_id <> $1
+                 AND x.amount BETWEEN r.amount - $7 AND r.amount + $7
+                 AND x.date BETWEEN r.day - $8::int AND r.day + $8::int
+                 AND NOT EXISTS (SELECT 1 FROM transactions t WHERE t.transaction_id = x.transaction_id)
+               OFFSET 0) x""",
         import_id,
         account_id,
         [r[0] for r in rows],
