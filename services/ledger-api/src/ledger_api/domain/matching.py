@@ -12,6 +12,7 @@ assignment problem; scipy's linear_sum_assignment, per connected group of candid
 first-come: a row that could take either of two partners leaves the one another row needs.
 """
 
+import functools
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -52,11 +53,13 @@ class Pair:
     amount_difference: Decimal
 
 
+@functools.lru_cache(maxsize=65_536)  # descriptions repeat (merchants): each text is normalized once
 def normalize(text: str) -> str:
     """Letters only, lower case, single spaces: store numbers, card digits and punctuation say nothing."""
     return " ".join(_WORDS.split(text.lower())).strip()
 
 
+@functools.lru_cache(maxsize=65_536)
 def trigrams(text: str) -> frozenset[str]:
     padded = f"  {text} "
     return frozenset(padded[i : i + 3] for i in range(len(padded) - 2))
