@@ -55,7 +55,15 @@ def transaction_view(row: Mapping[str, Any]) -> dict[str, Any]:
 
 def span(entries: Sequence[Entry], window: int) -> tuple[date, date]:
     days = [e.day for e in entries]
-    return min(days) - timedelta(days=window), max(days) + timedelta(days=window)
+    return _shift(min(days), -window), _shift(max(days), window)
+
+
+def _shift(day: date, days: int) -> date:
+    """`day` moved by `days`, held within the calendar (an entry dated 0001-01-01 is no server error)."""
+    try:
+        return day + timedelta(days=days)
+    except OverflowError:
+        return date.min if days < 0 else date.max
 
 
 def reconcile(

@@ -161,6 +161,7 @@ router = APIRouter(prefix="/v1", tags=["imports"], responses=ERRORS)
     response_model=ImportOut,
     summary="Import a bank's CSV export into an account: deduplicated, categorized, then in the ledger",
     responses={
+        400: _error("`bad_request`: the body is not JSON"),
         404: _error("the account is not the caller's"),
         413: _error("the body is over LEDGER_API_IMPORT_MAX_BYTES"),
     },

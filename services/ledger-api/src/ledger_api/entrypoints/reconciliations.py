@@ -163,7 +163,10 @@ router = APIRouter(prefix="/v1", tags=["reconciliation"], responses=ERRORS)
     status_code=201,
     response_model=ReconciliationOut,
     summary="Match expected entries against the ledger, one to one (the best total score); kept",
-    responses={404: _error("an account named is not the caller's")},
+    responses={
+        400: _error("`bad_request`: the body is not JSON"),
+        404: _error("an account named is not the caller's"),
+    },
 )
 async def create_reconciliation(
     body: Annotated[ReconciliationIn, Body()], deps: Deps, who: Caller, user_id: UserId = None
