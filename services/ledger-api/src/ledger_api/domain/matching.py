@@ -20,9 +20,6 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
-import numpy as np
-from scipy.optimize import linear_sum_assignment
-
 SIMILARITY_WEIGHT, DATE_WEIGHT, AMOUNT_WEIGHT = 0.5, 0.3, 0.2
 _WORDS = re.compile(r"[^a-z]+")
 
@@ -108,6 +105,11 @@ def assign(pairs: Sequence[Pair]) -> list[Pair]:
         if len(group) == 1:
             kept.append(group[0])
             continue
+        # imported here, on the first group that needs it: numpy and scipy cost ~1.8 s of CPU to import,
+        # which every start of the service (and its health check) would otherwise pay
+        import numpy as np
+        from scipy.optimize import linear_sum_assignment
+
         lefts = sorted({p.left for p in group})
         rights = sorted({p.right for p in group})
         li = {v: i for i, v in enumerate(lefts)}
