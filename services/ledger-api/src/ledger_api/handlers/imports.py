@@ -143,6 +143,7 @@ class Work:
             zip((r.line for r in good), imported.transaction_ids(job["account_id"], good), strict=True)
         )
         self.taken: set[str] | None = None
+        self.upto = 0  # the progress this process last committed
 
 
 async def run_batch(deps: Deps, work: Work) -> bool:
@@ -153,9 +154,9 @@ async def run_batch(deps: Deps, work: Work) -> bool:
         if job is None:
             return False
         import_id = job["import_id"]
-        if work.taken is None:
-            work.taken = await store.taken(conn, import_id)
         start = job["processed"]
+        if work.taken is None or work.upto != start:  # first batch here, or another process did some
+            work.taken = await store.taken(conn, import_id)
         lines = work.lines[start : start + deps.settings.import_batch_rows]
         rows = [x for x in lines if isinstance(x, Row)]
         bad = [x for x in lines if isinstance(x, BadLine)]
@@ -224,6 +225,7 @@ async def run_batch(deps: Deps, work: Work) -> bool:
             bad=len(bad),
             done=done,
         )
+    work.upto = start + len(lines)  # committed
     m = deps.metrics
     m.import_rows.labels("imported").inc(len(events))
     m.import_rows.labels("duplicate").inc(n_dup)
