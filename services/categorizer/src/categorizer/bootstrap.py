@@ -1,6 +1,7 @@
 """The one place categorizer builds its clients and wires them together.
 
-    bankstream.transactions, bankstream.items, bankstream.category-overrides
+    bankstream.transactions, bankstream.items, bankstream.category-overrides,
+    bankstream.imported-transactions (CSV imports, TransactionChanged from ledger-api)
         ──consumer (inbox)──► handlers.stream / corrections ──► PostgreSQL + outbox
     rules API ──► rules + a job;  JobRunner ──batches──► PostgreSQL + outbox
     outbox ──relay──► bankstream.categorized-transactions
@@ -40,7 +41,7 @@ from .handlers.jobs import JobRunner
 from .metrics import Metrics
 
 PRODUCED_TOPICS = (ev.TOPIC_CATEGORIZED,)
-CONSUMED_TOPICS = (ev.TOPIC_TRANSACTIONS, ev.TOPIC_ITEMS, ev.TOPIC_OVERRIDES)
+CONSUMED_TOPICS = (ev.TOPIC_TRANSACTIONS, ev.TOPIC_ITEMS, ev.TOPIC_OVERRIDES, ev.TOPIC_IMPORTED)
 
 
 def background(settings: Settings, deps: handlers.Deps, producer: AIOKafkaProducer) -> Supervisor:

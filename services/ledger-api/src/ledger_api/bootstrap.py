@@ -3,7 +3,9 @@
     bankstream.items, .accounts, .sync-runs, .categorized-transactions
         ──BatchConsumerRunner (group `ledger-api`)──► handlers.projections ──► PostgreSQL (the ledger)
     HTTP API (reads; edits and refreshes) ──handlers──► PostgreSQL (ledger tables, changes) + outbox
-    outbox ──relay──► bankstream.category-overrides, bankstream.sync-requests
+    POST /v1/imports ──ImportRunner (batches)──► import_rows + outbox
+    outbox ──relay──► bankstream.category-overrides, bankstream.sync-requests,
+                      bankstream.imported-transactions (the categorizer enriches them, ADR 0013)
 
 The process answers /healthz at once; its `Supervisor` prepares what needs PostgreSQL and Kafka
 (migrations, topics, the producer), retrying while they are away, then runs the projections and the relay.
@@ -31,15 +33,16 @@ from fastapi import FastAPI
 
 from . import handlers
 from .config import Settings
-from .domain import categories
+from .domain import categories, imported
 from .domain import events as ev
 from .domain.consumed import CONSUMED_TOPICS
 from .entrypoints.http import create_app
+from .handlers.imports import ImportRunner
 from .handlers.projections import Projections, decode
 from .metrics import Metrics
 
 # What ledger-api publishes (through its outbox): user edits for the categorizer, on-demand syncs.
-PRODUCED_TOPICS = (ev.TOPIC_CATEGORY_OVERRIDES, ev.TOPIC_SYNC_REQUESTS)
+PRODUCED_TOPICS = (ev.TOPIC_CATEGORY_OVERRIDES, ev.TOPIC_SYNC_REQUESTS, imported.TOPIC_IMPORTED)
 
 # The projections hold a poll's events in flight while PostgreSQL works (decoded envelopes and their
 # readers: tens of thousands of container objects). With CPython's default thresholds (700, 10, 10) the
@@ -102,7 +105,7 @@ def background(settings: Settings, deps: handlers.Deps, producer: AIOKafkaProduc
         relay = OutboxRelay(
             RelayConfig(schema=s.schema_name), pool=deps.pool, producer=producer, metrics=metrics.pipeline
         )
-        return [projections, relay]
+        return [projections, relay, ImportRunner(deps)]
 
     return Supervisor(prepare)
 

@@ -28,3 +28,8 @@ class Settings(ApiServiceSettings):
     stream_max_seconds: float = Field(300.0, gt=0)  # a stream ends after this; clients resume (Last-Event-ID)
     stream_heartbeat_seconds: float = Field(15.0, gt=0)  # an SSE comment keeps idle connections open
     stream_max_clients: int = Field(200, ge=1)  # streams open at once per process (more: 503)
+
+    # Reconciliations and CSV imports
+    import_max_bytes: int = Field(20 * 1024 * 1024, ge=1024)  # POST /v1/imports body (the CSV inside JSON)
+    import_batch_rows: int = Field(5000, ge=1, le=50_000)  # data lines per import batch (one transaction)
+    import_poll_seconds: float = Field(2.0, gt=0)  # unfinished imports are looked for this often (also woken)

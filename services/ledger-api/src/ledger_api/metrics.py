@@ -40,3 +40,13 @@ class Metrics:
         )
         self.streams_open = factory.gauge("streams_open", "Server-Sent Event streams open now.")
         self.stream_events = factory.counter("stream_events_total", "Changes sent over SSE streams.")
+
+        # -- reconciliations and CSV imports --------------------------------------------------------------
+        self.reconciliations = factory.counter("reconciliations_total", "Reconciliations answered and kept.")
+        self.import_rows = factory.counter(
+            "import_rows_total", "CSV lines of imports, by outcome (imported, duplicate, bad).", ["outcome"]
+        )
+        self.imports = factory.counter("imports_total", "CSV import jobs, by outcome.", ["outcome"])
+        self.import_batch = factory.histogram(
+            "import_batch_seconds", "Time to work one batch of an import (its one transaction)."
+        )

@@ -7,6 +7,8 @@
     bankstream.transactions              account_id     bankstream.transaction.changed.v1 (sync-worker)
     bankstream.items                     item_id        bankstream.item.linked.v1 / removed.v1 (link-svc)
     bankstream.category-overrides        user_id        bankstream.category.overridden.v1 (ledger-api)
+    bankstream.imported-transactions     account_id     bankstream.transaction.changed.v1 (ledger-api's
+                                                        CSV imports: the same contract, the same path)
 
 TransactionCategorized is strict (`extra="forbid"`). CategoryOverridden's contract is its producer's
 (ledger-api, docs/events); this service's tests hold its reader to that file. The readers of the other
@@ -24,6 +26,7 @@ TOPIC_CATEGORIZED = "bankstream.categorized-transactions"
 TOPIC_TRANSACTIONS = "bankstream.transactions"
 TOPIC_ITEMS = "bankstream.items"
 TOPIC_OVERRIDES = "bankstream.category-overrides"
+TOPIC_IMPORTED = "bankstream.imported-transactions"
 
 TRANSACTION_CATEGORIZED = "bankstream.transaction.categorized.v1"
 TRANSACTION_CHANGED = "bankstream.transaction.changed.v1"

@@ -4,7 +4,9 @@
      ├── NotFound                  no such entity, or not the caller's (the two are never told apart)
      │    ├── TransactionNotFound
      │    ├── AccountNotFound
-     │    └── ItemNotFound
+     │    ├── ItemNotFound
+     │    ├── ReconciliationNotFound
+     │    └── ImportNotFound
      ├── InvalidQuery              a parameter value the API refuses (unknown category, inverted range, ...)
      ├── InvalidCursor             a cursor that is not one of ours, or was issued for another query
      ├── EditConflict              the edit cannot apply to this transaction as it stands
@@ -94,3 +96,11 @@ class RateLimited(LedgerError):
 class TooManyStreams(LedgerError):
     def __init__(self) -> None:
         super().__init__("too many open streams on this server: retry shortly, or poll GET /v1/changes")
+
+
+class ReconciliationNotFound(NotFound):
+    kind = "reconciliation"
+
+
+class ImportNotFound(NotFound):
+    kind = "import"

@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from ..config import Settings
 from ..handlers import Deps
 from ..metrics import Metrics
-from . import api, errors
+from . import api, errors, imports, reconciliations
 
 
 def create_app(
@@ -27,6 +27,7 @@ def create_app(
         registry=metrics.registry,
         http_metrics=metrics.http,
         readiness=readiness,
+        body_limits={"/v1/imports": settings.import_max_bytes},
     )
     app.title = "bankstream ledger-api"
     app.version = "1"
@@ -41,4 +42,6 @@ def create_app(
         app.state.authenticator = authenticator
         errors.install(app, lambda outcome: metrics.auth_failures.labels(outcome).inc())
         app.include_router(api.router)
+        app.include_router(reconciliations.router)
+        app.include_router(imports.router)
     return app

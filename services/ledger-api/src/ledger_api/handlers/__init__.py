@@ -10,6 +10,8 @@ command writes its rows, its `changes` row and the events describing it in ONE t
     projections.py             the consumer's batch handler: every stream into the ledger's tables
     transaction_projection.py  TransactionCategorized -> transactions (+ changes)
     item_projection.py         Items, accounts, balances, sync runs (+ changes)
+    reconciliations.py         expected entries matched against the ledger, kept
+    imports.py                 CSV import jobs: dedup, TransactionChanged through the outbox; ImportRunner
 """
 
 from .context import Deps

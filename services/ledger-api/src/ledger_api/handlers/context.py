@@ -24,6 +24,8 @@ class Deps:
     # set when the process stops: open SSE streams end at once (see bootstrap.Streams)
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
     open_streams: int = 0
+    # set when an import is recorded: the ImportRunner starts on it at once (handlers.imports)
+    imports_wakeup: asyncio.Event = field(default_factory=asyncio.Event)
 
     def topic(self, name: str) -> str:
         return self.topic_prefix + name

@@ -1,0 +1,138 @@
+"""Reading bank exports (pure): each preset on a sample of its layout, amounts in Plaid's sign, the header
+found after a summary block, bad lines with their reason; the ids that make a re-import a no-op; the
+matcher's similarity and one-to-one assignment."""
+
+from datetime import date
+from decimal import Decimal
+
+import pytest
+from ledger_api.domain import imported, matching
+from ledger_api.domain.csv_layouts import BadLine, LayoutError, Reader, Row, layout_named
+
+SAMPLES = {
+    "chase_card": (
+        "Transaction Date,Post Date,Description,Category,Type,Amount,Memo\n"
+        "11/02/2026,11/03/2026,SQ *BLUE BOTTLE,Food & Drink,Sale,-4.50,\n"
+        "11/05/2026,11/05/2026,Payment Thank You,,Payment,250.00,\n"
+    ),
+    "chase_checking": (
+        "Details,Posting Date,Description,Amount,Type,Balance,Check or Slip #\n"
+        "DEBIT,11/02/2026,SQ *BLUE BOTTLE,-4.50,DEBIT_CARD,995.50,\n"
+        "CREDIT,11/05/2026,Payment Thank You,250.00,ACH_CREDIT,1245.50,\n"
+    ),
+    "bofa_checking": (
+        'Description,,Summary Amt.\nBeginning balance as of 11/01/2026,,"1,000.00"\n\n'
+        "Date,Description,Amount,Running Bal.\n"
+        '11/02/2026,SQ *BLUE BOTTLE,-4.50,"995.50"\n'
+        '11/05/2026,Payment Thank You,"250.00","1,245.50"\n'
+    ),
+    "amex": (
+        "Date,Description,Amount\n11/02/2026,SQ *BLUE BOTTLE,4.50\n11/05/2026,Payment Thank You,-250.00\n"
+    ),
+    "capital_one": (
+        "Transaction Date,Posted Date,Card No.,Description,Category,Debit,Credit\n"
+        "2026-11-02,2026-11-03,1234,SQ *BLUE BOTTLE,Dining,4.50,\n"
+        "2026-11-05,2026-11-05,1234,Payment Thank You,Payment,,250.00\n"
+    ),
+    "wells_fargo": (
+        '"11/02/2026","-4.50","*","","SQ *BLUE BOTTLE"\n"11/05/2026","250.00","*","","Payment Thank You"\n'
+    ),
+}
+
+
+@pytest.mark.parametrize("layout", sorted(SAMPLES))
+def test_every_preset_reads_its_sample_in_plaids_sign(layout: str) -> None:
+    reader = Reader(layout_named(layout, None), SAMPLES[layout])
+    assert reader.start() == 2
+    rows = list(reader.lines())
+    assert all(isinstance(r, Row) for r in rows), rows
+    assert [(r.day, r.amount, r.description) for r in rows if isinstance(r, Row)] == [
+        (date(2026, 11, 2), Decimal("4.50"), "SQ *BLUE BOTTLE"),  # money out: positive
+        (date(2026, 11, 5), Decimal("-250.00"), "Payment Thank You"),  # money in: negative
+    ]
+
+
+def test_generic_mapping_with_debit_credit_memo_and_european_numbers() -> None:
+    mapping = {
+        "date": "Datum",
+        "description": "Text",
+        "debit": "Soll",
+        "credit": "Haben",
+        "memo": ["Notiz"],
+        "date_format": "%d.%m.%Y",
+        "delimiter": ";",
+        "decimal": ",",
+    }
+    body = (
+        "Datum;Text;Soll;Haben;Notiz\n02.11.2026;Miete;1.250,00;;November\n03.11.2026;Gehalt;;(3.200,00);\n"
+    )
+    reader = Reader(layout_named("generic", mapping), body)
+    reader.start()
+    rows = [r for r in reader.lines() if isinstance(r, Row)]
+    assert [(r.day, r.amount, r.description) for r in rows] == [
+        (date(2026, 11, 2), Decimal("1250.00"), "Miete November"),
+        (date(2026, 11, 3), Decimal("-3200.00"), "Gehalt"),
+    ]
+
+
+def test_bad_lines_carry_their_line_number_and_reason() -> None:
+    body = (
+        "Date,Description,Amount\n11/31/2026,X,-1.00\n11/02/2026,,-1.00\n11/02/2026,Y,1e999\n11/02/2026,Z\n"
+    )
+    reader = Reader(layout_named("amex", None), body)
+    reader.start()
+    got = list(reader.lines())
+    assert all(isinstance(g, BadLine) for g in got)
+    assert [(g.line, g.reason.split()[0]) for g in got if isinstance(g, BadLine)] == [
+        (2, "date"),
+        (3, "the"),
+        (4, "amount"),
+        (5, "2"),
+    ]
+
+
+def test_what_cannot_be_read_at_all_is_refused() -> None:
+    with pytest.raises(LayoutError):
+        Reader(layout_named("chase_card", None), "a,b\n1,2\n").start()
+    with pytest.raises(LayoutError):
+        layout_named("generic", None)
+    with pytest.raises(LayoutError):
+        layout_named("generic", {"date": "d", "description": "t"})  # no amount column
+    with pytest.raises(LayoutError):
+        layout_named("chase_card", {"date": "d", "description": "t", "amount": "a"})
+
+
+def test_ids_are_the_same_for_the_same_file_and_tell_identical_lines_apart() -> None:
+    coffee = Row(2, date(2026, 11, 2), Decimal("4.50"), "SQ *BLUE BOTTLE 8372", None)
+    twin = Row(3, date(2026, 11, 2), Decimal("4.50"), "SQ *BLUE BOTTLE 8372", None)
+    banked = Row(4, date(2026, 11, 3), Decimal("9.00"), "X", "REF-1")
+    first = imported.transaction_ids("acc", [coffee, twin, banked])
+    assert first == imported.transaction_ids("acc", [coffee, twin, banked])
+    assert len(set(first)) == 3 and all(i.startswith("csv_") for i in first)
+    assert imported.transaction_ids("other", [coffee]) != first[:1]
+    reworded = Row(4, date(2026, 12, 1), Decimal("1"), "renamed", "REF-1")  # the bank's id decides alone
+    assert imported.transaction_ids("acc", [reworded]) == first[2:]
+
+
+def test_similarity_sees_through_descriptor_noise() -> None:
+    assert matching.similarity("SQ *BLUE BOTTLE 8372", "Blue Bottle Coffee") > 0.6
+    assert matching.similarity("SQ *BLUE BOTTLE 8372", "Starbucks") < 0.2
+    assert matching.similarity("NETFLIX.COM", "Netflix") > 0.75
+    assert matching.similarity("Netflix", "NETFLIX") == 1.0
+
+
+def test_assignment_maximizes_the_total_and_takes_each_side_once() -> None:
+    rules = matching.Rules(Decimal(0), 2, 0.0)
+
+    def side(day: int) -> matching.Side:
+        return matching.Side(Decimal("40"), date(2026, 11, day), ("Hardware store",))
+
+    lefts, rights = [side(10), side(8)], [side(10), side(11)]
+    pairs = [
+        p
+        for i, a in enumerate(lefts)
+        for j, b in enumerate(rights)
+        if (p := matching.score(rules, i, a, j, b)) is not None
+    ]
+    kept = matching.assign(pairs)
+    assert [(p.left, p.right) for p in kept] == [(0, 1), (1, 0)]  # greedy would give (0, 0) and leave 1
