@@ -29,6 +29,14 @@ DEMO_USER_SCOPES = ("items:read", "items:write", "link:write", "ledger:read", "l
 EMULATOR_PORT = int(os.environ.get("BANKSTREAM_EMULATOR_PORT", "8900"))
 EMULATOR_CLIENT_ID = "bankstream-dev-client"
 EMULATOR_SECRET = "bankstream-dev-secret"  # noqa: S105 - the emulator's public dev credential
+# where each child listens; a side-by-side stack (the pipeline bench, the e2e tests) passes its own
+PORTS = {
+    "plaid-emulator": EMULATOR_PORT,
+    "link-svc": 8001,
+    "sync-worker": 8002,
+    "categorizer": 8003,
+    "ledger-api": 8004,
+}
 
 
 @dataclass
@@ -62,14 +70,15 @@ def dev_secrets() -> dict[str, str]:
     return made
 
 
-def children(info: StackInfo) -> list[Child]:
+def children(info: StackInfo, ports: dict[str, int] = PORTS) -> list[Child]:
+    emulator_port = ports["plaid-emulator"]
     shared = {
         "DATABASE_URL": info.database_url,
         "KAFKA_BOOTSTRAP_SERVERS": info.kafka_bootstrap_servers,
         "BANKSTREAM_ENV": "dev",
         "BANKSTREAM_STATE_DIR": str(state_dir()),
         "PLAID_ENV": "emulator",
-        "PLAID_BASE_URL": f"http://127.0.0.1:{EMULATOR_PORT}",
+        "PLAID_BASE_URL": f"http://127.0.0.1:{emulator_port}",
         "PLAID_CLIENT_ID": EMULATOR_CLIENT_ID,
         "PLAID_SECRET": EMULATOR_SECRET,
     }
@@ -77,12 +86,13 @@ def children(info: StackInfo) -> list[Child]:
     link = Child(
         "link-svc",
         "link_svc.entrypoints.main",
-        8001,
+        ports["link-svc"],
         env={
             **shared,
+            "LINK_SVC_HTTP_PORT": str(ports["link-svc"]),
             "LINK_SVC_VAULT_KEYS": json.dumps({s["vault_key_id"]: s["vault_key"]}),
             "LINK_SVC_VAULT_ACTIVE_KEY_ID": s["vault_key_id"],
-            "LINK_SVC_LINK_WEBHOOK_URL": "http://127.0.0.1:8001/v1/plaid/webhooks",
+            "LINK_SVC_LINK_WEBHOOK_URL": f"http://127.0.0.1:{ports['link-svc']}/v1/plaid/webhooks",
         },
     )
     sync_token = mint_token("--service", "sync-worker", "--scope", "vault:read")
@@ -90,9 +100,9 @@ def children(info: StackInfo) -> list[Child]:
         Child(
             "plaid-emulator",
             "plaid_emulator",
-            EMULATOR_PORT,
+            emulator_port,
             ready_path="/emulator/health",
-            args=["--host", "127.0.0.1", "--port", str(EMULATOR_PORT)],
+            args=["--host", "127.0.0.1", "--port", str(emulator_port)],
             env={
                 "PLAID_EMULATOR_CLIENT_ID": EMULATOR_CLIENT_ID,
                 "PLAID_EMULATOR_SECRET": EMULATOR_SECRET,
@@ -104,11 +114,26 @@ def children(info: StackInfo) -> list[Child]:
         Child(
             "sync-worker",
             "sync_worker.entrypoints.main",
-            8002,
-            env={**shared, "SYNC_WORKER_LINK_SVC_URL": link.url, "SYNC_WORKER_LINK_SVC_TOKEN": sync_token},
+            ports["sync-worker"],
+            env={
+                **shared,
+                "SYNC_WORKER_HTTP_PORT": str(ports["sync-worker"]),
+                "SYNC_WORKER_LINK_SVC_URL": link.url,
+                "SYNC_WORKER_LINK_SVC_TOKEN": sync_token,
+            },
         ),
-        Child("categorizer", "categorizer.entrypoints.main", 8003, env=shared),
-        Child("ledger-api", "ledger_api.entrypoints.main", 8004, env=shared),
+        Child(
+            "categorizer",
+            "categorizer.entrypoints.main",
+            ports["categorizer"],
+            env={**shared, "CATEGORIZER_HTTP_PORT": str(ports["categorizer"])},
+        ),
+        Child(
+            "ledger-api",
+            "ledger_api.entrypoints.main",
+            ports["ledger-api"],
+            env={**shared, "LEDGER_API_HTTP_PORT": str(ports["ledger-api"])},
+        ),
     ]
 
 
@@ -170,7 +195,7 @@ def main() -> int:
             print(f"  {child.name:<15} {child.url:<24} ready (log: {child.log})", flush=True)
         # the demo user's token: link its Items (link-svc) and read and edit its ledger (ledger-api)
         token = mint_token("--sub", "demo-user", *(f"--scope={scope}" for scope in DEMO_USER_SCOPES))
-        print(run_demo({c.name: c.url for c in kids}, info.kafka_bootstrap_servers, token), flush=True)
+        print(run_demo({c.name: c.url for c in kids}, token), flush=True)
         print("\nbankstream is running. Ctrl-C stops it (data is kept; `make clean` removes it).", flush=True)
         while not stopping:
             for child in kids:
