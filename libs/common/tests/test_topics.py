@@ -1,4 +1,4 @@
-"""ensure_topics: a consumer that subscribes right after it returns gets every partition of what it created."""
+"""ensure_topics: a consumer subscribing right after it returns gets every partition of what it created."""
 
 import asyncio
 

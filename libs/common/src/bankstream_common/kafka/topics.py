@@ -80,9 +80,9 @@ async def ensure_topics(bootstrap_servers: str, specs: Iterable[TopicSpec]) -> l
 
 
 async def _until_visible(
-    admin: AIOKafkaAdminClient, partitions: dict[str, int], timeout: float = 30.0
+    admin: AIOKafkaAdminClient, partitions: dict[str, int], within: float = 30.0
 ) -> None:
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + within
     while True:
         led = {
             t["topic"]
