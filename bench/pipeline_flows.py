@@ -5,10 +5,12 @@ baseline. Figures only; bench_pipeline.py turns them into rows."""
 from __future__ import annotations
 
 import asyncio
+import bisect
+import datetime as dt
 import statistics
 import time
 import uuid
-from collections import defaultdict, deque
+from collections import defaultdict
 from typing import Any
 
 import asyncpg
@@ -39,6 +41,16 @@ async def link_items(stack: PipelineStack, count: int, concurrency: int = 8) -> 
     async with httpx.AsyncClient(timeout=120) as http:
 
         async def one(n: int) -> str:
+            for attempt in range(3):  # a 503 (Plaid unavailable: the emulator too busy) is worth a retry
+                try:
+                    return await link_one(n)
+                except httpx.HTTPStatusError as exc:
+                    if exc.response.status_code != 503 or attempt == 2:
+                        raise
+                    await asyncio.sleep(1 + attempt)
+            raise AssertionError("unreachable")
+
+        async def link_one(n: int) -> str:
             user = f"bench-user-{n}"
             async with gate:
                 token = await http.post(f"{link}/v1/link-tokens", json={"user_id": user}, headers=auth)
@@ -182,6 +194,8 @@ async def freshness(stack: PipelineStack, item_ids: list[str], rate: int, second
     floor = await pool.fetchval("SELECT pg_snapshot_xmin(pg_current_snapshot())::text")
     visible: dict[str, tuple[str, Any]] = {}  # transaction_id -> (item_id, when it was first seen)
     total = int(rate * seconds)
+    fires: dict[str, list[dt.datetime]] = defaultdict(list)
+    sent: list[tuple[str, dt.datetime]] = []
 
     async def poll() -> None:
         nonlocal floor
@@ -208,9 +222,13 @@ async def freshness(stack: PipelineStack, item_ids: list[str], rate: int, second
             for n in range(total):
                 await asyncio.sleep(max(0.0, started + n / rate - time.perf_counter()))
                 item = item_ids[n % len(item_ids)]
+                sent.append((item, dt.datetime.now(dt.UTC)))  # the same clock as PostgreSQL's: this machine
                 calls.append(asyncio.create_task(http.post(f"{url}/emulator/items/{item}/mutate", json={})))
             answers = await asyncio.gather(*calls, return_exceptions=True)
         failed = [a for a in answers if isinstance(a, BaseException) or a.status_code != 200]
+        for (item, at), answer in zip(sent, answers, strict=True):
+            if not isinstance(answer, BaseException) and answer.status_code == 200:
+                fires[item].append(at)
         deadline = time.monotonic() + 60
         while len(visible) < total - len(failed) and time.monotonic() < deadline:  # noqa: ASYNC110
             await asyncio.sleep(0.1)
@@ -227,17 +245,27 @@ async def freshness(stack: PipelineStack, item_ids: list[str], rate: int, second
         since,
     )
     await pool.close()
-    hooks: dict[str, deque] = defaultdict(deque)
+    hooks: dict[str, list] = defaultdict(list)
     for r in received:
         hooks[r["item_id"]].append(r["received_at"])
-    latencies = []
-    for item, at in sorted(visible.values(), key=lambda v: v[1]):  # the k-th row of an Item: its k-th webhook
-        if hooks[item]:
-            latencies.append((at - hooks[item].popleft()).total_seconds() * 1000)
+    rows: dict[str, list] = defaultdict(list)
+    for item, at in visible.values():
+        rows[item].append(at)
+    latencies, from_update = [], []
+    for item, fired_at in fires.items():
+        # each update adds one row to its Item: the k-th row seen is the k-th update's; its webhook is the
+        # first SYNC_UPDATES_AVAILABLE of that Item received after the update was made
+        for fired, seen in zip(fired_at, sorted(rows[item]), strict=False):
+            from_update.append((seen - fired).total_seconds() * 1000)
+            after = hooks[item][bisect.bisect_left(hooks[item], fired) :]
+            if after and after[0] <= seen:
+                latencies.append((seen - after[0]).total_seconds() * 1000)
     if not latencies:
         raise RuntimeError(f"no freshness sample: {len(received)} webhooks, {len(visible)} rows")
     return {
         "webhooks": len(received),
+        "rows_without_webhook": len(visible) - len(latencies),
+        "update_to_row_p99_ms": round(_percentile(from_update, 0.99), 1),
         "p50_ms": round(statistics.median(latencies), 1),
         "p99_ms": round(_percentile(latencies, 0.99), 1),
         "max_ms": round(max(latencies), 1),
