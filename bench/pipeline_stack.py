@@ -23,7 +23,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import asyncpg
-import httpx
 from bankstream_devstack import run as devrun
 from bankstream_devstack.stack import StackInfo
 
@@ -232,7 +231,3 @@ def pipeline_stack(dsn: str, kafka: str, *, per_item: int, port_base: int) -> It
             print(f"pipeline stack {uid}: logs kept in {state / 'logs'}", flush=True)
         else:
             shutil.rmtree(state, ignore_errors=True)
-
-
-def get_json(url: str, **kwargs: object) -> object:
-    return httpx.get(url, timeout=30, **kwargs).raise_for_status().json()  # type: ignore[arg-type]
