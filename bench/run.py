@@ -1,4 +1,5 @@
-"""`make bench`: runs every bench/bench_*.py, prints a table and JSON, writes bench/results/latest.json.
+"""`make bench`: runs every bench/bench_*.py, prints a table and JSON, writes bench/results/latest.json and
+latest.md (the same table in markdown); bench_pipeline also writes pipeline.{json,md,png} there.
 
 Each module exposes `run(quick: bool) -> list[dict]` rows ({bench, metric, value, unit, target?, ...}).
 Kafka and PostgreSQL come from KAFKA_BOOTSTRAP_SERVERS / DATABASE_URL, else one throwaway local stack is
@@ -54,16 +55,30 @@ def _met(row: dict) -> str:
     return "yes" if (row["value"] >= bound if match.group(1) == ">=" else row["value"] <= bound) else "NO"
 
 
+def _shown(value: object) -> str:
+    if isinstance(value, float) and value < 100:
+        return f"{value:,.3f}"
+    return f"{value:,}" if isinstance(value, int | float) else str(value)
+
+
 def _table(rows: list[dict]) -> str:
     lines = [f"{'bench':<38} {'metric':<26} {'value':>12} {'unit':<6} {'target':<8} {'met':<4}"]
     for r in rows:
-        value = r.get("value")
-        shown = f"{value:,.3f}" if isinstance(value, float) and value < 100 else f"{value:,}"
+        shown = _shown(r.get("value"))
         lines.append(
             f"{r['bench']:<38} {r['metric']:<26} {shown:>12} {r.get('unit', ''):<6} "
             f"{r.get('target') or '':<8} {_met(r):<4}"
         )
     return "\n".join(lines)
+
+
+def _markdown(rows: list[dict]) -> str:
+    lines = ["| bench | metric | value | unit | target | met |", "|---|---|---|---|---|---|"]
+    for r in rows:
+        shown = _shown(r.get("value"))
+        cells = [r["bench"], r["metric"], shown, r.get("unit", ""), r.get("target") or "", _met(r)]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
 
 
 def _reference_ms() -> float:
@@ -82,8 +97,14 @@ def _reference_ms() -> float:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument(
+        "--pipeline-sizes",
+        help="bench_pipeline's backfills, Items x transactions: 1x100000,100x1000,1000x100",
+    )
     parser.add_argument("only", nargs="*", help="module names, e.g. bench_outbox_relay")
     args = parser.parse_args()
+    if args.pipeline_sizes:
+        os.environ["BENCH_PIPELINE_SIZES"] = args.pipeline_sizes
     modules = sorted(p for p in HERE.glob("bench_*.py") if not args.only or p.stem in args.only)
     reference = {
         "bench": "machine",
@@ -114,6 +135,7 @@ def main() -> int:
     out = HERE / "results"
     out.mkdir(exist_ok=True)
     (out / "latest.json").write_text(json.dumps(report, indent=2))
+    (out / "latest.md").write_text(_markdown(rows))
     print(_table(rows))
     print(json.dumps(report, indent=2))
     return 1 if failed else 0

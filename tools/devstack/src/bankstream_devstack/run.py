@@ -210,7 +210,7 @@ def main() -> int:
             print(f"  {child.name:<15} {child.url:<24} ready (log: {child.log})", flush=True)
         # the demo user's token: link its Items (link-svc) and read and edit its ledger (ledger-api)
         token = mint_token("--sub", "demo-user", *(f"--scope={scope}" for scope in DEMO_USER_SCOPES))
-        print(run_demo({c.name: c.url for c in kids}, info.kafka_bootstrap_servers, token), flush=True)
+        print(run_demo({c.name: c.url for c in kids}, token), flush=True)
         print("\nbankstream is running. Ctrl-C stops it (data is kept; `make clean` removes it).", flush=True)
         while not stopping:
             for child in kids:

@@ -3,8 +3,14 @@
 Each declared topic also gets its dead-letter topic `<name>.dlq` (one partition: order does not matter
 there, and a person reads it), with Kafka's default `max.message.bytes` stated (dead_letter.py strips a
 value larger than that allows).
+
+`ensure_topics` returns once the broker's metadata shows every topic it created with a leader for each
+partition: Kafka accepts a creation before its metadata has it, and a consumer that subscribes in that
+moment leaves the topic out until its next metadata refresh (5 minutes by default), consuming nothing.
 """
 
+import asyncio
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
@@ -67,6 +73,27 @@ async def ensure_topics(bootstrap_servers: str, specs: Iterable[TopicSpec]) -> l
                 raise RuntimeError(f"could not create topic {name}: Kafka error code {code}")
         if created:
             log.info("topics created", topics=sorted(created))
+            await _until_visible(admin, {name: wanted[name].partitions for name in created})
         return created
     finally:
         await admin.close()
+
+
+async def _until_visible(
+    admin: AIOKafkaAdminClient, partitions: dict[str, int], within: float = 30.0
+) -> None:
+    deadline = time.monotonic() + within
+    while True:
+        led = {
+            t["topic"]
+            for t in await admin.describe_topics(list(partitions))
+            if t["error_code"] == 0
+            and sum(1 for p in t["partitions"] if p["leader"] >= 0) >= partitions.get(t["topic"], 1)
+        }
+        missing = set(partitions) - led
+        if not missing:
+            return
+        if time.monotonic() > deadline:
+            log.warning("created topics not yet in the metadata", topics=sorted(missing))
+            return
+        await asyncio.sleep(0.05)

@@ -24,6 +24,11 @@ log = logging.getLogger("plaid_emulator.webhooks")
 FIRST_RETRY = 30.0
 BACKOFF = 4.0
 GIVE_UP_AFTER = 24 * 3600.0
+# Deliveries on the wire at once. The rest wait their turn here, where waiting is cheap: queued inside
+# httpx's connection pool, hundreds of them (a receiver slower than the webhook rate) cost the pool's
+# bookkeeping time quadratic in their number, on the event loop that also serves the Plaid API, and
+# time out there before they are even sent.
+MAX_IN_FLIGHT = 32
 
 
 def retry_delays() -> list[float]:
@@ -47,6 +52,7 @@ class Dispatcher:
         self._ids = itertools.count(1)
         self._tasks: set[asyncio.Task[None]] = set()
         self._client: httpx.AsyncClient | None = None
+        self._in_flight = asyncio.Semaphore(MAX_IN_FLIGHT)
 
     def send(self, url: str | None, payload: dict[str, Any]) -> None:
         if (payload["webhook_type"], payload["webhook_code"]) not in SCHEMAS:
@@ -86,7 +92,7 @@ class Dispatcher:
 
     async def _deliver(self, delivery: int, url: str, body: bytes, payload: dict[str, Any]) -> None:
         if self._client is None:
-            self._client = httpx.AsyncClient()
+            self._client = httpx.AsyncClient(limits=httpx.Limits(max_connections=MAX_IN_FLIGHT))
         for attempt, delay in enumerate([*retry_delays(), None], start=1):
             headers = {"Content-Type": "application/json", "Plaid-Verification": self.keys.sign(body)}
             record = {
@@ -101,7 +107,11 @@ class Dispatcher:
                 "error": None,
             }
             try:
-                response = await self._client.post(url, content=body, headers=headers, timeout=self.timeout)
+                async with self._in_flight:  # the timeout starts once the request may go
+                    record["at"] = time.time()
+                    response = await self._client.post(
+                        url, content=body, headers=headers, timeout=self.timeout
+                    )
                 record["status"] = response.status_code
             except httpx.HTTPError as exc:
                 record["error"] = type(exc).__name__
