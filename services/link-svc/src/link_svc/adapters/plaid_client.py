@@ -123,10 +123,11 @@ class PlaidClient:
     # -- operations ---------------------------------------------------------------------------------------
 
     async def create_link_token(self, req: LinkTokenRequest, *, item_id: str | None = None) -> LinkToken:
+        # copies: the SDK's models convert the lists they are given in place (a settings list would change)
         body: dict[str, Any] = {
             "client_name": req.client_name,
             "language": req.language,
-            "country_codes": req.country_codes,
+            "country_codes": list(req.country_codes),
             "user": {"client_user_id": req.user_id},
         }
         if req.access_token:
@@ -134,7 +135,7 @@ class PlaidClient:
             if req.account_selection:
                 body["update"] = {"account_selection_enabled": True}
         else:
-            body["products"] = req.products
+            body["products"] = list(req.products)
             if req.days_requested is not None and "transactions" in req.products:
                 body["transactions"] = {"days_requested": req.days_requested}
         if req.webhook:

@@ -21,8 +21,10 @@ from ..domain.commands import (
 from ..domain.duplicates import AccountFingerprint, find_duplicate
 from ..domain.errors import (
     DuplicateItem,
+    InvalidRequest,
     ItemAlreadyLinked,
     ItemGone,
+    ItemNotFound,
     PlaidError,
 )
 from ..domain.items import Item
@@ -32,9 +34,16 @@ log = structlog.get_logger(__name__)
 
 
 async def create_link_token(deps: Deps, principal: Principal, cmd: CreateLinkToken) -> LinkToken:
+    """A new Link token. The products are the caller's pick within the configured allow-list; the webhook
+    and the OAuth redirect URI are the deployment's, never the caller's."""
     principal.require(Scope.LINK_WRITE)
     s = deps.settings
     user_id = principal.acting_user(cmd.user_id)
+    refused = sorted(set(cmd.products or ()) - s.products_allowed)
+    if refused:
+        raise InvalidRequest(
+            f"products not allowed here: {', '.join(refused)} (allowed: {', '.join(sorted(s.products_allowed))})"
+        )
     token = await deps.plaid.create_link_token(
         LinkTokenRequest(
             user_id=user_id,
@@ -44,8 +53,8 @@ async def create_link_token(deps: Deps, principal: Principal, cmd: CreateLinkTok
             products=cmd.products or s.link_products,
             days_requested=cmd.days_requested or s.link_days_requested,
             webhook=s.link_webhook_url,
-            redirect_uri=cmd.redirect_uri or s.link_redirect_uri,
-            account_filters=cmd.account_filters,
+            redirect_uri=s.link_redirect_uri,
+            account_filters=cmd.account_filters.for_plaid() if cmd.account_filters else None,
         )
     )
     deps.metrics.link_tokens.labels("new").inc()
@@ -53,9 +62,9 @@ async def create_link_token(deps: Deps, principal: Principal, cmd: CreateLinkTok
 
 
 async def create_update_link_token(
-    deps: Deps, principal: Principal, item_id: str, cmd: CreateUpdateLinkToken
+    deps: Deps, principal: Principal, item_id: str, cmd: CreateUpdateLinkToken, user: str | None = None
 ) -> LinkToken:
-    item = await visible_item(deps, principal, item_id, Scope.LINK_WRITE)
+    item = await visible_item(deps, principal, item_id, Scope.LINK_WRITE, user)
     if item.removed:
         raise ItemGone(item_id)
     s = deps.settings
@@ -66,7 +75,7 @@ async def create_update_link_token(
             country_codes=s.link_country_codes,
             language=s.link_language,
             webhook=s.link_webhook_url,
-            redirect_uri=cmd.redirect_uri or s.link_redirect_uri,
+            redirect_uri=s.link_redirect_uri,
             access_token=await access_token_of(deps, item_id),
             account_selection=cmd.reason == "new_accounts",
         ),
@@ -154,8 +163,14 @@ async def _undo_exchange(deps: Deps, access_token: str, item_id: str) -> None:
 
 
 async def record_link_session(deps: Deps, principal: Principal, cmd: LinkSessionEvent) -> int:
+    """Link's onSuccess / onExit metadata, kept for troubleshooting, for the caller's user (a service token
+    names it). An `item_id` must be an Item of that user: anyone else's is not found."""
     principal.require(Scope.LINK_WRITE)
-    user_id = principal.user_id or principal.subject
+    user_id = principal.acting_user(cmd.user_id)
+    if cmd.item_id is not None:
+        item = await repo.get_item(deps.pool, cmd.item_id)
+        if item is None or item.user_id != user_id:
+            raise ItemNotFound(cmd.item_id)
     row_id = await repo.record_link_session(
         deps.pool,
         user_id=user_id,
