@@ -3,8 +3,8 @@
 Link parameters a caller may NOT choose: the webhook URL and the OAuth redirect URI come from settings only
 (a caller-chosen redirect would send the user, with the OAuth state, where the caller likes); products
 must be in the configured allow-list (handlers/link.py: some are billed per Item). `account_filters` are
-checked against Plaid's account types and subtypes here, before the SDK sees them (the same values as the
-SDK's enums: test_commands.py holds them together).
+checked against Plaid's account types and subtypes here, before the SDK sees them (the SDK's enums, a few
+newer than the 2020-09-14 spec: test_commands.py holds them together).
 
 Link's onSuccess / onExit metadata is read tolerantly (unknown fields ignored): it comes from Plaid's
 front-end SDK, whose shape grows. Free-text fields (error messages) are not kept: they are for people
@@ -32,14 +32,14 @@ DepositorySubtype = Literal[
 CreditSubtype = Literal["credit card", "paypal", "all"]
 LoanSubtype = Literal[
     "auto", "business", "commercial", "construction", "consumer", "home equity", "loan", "mortgage",
-    "overdraft", "line of credit", "student", "other", "all",
+    "overdraft", "line of credit", "student", "other", "home equity loan", "commercial line of credit", "all",
 ]  # fmt: skip
 InvestmentSubtype = Literal[
     "529", "401a", "401k", "403B", "457b", "brokerage", "cash isa", "crypto exchange",
     "education savings account", "fhsa", "fixed annuity", "gic", "health reimbursement arrangement", "hsa",
     "ira", "isa", "keogh", "lif", "life insurance", "line of credit", "lira", "lrif", "lrsp", "mutual fund",
     "non-custodial wallet", "non-taxable brokerage account", "other", "other annuity", "other insurance",
-    "pension", "prif", "profit sharing plan", "qshr", "rdsp", "resp", "retirement", "rlif", "roth",
+    "pension", "prediction market", "prif", "profit sharing plan", "qshr", "rdsp", "resp", "retirement", "rlif", "roth",
     "roth 401k", "roth 403B", "roth 457b", "roth pension", "roth profit sharing plan",
     "roth thrift savings plan", "rrif", "rrsp", "sarsep", "sep ira", "simple ira", "sipp", "stock plan",
     "thrift savings plan", "tfsa", "trust", "ugma", "utma", "variable annuity", "all",
