@@ -77,13 +77,14 @@ async def test_rules_are_per_user(svc: Categorizer) -> None:
     assert r.status_code == 403
 
 
-async def test_a_service_token_reaches_a_rule_or_job_by_id_only_for_the_user_it_names(svc: Categorizer) -> None:
+async def test_a_service_token_reaches_a_rule_or_job_only_for_the_user_it_names(svc: Categorizer) -> None:
     r = await svc.call("POST", "/v1/rules", "alice", json=COFFEE_RULE)
     rule, job = f"/v1/rules/{r.json()['rule']['rule_id']}", f"/v1/jobs/{r.json()['job']['job_id']}"
     for path in (rule, job):
         # naming nobody is not "every user"; naming another user finds nothing
         assert (await svc.call("GET", path, "ops", kind="service")).status_code == 404
-        assert (await svc.call("GET", path, "ops", kind="service", params={"user_id": "bob"})).status_code == 404
+        bob = {"user_id": "bob"}
+        assert (await svc.call("GET", path, "ops", kind="service", params=bob)).status_code == 404
         assert (
             await svc.call("GET", path, "ops", kind="service", params={"user_id": "alice"})
         ).status_code == 200

@@ -55,7 +55,8 @@ class PrincipalKind(StrEnum):
 class Principal:
     """A verified caller. A user token (`kind` user) has the user id as subject and sees only that user's
     data; a service token acts for the user it names and is limited by its scopes. `admin` implies every
-    scope and lifts the one-user restriction; `users:all` lifts it for a service token (scopes still apply)."""
+    scope and lifts the one-user restriction; `users:all` lifts it for a service token (its scopes still
+    apply)."""
 
     subject: str
     kind: PrincipalKind

@@ -39,8 +39,8 @@ InvestmentSubtype = Literal[
     "education savings account", "fhsa", "fixed annuity", "gic", "health reimbursement arrangement", "hsa",
     "ira", "isa", "keogh", "lif", "life insurance", "line of credit", "lira", "lrif", "lrsp", "mutual fund",
     "non-custodial wallet", "non-taxable brokerage account", "other", "other annuity", "other insurance",
-    "pension", "prediction market", "prif", "profit sharing plan", "qshr", "rdsp", "resp", "retirement", "rlif", "roth",
-    "roth 401k", "roth 403B", "roth 457b", "roth pension", "roth profit sharing plan",
+    "pension", "prediction market", "prif", "profit sharing plan", "qshr", "rdsp", "resp", "retirement",
+    "rlif", "roth", "roth 401k", "roth 403B", "roth 457b", "roth pension", "roth profit sharing plan",
     "roth thrift savings plan", "rrif", "rrsp", "sarsep", "sep ira", "simple ira", "sipp", "stock plan",
     "thrift savings plan", "tfsa", "trust", "ugma", "utma", "variable annuity", "all",
 ]  # fmt: skip
@@ -72,7 +72,8 @@ class AccountFilters(_Strict):
     investment: InvestmentFilter | None = None
 
     def for_plaid(self) -> dict[str, dict[str, list[str]]]:
-        return {k: {"account_subtypes": list(v["account_subtypes"])} for k, v in self.model_dump().items() if v}
+        chosen = self.model_dump(exclude_none=True).items()
+        return {kind: {"account_subtypes": list(f["account_subtypes"])} for kind, f in chosen}
 
 
 class CreateLinkToken(_Strict):

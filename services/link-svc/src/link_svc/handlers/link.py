@@ -41,9 +41,8 @@ async def create_link_token(deps: Deps, principal: Principal, cmd: CreateLinkTok
     user_id = principal.acting_user(cmd.user_id)
     refused = sorted(set(cmd.products or ()) - s.products_allowed)
     if refused:
-        raise InvalidRequest(
-            f"products not allowed here: {', '.join(refused)} (allowed: {', '.join(sorted(s.products_allowed))})"
-        )
+        allowed = ", ".join(sorted(s.products_allowed))
+        raise InvalidRequest(f"products not allowed here: {', '.join(refused)} (allowed: {allowed})")
     token = await deps.plaid.create_link_token(
         LinkTokenRequest(
             user_id=user_id,
