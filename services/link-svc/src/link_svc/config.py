@@ -44,6 +44,10 @@ class Settings(ApiServiceSettings):
     link_days_requested: int = Field(730, ge=1, le=730)
     link_webhook_url: str | None = None  # where Plaid sends this deployment's webhooks
     link_redirect_uri: str | None = None  # OAuth institutions; never taken from a request
+    # POST /v1/items retries Plaid's transient failures this long, then answers 503 and finishes the
+    # exchanged Item's set-up in the background (every item_setup_interval_seconds, backoff per Item)
+    link_exchange_budget_seconds: float = Field(8.0, gt=0)
+    item_setup_interval_seconds: float = Field(5.0, gt=0)
 
     jwt_audience: str = "link-svc"  # bearer JWTs: see ApiServiceSettings
 

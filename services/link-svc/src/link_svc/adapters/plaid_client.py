@@ -3,7 +3,8 @@
 The SDK is synchronous (urllib3): each call runs in a small dedicated thread pool. Each call produces one
 `PlaidCall` record (endpoint, Plaid request_id, Item, HTTP status, error type/code, latency) handed to the
 audit sink, which writes the `plaid_calls` row and the metrics; nothing sensitive is in it. Failures
-become PlaidUnavailable (network, timeout, 429, 5xx: may pass) or PlaidRequestFailed (Plaid's 4xx with
+become PlaidUnavailable (network, timeout, 429, 5xx, an institution not responding or down: may pass) or
+PlaidRequestFailed (Plaid's 4xx with
 its error code). No message built here contains a token or the client secret.
 """
 
@@ -25,7 +26,7 @@ from plaid.model.item_remove_request import ItemRemoveRequest
 from plaid.model.link_token_create_request import LinkTokenCreateRequest
 from plaid.model.webhook_verification_key_get_request import WebhookVerificationKeyGetRequest
 
-from ..domain.errors import PlaidRequestFailed, PlaidUnavailable
+from ..domain.errors import TRANSIENT_CODES, PlaidRequestFailed, PlaidUnavailable
 from ..domain.events import Account
 
 log = structlog.get_logger(__name__)
@@ -203,9 +204,10 @@ class PlaidClient:
         except plaid.ApiException as exc:
             err = _plaid_error(exc)
             await self._record(endpoint, item_id, exc.status, err, started)
-            kind = (
-                PlaidUnavailable if exc.status in (429,) or (exc.status or 500) >= 500 else PlaidRequestFailed
+            transient = (
+                exc.status == 429 or (exc.status or 500) >= 500 or err.get("error_code") in TRANSIENT_CODES
             )
+            kind = PlaidUnavailable if transient else PlaidRequestFailed
             raise kind(
                 f"Plaid {endpoint} failed: HTTP {exc.status} {err.get('error_type')}/{err.get('error_code')}",
                 endpoint=endpoint,

@@ -146,6 +146,7 @@ async def request_sync(
     status_code=201,
     response_model=Recorded,
     summary="Record Link onSuccess / onExit metadata for troubleshooting",
+    responses={404: ITEM[404]},
 )
 async def record_link_session(cmd: LinkSessionEvent, deps: Deps, who: Caller) -> Recorded:
     return Recorded(id=await link.record_link_session(deps, who, cmd))
