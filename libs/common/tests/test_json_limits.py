@@ -5,14 +5,14 @@ from bankstream_common.json_limits import depth_of, loads_bounded
 
 
 def test_depth_is_counted_without_recursion() -> None:
-    assert depth_of(1, 5) == 0 and depth_of({"a": [1, {"b": []}]}, 5) == 3
+    assert depth_of(1, 5) == 0 and depth_of({"a": [1, {"b": []}]}, 5) == 4
     assert depth_of(loads_bounded(b"[" * 20 + b"]" * 20), 100) == 20
 
 
 @pytest.mark.parametrize(
     ("raw", "reason"),
     [
-        (b"[" * 100_000 + b"]" * 100_000, "over"),
+        (b"[" * 200_000 + b"]" * 200_000, "over"),
         (b"[" * 5000 + b"]" * 5000, "nested"),
         (b'{"a":' * 40 + b"1" + b"}" * 40, "deeper than 32"),
     ],
