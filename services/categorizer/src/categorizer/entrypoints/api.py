@@ -27,6 +27,7 @@ from .schemas import (
 )
 
 ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"description": "`bad_request`: the body is not JSON"},
     **AUTH_ERRORS,
     422: {"description": "an invalid body: `invalid_rule` says why (unknown category, regex too costly...)"},
 }
@@ -70,6 +71,7 @@ async def list_rules(deps: Deps, who: Caller, user_id: ForUser = None) -> RuleLi
     "/rules/preview",
     response_model=PreviewOut,
     summary="Which of your transactions a rule would change, before saving it (nothing is stored)",
+    responses={404: {"description": "`replaces` names no rule of yours"}},
 )
 async def preview_rule(body: PreviewIn, deps: Deps, who: Caller, user_id: ForUser = None) -> PreviewOut:
     spec = RuleSpec.model_validate(body.model_dump(exclude={"replaces"}))
