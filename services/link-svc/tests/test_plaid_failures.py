@@ -152,3 +152,28 @@ async def test_an_exchanged_item_is_kept_through_an_outage_and_finished_in_the_b
     metrics = (await svc.call("GET", "/metrics")).text
     assert 'link_svc_item_setups_total{outcome="deferred"}' in metrics
     assert "link_svc_item_setups_pending 0.0" in metrics
+
+
+async def test_the_audit_of_plaid_calls_is_kept_only_its_retention(
+    database_url: str, kafka_bootstrap_servers: str, emu: RunningEmulator
+) -> None:
+    async with running_link_service(
+        database_url,
+        kafka_bootstrap_servers,
+        emu,
+        plaid_calls_retention_days=30,
+        audit_prune_interval_seconds=0.2,
+    ) as svc:
+        await svc.call("POST", "/v1/link-tokens", svc.token("quinn"), json={})  # a call made now
+        await svc.pool.execute(
+            """INSERT INTO plaid_calls (endpoint, latency_ms, called_at)
+               SELECT '/webhook_verification_key/get', 1.0, now() - make_interval(days => 31 + i % 300)
+               FROM generate_series(1, 12000) AS i"""
+        )
+
+        async def pruned() -> bool:
+            return await svc.pool.fetchval("SELECT count(*) FROM plaid_calls") == 1
+
+        await wait_until(pruned, timeout=30)
+        kept = await svc.pool.fetchval("SELECT endpoint FROM plaid_calls")
+        assert kept == "/link/token/create"

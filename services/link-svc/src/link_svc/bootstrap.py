@@ -95,6 +95,10 @@ def background(settings: Settings, deps: handlers.Deps, producer: AIOKafkaProduc
         """Forget webhook deliveries once a replay of them could no longer verify (stale `iat`)."""
         await repo.prune_webhook_deliveries(deps.pool, s.webhook_replay_retention_seconds)
 
+    async def prune_plaid_calls() -> None:
+        """The audit of Plaid calls is kept `plaid_calls_retention_days` (a flood of them stays bounded)."""
+        await repo.prune_plaid_calls(deps.pool, s.plaid_calls_retention_days * 86400)
+
     async def finish_item_setups() -> None:
         """Exchanged Items whose set-up Plaid's transient failures held up (handlers/item_setup.py)."""
         await item_setup.finish_due(deps)
@@ -139,6 +143,7 @@ def background(settings: Settings, deps: handlers.Deps, producer: AIOKafkaProduc
                 retry_on=TRANSIENT,
             ),
             Periodic("item-setups", finish_item_setups, s.item_setup_interval_seconds, retry_on=TRANSIENT),
+            Periodic("audit-prune", prune_plaid_calls, s.audit_prune_interval_seconds, retry_on=TRANSIENT),
         ]
 
     return Supervisor(prepare, fatal=(VaultKeyMissing,))

@@ -65,6 +65,9 @@ class Settings(ApiServiceSettings):
     # A delivery (its JWT) is remembered while a replay of it could still verify: at least its iat window.
     webhook_replay_retention_seconds: float = 600.0
     webhook_prune_interval_seconds: float = 60.0
+    # the audit of Plaid calls (`plaid_calls`): kept this long, pruned every audit_prune_interval_seconds
+    plaid_calls_retention_days: float = Field(90.0, gt=0)
+    audit_prune_interval_seconds: float = Field(3600.0, gt=0)
 
     db_pool_size: int = 20
     webhook_pool_size: int = 10
