@@ -102,6 +102,7 @@ async def impatient(
         emu,
         link_exchange_budget_seconds=1.0,
         item_setup_interval_seconds=0.2,
+        item_setup_max_delay_seconds=0.5,
     ) as service:
         yield service
 

@@ -48,6 +48,7 @@ class Settings(ApiServiceSettings):
     # exchanged Item's set-up in the background (every item_setup_interval_seconds, backoff per Item)
     link_exchange_budget_seconds: float = Field(8.0, gt=0)
     item_setup_interval_seconds: float = Field(5.0, gt=0)
+    item_setup_max_delay_seconds: float = Field(300.0, gt=0)  # an Item's pause between attempts, at most
 
     jwt_audience: str = "link-svc"  # bearer JWTs: see ApiServiceSettings
 

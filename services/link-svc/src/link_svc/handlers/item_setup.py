@@ -15,6 +15,7 @@ that fails, the set-up stays and the background tries again, so no billable Item
 
 import asyncio
 import hashlib
+import math
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import TypeVar
@@ -45,9 +46,14 @@ log = structlog.get_logger(__name__)
 T = TypeVar("T")
 
 IN_REQUEST = Backoff(base=0.25, cap=2.0, max_attempts=1000)  # bounded by the budget, not the count
-IN_BACKGROUND = Backoff(base=5.0, cap=300.0)
 GONE_AT_PLAID = frozenset({"ITEM_NOT_FOUND", "INVALID_ACCESS_TOKEN"})
 FINISHED_KEPT_SECONDS = 3600.0  # a public token lives 30 minutes: a retry with it comes before this
+
+
+def later(deps: Deps) -> Backoff:
+    """The background's pause before an Item's next attempt: from the interval up to the configured cap."""
+    s = deps.settings
+    return Backoff(base=s.item_setup_interval_seconds, cap=s.item_setup_max_delay_seconds)
 
 
 def token_digest(public_token: str) -> bytes:
@@ -123,10 +129,10 @@ async def finish(deps: Deps, setup: setups.Setup, deadline: float | None) -> Ite
         else:
             info = await within_budget(deps, lambda: deps.plaid.get_item(token, setup.item_id), deadline)
     except PlaidUnavailable as exc:
-        await setups.postpone(deps.pool, setup.item_id, exc.error_code, IN_BACKGROUND.delay(setup.attempts))
+        await setups.postpone(deps.pool, setup.item_id, exc.error_code, later(deps).delay(setup.attempts))
         deps.metrics.item_setups.labels("deferred").inc()
         raise ItemSetupPending(
-            setup.item_id, retry_after=int(IN_BACKGROUND.base), error_code=exc.error_code
+            setup.item_id, retry_after=math.ceil(later(deps).base), error_code=exc.error_code
         ) from None
     except PlaidRequestFailed:
         await abandon(deps, setup, token)
@@ -201,7 +207,7 @@ async def abandon(deps: Deps, setup: setups.Setup, access_token: str) -> None:
     except PlaidError as exc:
         if exc.error_code not in GONE_AT_PLAID:
             log.error("could not remove an unstored item at Plaid", item_id=setup.item_id, err=exc.error_code)
-            delay = IN_BACKGROUND.delay(setup.attempts)
+            delay = later(deps).delay(setup.attempts)
             await setups.postpone(deps.pool, setup.item_id, exc.error_code, delay)
             return
     await setups.forget(deps.pool, setup.item_id)
