@@ -248,6 +248,7 @@ async def _backfill(dsn: str, kafka: str, url: str, items: int, per_item: int, s
     the relay runs as a second process (role=relay) and this one pages (role=sync)."""
     from bankstream_common.envelope import Envelope
     from bankstream_common.kafka.producer import create_producer
+    from bankstream_common.testing.issuer import TEST_ISSUER
     from sync_worker.bootstrap import bootstrap
     from sync_worker.config import Settings
 
@@ -260,6 +261,7 @@ async def _backfill(dsn: str, kafka: str, url: str, items: int, per_item: int, s
         plaid_client_id=CLIENT_ID,
         plaid_secret=SECRET,
         link_svc_token="bench-service-token-1c9e",  # noqa: S106 - not a real secret
+        **TEST_ISSUER.fields(),
         schema_name=f"bench_sw_{uid}",
         topic_prefix=f"bench{uid}.",
         consumer_group=f"bench-sw-{uid}",
@@ -278,6 +280,7 @@ async def _backfill(dsn: str, kafka: str, url: str, items: int, per_item: int, s
         "SYNC_WORKER_PLAID_CLIENT_ID": CLIENT_ID,
         "SYNC_WORKER_PLAID_SECRET": SECRET,
         "SYNC_WORKER_LINK_SVC_TOKEN": "bench-service-token-1c9e",
+        **TEST_ISSUER.env("SYNC_WORKER_"),
         "SYNC_WORKER_SCHEMA_NAME": f"bench_sw_{uid}",
         "SYNC_WORKER_TOPIC_PREFIX": f"bench{uid}.",
     }

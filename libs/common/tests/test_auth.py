@@ -82,20 +82,36 @@ def test_missing_or_malformed_header_is_refused_without_echoing_it() -> None:
     assert "garbage" not in message
 
 
-def test_a_user_acts_only_for_itself_and_a_service_only_through_its_scopes() -> None:
+def test_a_user_acts_only_for_itself_and_a_service_only_for_the_user_it_names() -> None:
     alice = Principal("alice", PrincipalKind.USER, frozenset({"items:read"}))
     assert alice.may_see("alice") and not alice.may_see("bob")
     with pytest.raises(NotAllowed):
         alice.require("items:write")
     with pytest.raises(NotAllowed):
         alice.acting_user("bob")
-    service = Principal("ops", PrincipalKind.SERVICE, frozenset({"link:write"}))
-    assert service.may_see("bob") and service.acting_user("bob") == "bob"
+    assert alice.users_visible(None) == "alice"
     with pytest.raises(NotAllowed):
+        alice.users_visible("bob")
+    service = Principal("ops", PrincipalKind.SERVICE, frozenset({"link:write", "items:read"}))
+    assert service.acting_user("bob") == "bob" and service.users_visible("bob") == "bob"
+    assert not service.may_see("bob")  # naming nobody is not "everyone"
+    assert service.may_see("bob", on_behalf_of="bob") and not service.may_see("carol", on_behalf_of="bob")
+    with pytest.raises(NotAllowed, match="users:all"):
         service.acting_user(None)
+    with pytest.raises(NotAllowed, match="users:all"):
+        service.users_visible(None)
     admin = Principal("root", PrincipalKind.USER, frozenset({"admin"}))
-    assert admin.has("items:write") and admin.restricted_to is None and admin.may_see("bob")
-    assert alice.restricted_to == "alice" and service.restricted_to is None
+    assert admin.has("items:write") and admin.every_user and admin.may_see("bob")
+    assert admin.users_visible(None) is None and admin.users_visible("bob") == "bob"
+
+
+def test_a_service_token_acts_for_every_user_only_with_users_all() -> None:
+    reporting = Principal("reports", PrincipalKind.SERVICE, frozenset({"items:read", "users:all"}))
+    assert reporting.every_user and reporting.may_see("bob") and reporting.users_visible(None) is None
+    assert not reporting.may_see("carol", on_behalf_of="bob")
+    assert not reporting.has("items:write")  # users:all widens whom, never what
+    user = Principal("mallory", PrincipalKind.USER, frozenset({"items:read", "users:all"}))
+    assert not user.every_user and not user.may_see("bob")  # a user token cannot claim it
 
 
 def test_one_dev_token_is_accepted_by_every_service() -> None:

@@ -24,3 +24,7 @@ def test_is_alive_but_not_ready_while_a_dependency_is_down(
     probes.not_ready_without(
         SERVICE, dependency, database_url=database_url, kafka_bootstrap_servers=kafka_bootstrap_servers
     )
+
+
+def test_serves_metrics_on_their_own_port_when_asked(database_url: str, kafka_bootstrap_servers: str) -> None:
+    probes.metrics_apart(SERVICE, database_url=database_url, kafka_bootstrap_servers=kafka_bootstrap_servers)

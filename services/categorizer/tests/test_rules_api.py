@@ -3,7 +3,7 @@ a bad rule or a costly regex, preview before saving, and re-categorization with 
 
 import pytest
 
-from .harness import Categorizer, by_txn
+from .harness import RULES, Categorizer, by_txn
 
 pytestmark = pytest.mark.integration
 
@@ -75,6 +75,24 @@ async def test_rules_are_per_user(svc: Categorizer) -> None:
     assert [x["rule_id"] for x in r.json()["rules"]] == [rule_id]
     r = await svc.call("GET", "/v1/rules", "ops", kind="service")
     assert r.status_code == 403
+
+
+async def test_a_service_token_reaches_a_rule_or_job_only_for_the_user_it_names(svc: Categorizer) -> None:
+    r = await svc.call("POST", "/v1/rules", "alice", json=COFFEE_RULE)
+    rule, job = f"/v1/rules/{r.json()['rule']['rule_id']}", f"/v1/jobs/{r.json()['job']['job_id']}"
+    for path in (rule, job):
+        # naming nobody is not "every user"; naming another user finds nothing
+        assert (await svc.call("GET", path, "ops", kind="service")).status_code == 404
+        bob = {"user_id": "bob"}
+        assert (await svc.call("GET", path, "ops", kind="service", params=bob)).status_code == 404
+        assert (
+            await svc.call("GET", path, "ops", kind="service", params={"user_id": "alice"})
+        ).status_code == 200
+        every = (*RULES, "users:all")
+        assert (await svc.call("GET", path, "ops", every, kind="service")).status_code == 200
+    assert (await svc.call("DELETE", rule, "ops", kind="service")).status_code == 404
+    assert (await svc.call("PUT", rule, "ops", kind="service", json=COFFEE_RULE)).status_code == 404
+    assert (await svc.call("GET", rule, "alice")).status_code == 200  # still there
 
 
 async def test_preview_saves_nothing_then_saving_recategorizes_with_progress(svc: Categorizer) -> None:

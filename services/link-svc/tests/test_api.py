@@ -213,6 +213,6 @@ async def test_nul_and_unpaired_surrogates_in_a_body_are_a_422_not_a_500(svc: Li
         assert answer.status_code == 422, answer.text
         assert "item_id" in str(answer.json()["error"]["details"])
     fine = await svc.call(
-        "POST", "/v1/link-sessions/events", alice, json={"outcome": "exit", "item_id": "it\u00e9m"}
+        "POST", "/v1/link-sessions/events", alice, json={"outcome": "exit", "link_session_id": "s-\u00e9"}
     )
     assert fine.status_code < 300, fine.text

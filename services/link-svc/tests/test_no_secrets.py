@@ -74,7 +74,18 @@ async def test_a_whole_flow_leaks_no_token_or_secret(
     public_tokens.append(again["public_token"])
     again["metadata"]["accounts"] = success["metadata"]["accounts"]
     assert (await exchange(svc, alice, again))[0] == 409
-    reused = dict(success, metadata={**success["metadata"], "institution": {"institution_id": "ins_109511"}})
+    # the same request again answers with the same Item (found by the public token, not exchanged again);
+    # a public token Plaid does not know is Plaid's 400
+    assert (await exchange(svc, alice, success)) == (201, item)
+    unknown = success["public_token"][:-4] + (
+        "0000" if not success["public_token"].endswith("0000") else "1111"
+    )
+    reused = dict(
+        success,
+        public_token=unknown,
+        metadata={**success["metadata"], "institution": {"institution_id": "ins_109511"}},
+    )
+    public_tokens.append(unknown)
     assert (await exchange(svc, alice, reused))[0] == 400
     forged = SigningKey()
     body = webhook_body(item_id)

@@ -161,3 +161,30 @@ async def test_2000_webhooks_with_invented_kids_cost_a_few_plaid_calls_and_bound
     footprint = svc.container.deps.verifier.footprint()
     assert footprint["unknown"] <= fetches and footprint["fetching"] == 0 and footprint["keys"] == 0
     assert await webhook_rows(svc) == 0
+
+
+def b64url(raw: bytes) -> str:
+    import base64
+
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+async def test_deeply_nested_json_is_refused_as_malformed_never_a_500(svc: LinkService) -> None:
+    deep = b"[" * 3000 + b"]" * 3000
+    # in the unsigned claims, before any key is looked up (anyone can send this)
+    head = b64url(b'{"alg":"ES256","kid":"k"}')
+    claims = b64url(b'{"iat":1,"x":' + deep[:1500] + deep[-1500:] + b"}")
+    assert len(claims) < 4096
+    assert await post(svc, b"{}", f"{head}.{claims}.{b64url(b'x' * 64)}") == 401
+    # in a body Plaid really signed: verified, then refused unparsed, nothing recorded
+    for nested in (deep, b"[" * 40 + b"]" * 40):
+        body = (
+            b'{"webhook_type":"TRANSACTIONS","webhook_code":"SYNC_UPDATES_AVAILABLE","item_id":"i","x":%s}'
+            % nested
+        )
+        header = str(svc.emu.control("POST", "/webhooks/sign", {"body": body.decode()})["plaid_verification"])
+        assert await post(svc, body, header) == 401
+    assert await webhook_rows(svc) == 0
+    metrics = (await svc.call("GET", "/metrics")).text
+    assert 'link_svc_webhooks_rejected_total{reason="malformed"} 3.0' in metrics
+    assert all(r.status_code < 500 for r in svc.responses)

@@ -15,6 +15,7 @@ from aiokafka import AIOKafkaProducer
 from bankstream_common.backoff import Backoff
 from bankstream_common.envelope import Envelope
 from bankstream_common.kafka.producer import create_producer
+from bankstream_common.testing.issuer import TEST_ISSUER
 from sync_worker.bootstrap import Container, bootstrap
 from sync_worker.config import Settings
 from sync_worker.domain.errors import ItemUnknown
@@ -59,6 +60,7 @@ def settings_for(
         plaid_client_id=client_id,
         plaid_secret=secret,
         link_svc_token="test-service-token-7d1e",
+        **TEST_ISSUER.fields(),
         schema_name=f"sw_{uid}",
         topic_prefix=f"t{uid}.",
         consumer_group=f"sync-worker-{uid}",

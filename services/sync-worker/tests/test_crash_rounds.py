@@ -15,6 +15,7 @@ import asyncpg
 import pytest
 from bankstream_common.envelope import Envelope
 from bankstream_common.kafka.producer import create_producer
+from bankstream_common.testing.issuer import TEST_ISSUER
 from plaid_emulator.testing import running_emulator
 
 from .stream import DistinctEvents, apply, decode, differences, per_account_in_order
@@ -36,6 +37,7 @@ def worker_env(
         "SYNC_WORKER_PLAID_CLIENT_ID": client_id,
         "SYNC_WORKER_PLAID_SECRET": secret,
         "SYNC_WORKER_LINK_SVC_TOKEN": "test-service-token-7d1e",
+        **TEST_ISSUER.env("SYNC_WORKER_"),
         "SYNC_WORKER_SCHEMA_NAME": f"sw_{uid}",
         "SYNC_WORKER_TOPIC_PREFIX": f"t{uid}.",
         "SYNC_WORKER_CONSUMER_GROUP": f"sync-worker-{uid}",

@@ -8,7 +8,9 @@ import asyncpg
 import httpx
 import pytest
 from bankstream_common.envelope import Envelope
+from bankstream_common.testing.issuer import TEST_ISSUER
 from prometheus_client import CollectorRegistry
+from sync_worker.adapters import history
 from sync_worker.adapters.repository import Claim, RunRecord, SyncRepository, apply_trigger
 from sync_worker.config import Settings
 from sync_worker.domain.triggers import TriggerAction
@@ -229,9 +231,15 @@ async def test_history_is_queryable_over_http(pool: asyncpg.Pool, database_url: 
         plaid_client_id="c",
         plaid_secret="s-3f9a1c",
         link_svc_token="t-9d8e7f",
+        **TEST_ISSUER.fields(),
     )  # type: ignore[call-arg]
+    async with pool.acquire() as conn:
+        await history.record_owner(conn, "item-e", "erin")
     app = create_app(settings, Metrics(CollectorRegistry()), {}, pool)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://sw") as http:
+    headers = TEST_ISSUER.bearer("ops", ["items:read", "users:all"], kind="service")
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://sw", headers=headers
+    ) as http:
         runs = (await http.get("/v1/items/item-e/sync-runs")).json()["runs"]
         assert [(r["outcome"], r["error_code"]) for r in runs] == [
             ("failed", "ITEM_LOGIN_REQUIRED"),

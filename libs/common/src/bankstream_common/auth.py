@@ -4,6 +4,11 @@
     authenticator_from(settings)   # keys from `jwt_public_keys` / `jwt_jwks`, or the dev issuer's (dev only)
     principal.require("ledger:read")      # NotAllowed without the scope (`admin` implies every scope)
     principal.acting_user(requested)      # a user acts for itself; a service token must name the user
+    principal.users_visible(requested)    # the one user a read is limited to, None for every user
+    principal.may_see(owner, on_behalf_of=requested)
+
+Who may act across users: `admin` (implies every scope), or a service token holding `users:all`. Any other
+service token acts for exactly the user it names (`user_id`); naming none is refused, never "everyone".
 
 Tokens are signed ES256 or EdDSA by the issuer; services hold only PUBLIC keys (PEM per `kid`, or a JWKS).
 Required claims: `sub`, `exp`, `iat`, `iss`, `aud`; `scope` is a space-separated list; `kind` is `user`
@@ -32,6 +37,7 @@ from . import dev_issuer
 
 ALLOWED_ALGORITHMS = ("ES256", "EdDSA")
 ADMIN = "admin"
+ALL_USERS = "users:all"  # a service token that may act for every user (with its other scopes still needed)
 
 
 class AuthError(Exception):
@@ -54,8 +60,9 @@ class PrincipalKind(StrEnum):
 @dataclass(frozen=True)
 class Principal:
     """A verified caller. A user token (`kind` user) has the user id as subject and sees only that user's
-    data; a service token acts for no user and is limited by its scopes alone. `admin` implies every
-    scope and lifts the one-user restriction."""
+    data; a service token acts for the user it names and is limited by its scopes. `admin` implies every
+    scope and lifts the one-user restriction; `users:all` lifts it for a service token (its scopes still
+    apply)."""
 
     subject: str
     kind: PrincipalKind
@@ -67,9 +74,9 @@ class Principal:
         return self.subject if self.kind is PrincipalKind.USER else None
 
     @property
-    def restricted_to(self) -> str | None:
-        """The only user whose data this caller may see: its own user, unless it holds `admin`."""
-        return None if ADMIN in self.scopes else self.user_id
+    def every_user(self) -> bool:
+        """May this caller act for any user: `admin`, or a service token with `users:all`."""
+        return ADMIN in self.scopes or (self.kind is PrincipalKind.SERVICE and ALL_USERS in self.scopes)
 
     def has(self, scope: str) -> bool:
         return scope in self.scopes or ADMIN in self.scopes
@@ -78,8 +85,21 @@ class Principal:
         if not self.has(scope):
             raise NotAllowed(f"this token lacks the {scope} scope")
 
-    def may_see(self, owner_user_id: str | None) -> bool:
-        return self.restricted_to is None or owner_user_id == self.restricted_to
+    def users_visible(self, requested_user_id: str | None = None) -> str | None:
+        """The one user a read is limited to, or None for every user (only for `every_user` callers that
+        name nobody). A user token reads its own user; a service token reads the user it names."""
+        if self.every_user:
+            return requested_user_id
+        return self.acting_user(requested_user_id)
+
+    def may_see(self, owner_user_id: str | None, *, on_behalf_of: str | None = None) -> bool:
+        """May this caller touch data owned by `owner_user_id`: its own (a user), the user it names (a
+        service, `on_behalf_of`), anyone's (`every_user`)."""
+        if self.every_user:
+            return on_behalf_of is None or owner_user_id == on_behalf_of
+        if self.kind is PrincipalKind.USER:
+            return owner_user_id == self.subject
+        return on_behalf_of is not None and owner_user_id == on_behalf_of
 
     def acting_user(self, requested_user_id: str | None) -> str:
         """The user a command acts for: the token's own user, or (for a service) the one it names."""
@@ -88,7 +108,7 @@ class Principal:
                 raise NotAllowed("a user token acts only for its own user")
             return self.subject
         if not requested_user_id:
-            raise NotAllowed("a service token must name the user it acts for")
+            raise NotAllowed(f"a service token must name the user it acts for (user_id), or hold {ALL_USERS}")
         return requested_user_id
 
 

@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 DEV_KID = "bankstream-dev-1"
 DEV_ISSUER = "bankstream-dev-issuer"
-DEV_AUDIENCES = ("link-svc", "ledger-api", "categorizer")
+DEV_AUDIENCES = ("link-svc", "ledger-api", "categorizer", "sync-worker")
 
 
 def state_dir() -> Path:

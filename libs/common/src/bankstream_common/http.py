@@ -3,7 +3,9 @@
     GET /healthz   200 {"status": "ok"} while the process can answer at all
     GET /readyz    200 {"status": "ready", "checks": {name: {"status": "ok"}}} when every check passes,
                    503 {"status": "not_ready", "checks": {name: {"status": "failing", "reason": ...}}}
-    GET /metrics   Prometheus text from the service's own registry
+    GET /metrics   Prometheus text from the service's own registry: on the API's port, or, when the
+                   settings give a `metrics_port`, only on that port's own listener (`metrics_listener`,
+                   served by runtime.serve_service beside the API), never reachable through the API
 
 Every request first passes `http_guard` (bounded bodies and tokens, no NUL). Every 4xx/5xx answers in
 the shape of `http_errors`; the request context (id, access line, metrics,
@@ -14,12 +16,16 @@ import asyncio
 import time
 from collections.abc import Callable, Mapping
 from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
 
 import structlog
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from prometheus_client import CollectorRegistry
+from starlette.applications import Starlette
+from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import Route
 
 from .http_context import RequestContextMiddleware
 from .http_errors import install_error_handlers
@@ -31,6 +37,27 @@ from .settings import BaseServiceSettings
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 
 log = structlog.get_logger("bankstream.http")
+
+
+@dataclass(frozen=True)
+class MetricsListener:
+    """`/metrics` on a port of its own (the only route there); `app.state.metrics_listener` of an API app."""
+
+    host: str
+    port: int
+    app: Starlette
+
+
+def metrics_listener(app: FastAPI) -> MetricsListener | None:
+    listener: MetricsListener | None = getattr(app.state, "metrics_listener", None)
+    return listener
+
+
+def _metrics_app(registry: CollectorRegistry) -> Starlette:
+    async def metrics_route(_: Request) -> Response:
+        return metrics_response(registry)
+
+    return Starlette(routes=[Route("/metrics", metrics_route)])
 
 
 async def run_checks(
@@ -97,8 +124,14 @@ def create_http_app(
             status_code=200 if ready else 503,
         )
 
-    @app.get("/metrics", include_in_schema=False)
-    async def metrics_route() -> Response:
-        return metrics_response(registry)
+    if settings is not None and settings.metrics_port is not None:
+        app.state.metrics_listener = MetricsListener(
+            settings.metrics_host, settings.metrics_port, _metrics_app(registry)
+        )
+    else:
+
+        @app.get("/metrics", include_in_schema=False)
+        async def metrics_route() -> Response:
+            return metrics_response(registry)
 
     return app

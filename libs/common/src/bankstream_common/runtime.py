@@ -23,6 +23,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from .backoff import Backoff, Stopped, interruptible, pause, retry
+from .http import MetricsListener, metrics_listener
 
 log = structlog.get_logger("bankstream.runtime")
 
@@ -171,6 +172,9 @@ async def serve_service(service: Service) -> int:
     server = _Server(config)
     server_task = asyncio.create_task(server.serve(), name="http")
     worker_tasks = [asyncio.create_task(w.run(), name=type(w).__name__) for w in service.workers]
+    listener = metrics_listener(service.app)
+    if listener is not None:  # /metrics on its own port, stopped with the API (a worker like the others)
+        worker_tasks.append(asyncio.create_task(_serve_metrics(listener, stop), name="metrics"))
     stop_task = asyncio.create_task(stop.wait(), name="signal")
     watched = {server_task, stop_task, *worker_tasks}
     exit_code = 0
@@ -182,6 +186,7 @@ async def serve_service(service: Service) -> int:
             exit_code = 1
             for task in done:
                 log.error("stopping", reason=f"{task.get_name()} ended")
+        stop.set()  # the metrics listener stops with the rest
         await _shut_down(service, server, server_task, worker_tasks)
     finally:
         stop_task.cancel()
@@ -189,6 +194,24 @@ async def serve_service(service: Service) -> int:
             loop.remove_signal_handler(sig)
     log.info("stopped", exit_code=exit_code)
     return exit_code
+
+
+async def _serve_metrics(listener: MetricsListener, stop: asyncio.Event) -> None:
+    config = uvicorn.Config(
+        listener.app,
+        host=listener.host,
+        port=listener.port,
+        log_config=None,
+        access_log=False,
+        lifespan="off",
+    )
+    server = _Server(config)
+    task = asyncio.create_task(server.serve())
+    try:
+        await asyncio.wait([task, asyncio.create_task(stop.wait())], return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        server.should_exit = True
+        await task
 
 
 async def _shut_down(

@@ -68,6 +68,9 @@ class BaseServiceSettings(BaseSettings):
     service_name: str
     http_host: str = "127.0.0.1"
     http_port: int
+    # /metrics on its own listener (host, port), not on the API's port; None: on the API's port (dev)
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int | None = None
     database_url: SecretStr
     kafka_bootstrap_servers: str
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

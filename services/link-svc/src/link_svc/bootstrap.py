@@ -3,6 +3,7 @@
     HTTP API, Plaid webhooks ──handlers──► PostgreSQL (items, vault, audit) + outbox
     outbox ──relay──► bankstream.items, bankstream.plaid-webhooks, bankstream.sync-requests
     bankstream.sync-runs ──consumer──► on_sync_failed (state machine)
+    item_setups ──periodic──► finish exchanged Items that Plaid's transient failures held up
 
 The process answers /healthz at once; its `Supervisor` prepares what needs PostgreSQL and Kafka (migrations,
 topics, the vault key check, the producer), retrying while they are away, then runs the relay and the
@@ -40,7 +41,7 @@ from .config import Settings
 from .domain import events as ev
 from .domain.errors import VaultKeyMissing
 from .entrypoints.http import create_app
-from .handlers import ingress
+from .handlers import ingress, item_setup
 from .metrics import Metrics
 
 log = structlog.get_logger(__name__)
@@ -94,6 +95,14 @@ def background(settings: Settings, deps: handlers.Deps, producer: AIOKafkaProduc
         """Forget webhook deliveries once a replay of them could no longer verify (stale `iat`)."""
         await repo.prune_webhook_deliveries(deps.pool, s.webhook_replay_retention_seconds)
 
+    async def prune_plaid_calls() -> None:
+        """The audit of Plaid calls is kept `plaid_calls_retention_days` (a flood of them stays bounded)."""
+        await repo.prune_plaid_calls(deps.pool, s.plaid_calls_retention_days * 86400)
+
+    async def finish_item_setups() -> None:
+        """Exchanged Items whose set-up Plaid's transient failures held up (handlers/item_setup.py)."""
+        await item_setup.finish_due(deps)
+
     async def prepare() -> list[Worker]:
         await migrate_service(s.database_url.get_secret_value(), s.schema_name, "link_svc")
         missing = await vault.unusable_key_ids(deps.pool, deps.keyring)
@@ -133,6 +142,8 @@ def background(settings: Settings, deps: handlers.Deps, producer: AIOKafkaProduc
                 s.webhook_prune_interval_seconds,
                 retry_on=TRANSIENT,
             ),
+            Periodic("item-setups", finish_item_setups, s.item_setup_interval_seconds, retry_on=TRANSIENT),
+            Periodic("audit-prune", prune_plaid_calls, s.audit_prune_interval_seconds, retry_on=TRANSIENT),
         ]
 
     return Supervisor(prepare, fatal=(VaultKeyMissing,))

@@ -38,10 +38,17 @@ class Settings(ApiServiceSettings):
     link_client_name: str = "bankstream"
     link_country_codes: list[str] = Field(default_factory=lambda: ["US"])
     link_language: str = "en"
-    link_products: list[str] = Field(default_factory=lambda: ["transactions"])
+    link_products: list[str] = Field(default_factory=lambda: ["transactions"])  # a link token's by default
+    # what a caller may ask for instead (some products are billed per Item): `link_products` when unset
+    link_allowed_products: list[str] | None = None
     link_days_requested: int = Field(730, ge=1, le=730)
     link_webhook_url: str | None = None  # where Plaid sends this deployment's webhooks
-    link_redirect_uri: str | None = None  # OAuth institutions
+    link_redirect_uri: str | None = None  # OAuth institutions; never taken from a request
+    # POST /v1/items retries Plaid's transient failures this long, then answers 503 and finishes the
+    # exchanged Item's set-up in the background (every item_setup_interval_seconds, backoff per Item)
+    link_exchange_budget_seconds: float = Field(8.0, gt=0)
+    item_setup_interval_seconds: float = Field(5.0, gt=0)
+    item_setup_max_delay_seconds: float = Field(300.0, gt=0)  # an Item's pause between attempts, at most
 
     jwt_audience: str = "link-svc"  # bearer JWTs: see ApiServiceSettings
 
@@ -59,6 +66,9 @@ class Settings(ApiServiceSettings):
     # A delivery (its JWT) is remembered while a replay of it could still verify: at least its iat window.
     webhook_replay_retention_seconds: float = 600.0
     webhook_prune_interval_seconds: float = 60.0
+    # the audit of Plaid calls (`plaid_calls`): kept this long, pruned every audit_prune_interval_seconds
+    plaid_calls_retention_days: float = Field(90.0, gt=0)
+    audit_prune_interval_seconds: float = Field(3600.0, gt=0)
 
     db_pool_size: int = 20
     webhook_pool_size: int = 10
@@ -67,8 +77,14 @@ class Settings(ApiServiceSettings):
     topic_partitions: int = 6
     topic_prefix: str = ""  # tests and side-by-side stacks: "<prefix>bankstream.items"
 
+    @property
+    def products_allowed(self) -> frozenset[str]:
+        return frozenset(self.link_allowed_products or self.link_products)
+
     @model_validator(mode="after")
     def _plaid_target(self) -> "Settings":
+        if not set(self.link_products) <= self.products_allowed:
+            raise ValueError("LINK_SVC_LINK_PRODUCTS must be within LINK_SVC_LINK_ALLOWED_PRODUCTS")
         if self.plaid_env == "emulator" and not self.plaid_base_url:
             raise ValueError("PLAID_ENV=emulator needs PLAID_BASE_URL (the emulator's URL)")
         if (

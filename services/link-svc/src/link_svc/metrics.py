@@ -42,6 +42,19 @@ class Metrics:
             "link_session_events_total", "Link onSuccess / onExit reports recorded.", ["outcome"]
         )
         self.items_linked = factory.counter("items_linked_total", "Items linked (public token exchanged).")
+        self.item_setups = factory.counter(
+            "item_setups_total",
+            "Exchanged Items' set-ups, by outcome: finished (in the request), deferred (Plaid failing "
+            "transiently past the request's budget), finished_late (by a retry or the background), abandoned "
+            "(removed at Plaid after a permanent failure).",
+            ["outcome"],
+        )
+        self.item_setups_pending = factory.gauge(
+            "item_setups_pending", "Exchanged Items whose set-up is not finished yet (Plaid bills them)."
+        )
+        self.plaid_retries = factory.counter(
+            "plaid_retries_total", "Plaid calls retried within a request, by error code.", ["error_code"]
+        )
         self.duplicates_refused = factory.counter(
             "duplicate_links_refused_total", "Links refused before the exchange as duplicates of an Item."
         )

@@ -35,6 +35,7 @@ from .domain import events
 from .domain.policy import RetryPolicy
 from .domain.triggers import CONSUMED_TOPICS
 from .entrypoints.http import create_app
+from .handlers.owners import with_owners
 from .handlers.scheduler import SchedulerConfig, SyncScheduler
 from .handlers.sync_run import ItemSyncer
 from .handlers.triggers import trigger_handler
@@ -157,7 +158,7 @@ async def bootstrap(
             bootstrap_servers=settings.kafka_bootstrap_servers,
         ),
         pool=pool,
-        handler=trigger_handler(metrics),
+        handler=with_owners(trigger_handler(metrics)),
         producer=producer,
         metrics=metrics.pipeline,
     )

@@ -1,19 +1,21 @@
 """sync-worker's settings: every variable is `SYNC_WORKER_<FIELD>`; the shared ones also work unprefixed.
 
-See bankstream_common.settings for the shared fields and the rule secrets follow.
+See bankstream_common.settings for the shared fields and the rule secrets follow. The sync history API
+takes bearer JWTs like every API (`SYNC_WORKER_JWT_PUBLIC_KEYS` / `SYNC_WORKER_JWT_JWKS`, audience
+`sync-worker`; with env=dev and none given, the dev issuer's key).
 """
 
 from typing import ClassVar, Literal
 
-from bankstream_common.settings import BaseServiceSettings, service_config
+from bankstream_common.settings import ApiServiceSettings, service_config
 from pydantic import Field, SecretStr
 
 
-class Settings(BaseServiceSettings):
+class Settings(ApiServiceSettings):
     model_config = service_config("SYNC_WORKER_")
 
     shared_env: ClassVar[dict[str, str]] = {
-        **BaseServiceSettings.shared_env,
+        **ApiServiceSettings.shared_env,
         "plaid_env": "PLAID_ENV",
         "plaid_base_url": "PLAID_BASE_URL",
         "plaid_client_id": "PLAID_CLIENT_ID",
@@ -23,6 +25,7 @@ class Settings(BaseServiceSettings):
 
     service_name: str = "sync-worker"
     http_port: int = 8002
+    jwt_audience: str = "sync-worker"  # bearer JWTs of the history API: see ApiServiceSettings
 
     plaid_env: Literal["sandbox", "production", "emulator"] = "emulator"
     plaid_base_url: str | None = None  # the emulator's URL; None means Plaid's URL for plaid_env

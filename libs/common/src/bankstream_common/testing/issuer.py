@@ -1,6 +1,7 @@
 """A throwaway JWT issuer for tests: services under test trust its public key, tests mint tokens with it.
 
 TEST_ISSUER.env("LEDGER_API_")     # {"LEDGER_API_JWT_PUBLIC_KEYS": ..., "LEDGER_API_JWT_ISSUER": ...}
+Settings(**TEST_ISSUER.fields(), ...)  # the same, as settings fields
 TEST_ISSUER.bearer("alice", ["ledger:read"])              # {"Authorization": "Bearer ..."}
 TEST_ISSUER.bearer("ops", ["ledger:read"], kind="service")
 """
@@ -27,6 +28,9 @@ class TestIssuer:
             f"{prefix}JWT_PUBLIC_KEYS": json.dumps({KID: public_pem(self.key)}),
             f"{prefix}JWT_ISSUER": ISSUER,
         }
+
+    def fields(self) -> dict[str, object]:
+        return {"jwt_public_keys": {KID: public_pem(self.key)}, "jwt_issuer": ISSUER}
 
     def token(self, subject: str, scopes: Iterable[str], *, kind: str = "user", ttl: int = 3600) -> str:
         return mint(self.key, subject=subject, scopes=scopes, kind=kind, issuer=ISSUER, ttl=ttl, kid=KID)

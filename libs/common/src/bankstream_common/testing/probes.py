@@ -3,13 +3,17 @@
 serves_and_stops   /healthz 200, /readyz 200 with the postgres and kafka checks, /metrics in the
                    Prometheus text format with the service's HTTP metric, JSON log lines without
                    secrets, and exit 0 within seconds of SIGTERM
+metrics_apart      with `<PREFIX>METRICS_PORT` set: /metrics answers on that port only (404 on the API's
+                   port), the API and its probes are unchanged, and both stop on SIGTERM
 not_ready_without  with one dependency unreachable: /healthz still 200, /readyz 503 naming that check
                    (and no password in the answer or the logs)
 """
 
 import json
+import urllib.error
+import urllib.request
 
-from .service_process import ServiceUnderTest, closed_port, running_service
+from .service_process import ServiceUnderTest, closed_port, free_port, running_service
 
 DB_PASSWORD = "hunter2-not-a-placeholder"  # noqa: S105 - a fake, to prove it never leaks
 
@@ -68,3 +72,30 @@ def not_ready_without(
         assert proc.terminate() == 0, proc.output()
         assert DB_PASSWORD not in ready.body
         assert DB_PASSWORD not in proc.output()
+
+
+def metrics_apart(service: ServiceUnderTest, *, database_url: str, kafka_bootstrap_servers: str) -> None:
+    port = free_port()
+    with running_service(
+        service,
+        database_url=database_url,
+        kafka_bootstrap_servers=kafka_bootstrap_servers,
+        extra_env={f"{service.env_prefix}METRICS_PORT": str(port)},
+    ) as proc:
+        assert proc.get("/healthz").status == 200
+        on_api = proc.get("/metrics")
+        assert on_api.status == 404, on_api.body
+        assert "process_resident_memory_bytes" not in on_api.body
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+            body = r.read().decode()
+            assert r.status == 200 and r.headers["content-type"].startswith("text/plain; version=")
+        assert (
+            f'{service.metric_prefix}_http_requests_total{{method="GET",route="/healthz",status="200"}}'
+            in body
+        )
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5)
+            raise AssertionError("the metrics port serves only /metrics")
+        except urllib.error.HTTPError as e:
+            assert e.code == 404
+        assert proc.terminate(timeout=10.0) == 0, proc.output()

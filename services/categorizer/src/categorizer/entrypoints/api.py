@@ -1,6 +1,7 @@
 """The authenticated HTTP API, versioned under /v1. Every route needs `Authorization: Bearer <JWT>`:
 `categorizer:rules` for rules and jobs, `categorize` for the preview. A user token acts for its own user;
-a service token names the user (`user_id`)."""
+a service token names the user (`user_id`, also on a rule's or a job's own route), unless it holds
+`users:all`."""
 
 from typing import Annotated, Any
 
@@ -26,6 +27,7 @@ from .schemas import (
 )
 
 ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"description": "`bad_request`: the body is not JSON"},
     **AUTH_ERRORS,
     422: {"description": "an invalid body: `invalid_rule` says why (unknown category, regex too costly...)"},
 }
@@ -69,6 +71,7 @@ async def list_rules(deps: Deps, who: Caller, user_id: ForUser = None) -> RuleLi
     "/rules/preview",
     response_model=PreviewOut,
     summary="Which of your transactions a rule would change, before saving it (nothing is stored)",
+    responses={404: {"description": "`replaces` names no rule of yours"}},
 )
 async def preview_rule(body: PreviewIn, deps: Deps, who: Caller, user_id: ForUser = None) -> PreviewOut:
     spec = RuleSpec.model_validate(body.model_dump(exclude={"replaces"}))
@@ -76,8 +79,8 @@ async def preview_rule(body: PreviewIn, deps: Deps, who: Caller, user_id: ForUse
 
 
 @router.get("/rules/{rule_id}", response_model=RuleOut, summary="One rule", responses=NOT_FOUND)
-async def get_rule(rule_id: str, deps: Deps, who: Caller) -> RuleOut:
-    return RuleOut.of(await rules.get_rule(deps, who, rule_id))
+async def get_rule(rule_id: str, deps: Deps, who: Caller, user_id: ForUser = None) -> RuleOut:
+    return RuleOut.of(await rules.get_rule(deps, who, rule_id, user_id))
 
 
 @router.put(
@@ -86,8 +89,10 @@ async def get_rule(rule_id: str, deps: Deps, who: Caller) -> RuleOut:
     summary="Replace a rule; re-categorizes in the background",
     responses=NOT_FOUND,
 )
-async def update_rule(rule_id: str, spec: RuleBody, deps: Deps, who: Caller) -> RuleSaved:
-    return _saved(await rules.update_rule(deps, who, rule_id, spec))
+async def update_rule(
+    rule_id: str, spec: RuleBody, deps: Deps, who: Caller, user_id: ForUser = None
+) -> RuleSaved:
+    return _saved(await rules.update_rule(deps, who, rule_id, spec, user_id))
 
 
 @router.delete(
@@ -96,15 +101,15 @@ async def update_rule(rule_id: str, spec: RuleBody, deps: Deps, who: Caller) -> 
     summary="Delete a rule; re-categorizes in the background",
     responses=NOT_FOUND,
 )
-async def delete_rule(rule_id: str, deps: Deps, who: Caller) -> RuleSaved:
-    return _saved(await rules.delete_rule(deps, who, rule_id))
+async def delete_rule(rule_id: str, deps: Deps, who: Caller, user_id: ForUser = None) -> RuleSaved:
+    return _saved(await rules.delete_rule(deps, who, rule_id, user_id))
 
 
 @router.get(
     "/jobs/{job_id}", response_model=JobOut, summary="A re-categorization job's progress", responses=NOT_FOUND
 )
-async def get_job(job_id: str, deps: Deps, who: Caller) -> JobOut:
-    return JobOut.of(await jobs.get_job(deps, who, job_id))
+async def get_job(job_id: str, deps: Deps, who: Caller, user_id: ForUser = None) -> JobOut:
+    return JobOut.of(await jobs.get_job(deps, who, job_id, user_id))
 
 
 @router.post(

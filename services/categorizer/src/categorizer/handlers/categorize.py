@@ -13,7 +13,7 @@ from .context import CATEGORIZE_SCOPE, Deps
 def user_for_preview(principal: Principal, requested: str | None) -> str | None:
     principal.require(CATEGORIZE_SCOPE)
     own = principal.user_id
-    if own is not None and principal.restricted_to is not None:
+    if own is not None and not principal.every_user:
         if requested not in (None, own):
             raise NotAllowed("a user token categorizes only with its own user's rules")
         return own

@@ -57,14 +57,14 @@ async def start_job(
     return job
 
 
-async def get_job(deps: Deps, principal: Principal, job_id: str) -> repo.Job:
+async def get_job(deps: Deps, principal: Principal, job_id: str, user: str | None = None) -> repo.Job:
     principal.require(RULES_SCOPE)
     try:
         key = uuid.UUID(job_id)
     except ValueError:
         raise JobNotFound(job_id) from None
     job = await repo.get(deps.pool, key)
-    if job is None or not principal.may_see(job.user_id):
+    if job is None or not principal.may_see(job.user_id, on_behalf_of=user):
         raise JobNotFound(job_id)
     return job
 

@@ -42,16 +42,20 @@ async def list_rules(deps: Deps, principal: Principal, user: str | None) -> list
     return await knowledge.rules_of(deps.pool, acting_user(principal, RULES_SCOPE, user))
 
 
-async def get_rule(deps: Deps, principal: Principal, rule_id: str) -> knowledge.RuleRow:
+async def get_rule(
+    deps: Deps, principal: Principal, rule_id: str, user: str | None = None
+) -> knowledge.RuleRow:
     principal.require(RULES_SCOPE)
     row = await knowledge.get_rule(deps.pool, rule_id)
-    if row is None or not principal.may_see(row.user_id):
+    if row is None or not principal.may_see(row.user_id, on_behalf_of=user):
         raise RuleNotFound(rule_id)
     return row
 
 
-async def update_rule(deps: Deps, principal: Principal, rule_id: str, spec: RuleSpec) -> Saved:
-    current = await get_rule(deps, principal, rule_id)
+async def update_rule(
+    deps: Deps, principal: Principal, rule_id: str, spec: RuleSpec, user: str | None = None
+) -> Saved:
+    current = await get_rule(deps, principal, rule_id, user)
     validate(spec)
     async with deps.pool.acquire() as conn, conn.transaction():
         row = await knowledge.update_rule(conn, rule_id, spec.model_dump_json())
@@ -63,8 +67,8 @@ async def update_rule(deps: Deps, principal: Principal, rule_id: str, spec: Rule
     return Saved(row, job)
 
 
-async def delete_rule(deps: Deps, principal: Principal, rule_id: str) -> Saved:
-    current = await get_rule(deps, principal, rule_id)
+async def delete_rule(deps: Deps, principal: Principal, rule_id: str, user: str | None = None) -> Saved:
+    current = await get_rule(deps, principal, rule_id, user)
     async with deps.pool.acquire() as conn, conn.transaction():
         await knowledge.delete_rule(conn, rule_id)
         await store.bump_context(conn, current.user_id)
@@ -100,7 +104,7 @@ async def preview_rule(
     is stored. `replaces` previews an edit of an existing rule."""
     user_id = acting_user(principal, RULES_SCOPE, user)
     if replaces is not None:
-        await get_rule(deps, principal, replaces)
+        await get_rule(deps, principal, replaces, user_id)
     candidate = compile_rule(replaces or "preview", spec, seq=2**62)
     current = await deps.context_for(deps.pool, user_id, None)
     ctx = with_rule(without_rule(current, replaces) if replaces else current, candidate)

@@ -3,7 +3,8 @@
 The SDK is synchronous (urllib3): each call runs in a small dedicated thread pool. Each call produces one
 `PlaidCall` record (endpoint, Plaid request_id, Item, HTTP status, error type/code, latency) handed to the
 audit sink, which writes the `plaid_calls` row and the metrics; nothing sensitive is in it. Failures
-become PlaidUnavailable (network, timeout, 429, 5xx: may pass) or PlaidRequestFailed (Plaid's 4xx with
+become PlaidUnavailable (network, timeout, 429, 5xx, an institution not responding or down: may pass) or
+PlaidRequestFailed (Plaid's 4xx with
 its error code). No message built here contains a token or the client secret.
 """
 
@@ -25,7 +26,7 @@ from plaid.model.item_remove_request import ItemRemoveRequest
 from plaid.model.link_token_create_request import LinkTokenCreateRequest
 from plaid.model.webhook_verification_key_get_request import WebhookVerificationKeyGetRequest
 
-from ..domain.errors import PlaidRequestFailed, PlaidUnavailable
+from ..domain.errors import TRANSIENT_CODES, PlaidRequestFailed, PlaidUnavailable
 from ..domain.events import Account
 
 log = structlog.get_logger(__name__)
@@ -123,10 +124,11 @@ class PlaidClient:
     # -- operations ---------------------------------------------------------------------------------------
 
     async def create_link_token(self, req: LinkTokenRequest, *, item_id: str | None = None) -> LinkToken:
+        # copies: the SDK's models convert the lists they are given in place (a settings list would change)
         body: dict[str, Any] = {
             "client_name": req.client_name,
             "language": req.language,
-            "country_codes": req.country_codes,
+            "country_codes": list(req.country_codes),
             "user": {"client_user_id": req.user_id},
         }
         if req.access_token:
@@ -134,7 +136,7 @@ class PlaidClient:
             if req.account_selection:
                 body["update"] = {"account_selection_enabled": True}
         else:
-            body["products"] = req.products
+            body["products"] = list(req.products)
             if req.days_requested is not None and "transactions" in req.products:
                 body["transactions"] = {"days_requested": req.days_requested}
         if req.webhook:
@@ -202,9 +204,10 @@ class PlaidClient:
         except plaid.ApiException as exc:
             err = _plaid_error(exc)
             await self._record(endpoint, item_id, exc.status, err, started)
-            kind = (
-                PlaidUnavailable if exc.status in (429,) or (exc.status or 500) >= 500 else PlaidRequestFailed
+            transient = (
+                exc.status == 429 or (exc.status or 500) >= 500 or err.get("error_code") in TRANSIENT_CODES
             )
+            kind = PlaidUnavailable if transient else PlaidRequestFailed
             raise kind(
                 f"Plaid {endpoint} failed: HTTP {exc.status} {err.get('error_type')}/{err.get('error_code')}",
                 endpoint=endpoint,

@@ -190,6 +190,22 @@ async def prune_webhook_deliveries(conn: Conn, issued_before_seconds: float) -> 
     )
 
 
+async def prune_plaid_calls(conn: Conn, older_than_seconds: float, batch: int = 5000) -> int:
+    """Forget audited Plaid calls past their retention, a batch per statement (short locks)."""
+    pruned = 0
+    while True:
+        status = await conn.execute(
+            """DELETE FROM plaid_calls WHERE id IN (SELECT id FROM plaid_calls
+                   WHERE called_at < now() - make_interval(secs => $1) LIMIT $2)""",
+            older_than_seconds,
+            batch,
+        )
+        count = int(status.split()[-1])
+        pruned += count
+        if count < batch:
+            return pruned
+
+
 async def _accounts(conn: Conn, item_ids: list[str]) -> dict[str, list[Account]]:
     if not item_ids:
         return {}

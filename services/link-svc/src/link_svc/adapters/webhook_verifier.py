@@ -25,7 +25,6 @@ the same JWT has the same one. Every refusal is a WebhookRejected with a small `
 import asyncio
 import hashlib
 import hmac
-import json
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
@@ -33,6 +32,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import jwt
+from bankstream_common.json_limits import loads_bounded
 from jwt.api_jws import PyJWS
 
 from ..domain.errors import PlaidRequestFailed, PlaidUnavailable, WebhookRejected
@@ -41,6 +41,7 @@ KeyFetcher = Callable[[str], Awaitable[dict[str, Any]]]  # kid -> Plaid's JWK di
 
 MAX_HEADER = 4096
 MAX_KID = 200
+MAX_BODY = 256 * 1024  # the route refuses larger bodies before reading them (entrypoints/webhooks.py)
 
 
 @dataclass(frozen=True)
@@ -134,7 +135,7 @@ class WebhookVerifier:
         iat = self._check_claims(_json(decoded["payload"]), body_sha256)
         self._remember(self._heads, head, kid, self._max_keys)
         try:
-            body = json.loads(raw_body)
+            body = loads_bounded(raw_body, max_bytes=MAX_BODY)
         except ValueError:
             raise WebhookRejected("malformed") from None
         if not isinstance(body, dict):
@@ -235,7 +236,7 @@ class WebhookVerifier:
 
 def _json(segment: bytes) -> dict[str, Any]:
     try:
-        value = json.loads(segment)
+        value = loads_bounded(segment, max_bytes=MAX_HEADER)
     except ValueError:
         raise WebhookRejected("malformed") from None
     if not isinstance(value, dict):

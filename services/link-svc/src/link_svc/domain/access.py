@@ -2,7 +2,8 @@
 
 A caller is a `Principal` (bankstream_common.auth) taken from a verified bearer token. `admin` implies
 every other scope (the vault excepted: releasing a token needs an explicit `vault:read` on a service token)
-and lifts the one-user restriction.
+and lifts the one-user restriction. A service token acts for the user it names (`user_id`) unless it holds
+`users:all`; `vault:read` is the sync-worker's by purpose: it releases any Item's token, and nothing else.
 """
 
 from enum import StrEnum
@@ -18,9 +19,13 @@ class Scope(StrEnum):
     LINK_WRITE = "link:write"
     VAULT_READ = "vault:read"
     ADMIN = "admin"
+    ALL_USERS = "users:all"
 
 
-def check_owner(principal: Principal, item_id: str, owner_user_id: str) -> None:
-    """A user may touch only their own Items; to them, anyone else's Item does not exist."""
-    if not principal.may_see(owner_user_id):
+def check_owner(
+    principal: Principal, item_id: str, owner_user_id: str, on_behalf_of: str | None = None
+) -> None:
+    """A user may touch only their own Items, a service only those of the user it names; to them, anyone
+    else's Item does not exist."""
+    if not principal.may_see(owner_user_id, on_behalf_of=on_behalf_of):
         raise ItemNotFound(item_id)

@@ -1,5 +1,11 @@
 """What callers ask link-svc to do, as validated models (the HTTP API's request bodies, with examples).
 
+Link parameters a caller may NOT choose: the webhook URL and the OAuth redirect URI come from settings only
+(a caller-chosen redirect would send the user, with the OAuth state, where the caller likes); products
+must be in the configured allow-list (handlers/link.py: some are billed per Item). `account_filters` are
+checked against Plaid's account types and subtypes here, before the SDK sees them (the SDK's enums, a few
+newer than the 2020-09-14 spec: test_commands.py holds them together).
+
 Link's onSuccess / onExit metadata is read tolerantly (unknown fields ignored): it comes from Plaid's
 front-end SDK, whose shape grows. Free-text fields (error messages) are not kept: they are for people
 looking at the Link UI, and a bank's message may echo what the user typed.
@@ -19,12 +25,66 @@ class _Tolerant(RequestModel):
     model_config = ConfigDict(extra="ignore")
 
 
+DepositorySubtype = Literal[
+    "checking", "savings", "hsa", "cd", "money market", "paypal", "prepaid", "cash management", "ebt",
+    "limited purpose checking", "all",
+]  # fmt: skip
+CreditSubtype = Literal["credit card", "paypal", "all"]
+LoanSubtype = Literal[
+    "auto", "business", "commercial", "construction", "consumer", "home equity", "loan", "mortgage",
+    "overdraft", "line of credit", "student", "other", "home equity loan", "commercial line of credit", "all",
+]  # fmt: skip
+InvestmentSubtype = Literal[
+    "529", "401a", "401k", "403B", "457b", "brokerage", "cash isa", "crypto exchange",
+    "education savings account", "fhsa", "fixed annuity", "gic", "health reimbursement arrangement", "hsa",
+    "ira", "isa", "keogh", "lif", "life insurance", "line of credit", "lira", "lrif", "lrsp", "mutual fund",
+    "non-custodial wallet", "non-taxable brokerage account", "other", "other annuity", "other insurance",
+    "pension", "prediction market", "prif", "profit sharing plan", "qshr", "rdsp", "resp", "retirement",
+    "rlif", "roth", "roth 401k", "roth 403B", "roth 457b", "roth pension", "roth profit sharing plan",
+    "roth thrift savings plan", "rrif", "rrsp", "sarsep", "sep ira", "simple ira", "sipp", "stock plan",
+    "thrift savings plan", "tfsa", "trust", "ugma", "utma", "variable annuity", "all",
+]  # fmt: skip
+MAX_SUBTYPES = 64
+
+
+class DepositoryFilter(_Strict):
+    account_subtypes: list[DepositorySubtype] = Field(min_length=1, max_length=MAX_SUBTYPES)
+
+
+class CreditFilter(_Strict):
+    account_subtypes: list[CreditSubtype] = Field(min_length=1, max_length=MAX_SUBTYPES)
+
+
+class LoanFilter(_Strict):
+    account_subtypes: list[LoanSubtype] = Field(min_length=1, max_length=MAX_SUBTYPES)
+
+
+class InvestmentFilter(_Strict):
+    account_subtypes: list[InvestmentSubtype] = Field(min_length=1, max_length=MAX_SUBTYPES)
+
+
+class AccountFilters(_Strict):
+    """Plaid's `account_filters`: per account type, the subtypes Link shows (a type left out is hidden)."""
+
+    depository: DepositoryFilter | None = None
+    credit: CreditFilter | None = None
+    loan: LoanFilter | None = None
+    investment: InvestmentFilter | None = None
+
+    def for_plaid(self) -> dict[str, dict[str, list[str]]]:
+        chosen = self.model_dump(exclude_none=True).items()
+        return {kind: {"account_subtypes": list(f["account_subtypes"])} for kind, f in chosen}
+
+
 class CreateLinkToken(_Strict):
-    user_id: str | None = Field(None, description="only for service tokens: the user the link is for")
-    products: list[str] | None = Field(None, description="Plaid products; the configured ones by default")
+    user_id: str | None = Field(
+        None, max_length=200, description="only for service tokens: the user the link is for"
+    )
+    products: list[str] | None = Field(
+        None, min_length=1, max_length=8, description="Plaid products, from the configured allow-list"
+    )
     days_requested: int | None = Field(None, ge=1, le=730, description="transactions history, 730 by default")
-    redirect_uri: str | None = Field(None, description="OAuth redirect URI; the configured one by default")
-    account_filters: dict[str, dict[str, list[str]]] | None = Field(
+    account_filters: AccountFilters | None = Field(
         None, examples=[{"depository": {"account_subtypes": ["checking", "savings"]}}]
     )
 
@@ -38,7 +98,6 @@ class CreateUpdateLinkToken(_Strict):
     reason: Literal["login_required", "pending_expiration", "new_accounts"] = Field(
         "login_required", description="new_accounts lets the user pick accounts added at the bank"
     )
-    redirect_uri: str | None = None
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"reason": "login_required"}]})
 
@@ -108,6 +167,7 @@ class LinkError(_Tolerant):
 
 class LinkSessionEvent(_Tolerant):
     outcome: Literal["success", "exit"]
+    user_id: str | None = Field(None, max_length=200, description="only for service tokens")
     link_session_id: str | None = Field(None, max_length=200)
     request_id: str | None = Field(None, max_length=200)
     institution: LinkInstitution | None = None

@@ -5,13 +5,15 @@
      ├── ItemGone                  the Item was removed; nothing more can happen to it
      ├── DuplicateItem             same user, same institution, overlapping accounts: `existing_item_id`
      ├── ItemAlreadyLinked         Plaid's exchange named an Item already stored (409)
+     ├── ItemSetupPending          an exchanged Item kept, its set-up to finish in the background (503)
      ├── InvalidRequest            a request the domain refuses (e.g. update mode without a reason)
      ├── VaultError                the token vault cannot do what was asked; never carries a token
      │    ├── VaultKeyMissing      a row (or the active key) names a key id that is not configured
      │    └── VaultKeyMismatch     the key id is known but decryption fails authentication
      ├── WebhookRejected           a Plaid webhook that does not verify; `reason` is a small enum
      └── PlaidError                Plaid said no, or was unreachable (translated in adapters/plaid_client)
-          ├── PlaidUnavailable     network failure, timeout, 5xx, rate limit: may pass, retry later
+          ├── PlaidUnavailable     network failure, timeout, 5xx, rate limit, the institution not
+          │                        responding or down (TRANSIENT_CODES): may pass, retry later
           └── PlaidRequestFailed   a 4xx with Plaid's `error_type` / `error_code` / `request_id`
 
 Refusing a caller (no valid token: NotAuthenticated; no scope: NotAllowed) is bankstream_common.auth's,
@@ -56,6 +58,20 @@ class ItemAlreadyLinked(LinkServiceError):
             else "this public token names an item that is already linked"
         )
         self.existing_item_id = item_id if owned else None
+
+
+class ItemSetupPending(LinkServiceError):
+    """Plaid kept failing transiently after the exchange: the Item is kept (Plaid bills it) and its set-up
+    finishes in the background; the same request again, after `retry_after` seconds, answers with it."""
+
+    def __init__(self, item_id: str, *, retry_after: int, error_code: str | None) -> None:
+        super().__init__(
+            f"item {item_id} is linked at Plaid but its set-up is not finished (Plaid: {error_code}); "
+            "it finishes in the background: send the same request again later"
+        )
+        self.item_id = item_id
+        self.retry_after = retry_after
+        self.error_code = error_code
 
 
 class InvalidRequest(LinkServiceError):
@@ -121,6 +137,10 @@ class PlaidError(LinkServiceError):
 
 class PlaidUnavailable(PlaidError):
     pass
+
+
+# Plaid's 4xx codes that are not the request's fault and pass by themselves (also 429 and every 5xx)
+TRANSIENT_CODES = frozenset({"INSTITUTION_NOT_RESPONDING", "INSTITUTION_DOWN", "PLANNED_MAINTENANCE"})
 
 
 class PlaidRequestFailed(PlaidError):

@@ -37,6 +37,10 @@ def deps_of(request: Request) -> handlers.Deps:
 
 
 Deps = Annotated[handlers.Deps, Depends(deps_of)]
+ForUser = Annotated[
+    str | None,
+    Query(max_length=200, description="a service token: the user it acts for (a user token acts for itself)"),
+]
 
 router = APIRouter(prefix="/v1", tags=["link"], responses=COMMON)
 internal = APIRouter(prefix="/internal/v1", tags=["internal"], responses=COMMON)
@@ -61,9 +65,9 @@ async def create_link_token(cmd: CreateLinkToken, deps: Deps, who: Caller) -> Li
     responses={**ITEM, **PLAID},
 )
 async def create_update_link_token(
-    item_id: str, cmd: CreateUpdateLinkToken, deps: Deps, who: Caller
+    item_id: str, cmd: CreateUpdateLinkToken, deps: Deps, who: Caller, user_id: ForUser = None
 ) -> LinkTokenOut:
-    return LinkTokenOut.of(await link.create_update_link_token(deps, who, item_id, cmd), "update")
+    return LinkTokenOut.of(await link.create_update_link_token(deps, who, item_id, cmd, user_id), "update")
 
 
 @router.post(
@@ -79,10 +83,11 @@ async def exchange_public_token(cmd: ExchangePublicToken, deps: Deps, who: Calle
 
 
 @router.get("/items", response_model=ItemList, summary="List your Items with status and accounts")
-async def list_items(deps: Deps, who: Caller, include_removed: Annotated[bool, Query()] = False) -> ItemList:
-    return ItemList(
-        items=[ItemOut.of(i) for i in await items.list_items(deps, who, include_removed=include_removed)]
-    )
+async def list_items(
+    deps: Deps, who: Caller, user_id: ForUser = None, include_removed: Annotated[bool, Query()] = False
+) -> ItemList:
+    found = await items.list_items(deps, who, user_id, include_removed=include_removed)
+    return ItemList(items=[ItemOut.of(i) for i in found])
 
 
 @router.get(
@@ -91,8 +96,8 @@ async def list_items(deps: Deps, who: Caller, include_removed: Annotated[bool, Q
     summary="One Item with its status history",
     responses=ITEM,
 )
-async def get_item(item_id: str, deps: Deps, who: Caller) -> ItemDetailOut:
-    item, history = await items.get_item(deps, who, item_id)
+async def get_item(item_id: str, deps: Deps, who: Caller, user_id: ForUser = None) -> ItemDetailOut:
+    item, history = await items.get_item(deps, who, item_id, user_id)
     return ItemDetailOut.with_history(item, history)
 
 
@@ -102,8 +107,10 @@ async def get_item(item_id: str, deps: Deps, who: Caller) -> ItemDetailOut:
     summary="Report a successful update-mode Link: the Item is good again, its accounts refreshed",
     responses={**ITEM, **PLAID},
 )
-async def update_mode_completed(item_id: str, cmd: UpdateModeCompleted, deps: Deps, who: Caller) -> ItemOut:
-    return ItemOut.of(await items.update_mode_completed(deps, who, item_id, cmd))
+async def update_mode_completed(
+    item_id: str, cmd: UpdateModeCompleted, deps: Deps, who: Caller, user_id: ForUser = None
+) -> ItemOut:
+    return ItemOut.of(await items.update_mode_completed(deps, who, item_id, cmd, user_id))
 
 
 @router.delete(
@@ -112,8 +119,8 @@ async def update_mode_completed(item_id: str, cmd: UpdateModeCompleted, deps: De
     summary="Remove an Item (at Plaid too)",
     responses={**ITEM, **PLAID},
 )
-async def remove_item(item_id: str, deps: Deps, who: Caller) -> ItemOut:
-    return ItemOut.of(await items.remove_item(deps, who, item_id))
+async def remove_item(item_id: str, deps: Deps, who: Caller, user_id: ForUser = None) -> ItemOut:
+    return ItemOut.of(await items.remove_item(deps, who, item_id, user_id))
 
 
 @router.post(
@@ -127,9 +134,10 @@ async def request_sync(
     item_id: str,
     deps: Deps,
     who: Caller,
+    user_id: ForUser = None,
     refresh: Annotated[bool, Query(description="ask Plaid to look for new data first")] = False,
 ) -> SyncRequestedOut:
-    event = await items.request_sync(deps, who, item_id, refresh=refresh)
+    event = await items.request_sync(deps, who, item_id, user_id, refresh=refresh)
     return SyncRequestedOut(item_id=item_id, event_id=str(event.id))
 
 
@@ -138,6 +146,7 @@ async def request_sync(
     status_code=201,
     response_model=Recorded,
     summary="Record Link onSuccess / onExit metadata for troubleshooting",
+    responses={404: ITEM[404]},
 )
 async def record_link_session(cmd: LinkSessionEvent, deps: Deps, who: Caller) -> Recorded:
     return Recorded(id=await link.record_link_session(deps, who, cmd))

@@ -25,6 +25,12 @@ def to_response(exc: e.LinkServiceError) -> Response:
             return error_response(409, "duplicate_item", str(exc), existing_item_id=exc.existing_item_id)
         case e.ItemAlreadyLinked():
             return error_response(409, "item_already_linked", str(exc), existing_item_id=exc.existing_item_id)
+        case e.ItemSetupPending():
+            response = error_response(
+                503, "item_setup_pending", str(exc), item_id=exc.item_id, plaid_error_code=exc.error_code
+            )
+            response.headers["Retry-After"] = str(exc.retry_after)
+            return response
         case e.InvalidRequest():
             return error_response(400, "invalid_request", str(exc))
         case e.WebhookRejected():

@@ -46,7 +46,11 @@ PLAID: Responses = {
         "ITEM_ERROR, INSTITUTION_ERROR; `plaid_error_code` says which)"
     ),
     502: _error("`plaid_error`: Plaid failed otherwise"),
-    503: _error("`plaid_unavailable`: Plaid did not answer; retry after `Retry-After`"),
+    503: _error(
+        "`plaid_unavailable`: Plaid did not answer, or the institution is not responding; retry after "
+        "`Retry-After`. `item_setup_pending` (the exchange only): the Item is linked and kept, its set-up "
+        "finishes in the background; the same request after `Retry-After` answers with it"
+    ),
 }
 DUPLICATE: Responses = {
     409: _error(

@@ -74,12 +74,15 @@ async def transition(deps: Deps, conn: asyncpg.Connection, item: Item, trigger: 
     return await repo.get_item(conn, item.item_id) or item
 
 
-async def visible_item(deps: Deps, principal: Principal, item_id: str, scope: Scope) -> Item:
+async def visible_item(
+    deps: Deps, principal: Principal, item_id: str, scope: Scope, on_behalf_of: str | None = None
+) -> Item:
+    """The Item, if the caller may touch it: a user its own, a service the named user's (`on_behalf_of`)."""
     principal.require(scope)
     item = await repo.get_item(deps.pool, item_id)
     if item is None:
         raise ItemNotFound(item_id)
-    check_owner(principal, item_id, item.user_id)
+    check_owner(principal, item_id, item.user_id, on_behalf_of)
     return item
 
 

@@ -27,21 +27,27 @@ log = structlog.get_logger(__name__)
 GONE_AT_PLAID = frozenset({"ITEM_NOT_FOUND", "INVALID_ACCESS_TOKEN"})
 
 
-async def list_items(deps: Deps, principal: Principal, *, include_removed: bool = False) -> list[Item]:
+async def list_items(
+    deps: Deps, principal: Principal, user: str | None = None, *, include_removed: bool = False
+) -> list[Item]:
+    """A user's Items: the caller's own, or those of the user a service names; every user's only for
+    `admin` or a service holding `users:all` that names nobody."""
     principal.require(Scope.ITEMS_READ)
-    return await repo.list_items(deps.pool, principal.restricted_to, include_removed=include_removed)
+    return await repo.list_items(deps.pool, principal.users_visible(user), include_removed=include_removed)
 
 
-async def get_item(deps: Deps, principal: Principal, item_id: str) -> tuple[Item, list[StatusChange]]:
-    item = await visible_item(deps, principal, item_id, Scope.ITEMS_READ)
+async def get_item(
+    deps: Deps, principal: Principal, item_id: str, user: str | None = None
+) -> tuple[Item, list[StatusChange]]:
+    item = await visible_item(deps, principal, item_id, Scope.ITEMS_READ, user)
     return item, await repo.status_history(deps.pool, item_id)
 
 
 async def update_mode_completed(
-    deps: Deps, principal: Principal, item_id: str, cmd: UpdateModeCompleted
+    deps: Deps, principal: Principal, item_id: str, cmd: UpdateModeCompleted, user: str | None = None
 ) -> Item:
     """Update mode's onSuccess: the Item is good again; its accounts are refreshed (new ones picked up)."""
-    item = await visible_item(deps, principal, item_id, Scope.LINK_WRITE)
+    item = await visible_item(deps, principal, item_id, Scope.LINK_WRITE, user)
     if item.removed:
         raise ItemGone(item_id)
     info = await deps.plaid.get_item(await access_token_of(deps, item_id), item_id)
@@ -55,8 +61,8 @@ async def update_mode_completed(
     return await repo.get_item(deps.pool, item_id) or item
 
 
-async def remove_item(deps: Deps, principal: Principal, item_id: str) -> Item:
-    item = await visible_item(deps, principal, item_id, Scope.ITEMS_WRITE)
+async def remove_item(deps: Deps, principal: Principal, item_id: str, user: str | None = None) -> Item:
+    item = await visible_item(deps, principal, item_id, Scope.ITEMS_WRITE, user)
     if item.removed:
         return item
     try:
@@ -86,8 +92,10 @@ async def remove_item(deps: Deps, principal: Principal, item_id: str) -> Item:
     return removed
 
 
-async def request_sync(deps: Deps, principal: Principal, item_id: str, *, refresh: bool = False) -> Envelope:
-    item = await visible_item(deps, principal, item_id, Scope.ITEMS_WRITE)
+async def request_sync(
+    deps: Deps, principal: Principal, item_id: str, user: str | None = None, *, refresh: bool = False
+) -> Envelope:
+    item = await visible_item(deps, principal, item_id, Scope.ITEMS_WRITE, user)
     if item.removed:
         raise ItemGone(item_id)
     data = ev.SyncRequested(

@@ -1,16 +1,13 @@
 """Link: link tokens (new and update mode), the public token exchange, Link session events."""
 
-from datetime import UTC, datetime
+import asyncio
 
 import structlog
-from bankstream_common import outbox
 from bankstream_common.auth import Principal
 
 from ..adapters import repository as repo
-from ..adapters import vault
+from ..adapters import setups
 from ..adapters.plaid_client import LinkToken, LinkTokenRequest
-from ..domain import events as ev
-from ..domain import item_state as sm
 from ..domain.access import Scope
 from ..domain.commands import (
     CreateLinkToken,
@@ -21,20 +18,29 @@ from ..domain.commands import (
 from ..domain.duplicates import AccountFingerprint, find_duplicate
 from ..domain.errors import (
     DuplicateItem,
+    InvalidRequest,
     ItemAlreadyLinked,
     ItemGone,
+    ItemNotFound,
     PlaidError,
 )
 from ..domain.items import Item
-from .context import Deps, access_token_of, event_for, visible_item
+from . import item_setup as setup
+from .context import Deps, access_token_of, visible_item
 
 log = structlog.get_logger(__name__)
 
 
 async def create_link_token(deps: Deps, principal: Principal, cmd: CreateLinkToken) -> LinkToken:
+    """A new Link token. The products are the caller's pick within the configured allow-list; the webhook
+    and the OAuth redirect URI are the deployment's, never the caller's."""
     principal.require(Scope.LINK_WRITE)
     s = deps.settings
     user_id = principal.acting_user(cmd.user_id)
+    refused = sorted(set(cmd.products or ()) - s.products_allowed)
+    if refused:
+        allowed = ", ".join(sorted(s.products_allowed))
+        raise InvalidRequest(f"products not allowed here: {', '.join(refused)} (allowed: {allowed})")
     token = await deps.plaid.create_link_token(
         LinkTokenRequest(
             user_id=user_id,
@@ -44,8 +50,8 @@ async def create_link_token(deps: Deps, principal: Principal, cmd: CreateLinkTok
             products=cmd.products or s.link_products,
             days_requested=cmd.days_requested or s.link_days_requested,
             webhook=s.link_webhook_url,
-            redirect_uri=cmd.redirect_uri or s.link_redirect_uri,
-            account_filters=cmd.account_filters,
+            redirect_uri=s.link_redirect_uri,
+            account_filters=cmd.account_filters.for_plaid() if cmd.account_filters else None,
         )
     )
     deps.metrics.link_tokens.labels("new").inc()
@@ -53,9 +59,9 @@ async def create_link_token(deps: Deps, principal: Principal, cmd: CreateLinkTok
 
 
 async def create_update_link_token(
-    deps: Deps, principal: Principal, item_id: str, cmd: CreateUpdateLinkToken
+    deps: Deps, principal: Principal, item_id: str, cmd: CreateUpdateLinkToken, user: str | None = None
 ) -> LinkToken:
-    item = await visible_item(deps, principal, item_id, Scope.LINK_WRITE)
+    item = await visible_item(deps, principal, item_id, Scope.LINK_WRITE, user)
     if item.removed:
         raise ItemGone(item_id)
     s = deps.settings
@@ -66,7 +72,7 @@ async def create_update_link_token(
             country_codes=s.link_country_codes,
             language=s.link_language,
             webhook=s.link_webhook_url,
-            redirect_uri=cmd.redirect_uri or s.link_redirect_uri,
+            redirect_uri=s.link_redirect_uri,
             access_token=await access_token_of(deps, item_id),
             account_selection=cmd.reason == "new_accounts",
         ),
@@ -77,9 +83,25 @@ async def create_update_link_token(
 
 
 async def exchange_public_token(deps: Deps, principal: Principal, cmd: ExchangePublicToken) -> Item:
-    """Refuse a duplicate from onSuccess metadata first; then exchange, fetch, store, publish ItemLinked."""
+    """Refuse a duplicate from onSuccess metadata first; then exchange, keep, fetch, store, publish ItemLinked
+    (item_setup.py: transient Plaid failures retried within the budget, the Item never lost). The same
+    request again finds its set-up by the public token instead of exchanging it twice."""
     principal.require(Scope.LINK_WRITE)
     user_id = principal.acting_user(cmd.user_id)
+    public_token = cmd.public_token.get_secret_value()
+    digest = setup.token_digest(public_token)
+    deadline = asyncio.get_running_loop().time() + deps.settings.link_exchange_budget_seconds
+    earlier = await setups.by_public_token(deps.pool, digest)
+    if earlier is not None:
+        if earlier.user_id != user_id:
+            raise ItemAlreadyLinked(earlier.item_id, owned=False)
+        if earlier.finished:
+            item = await repo.get_item(deps.pool, earlier.item_id)
+            if item is None:
+                raise ItemGone(earlier.item_id)
+            return item
+        return await setup.finish(deps, earlier, deadline)
+
     institution_id = cmd.metadata.institution.institution_id
     offered = [AccountFingerprint(a.mask, a.name, a.type, a.subtype) for a in cmd.metadata.accounts]
     existing = await repo.live_items_at(deps.pool, user_id, institution_id)
@@ -88,62 +110,24 @@ async def exchange_public_token(deps: Deps, principal: Principal, cmd: ExchangeP
         deps.metrics.duplicates_refused.inc()
         raise DuplicateItem(duplicate.item_id, institution_id)
 
-    exchange = await deps.plaid.exchange_public_token(cmd.public_token.get_secret_value())
+    exchanged = await setup.exchange(deps, public_token, deadline)
     try:
-        info = await deps.plaid.get_item(exchange.access_token, exchange.item_id)
-        sealed = deps.keyring.seal(exchange.item_id, exchange.access_token)
-        institution = info.institution_id or institution_id
-        async with deps.pool.acquire() as conn, conn.transaction():
-            # one link per (user, institution) at a time: a concurrent twin waits, then sees this one
-            await conn.execute(
-                "SELECT pg_advisory_xact_lock(hashtext($1), hashtext($2))", user_id, institution
-            )
-            known = await repo.get_item(conn, exchange.item_id)
-            if known is not None:  # checked first: this Item is no twin to undo, it IS the stored one
-                raise ItemAlreadyLinked(exchange.item_id, owned=known.user_id == user_id)
-            rivals = await repo.live_items_at(conn, user_id, institution)
-            # a twin link that committed while we exchanged: what Link reported, or what Plaid returned
-            fetched = [AccountFingerprint(a.mask, a.name, a.type, a.subtype) for a in info.accounts]
-            twin = find_duplicate(user_id, institution, offered + fetched, [i.as_linked() for i in rivals])
-            if twin is not None:
-                raise DuplicateItem(twin.item_id, institution)
-            await repo.insert_item(
-                conn,
-                item_id=exchange.item_id,
-                user_id=user_id,
-                institution_id=institution,
-                institution_name=info.institution_name or cmd.metadata.institution.name,
-                products=info.products,
-                accounts=info.accounts,
-            )
-            await vault.store(conn, exchange.item_id, sealed)
-            linked = ev.ItemLinked(
-                user_id=user_id,
-                item_id=exchange.item_id,
-                institution_id=institution,
-                institution_name=info.institution_name or cmd.metadata.institution.name,
-                status=sm.ItemStatus.GOOD,
-                products=info.products,
-                accounts=info.accounts,
-                linked_at=datetime.now(UTC),
-            )
-            await outbox.enqueue(
-                conn,
-                topic=deps.topic(ev.TOPIC_ITEMS),
-                key=exchange.item_id,
-                event=event_for(ev.ITEM_LINKED, exchange.item_id, linked),
-            )
+        kept = await setup.record(
+            deps,
+            exchanged,
+            user_id=user_id,
+            digest=digest,
+            institution_id=institution_id,
+            institution_name=cmd.metadata.institution.name,
+            offered=offered,
+        )
     except ItemAlreadyLinked:
         raise  # the Item lives on under its first link: removing it at Plaid would break that one
     except BaseException:
-        # Nothing was stored: do not leave a live, billable Item at Plaid that nobody can reach.
-        await _undo_exchange(deps, exchange.access_token, exchange.item_id)
+        # Nothing was kept: do not leave a live, billable Item at Plaid that nobody can reach.
+        await _undo_exchange(deps, exchanged.access_token, exchanged.item_id)
         raise
-    deps.metrics.items_linked.inc()
-    log.info("item linked", item_id=exchange.item_id, institution_id=institution, accounts=len(info.accounts))
-    item = await repo.get_item(deps.pool, exchange.item_id)
-    assert item is not None
-    return item
+    return await setup.finish(deps, kept, deadline)
 
 
 async def _undo_exchange(deps: Deps, access_token: str, item_id: str) -> None:
@@ -154,8 +138,14 @@ async def _undo_exchange(deps: Deps, access_token: str, item_id: str) -> None:
 
 
 async def record_link_session(deps: Deps, principal: Principal, cmd: LinkSessionEvent) -> int:
+    """Link's onSuccess / onExit metadata, kept for troubleshooting, for the caller's user (a service token
+    names it). An `item_id` must be an Item of that user: anyone else's is not found."""
     principal.require(Scope.LINK_WRITE)
-    user_id = principal.user_id or principal.subject
+    user_id = principal.acting_user(cmd.user_id)
+    if cmd.item_id is not None:
+        item = await repo.get_item(deps.pool, cmd.item_id)
+        if item is None or item.user_id != user_id:
+            raise ItemNotFound(cmd.item_id)
     row_id = await repo.record_link_session(
         deps.pool,
         user_id=user_id,

@@ -18,6 +18,22 @@ ITEM_RUNS = (
 FAILED_RUNS = RUNS + " WHERE outcome = 'failed' ORDER BY started_at DESC LIMIT $1"
 
 
+async def record_owner(conn: asyncpg.Connection, item_id: str, user_id: str) -> None:
+    await conn.execute(
+        """INSERT INTO item_owners (item_id, user_id) VALUES ($1, $2)
+           ON CONFLICT (item_id) DO UPDATE SET user_id = excluded.user_id
+           WHERE item_owners.user_id <> excluded.user_id""",
+        item_id,
+        user_id,
+    )
+
+
+async def owner_of(pool: asyncpg.Pool, item_id: str) -> str | None:
+    """The user the Item belongs to, None while no event has said so."""
+    owner: str | None = await pool.fetchval("SELECT user_id FROM item_owners WHERE item_id = $1", item_id)
+    return owner
+
+
 async def item_state(pool: asyncpg.Pool, item_id: str) -> dict[str, Any] | None:
     """The Item's sync state (never its cursor's content beyond whether it has one)."""
     row = await pool.fetchrow(
