@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from ..config import Settings
 from ..handlers import Deps
 from ..metrics import Metrics
-from . import api, errors
+from . import api, errors, insights_api
 
 
 def create_app(
@@ -41,4 +41,5 @@ def create_app(
         app.state.authenticator = authenticator
         errors.install(app, lambda outcome: metrics.auth_failures.labels(outcome).inc())
         app.include_router(api.router)
+        app.include_router(insights_api.router)
     return app
