@@ -145,6 +145,8 @@ def decoys() -> list[dict[str, Any]]:
             day0 + timedelta(rng.randrange(span)),
             "GENERAL_MERCHANDISE_ONLINE_MARKETPLACES",
         )
+    for saturday in every(date(2026, 5, 2), 7, 30):  # every Saturday, at any amount: shopping, no stream
+        add("Farmers Market", round(rng.uniform(10, 60), 2), saturday, "FOOD_AND_DRINK_GROCERIES")
     for offset in (0, 11, 57):  # the same price three times, at no rhythm
         add("Luigi's", 25.0, date(2026, 5, 2) + timedelta(offset), "FOOD_AND_DRINK_RESTAURANT")
     add("Best Buy", 499.0, date(2025, 4, 2), "GENERAL_MERCHANDISE_ELECTRONICS")
