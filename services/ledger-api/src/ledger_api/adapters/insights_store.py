@@ -27,6 +27,18 @@ from ..domain.insights import (
 )
 from .read_store import TX_JSON, Conn
 
+# The aggregates over a whole history hash (or sort) up to 100,000 rows into thousands of groups: with
+# the server's default work_mem (4MB) the planner chose a sort spilled to disk over a hash, three times
+# slower (docs/ledger-api.md, "Insights: speed"). Each such query raises it for its own transaction only.
+WORK_MEM = "16MB"
+
+
+async def _fetch_roomy(pool: asyncpg.Pool, sql: str, *args: Any) -> list[asyncpg.Record]:
+    async with pool.acquire() as conn, conn.transaction(readonly=True):
+        await conn.execute(f"SET LOCAL work_mem = '{WORK_MEM}'")
+        return list(await conn.fetch(sql, *args))
+
+
 _TRANSFERS = ", ".join(f"'{p}'" for p in TRANSFER_PRIMARIES)
 _LIABILITIES = ", ".join(f"'{t}'" for t in LIABILITY_TYPES)
 
@@ -50,10 +62,12 @@ internal AS MATERIALIZED (
 )"""  # noqa: S608  (constants of domain.insights, never input)
 
 # The user's rows an aggregate counts ($4 pending too, $5 hidden too, $6 currency), read index-only
-# (transactions_user_insights); `internal` legs are left out by a hashed subplan.
+# (transactions_user_insights); `internal` legs are left out by an anti-join (NOT EXISTS: NOT IN
+# may be planned as a scan of the list per row under a generic plan).
 SCOPE = """user_id = $1 AND date BETWEEN $2 AND $3 AND NOT removed
     AND ($4 OR NOT pending) AND ($5 OR NOT user_hidden) AND iso_currency_code = $6"""
-COUNTED = f"{SCOPE} AND transaction_id NOT IN (SELECT transaction_id FROM internal)"  # noqa: S608
+COUNTED = f"""{SCOPE}
+    AND NOT EXISTS (SELECT 1 FROM internal i WHERE i.transaction_id = transactions.transaction_id)"""  # noqa: S608
 
 GROUP_KEYS = {
     GroupBy.CATEGORY: "COALESCE(user_category_primary, category_primary)",
@@ -90,8 +104,8 @@ UNION ALL
  WHERE {SCOPE} AND transaction_id IN (SELECT transaction_id FROM internal))"""  # noqa: S608
 
 
-async def spending(db: Conn, s: Scope, group_by: GroupBy, top: int) -> list[asyncpg.Record]:
-    return list(await db.fetch(spending_sql(group_by), *scope_args(s), top))
+async def spending(pool: asyncpg.Pool, s: Scope, group_by: GroupBy, top: int) -> list[asyncpg.Record]:
+    return await _fetch_roomy(pool, spending_sql(group_by), *scope_args(s), top)
 
 
 async def account_names(db: Conn, user_id: str, account_ids: list[str]) -> dict[str, str | None]:
@@ -124,8 +138,8 @@ SELECT GREATEST(p.start, $2::date) AS start, p."end", COALESCE(s.income, 0) AS i
 FROM periods p LEFT JOIN sums s ON s.start = p.start ORDER BY p.start"""  # noqa: S608
 
 
-async def cash_flow(db: Conn, s: Scope, interval: Interval) -> list[asyncpg.Record]:
-    return list(await db.fetch(cash_flow_sql(interval), *scope_args(s)))
+async def cash_flow(pool: asyncpg.Pool, s: Scope, interval: Interval) -> list[asyncpg.Record]:
+    return await _fetch_roomy(pool, cash_flow_sql(interval), *scope_args(s))
 
 
 def net_worth_sql(interval: Interval) -> str:
@@ -164,8 +178,8 @@ async def net_worth(
 def _cadence_sql() -> tuple[str, str, str]:
     """From domain.insights.CADENCES: the VALUES list, and the per-cadence on-time gap counts."""
     values = ",\n        ".join(
-        f"('{c.name}', {c.median_range[0]}, {c.median_range[1]}, {c.split_mean[0]}, {c.split_mean[1]}, "
-        f"'{c.name}', {c.min_occurrences}, interval '{c.step}', {c.grace_days})"
+        f"('{c.name}', {c.split_mean[0]}, {c.split_mean[1]}, {c.min_occurrences}, interval '{c.step}', "
+        f"{c.grace_days})"
         for c in CADENCES
     )
     fits = ",\n           ".join(
@@ -180,13 +194,17 @@ def recurring_sql() -> str:
     """Recurring streams of the user's posted rows in (since, as_of]: $1 user, $2 since, $3 as_of,
     $4 currency. Window functions group a merchant's rows into amount clusters (sorted by size, a step
     beyond the tolerance starts a cluster), then order each cluster by date for its gaps; one aggregate
-    pass gives each cluster's median gap and how many gaps fit each cadence; a join picks the cadence."""
+    pass (over rows already in cluster order: no sort) counts the gaps that fit each cadence; a join picks
+    the cadence most gaps fit. Keys sort as bytes (COLLATE "C"): a linguistic sort of 100,000 names
+    costs several times more and means nothing here."""
     values, fits, fit_of = _cadence_sql()
     return f"""
 WITH base AS (
-    SELECT transaction_id, date, amount, abs(amount) AS size, amount > 0 AS outflow, account_id,
+    SELECT transaction_id, date, abs(amount) AS money, abs(amount)::float8 AS size, amount > 0 AS outflow,
+           account_id,
            COALESCE(merchant_name, name) AS merchant,
-           btrim(regexp_replace(lower(COALESCE(merchant_name, name)), '[^a-z]+', ' ', 'g')) AS key,
+           COALESCE(lower(merchant_name),
+                    btrim(regexp_replace(lower(name), '[^a-z]+', ' ', 'g'))) COLLATE "C" AS key,
            COALESCE(user_category_primary, category_primary) AS category
     FROM transactions
     WHERE user_id = $1 AND NOT removed AND NOT pending AND NOT user_hidden AND amount <> 0
@@ -200,31 +218,31 @@ steps AS (
     WINDOW w AS (PARTITION BY key, outflow ORDER BY size, transaction_id)
 ),
 clusters AS (
-    SELECT *, sum(step) OVER (PARTITION BY key, outflow ORDER BY size, transaction_id) AS cluster
+    SELECT *, sum(step) OVER (PARTITION BY key, outflow ORDER BY size, transaction_id
+                              ROWS UNBOUNDED PRECEDING) AS cluster
     FROM steps
 ),
 gaps AS (
-    SELECT *, date - lag(date) OVER (PARTITION BY key, outflow, cluster ORDER BY date, transaction_id) AS gap,
-           row_number() OVER (PARTITION BY key, outflow, cluster ORDER BY date DESC, transaction_id DESC)
-               AS from_last
+    SELECT *, date - lag(date) OVER w AS gap, lead(date) OVER w IS NULL AS is_last,
+           lead(date, 2) OVER w IS NULL AND lead(date) OVER w IS NOT NULL AS is_previous
     FROM clusters
+    WINDOW w AS (PARTITION BY key, outflow, cluster ORDER BY date, transaction_id)
 ),
 streams AS (
     SELECT key, outflow, cluster, count(*) AS occurrences, min(date) AS first_date, max(date) AS last_date,
-           max(date) FILTER (WHERE from_last = 2) AS previous_date,
-           avg(size) AS average_amount, min(size) AS smallest, max(size) AS largest,
-           max(size) FILTER (WHERE from_last = 1) AS last_amount,
-           min(transaction_id) FILTER (WHERE from_last = 1) AS last_transaction_id,
-           percentile_cont(0.5) WITHIN GROUP (ORDER BY gap) AS median_gap,
+           max(date) FILTER (WHERE is_previous) AS previous_date,
+           avg(money) AS average_amount, min(size) AS smallest, max(size) AS largest,
+           max(money) FILTER (WHERE is_last) AS last_amount,
+           max(transaction_id) FILTER (WHERE is_last) AS last_transaction_id,
+           max(merchant) FILTER (WHERE is_last) AS merchant,
+           max(category) FILTER (WHERE is_last) AS category,
+           max(account_id) FILTER (WHERE is_last) AS account_id,
            avg(gap) FILTER (WHERE gap BETWEEN 12 AND 19) AS mean_half_month_gap,
            count(gap) AS gaps,
-           mode() WITHIN GROUP (ORDER BY merchant) AS merchant,
-           mode() WITHIN GROUP (ORDER BY category) AS category,
-           mode() WITHIN GROUP (ORDER BY account_id) AS account_id,
            {fits}
     FROM gaps GROUP BY key, outflow, cluster HAVING count(*) >= 2
 ),
-cadences (name, median_min, median_max, mean_min, mean_max, label, min_occurrences, step, grace) AS (
+cadences (name, mean_min, mean_max, min_occurrences, step, grace) AS (
     VALUES
         {values}
 ),
@@ -234,8 +252,7 @@ classified AS (
                 THEN GREATEST((s.previous_date + c.step)::date, s.last_date + 1)
                 ELSE (s.last_date + c.step)::date END AS next_date
     FROM streams s JOIN cadences c
-      ON s.median_gap BETWEEN c.median_min AND c.median_max
-     AND COALESCE(s.mean_half_month_gap, 0) >= c.mean_min AND COALESCE(s.mean_half_month_gap, 0) < c.mean_max
+      ON COALESCE(s.mean_half_month_gap, 0) >= c.mean_min AND COALESCE(s.mean_half_month_gap, 0) < c.mean_max
     WHERE s.occurrences >= c.min_occurrences
       AND {fit_of} >= {REGULAR_SHARE} * s.gaps
       AND s.largest <= {AMOUNT_SPREAD_MAX} * s.smallest
@@ -251,8 +268,8 @@ ORDER BY outflow, average_amount DESC, key"""  # noqa: S608
 RECURRING_SQL = recurring_sql()
 
 
-async def recurring(db: Conn, q: RecurringQuery) -> list[asyncpg.Record]:
-    return list(await db.fetch(RECURRING_SQL, q.user_id, q.since, q.as_of, q.currency))
+async def recurring(pool: asyncpg.Pool, q: RecurringQuery) -> list[asyncpg.Record]:
+    return await _fetch_roomy(pool, RECURRING_SQL, q.user_id, q.since, q.as_of, q.currency)
 
 
 # The review queue: the user's rows in the window the user has not categorized themselves, decided by

@@ -78,16 +78,16 @@ class Scope:
 
 @dataclass(frozen=True)
 class Cadence:
-    """A recurring stream's rhythm. A stream is classified by the median gap between its dates (in
-    `median_range`); the biweekly/semi-monthly pair, whose median gaps overlap, is told apart by the mean
-    of the gaps in range (`split_mean`: 14.0 days against 365.25/24 = 15.2). `gap_range` is a gap that
-    counts as on time (weekends move a charge a day or two); at least `REGULAR_SHARE` of the gaps must be.
+    """A recurring stream's rhythm. A gap between two of a stream's dates is on time for a cadence when it
+    is in `gap_range` (weekends move a charge a day or two); a stream has the cadence at least
+    `REGULAR_SHARE` of its gaps are on time for (the ranges do not overlap, except biweekly's within
+    semi-monthly's: those two are told apart by the mean of the gaps in 12..19 days, `split_mean`: 14.0
+    against 365.25/24 = 15.2), with at least `min_occurrences` dates. A missed payment is one gap off.
     The next date is the last one plus `step` (semi-monthly: the one before last plus a month, as the
     stream alternates between two days of the month). Still active while `as_of` is on or before the
     predicted date plus `grace_days`."""
 
     name: str
-    median_range: tuple[float, float]
     gap_range: tuple[int, int]
     min_occurrences: int
     step: str  # a PostgreSQL interval
@@ -97,11 +97,11 @@ class Cadence:
 
 REGULAR_SHARE = 0.75
 CADENCES = (
-    Cadence("weekly", (5, 9), (5, 9), 4, "7 days", 4),
-    Cadence("biweekly", (12, 19), (12, 16), 3, "14 days", 5, (0.0, 14.6)),
-    Cadence("semi_monthly", (12, 19), (12, 19), 4, "1 month", 6, (14.6, 1e9)),
-    Cadence("monthly", (25, 36), (25, 36), 3, "1 month", 7),
-    Cadence("annual", (340, 390), (340, 390), 2, "1 year", 30),
+    Cadence("weekly", (5, 9), 4, "7 days", 4),
+    Cadence("biweekly", (12, 16), 3, "14 days", 5, (0.0, 14.6)),
+    Cadence("semi_monthly", (12, 19), 4, "1 month", 6, (14.6, 1e9)),
+    Cadence("monthly", (25, 36), 3, "1 month", 7),
+    Cadence("annual", (340, 390), 2, "1 year", 30),
 )
 
 # Amounts of one stream: sorted by size, a step of more than this share of the smaller amount (or of
