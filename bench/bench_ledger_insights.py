@@ -247,8 +247,15 @@ async def _main(
     dsn: str, schema: str, port: int, pid: int, truth: dict[str, str], n: int
 ) -> list[dict[str, Any]]:
     token = TEST_ISSUER.token(USER, ["ledger:read"])
-    # the raw SQL runs with the work_mem the API's transaction sets (insights_store.WORK_MEM)
-    conn = await asyncpg.connect(dsn, server_settings={"search_path": schema, "work_mem": store.WORK_MEM})
+    # the raw SQL runs with the settings the API's transaction sets (insights_store.ROOMY)
+    conn = await asyncpg.connect(
+        dsn,
+        server_settings={
+            "search_path": schema,
+            "work_mem": store.WORK_MEM,
+            "plan_cache_mode": "force_custom_plan",
+        },
+    )
     backend = await conn.fetchval("SELECT pg_backend_pid()")
     rows: list[dict[str, Any]] = []
     windows = {

@@ -29,13 +29,17 @@ from .read_store import TX_JSON, Conn
 
 # The aggregates over a whole history hash (or sort) up to 100,000 rows into thousands of groups: with
 # the server's default work_mem (4MB) the planner chose a sort spilled to disk over a hash, three times
-# slower (docs/ledger-api.md, "Insights: speed"). Each such query raises it for its own transaction only.
+# slower. And they are planned for their parameters every time: after five runs of a prepared statement
+# PostgreSQL may keep a generic plan, which knows neither the user nor the window; for spending it chose
+# a nested-loop anti-join of 100,000 rows against the transfer legs (minutes). Both settings hold for the
+# query's own transaction only (docs/ledger-api.md, "Insights: speed").
 WORK_MEM = "16MB"
+ROOMY = f"SET LOCAL work_mem = '{WORK_MEM}'; SET LOCAL plan_cache_mode = force_custom_plan"
 
 
 async def _fetch_roomy(pool: asyncpg.Pool, sql: str, *args: Any) -> list[asyncpg.Record]:
     async with pool.acquire() as conn, conn.transaction(readonly=True):
-        await conn.execute(f"SET LOCAL work_mem = '{WORK_MEM}'")
+        await conn.execute(ROOMY)
         return list(await conn.fetch(sql, *args))
 
 
