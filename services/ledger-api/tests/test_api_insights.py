@@ -276,6 +276,13 @@ async def test_refusals_and_isolation(api: LedgerApi) -> None:
         assert r.status_code == 422, (path, params, r.text)
     too_long = await api.get("/v1/insights/net-worth", params={"from": "2000-01-01", "to": "2026-01-01"})
     assert too_long.status_code == 422
+    for path, params in (  # a default window or lookback that would leave the calendar
+        ("/v1/insights/spending", {"to": "0001-01-05"}),
+        ("/v1/insights/cash-flow", {"from": "9999-12-30"}),
+        ("/v1/insights/recurring", {"as_of": "0001-01-02"}),
+    ):
+        edge = await api.get(path, params=params)
+        assert (edge.status_code, edge.json()["error"]["code"]) == (422, "invalid_parameter"), path
     bob = (await api.get("/v1/insights/spending", "bob", params=NOV)).json()
     assert (bob["total"], bob["count"]) == (777.0, 1)
     no_scope = await api.http.get(

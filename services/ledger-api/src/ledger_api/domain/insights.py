@@ -47,6 +47,14 @@ class Interval(StrEnum):
     MONTH = "month"
 
 
+def shift(day: date, days: int, field: str) -> date:
+    """`day` moved by `days`; InvalidQuery naming `field` when that leaves the calendar (years 1..9999)."""
+    try:
+        return day + timedelta(days)
+    except OverflowError:
+        raise InvalidQuery(field, f"{field} is too close to the end of the calendar") from None
+
+
 @dataclass(frozen=True)
 class Window:
     """Dates, both included. Missing ends default to the DEFAULT_WINDOW_DAYS ending at `today`."""
@@ -56,8 +64,9 @@ class Window:
 
     @classmethod
     def of(cls, from_date: date | None, to_date: date | None, today: date) -> "Window":
-        to = to_date or (today if from_date is None else from_date + timedelta(DEFAULT_WINDOW_DAYS - 1))
-        start = from_date or to - timedelta(DEFAULT_WINDOW_DAYS - 1)
+        span = DEFAULT_WINDOW_DAYS - 1
+        to = to_date or (today if from_date is None else shift(from_date, span, "from"))
+        start = from_date or shift(to, -span, "to")
         if start > to:
             raise InvalidQuery("from", "the date range is inverted: from must be on or before to")
         if (to - start).days + 1 > MAX_WINDOW_DAYS:
@@ -122,7 +131,7 @@ class RecurringQuery:
 
     @property
     def since(self) -> date:
-        return self.as_of - timedelta(self.lookback_days)
+        return shift(self.as_of, -self.lookback_days, "as_of")
 
 
 @dataclass(frozen=True)
