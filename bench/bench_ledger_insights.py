@@ -337,7 +337,7 @@ async def _main(
 
 def run(quick: bool = False) -> list[dict[str, Any]]:
     total, mine = (200_000, 20_000) if quick else (1_000_000, 100_000)
-    n = 30 if quick else 100
+    n = 30 if quick else 60
     uid = uuid.uuid4().hex[:8]
     schema = f"bench_insights_{uid}"
     dsn, kafka = os.environ["DATABASE_URL"], os.environ["KAFKA_BOOTSTRAP_SERVERS"]
@@ -405,8 +405,9 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
         )
         with ExitStack() as stack:
             proc = stack.enter_context(
-                running_service(service, database_url=dsn, kafka_bootstrap_servers=kafka)
+                running_service(service, database_url=dsn, kafka_bootstrap_servers=kafka, wait=False)
             )
+            proc.wait_healthy(timeout=300)  # a loaded machine starts a process slowly
             try:
                 rows = asyncio.run(_main(dsn, schema, proc.port, proc.process.pid, truth, n))
             except Exception:
