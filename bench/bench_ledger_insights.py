@@ -83,8 +83,9 @@ def _fill_sql(total: int, mine: int) -> str:
                     ELSE 'TRANSFER_IN_ACCOUNT_TRANSFER' END,
                'learned', 0.9, 'learned:x'
         FROM generate_series(1, {mine * 5 // 200}) AS g,
-             LATERAL (SELECT round((50 + random() * 2000)::numeric, 2) AS a,
-                             date '{start}' + floor(random() * {DAYS})::int AS d) AS x,
+             -- `+ g * 0`: a subquery naming g is drawn again for every row (else once for all)
+             LATERAL (SELECT round((50 + random() * 2000 + g * 0)::numeric, 2) AS a,
+                             date '{start}' + floor(random() * {DAYS} + g * 0)::int AS d) AS x,
              generate_series(0, 1) AS leg;"""
 
 
@@ -105,12 +106,11 @@ def _planted(rng: random.Random, count: int) -> tuple[list[tuple[Any, ...]], dic
             first = stop - timedelta(CADENCE_DAYS[kind] * (n - 1) + rng.randrange(CADENCE_DAYS[kind]))
             dates = [first + timedelta(CADENCE_DAYS[kind] * i) for i in range(n)]
         elif kind == "annual":
-            dates = [stop - timedelta(365 * i + rng.randint(-3, 3)) for i in range(2)][::-1]
+            dates = [stop - timedelta(365 * i + rng.randint(0, 3)) for i in range(2)][::-1]
         else:
             n = rng.randint(6, 22)
-            days = (
-                [rng.randint(1, 14), rng.randint(15, 28)] if kind == "semi_monthly" else [rng.randint(1, 28)]
-            )
+            first_day = rng.randint(1, 13)  # semi-monthly: two days half a month apart (1st and 15th, ...)
+            days = [first_day, first_day + rng.randint(14, 15)] if kind == "semi_monthly" else [first_day]
             dates = []
             y, m = stop.year, stop.month
             while len(dates) < n * len(days):

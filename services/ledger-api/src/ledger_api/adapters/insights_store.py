@@ -11,7 +11,6 @@ from typing import Any
 import asyncpg
 
 from ..domain.insights import (
-    AMOUNT_SPREAD_MAX,
     AMOUNT_STEP_MIN,
     AMOUNT_STEP_SHARE,
     CADENCES,
@@ -183,7 +182,7 @@ def _cadence_sql() -> tuple[str, str, str]:
     """From domain.insights.CADENCES: the VALUES list, and the per-cadence on-time gap counts."""
     values = ",\n        ".join(
         f"('{c.name}', {c.split_mean[0]}, {c.split_mean[1]}, {c.min_occurrences}, interval '{c.step}', "
-        f"{c.grace_days})"
+        f"{c.grace_days}, {c.max_spread})"
         for c in CADENCES
     )
     fits = ",\n           ".join(
@@ -246,7 +245,7 @@ streams AS (
            {fits}
     FROM gaps GROUP BY key, outflow, cluster HAVING count(*) >= 2
 ),
-cadences (name, mean_min, mean_max, min_occurrences, step, grace) AS (
+cadences (name, mean_min, mean_max, min_occurrences, step, grace, max_spread) AS (
     VALUES
         {values}
 ),
@@ -259,7 +258,7 @@ classified AS (
       ON COALESCE(s.mean_half_month_gap, 0) >= c.mean_min AND COALESCE(s.mean_half_month_gap, 0) < c.mean_max
     WHERE s.occurrences >= c.min_occurrences
       AND {fit_of} >= {REGULAR_SHARE} * s.gaps
-      AND s.largest <= {AMOUNT_SPREAD_MAX} * s.smallest
+      AND s.largest <= c.max_spread * s.smallest
 )
 SELECT merchant, key, CASE WHEN outflow THEN 'outflow' ELSE 'inflow' END AS direction, frequency,
        category, account_id, occurrences, first_date, last_date, next_date,

@@ -102,6 +102,7 @@ class Cadence:
     step: str  # a PostgreSQL interval
     grace_days: int
     split_mean: tuple[float, float] = (0.0, 1e9)
+    max_spread: float = 1.6  # the largest amount at most this times the smallest
 
 
 REGULAR_SHARE = 0.75
@@ -110,15 +111,15 @@ CADENCES = (
     Cadence("biweekly", (12, 16), 3, "14 days", 5, (0.0, 14.6)),
     Cadence("semi_monthly", (12, 19), 4, "1 month", 6, (14.6, 1e9)),
     Cadence("monthly", (25, 36), 3, "1 month", 7),
-    Cadence("annual", (340, 390), 2, "1 year", 30),
+    # two payments a year apart at a similar price happen by chance: annual asks for a closer price
+    Cadence("annual", (340, 390), 2, "1 year", 30, max_spread=1.1),
 )
 
 # Amounts of one stream: sorted by size, a step of more than this share of the smaller amount (or of
 # AMOUNT_STEP_MIN, whichever is more) starts another stream at the same merchant; a stream whose largest
-# amount exceeds its smallest by more than AMOUNT_SPREAD_MAX is not a stream of payments but shopping.
+# amount exceeds its smallest by more than its cadence's `max_spread` is not a stream but shopping.
 AMOUNT_STEP_SHARE = 0.2
 AMOUNT_STEP_MIN = 2.0
-AMOUNT_SPREAD_MAX = 1.6
 DEFAULT_LOOKBACK_DAYS = 730
 
 
