@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from ..config import Settings
 from ..handlers import Deps
 from ..metrics import Metrics
-from . import api, errors, imports, reconciliations
+from . import api, errors, imports, insights_api, reconciliations
 
 
 def create_app(
@@ -44,4 +44,5 @@ def create_app(
         app.include_router(api.router)
         app.include_router(reconciliations.router)
         app.include_router(imports.router)
+        app.include_router(insights_api.router)
     return app

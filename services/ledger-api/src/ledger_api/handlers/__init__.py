@@ -7,6 +7,7 @@ command writes its rows, its `changes` row and the events describing it in ONE t
     queries.py                 transactions, one transaction, items, accounts, balance history
     edits.py                   PATCH: user edits + CategoryOverridden
     feed.py                    the change feed, SSE, refresh (SyncRequested, rate-limited per Item)
+    insights.py                spending, cash flow, net worth, recurring streams, the review queue
     projections.py             the consumer's batch handler: every stream into the ledger's tables
     transaction_projection.py  TransactionCategorized -> transactions (+ changes)
     item_projection.py         Items, accounts, balances, sync runs (+ changes)
