@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from bankstream_common.envelope import Envelope
+from bankstream_common.testing.waiting import wait_until
 from plaid_emulator.testing import RunningEmulator, running_emulator
 from sync_worker.config import Settings
 
@@ -333,3 +334,39 @@ async def test_not_ready_is_not_an_error_and_the_data_follows(
             assert {r["outcome"] for r in all_runs} == {"not_ready", "completed"}
             assert runs[0]["added"] == 700
             await assert_converged(worker, reader, slow, item["item_id"])
+
+
+async def test_pages_are_committed_as_they_arrive_and_a_restart_removes_what_vanished_meanwhile(
+    worker: Worker, emulator: RunningEmulator, reader
+) -> None:
+    """Each page is committed with its cursor while the loop goes on (ADR 0011). A restart
+    (MUTATION_DURING_PAGINATION) starts again from the loop's start cursor, whose answer no longer mentions
+    the pending transactions an earlier page published and that posted meanwhile (created and removed
+    since that cursor): the run publishes their removal, so the stream still equals the ground truth."""
+    item = emulator.create_item(transactions=300, ready=True)
+    item_id = item["item_id"]
+    await worker.link(item_id, item["access_token"])
+    await worker.wait_runs(item_id, 1)
+    for _ in range(700):  # 700 new pending transactions after the cursor: two pages
+        emulator.control("POST", f"/items/{item_id}/mutate", {})
+    emulator.set_fault(endpoint="/transactions/sync", item_id=item_id, latency_ms=1500, count=None)
+    await worker.request_sync(item_id)
+
+    async def first_page_committed() -> bool:
+        return bool((await worker.item(item_id))["loop_pages"])
+
+    await wait_until(first_page_committed, timeout=30)
+    page_one = await worker.pool.fetchval(
+        "SELECT added FROM sync_loop_pages WHERE item_id = $1 AND page = 1", item_id
+    )
+    assert len(page_one) == 500  # published: the page's events are in the outbox, or on Kafka already
+    emulator.refresh(item_id)  # every pending posts: the next page meets MUTATION_DURING_PAGINATION
+    runs = await worker.wait_runs(item_id, 2, timeout=60)
+    emulator.clear_faults()
+    run = runs[-1]
+    assert run["outcome"] == "completed" and run["restarts"] >= 1
+    events = await assert_converged(worker, reader, emulator, item_id)
+    removed = {e.data["transaction_id"] for e in events if e.data["change"] == "removed"}
+    assert set(page_one) <= removed, "every pending the first pass published is removed"
+    assert await worker.pool.fetchval("SELECT count(*) FROM sync_loop_pages WHERE item_id = $1", item_id) == 0
+    assert (await worker.item(item_id))["loop_run_id"] is None

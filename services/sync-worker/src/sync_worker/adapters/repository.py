@@ -57,7 +57,9 @@ UPDATE sync_items s SET lease_holder = $1 || '/' || gen_random_uuid()::text,
        wanted_triggers = '{}', want_refresh = false, updated_at = now()
 FROM due WHERE s.item_id = due.item_id
 RETURNING s.item_id, s.lease_holder, s.cursor, s.last_sequence, s.trigger_version, s.failed_runs,
-          due.wanted_triggers AS triggers, due.want_refresh AS refresh"""
+          due.wanted_triggers AS triggers, due.want_refresh AS refresh,
+          s.loop_run_id, s.loop_cursor, s.loop_started_at, s.loop_first_sequence, s.loop_pages,
+          s.loop_added, s.loop_modified, s.loop_removed, s.loop_restarts"""
 
 # The fence every outcome passes, in the outcome's own transaction: the row locked, and whether the lease
 # is still this claim's and has not run out (clock_timestamp: the moment of the check, not of BEGIN).
@@ -78,6 +80,23 @@ class Claim:
     failed_runs: int
     triggers: tuple[str, ...]
     refresh: bool
+    loop: "OpenLoop | None" = None
+
+
+@dataclass(frozen=True)
+class OpenLoop:
+    """A pagination loop an earlier run left open (it committed pages, then crashed or failed): the next
+    run carries it on from the Item's `cursor`."""
+
+    run_id: str
+    start_cursor: str
+    started_at: dt.datetime
+    first_sequence: int
+    pages: int
+    added: int
+    modified: int
+    removed: int
+    restarts: int
 
 
 @dataclass(frozen=True)
@@ -146,6 +165,7 @@ class SyncRepository:
                 r["failed_runs"],
                 tuple(r["triggers"]),
                 r["refresh"],
+                _open_loop(r),
             )
             for r in rows
         ]
@@ -190,15 +210,87 @@ class SyncRepository:
         safe; a released batch belongs to the relay until it is published)."""
         await outbox.discard_unreleased(self._pool, item_id)
 
-    async def _fence(self, conn: asyncpg.Connection, claim: Claim, *, cursor: bool) -> str | None:
-        """Lock the Item's row; its status when the claim still holds an unexpired lease (and the cursor is
-        unmoved). Called inside the outcome's transaction, so a run that lost its lease never commits."""
+    async def _fence(
+        self, conn: asyncpg.Connection, claim: Claim, at: tuple[str, int] | None = None
+    ) -> str | None:
+        """Lock the Item's row; its status when the claim still holds an unexpired lease (and the cursor and
+        last sequence are still `at`, what the run last committed). Called inside the outcome's
+        transaction, so a run that lost its lease never commits."""
         row = await conn.fetchrow(FENCE, claim.item_id, claim.lease)
         if row is None or not row["held"]:
             return None
-        if cursor and (row["cursor"] != claim.cursor or row["last_sequence"] != claim.last_sequence):
+        if at is not None and (row["cursor"], row["last_sequence"]) != at:
             return None
         return str(row["status"])
+
+    async def checkpoint(
+        self, claim: Claim, at: tuple[str, int], batch: uuid.UUID, count: int, page: "PageCommit"
+    ) -> bool:
+        """Commit one page of an open loop (has_more was true): its staged batch released, the next page's
+        cursor, the loop's state, the ids it touched. False if fenced off (or the Item was removed)."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            status = await self._fence(conn, claim, at)
+            if status is None or status == "removed":
+                return False
+            released = await outbox.release_batch(conn, batch)
+            if released != count:
+                raise RuntimeError(f"{count} events were built but {released} were staged")
+            await conn.execute(
+                """UPDATE sync_items SET cursor = $2, last_sequence = $3, loop_run_id = $4, loop_cursor = $5,
+                       loop_started_at = $6, loop_first_sequence = $7, loop_pages = $8, loop_added = $9,
+                       loop_modified = $10, loop_removed = $11, loop_restarts = $12, updated_at = now()
+                   WHERE item_id = $1""",
+                claim.item_id,
+                page.cursor,
+                page.last_sequence,
+                uuid.UUID(page.loop.run_id),
+                page.loop.start_cursor,
+                page.loop.started_at,
+                page.loop.first_sequence,
+                page.loop.pages,
+                page.loop.added,
+                page.loop.modified,
+                page.loop.removed,
+                page.loop.restarts,
+            )
+            await conn.execute(
+                """INSERT INTO sync_loop_pages (item_id, page, pass, added, added_accounts, mentioned)
+                   VALUES ($1, $2, $3, $4, $5, $6)
+                   ON CONFLICT (item_id, page) DO UPDATE SET pass = excluded.pass, added = excluded.added,
+                       added_accounts = excluded.added_accounts, mentioned = excluded.mentioned""",
+                claim.item_id,
+                page.loop.pages,
+                page.loop.restarts,
+                [t for t, _ in page.added],
+                [a for _, a in page.added],
+                list(page.mentioned),
+            )
+        return True
+
+    async def vanished(
+        self, item_id: str, final_pass: int, last_page: Collection[str]
+    ) -> list[tuple[str, str]]:
+        """(transaction_id, account_id) that the open loop's earlier passes committed as added and neither
+        its final pass's committed pages nor `last_page` (the final pass's ids not yet committed) mention,
+        in the order they were published."""
+        rows = await self._pool.fetch(
+            """WITH earlier AS (
+                   SELECT p.page, a.ord, a.t, a.acct FROM sync_loop_pages p,
+                          unnest(p.added, p.added_accounts) WITH ORDINALITY AS a(t, acct, ord)
+                   WHERE p.item_id = $1 AND p.pass < $2),
+               final AS (
+                   SELECT unnest(p.added || p.mentioned) AS t FROM sync_loop_pages p
+                   WHERE p.item_id = $1 AND p.pass = $2
+                   UNION ALL SELECT unnest($3::text[]))
+               SELECT DISTINCT ON (e.t) e.t, e.acct, e.page, e.ord FROM earlier e
+               WHERE NOT EXISTS (SELECT 1 FROM final f WHERE f.t = e.t)
+               ORDER BY e.t, e.page DESC, e.ord DESC""",
+            item_id,
+            final_pass,
+            list(last_page),
+        )
+        ordered = sorted(rows, key=lambda r: (r["page"], r["ord"]))
+        return [(r["t"], r["acct"]) for r in ordered]
 
     async def commit_run(
         self,
@@ -208,25 +300,33 @@ class SyncRepository:
         next_cursor: str,
         last_sequence: int,
         update_status: str | None,
+        at: tuple[str, int],
         staged: tuple[uuid.UUID, int],
         events: Sequence[Outgoing],
+        vanished: Sequence[StagedEvent] = (),
         retry_after: float | None = None,
     ) -> bool:
         """The run's events, new cursor, history row and Item state in ONE transaction; False if fenced off.
 
-        `staged` is (attempt, count): the outbox batch of staged transaction events is released first,
-        then `events` (accounts, the run report) are enqueued after it. `retry_after` (NOT_READY): keep
-        the Item wanted that many seconds from now, in case the webhook announcing its data is lost.
+        `at` is what the run last committed (the fence); `staged` is (batch, count): the loop's last page,
+        released first, then the `vanished` removals, then `events` (accounts, the run report). The open
+        loop's state is cleared. `retry_after` (NOT_READY): keep the Item wanted that many seconds from
+        now, in case the webhook announcing its data is lost.
         """
-        attempt, count = staged
+        batch, count = staged
         async with self._pool.acquire() as conn, conn.transaction():
-            status = await self._fence(conn, claim, cursor=True)
+            status = await self._fence(conn, claim, at)
             if status is None:
                 return False
             if status != "removed":
-                released = await outbox.release_batch(conn, attempt)
+                released = await outbox.release_batch(conn, batch)
                 if released != count:
                     raise RuntimeError(f"{count} events were built but {released} were staged")
+                topic = self._prefix + TRANSACTIONS_TOPIC
+                await outbox.enqueue_encoded(
+                    conn,
+                    [(uuid.UUID(e), topic, key, TRANSACTION_CHANGED, body) for _, e, key, body in vanished],
+                )
                 await outbox.enqueue_many(conn, self._topics(events))
             # what attempts abandoned by a pagination restart staged (this one is released by now)
             await outbox.discard_unreleased(conn, claim.item_id)
@@ -234,6 +334,9 @@ class SyncRepository:
                 """UPDATE sync_items SET cursor = $2, last_sequence = $3, update_status = $4,
                        lease_holder = NULL, lease_until = NULL, failed_runs = 0, not_before = NULL,
                        last_error_code = NULL, last_synced_at = now(), updated_at = now(),
+                       loop_run_id = NULL, loop_cursor = NULL, loop_started_at = NULL,
+                       loop_first_sequence = NULL, loop_pages = 0, loop_added = 0, loop_modified = 0,
+                       loop_removed = 0, loop_restarts = 0,
                        wanted_at = CASE WHEN trigger_version <> $5 THEN wanted_at
                                         WHEN $6::float8 IS NULL THEN NULL
                                         ELSE now() + make_interval(secs => $6::float8) END
@@ -245,6 +348,7 @@ class SyncRepository:
                 claim.trigger_version,
                 retry_after,
             )
+            await conn.execute("DELETE FROM sync_loop_pages WHERE item_id = $1", claim.item_id)
             await insert_run(conn, record)
         return True
 
@@ -253,7 +357,7 @@ class SyncRepository:
     ) -> bool:
         """Record a failed run and decide the Item's state: retry later, pause, remove or wait."""
         async with self._pool.acquire() as conn, conn.transaction():
-            if await self._fence(conn, claim, cursor=False) is None:
+            if await self._fence(conn, claim) is None:
                 return False
             await outbox.enqueue_many(conn, self._topics(events))
             await outbox.discard_unreleased(conn, claim.item_id)
@@ -293,6 +397,33 @@ class SyncRepository:
             limit,
         )
         return int(result.split()[-1])
+
+
+@dataclass(frozen=True)
+class PageCommit:
+    """What a page's checkpoint writes besides its events."""
+
+    cursor: str
+    last_sequence: int
+    loop: OpenLoop
+    added: Sequence[tuple[str, str]]
+    mentioned: Sequence[str]
+
+
+def _open_loop(r: asyncpg.Record) -> OpenLoop | None:
+    if r["loop_run_id"] is None:
+        return None
+    return OpenLoop(
+        str(r["loop_run_id"]),
+        r["loop_cursor"],
+        r["loop_started_at"],
+        r["loop_first_sequence"],
+        r["loop_pages"],
+        r["loop_added"],
+        r["loop_modified"],
+        r["loop_removed"],
+        r["loop_restarts"],
+    )
 
 
 async def insert_run(conn: asyncpg.Connection, r: RunRecord) -> None:
