@@ -161,6 +161,27 @@ async def test_mutation_during_pagination_restarts_from_the_start_cursor(
     await assert_converged(worker, reader, emulator, item["item_id"])
 
 
+async def test_a_run_whose_restarts_ran_out_is_retried_with_backoff_and_counted(
+    worker: Worker, emulator: RunningEmulator, reader
+) -> None:
+    """Under changes that keep coming, a run's pagination restarts run out (3 in these tests): the run
+    fails, counted, and is retried after the run backoff instead of waiting for the next trigger."""
+    item = emulator.create_item(transactions=1200, ready=True)
+    item_id = item["item_id"]
+    emulator.control("POST", f"/items/{item_id}/mutate", {"during_pagination": 4})  # all 4 passes of run 1
+    await worker.link(item_id, item["access_token"])
+    runs = await worker.wait_runs(item_id, 2, timeout=30)
+    assert [(r["outcome"], r["error_code"]) for r in runs] == [
+        ("failed", "TRANSACTIONS_SYNC_MUTATION_DURING_PAGINATION"),
+        ("completed", None),
+    ]
+    assert runs[1]["restarts"] == 4  # the loop's: 3 in the failed run, 1 in the one that completed it
+    metrics = worker.container.metrics
+    assert metrics.restarts_exhausted.labels("retry")._value.get() == 1
+    assert metrics.retries.labels("mutation_restart")._value.get() == 4
+    await assert_converged(worker, reader, emulator, item_id)
+
+
 async def test_rate_limits_and_outages_are_retried_with_backoff_and_counted(
     worker: Worker, emulator: RunningEmulator, reader
 ) -> None:

@@ -119,8 +119,11 @@ class ItemSyncer:
             except MutationDuringPagination:
                 if restarts >= self._policy.max_restarts:
                     raise
+                delay = self._policy.restart_backoff.delay(restarts)
                 restarts += 1
                 self._metrics.retries.labels("mutation_restart").inc()
+                log.info("pagination restarts", item_id=claim.item_id, restart=restarts, delay=round(delay, 2))
+                await asyncio.sleep(delay)  # changes often come in bursts: let this one settle
                 collected.restart()
 
     async def _paginate(self, token: str, claim: Claim, collected: Collected) -> None:
@@ -321,6 +324,8 @@ class ItemSyncer:
             self._metrics.leases_lost.inc()
             return "fenced"
         self._metrics.run_failures.labels(error.error_code, next_step).inc()
+        if isinstance(error, MutationDuringPagination):
+            self._metrics.restarts_exhausted.labels(next_step).inc()
         log.warning(
             "sync run failed",
             item_id=claim.item_id,
