@@ -43,6 +43,7 @@ def worker_env(
         "SYNC_WORKER_LEASE_SECONDS": "2",
         "SYNC_WORKER_POLL_INTERVAL_SECONDS": "0.1",
         "SYNC_WORKER_PLAID_SYNC_CALLS_PER_WINDOW": "0",  # the emulator runs without rate limits here
+        "SYNC_WORKER_PLAID_CLIENT_SYNC_CALLS_PER_WINDOW": "0",
     }
 
 

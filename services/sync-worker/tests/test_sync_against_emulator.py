@@ -6,13 +6,14 @@ import asyncio
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
+import asyncpg
 import pytest
 from bankstream_common.envelope import Envelope
 from bankstream_common.testing.waiting import wait_until
 from plaid_emulator.testing import RunningEmulator, running_emulator
 from sync_worker.config import Settings
 
-from .harness import Worker, running_worker, settings_for
+from .harness import EmulatorTokens, Worker, running_worker, settings_for
 from .stream import DistinctEvents, apply, decode, differences, per_account_in_order
 
 pytestmark = pytest.mark.integration
@@ -232,6 +233,66 @@ async def test_a_large_backfill_is_paced_within_the_items_rate_limit_and_meets_n
             assert metrics.retries.labels("rate_limited")._value.get() == 0
             assert metrics.pacing_seconds._value.get() > 1.5  # it did wait, for at least a window
     finally:
+        emulator.control(
+            "POST",
+            "/rate_limits",
+            {
+                "enabled": False,
+                "reset": True,
+                "window_seconds": 60,
+                "limits": {"/transactions/sync": [50, 2500]},
+            },
+        )
+
+
+async def test_a_worker_restarted_mid_window_respects_the_calls_made_before_and_meets_no_429(
+    database_url: str, kafka_bootstrap_servers: str, emulator: RunningEmulator, uid: str, reader
+) -> None:
+    """The pacing window lives in PostgreSQL: when the worker syncing an Item stops in the middle of a
+    window, the one that takes the Item over (it has no memory of those calls, as a restarted process)
+    waits for the calls already made, so Plaid's per-Item limit (4 calls in 30 s here, on both sides)
+    never answers 429."""
+    limits = {"/transactions/sync": [4, 1000]}
+    emulator.control(
+        "POST", "/rate_limits", {"enabled": True, "reset": True, "window_seconds": 30, "limits": limits}
+    )
+    settings = _settings(
+        database_url,
+        kafka_bootstrap_servers,
+        emulator,
+        uid,
+        plaid_sync_calls_per_window=4,
+        plaid_sync_window_seconds=30,
+    )
+    item = emulator.create_item(transactions=3000, ready=True)  # 6 pages: 4 in the first window
+    item_id, token = item["item_id"], item["access_token"]
+    tokens = EmulatorTokens({item_id: token})
+    one, two = running_worker(settings, tokens=tokens), running_worker(settings, tokens=tokens)
+    workers = await asyncio.gather(one.__aenter__(), two.__aenter__())  # both up: no start-up in the way
+    running = {0: one, 1: two}
+    try:
+        await workers[0].link(item_id, token)
+
+        async def window_used() -> asyncpg.Record | None:
+            state = await workers[0].item(item_id)
+            return state if state is not None and state["loop_pages"] >= 3 else None
+
+        state = await wait_until(window_used, timeout=30)
+        # the worker that holds the Item stops mid-window; the other takes it over at once
+        holder = 0 if state["lease_holder"].startswith(workers[0].container.repo.worker) else 1
+        await running.pop(holder).__aexit__(None, None, None)
+        other = workers[1 - holder]
+        runs = await other.wait_runs(item_id, 1, timeout=90)
+        assert [r["outcome"] for r in runs] == ["completed"]
+        for worker in workers:
+            metrics = worker.container.metrics
+            assert metrics.plaid_requests.labels("sync", "TRANSACTIONS_SYNC_LIMIT")._value.get() == 0
+            assert metrics.retries.labels("rate_limited")._value.get() == 0
+        assert other.container.metrics.pacing_seconds._value.get() > 5.0  # it waited for the window
+        await assert_converged(other, reader, emulator, item_id)
+    finally:
+        for cm in running.values():
+            await cm.__aexit__(None, None, None)
         emulator.control(
             "POST",
             "/rate_limits",

@@ -22,7 +22,7 @@ from typing import Any, Protocol, TypeVar
 import structlog
 from bankstream_common.envelope import Envelope
 
-from ..adapters.pacing import ItemPacer
+from ..adapters.pacing import SyncCallPacer
 from ..adapters.page_builder import PageBuilder
 from ..adapters.repository import Claim, OpenLoop, PageCommit, RunRecord, SyncRepository
 from ..adapters.token_provider import TokenProvider
@@ -62,7 +62,7 @@ class ItemSyncer:
         policy: RetryPolicy,
         *,
         pages: PageBuilder,
-        pacer: ItemPacer,
+        pacer: SyncCallPacer,
         not_ready_retry_seconds: float = 60.0,
     ) -> None:
         self._repo, self._plaid, self._tokens, self._metrics = repo, plaid, tokens, metrics
@@ -122,7 +122,7 @@ class ItemSyncer:
                 delay = self._policy.restart_backoff.delay(restarts)
                 restarts += 1
                 self._metrics.retries.labels("mutation_restart").inc()
-                log.info("pagination restarts", item_id=claim.item_id, restart=restarts, delay=round(delay, 2))
+                log.info("pagination restart", item_id=claim.item_id, restart=restarts, delay=round(delay, 2))
                 await asyncio.sleep(delay)  # changes often come in bursts: let this one settle
                 collected.restart()
 
@@ -155,7 +155,7 @@ class ItemSyncer:
                 try:
                     return await self._plaid.sync_page_raw(token, cursor)
                 except RateLimited:
-                    self._pacer.saturate(item_id)
+                    await self._pacer.saturate(item_id)
                     raise
 
         return self._plaid_call("sync", paced)
