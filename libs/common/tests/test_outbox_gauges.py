@@ -42,7 +42,9 @@ async def test_the_gauges_show_the_backlog_while_the_relay_cannot_publish_and_cl
     )
     task = asyncio.create_task(relay.run())
     try:
-        events = [Envelope.new(source="t", type="bankstream.test.v1", subject="s", data={}) for _ in range(30)]
+        events = [
+            Envelope.new(source="t", type="bankstream.test.v1", subject="s", data={}) for _ in range(30)
+        ]
         async with pool.acquire() as conn, conn.transaction():
             await outbox.enqueue_many(conn, [(topic, f"k{i}", e) for i, e in enumerate(events)])
         released, unreleased = uuid.uuid4(), uuid.uuid4()

@@ -22,7 +22,7 @@ from plaid_emulator.testing import running_emulator
 from .stream import DistinctEvents, apply, decode, differences, per_account_in_order
 from .test_crash_rounds import PROCS, worker_env
 
-pytestmark = [pytest.mark.integration, pytest.mark.e2e]
+pytestmark = [pytest.mark.integration, pytest.mark.e2e, pytest.mark.timeout(1500)]
 ITEMS, TRANSACTIONS, KILLS = 3, 10_000, 6
 
 
