@@ -46,8 +46,13 @@ async def test_sigkills_under_plaids_rate_limits_converge(
         async def start() -> subprocess.Popen[bytes]:
             proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=log)
             assert proc.stdout is not None
-            line = await asyncio.wait_for(asyncio.to_thread(proc.stdout.readline), 120)
-            assert line == b"worker started\n", (tmp_path / "worker.log").read_text()[-3000:]
+            try:
+                line = await asyncio.wait_for(asyncio.to_thread(proc.stdout.readline), 300)
+                assert line == b"worker started\n", (tmp_path / "worker.log").read_text()[-3000:]
+            except BaseException:
+                proc.kill()
+                proc.wait()
+                raise
             return proc
 
         pool = await asyncpg.create_pool(
