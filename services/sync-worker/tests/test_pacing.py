@@ -40,7 +40,7 @@ async def test_no_call_starts_while_limit_calls_are_in_flight_or_answered_within
     for started, _, _ in calls:
         busy = [c for c in calls if c[0] < started and c[1] > started - WINDOW]
         assert len(busy) < LIMIT, (started, busy)
-    assert sum(1 for c in calls if c[2] == 0) == LIMIT  # only the first LIMIT calls went at once
+    assert sum(1 for c in calls if c[2] > 0) >= len(calls) - 2 * LIMIT  # the rest waited for slots
 
 
 async def test_a_restarted_worker_sees_the_calls_of_the_window_and_waits(pool: asyncpg.Pool) -> None:

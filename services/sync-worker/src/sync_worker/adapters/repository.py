@@ -20,6 +20,8 @@ from bankstream_common import outbox
 from ..domain.events import TRANSACTION_CHANGED, TRANSACTIONS_TOPIC
 from ..domain.run import Outgoing, StagedEvent
 from ..domain.triggers import TriggerAction
+from . import open_loops
+from .open_loops import OpenLoop, PageCommit
 
 _MERGE_TRIGGER = """CASE WHEN $2 = '' OR $2 = ANY(sync_items.wanted_triggers) THEN sync_items.wanted_triggers
                          ELSE sync_items.wanted_triggers || $2 END"""
@@ -80,23 +82,7 @@ class Claim:
     failed_runs: int
     triggers: tuple[str, ...]
     refresh: bool
-    loop: "OpenLoop | None" = None
-
-
-@dataclass(frozen=True)
-class OpenLoop:
-    """A pagination loop an earlier run left open (it committed pages, then crashed or failed): the next
-    run carries it on from the Item's `cursor`."""
-
-    run_id: str
-    start_cursor: str
-    started_at: dt.datetime
-    first_sequence: int
-    pages: int
-    added: int
-    modified: int
-    removed: int
-    restarts: int
+    loop: OpenLoop | None = None
 
 
 @dataclass(frozen=True)
@@ -165,7 +151,7 @@ class SyncRepository:
                 r["failed_runs"],
                 tuple(r["triggers"]),
                 r["refresh"],
-                _open_loop(r),
+                open_loops.from_row(r),
             )
             for r in rows
         ]
@@ -224,7 +210,7 @@ class SyncRepository:
         return str(row["status"])
 
     async def checkpoint(
-        self, claim: Claim, at: tuple[str, int], batch: uuid.UUID, count: int, page: "PageCommit"
+        self, claim: Claim, at: tuple[str, int], batch: uuid.UUID, count: int, page: PageCommit
     ) -> bool:
         """Commit one page of an open loop (has_more was true): its staged batch released, the next page's
         cursor, the loop's state, the ids it touched. False if fenced off (or the Item was removed)."""
@@ -235,62 +221,14 @@ class SyncRepository:
             released = await outbox.release_batch(conn, batch)
             if released != count:
                 raise RuntimeError(f"{count} events were built but {released} were staged")
-            await conn.execute(
-                """UPDATE sync_items SET cursor = $2, last_sequence = $3, loop_run_id = $4, loop_cursor = $5,
-                       loop_started_at = $6, loop_first_sequence = $7, loop_pages = $8, loop_added = $9,
-                       loop_modified = $10, loop_removed = $11, loop_restarts = $12, updated_at = now()
-                   WHERE item_id = $1""",
-                claim.item_id,
-                page.cursor,
-                page.last_sequence,
-                uuid.UUID(page.loop.run_id),
-                page.loop.start_cursor,
-                page.loop.started_at,
-                page.loop.first_sequence,
-                page.loop.pages,
-                page.loop.added,
-                page.loop.modified,
-                page.loop.removed,
-                page.loop.restarts,
-            )
-            await conn.execute(
-                """INSERT INTO sync_loop_pages (item_id, page, pass, added, added_accounts, mentioned)
-                   VALUES ($1, $2, $3, $4, $5, $6)
-                   ON CONFLICT (item_id, page) DO UPDATE SET pass = excluded.pass, added = excluded.added,
-                       added_accounts = excluded.added_accounts, mentioned = excluded.mentioned""",
-                claim.item_id,
-                page.loop.pages,
-                page.loop.restarts,
-                [t for t, _ in page.added],
-                [a for _, a in page.added],
-                list(page.mentioned),
-            )
+            await open_loops.record_page(conn, claim.item_id, page)
         return True
 
     async def vanished(
         self, item_id: str, final_pass: int, last_page: Collection[str]
     ) -> list[tuple[str, str]]:
-        """(transaction_id, account_id) that the open loop's earlier passes committed as added and neither
-        its final pass's committed pages nor `last_page` (the final pass's ids not yet committed) mention,
-        in the order they were published."""
-        rows = await self._pool.fetch(
-            """WITH earlier AS (
-                   SELECT p.page, a.ord, a.t, a.acct FROM sync_loop_pages p,
-                          unnest(p.added, p.added_accounts) WITH ORDINALITY AS a(t, acct, ord)
-                   WHERE p.item_id = $1 AND p.pass < $2),
-               final AS (
-                   SELECT unnest(p.added || p.mentioned) AS t FROM sync_loop_pages p
-                   WHERE p.item_id = $1 AND p.pass = $2
-                   UNION ALL SELECT unnest($3::text[]))
-               SELECT DISTINCT ON (e.t) e.t, e.acct, e.page, e.ord FROM earlier e
-               WHERE NOT EXISTS (SELECT 1 FROM final f WHERE f.t = e.t)
-               ORDER BY e.t, e.page DESC, e.ord DESC""",
-            item_id,
-            final_pass,
-            list(last_page),
-        )
-        ordered = sorted(rows, key=lambda r: (r["page"], r["ord"]))
-        return [(r["t"], r["acct"]) for r in ordered]
+        """See `open_loops.vanished`."""
+        return await open_loops.vanished(self._pool, item_id, final_pass, last_page)
 
     async def commit_run(
         self,
@@ -334,9 +272,6 @@ class SyncRepository:
                 """UPDATE sync_items SET cursor = $2, last_sequence = $3, update_status = $4,
                        lease_holder = NULL, lease_until = NULL, failed_runs = 0, not_before = NULL,
                        last_error_code = NULL, last_synced_at = now(), updated_at = now(),
-                       loop_run_id = NULL, loop_cursor = NULL, loop_started_at = NULL,
-                       loop_first_sequence = NULL, loop_pages = 0, loop_added = 0, loop_modified = 0,
-                       loop_removed = 0, loop_restarts = 0,
                        wanted_at = CASE WHEN trigger_version <> $5 THEN wanted_at
                                         WHEN $6::float8 IS NULL THEN NULL
                                         ELSE now() + make_interval(secs => $6::float8) END
@@ -348,7 +283,7 @@ class SyncRepository:
                 claim.trigger_version,
                 retry_after,
             )
-            await conn.execute("DELETE FROM sync_loop_pages WHERE item_id = $1", claim.item_id)
+            await open_loops.close(conn, claim.item_id)
             await insert_run(conn, record)
         return True
 
@@ -397,33 +332,6 @@ class SyncRepository:
             limit,
         )
         return int(result.split()[-1])
-
-
-@dataclass(frozen=True)
-class PageCommit:
-    """What a page's checkpoint writes besides its events."""
-
-    cursor: str
-    last_sequence: int
-    loop: OpenLoop
-    added: Sequence[tuple[str, str]]
-    mentioned: Sequence[str]
-
-
-def _open_loop(r: asyncpg.Record) -> OpenLoop | None:
-    if r["loop_run_id"] is None:
-        return None
-    return OpenLoop(
-        str(r["loop_run_id"]),
-        r["loop_cursor"],
-        r["loop_started_at"],
-        r["loop_first_sequence"],
-        r["loop_pages"],
-        r["loop_added"],
-        r["loop_modified"],
-        r["loop_removed"],
-        r["loop_restarts"],
-    )
 
 
 async def insert_run(conn: asyncpg.Connection, r: RunRecord) -> None:

@@ -22,9 +22,10 @@ from typing import Any, Protocol, TypeVar
 import structlog
 from bankstream_common.envelope import Envelope
 
+from ..adapters.open_loops import OpenLoop, PageCommit
 from ..adapters.pacing import SyncCallPacer
 from ..adapters.page_builder import PageBuilder
-from ..adapters.repository import Claim, OpenLoop, PageCommit, RunRecord, SyncRepository
+from ..adapters.repository import Claim, RunRecord, SyncRepository
 from ..adapters.token_provider import TokenProvider
 from ..domain import events
 from ..domain.errors import (
