@@ -82,8 +82,9 @@ async def test_a_worker_killed_at_90_percent_of_a_backfill_repeats_no_committed_
             assert called - committed <= PAGE_PROCESSES + 2, (called, committed)
 
             proc = await start()
-            for _ in range(1200):
-                if await pool.fetchval("SELECT count(*) FROM sync_runs WHERE item_id = $1", item_id):
+            for _ in range(2400):  # the run completed and the relay published everything
+                done = await pool.fetchval("SELECT count(*) FROM sync_runs WHERE item_id = $1", item_id)
+                if done and not await pool.fetchval("SELECT count(*) FROM outbox"):
                     break
                 await asyncio.sleep(0.05)
             proc.terminate()
