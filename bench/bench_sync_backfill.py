@@ -272,6 +272,7 @@ async def _backfill(dsn: str, kafka: str, url: str, items: int, per_item: int, s
         # the emulator runs without Plaid's rate limits here, as its raw page rate is measured: no pacing
         # (with them, one Item could not go beyond 50 pages a minute: 25,000 transactions)
         plaid_sync_calls_per_window=0,
+        plaid_client_sync_calls_per_window=0,
     )  # type: ignore[call-arg]
     relay_env = {
         "SYNC_WORKER_ENV": "test",

@@ -1,4 +1,5 @@
-"""The worker SIGKILLed at random moments during a 50,000-transaction backfill, restarted, several rounds:
+"""The worker SIGKILLed at random moments during a 50,000-transaction backfill (while it pages, and while the
+relay has events to publish), restarted, several rounds:
 the published stream, deduplicated by event id and applied in order, equals the emulator's ground truth
 exactly, and each change was committed once (one completed run, sequences 1..N)."""
 
@@ -45,14 +46,17 @@ def worker_env(
         "SYNC_WORKER_LEASE_SECONDS": "2",
         "SYNC_WORKER_POLL_INTERVAL_SECONDS": "0.1",
         "SYNC_WORKER_PLAID_SYNC_CALLS_PER_WINDOW": "0",  # the emulator runs without rate limits here
+        "SYNC_WORKER_PLAID_CLIENT_SYNC_CALLS_PER_WINDOW": "0",
     }
 
 
 async def phase(pool: asyncpg.Pool, item_id: str) -> str:
-    """fetching (nothing committed yet), publishing (committed, outbox not drained) or done."""
-    if not await pool.fetchval("SELECT count(*) FROM sync_runs WHERE item_id = $1", item_id):
-        return "fetching"
+    """fetching (the run has not completed; pages are committed, and published, as they come), with
+    "+publishing" while the relay has events to publish; publishing (completed, outbox not drained); done."""
+    completed = await pool.fetchval("SELECT count(*) FROM sync_runs WHERE item_id = $1", item_id)
     unsent = await pool.fetchval("SELECT count(*) FROM outbox")
+    if not completed:
+        return "fetching+publishing" if unsent else "fetching"
     return "publishing" if unsent else "done"
 
 
@@ -107,24 +111,24 @@ async def test_sigkill_during_a_large_backfill_converges_to_ground_truth(
             for round_ in range(4):
                 if round_ > 0:
                     proc = await start()
-                if round_ < 2:  # before the commit: while paging and staging
+                if round_ < 2:  # before the run completes: while paging and staging
                     for _ in range(3000):
                         if await staged(pool, item_id) or await phase(pool, item_id) != "fetching":
                             break
                         await asyncio.sleep(0.01)
                     await asyncio.sleep(rng.uniform(0.0, 0.5))
-                else:  # after the commit, while the relay is publishing
-                    for _ in range(3000):  # the commit happens (and the relay starts publishing)
-                        if await phase(pool, item_id) != "fetching":
+                else:  # while the relay has events to publish (pages are released as they are committed)
+                    for _ in range(3000):
+                        if "publishing" in await phase(pool, item_id) or await phase(pool, item_id) == "done":
                             break
-                        await asyncio.sleep(0.02)
-                    await asyncio.sleep(rng.uniform(0.0, 0.6))
+                        await asyncio.sleep(0.01)
                 killed_in.append(await phase(pool, item_id))
                 proc.send_signal(signal.SIGKILL)
                 proc.wait()
                 if killed_in[-1] == "done":
                     break
-            assert "fetching" in killed_in and "publishing" in killed_in, killed_in
+            assert any("fetching" in k for k in killed_in), killed_in
+            assert any("publishing" in k for k in killed_in), killed_in
 
             proc = await start()
             for _ in range(1200):

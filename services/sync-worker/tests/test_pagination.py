@@ -2,6 +2,7 @@
 it reads from raw bytes (next cursor, change count) are wrong: every page once, in order, numbered without
 gaps. The pages here are canned bodies; the loop against the emulator is in test_sync_against_emulator."""
 
+import datetime as dt
 import json
 
 import pytest
@@ -51,10 +52,10 @@ async def test_pipelined_pages_equal_the_sequential_loop(processes: int, lying: 
 
     staged: list[tuple[int, str, str, bytes]] = []
 
-    async def stage(events: list[tuple[int, str, str, bytes]]) -> None:
+    async def stage(events: list[tuple[int, str, str, bytes]], _: object) -> None:
         staged.extend(events)
 
-    collected = Collected("item-1", "run-1", "", 101)
+    collected = Collected("item-1", "run-1", "", 101, dt.datetime.now(dt.UTC))
     builder = PageBuilder(processes)
     await builder.start()
     try:

@@ -43,6 +43,7 @@ async def commit(repo: SyncRepository, claim: Claim, cursor: str = "c1") -> bool
         next_cursor=cursor,
         last_sequence=claim.last_sequence,
         update_status=None,
+        at=(claim.cursor, claim.last_sequence),
         staged=(uuid.uuid4(), 0),
         events=[],
     )
@@ -94,6 +95,7 @@ async def test_the_commit_releases_its_attempts_events_and_drops_those_of_abando
         next_cursor="c1",
         last_sequence=4,
         update_status=None,
+        at=(claim.cursor, claim.last_sequence),
         staged=(final, 4),
         events=[],
     )

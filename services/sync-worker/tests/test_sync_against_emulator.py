@@ -6,12 +6,14 @@ import asyncio
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
+import asyncpg
 import pytest
 from bankstream_common.envelope import Envelope
+from bankstream_common.testing.waiting import wait_until
 from plaid_emulator.testing import RunningEmulator, running_emulator
 from sync_worker.config import Settings
 
-from .harness import Worker, running_worker, settings_for
+from .harness import EmulatorTokens, Worker, running_worker, settings_for
 from .stream import DistinctEvents, apply, decode, differences, per_account_in_order
 
 pytestmark = pytest.mark.integration
@@ -160,6 +162,27 @@ async def test_mutation_during_pagination_restarts_from_the_start_cursor(
     await assert_converged(worker, reader, emulator, item["item_id"])
 
 
+async def test_a_run_whose_restarts_ran_out_is_retried_with_backoff_and_counted(
+    worker: Worker, emulator: RunningEmulator, reader
+) -> None:
+    """Under changes that keep coming, a run's pagination restarts run out (3 in these tests): the run
+    fails, counted, and is retried after the run backoff instead of waiting for the next trigger."""
+    item = emulator.create_item(transactions=1200, ready=True)
+    item_id = item["item_id"]
+    emulator.control("POST", f"/items/{item_id}/mutate", {"during_pagination": 4})  # all 4 passes of run 1
+    await worker.link(item_id, item["access_token"])
+    runs = await worker.wait_runs(item_id, 2, timeout=30)
+    assert [(r["outcome"], r["error_code"]) for r in runs] == [
+        ("failed", "TRANSACTIONS_SYNC_MUTATION_DURING_PAGINATION"),
+        ("completed", None),
+    ]
+    assert runs[1]["restarts"] == 4  # the loop's: 3 in the failed run, 1 in the one that completed it
+    metrics = worker.container.metrics
+    assert metrics.restarts_exhausted.labels("retry")._value.get() == 1
+    assert metrics.retries.labels("mutation_restart")._value.get() == 4
+    await assert_converged(worker, reader, emulator, item_id)
+
+
 async def test_rate_limits_and_outages_are_retried_with_backoff_and_counted(
     worker: Worker, emulator: RunningEmulator, reader
 ) -> None:
@@ -210,6 +233,66 @@ async def test_a_large_backfill_is_paced_within_the_items_rate_limit_and_meets_n
             assert metrics.retries.labels("rate_limited")._value.get() == 0
             assert metrics.pacing_seconds._value.get() > 1.5  # it did wait, for at least a window
     finally:
+        emulator.control(
+            "POST",
+            "/rate_limits",
+            {
+                "enabled": False,
+                "reset": True,
+                "window_seconds": 60,
+                "limits": {"/transactions/sync": [50, 2500]},
+            },
+        )
+
+
+async def test_a_worker_restarted_mid_window_respects_the_calls_made_before_and_meets_no_429(
+    database_url: str, kafka_bootstrap_servers: str, emulator: RunningEmulator, uid: str, reader
+) -> None:
+    """The pacing window lives in PostgreSQL: when the worker syncing an Item stops in the middle of a
+    window, the one that takes the Item over (it has no memory of those calls, as a restarted process)
+    waits for the calls already made, so Plaid's per-Item limit (4 calls in 30 s here, on both sides)
+    never answers 429."""
+    limits = {"/transactions/sync": [4, 1000]}
+    emulator.control(
+        "POST", "/rate_limits", {"enabled": True, "reset": True, "window_seconds": 30, "limits": limits}
+    )
+    settings = _settings(
+        database_url,
+        kafka_bootstrap_servers,
+        emulator,
+        uid,
+        plaid_sync_calls_per_window=4,
+        plaid_sync_window_seconds=30,
+    )
+    item = emulator.create_item(transactions=3000, ready=True)  # 6 pages: 4 in the first window
+    item_id, token = item["item_id"], item["access_token"]
+    tokens = EmulatorTokens({item_id: token})
+    one, two = running_worker(settings, tokens=tokens), running_worker(settings, tokens=tokens)
+    workers = await asyncio.gather(one.__aenter__(), two.__aenter__())  # both up: no start-up in the way
+    running = {0: one, 1: two}
+    try:
+        await workers[0].link(item_id, token)
+
+        async def window_used() -> asyncpg.Record | None:
+            state = await workers[0].item(item_id)
+            return state if state is not None and state["loop_pages"] >= 3 else None
+
+        state = await wait_until(window_used, timeout=30)
+        # the worker that holds the Item stops mid-window; the other takes it over at once
+        holder = 0 if state["lease_holder"].startswith(workers[0].container.repo.worker) else 1
+        await running.pop(holder).__aexit__(None, None, None)
+        other = workers[1 - holder]
+        runs = await other.wait_runs(item_id, 1, timeout=90)
+        assert [r["outcome"] for r in runs] == ["completed"]
+        for worker in workers:
+            metrics = worker.container.metrics
+            assert metrics.plaid_requests.labels("sync", "TRANSACTIONS_SYNC_LIMIT")._value.get() == 0
+            assert metrics.retries.labels("rate_limited")._value.get() == 0
+        assert other.container.metrics.pacing_seconds._value.get() > 5.0  # it waited for the window
+        await assert_converged(other, reader, emulator, item_id)
+    finally:
+        for cm in running.values():
+            await cm.__aexit__(None, None, None)
         emulator.control(
             "POST",
             "/rate_limits",
@@ -333,3 +416,39 @@ async def test_not_ready_is_not_an_error_and_the_data_follows(
             assert {r["outcome"] for r in all_runs} == {"not_ready", "completed"}
             assert runs[0]["added"] == 700
             await assert_converged(worker, reader, slow, item["item_id"])
+
+
+async def test_pages_are_committed_as_they_arrive_and_a_restart_removes_what_vanished_meanwhile(
+    worker: Worker, emulator: RunningEmulator, reader
+) -> None:
+    """Each page is committed with its cursor while the loop goes on (ADR 0011). A restart
+    (MUTATION_DURING_PAGINATION) starts again from the loop's start cursor, whose answer no longer mentions
+    the pending transactions an earlier page published and that posted meanwhile (created and removed
+    since that cursor): the run publishes their removal, so the stream still equals the ground truth."""
+    item = emulator.create_item(transactions=300, ready=True)
+    item_id = item["item_id"]
+    await worker.link(item_id, item["access_token"])
+    await worker.wait_runs(item_id, 1)
+    for _ in range(700):  # 700 new pending transactions after the cursor: two pages
+        emulator.control("POST", f"/items/{item_id}/mutate", {})
+    emulator.set_fault(endpoint="/transactions/sync", item_id=item_id, latency_ms=1500, count=None)
+    await worker.request_sync(item_id)
+
+    async def first_page_committed() -> bool:
+        return bool((await worker.item(item_id))["loop_pages"])
+
+    await wait_until(first_page_committed, timeout=30)
+    page_one = await worker.pool.fetchval(
+        "SELECT added FROM sync_loop_pages WHERE item_id = $1 AND page = 1", item_id
+    )
+    assert len(page_one) == 500  # published: the page's events are in the outbox, or on Kafka already
+    emulator.refresh(item_id)  # every pending posts: the next page meets MUTATION_DURING_PAGINATION
+    runs = await worker.wait_runs(item_id, 2, timeout=60)
+    emulator.clear_faults()
+    run = runs[-1]
+    assert run["outcome"] == "completed" and run["restarts"] >= 1
+    events = await assert_converged(worker, reader, emulator, item_id)
+    removed = {e.data["transaction_id"] for e in events if e.data["change"] == "removed"}
+    assert set(page_one) <= removed, "every pending the first pass published is removed"
+    assert await worker.pool.fetchval("SELECT count(*) FROM sync_loop_pages WHERE item_id = $1", item_id) == 0
+    assert (await worker.item(item_id))["loop_run_id"] is None

@@ -24,7 +24,6 @@ import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
@@ -35,9 +34,11 @@ from aiokafka.errors import KafkaError
 from .backoff import Backoff, Stopped, pause, retry
 from .db import check_schema
 from .outbox import channel
+from .outbox_gauges import OutboxGauges
 from .pipeline_metrics import PipelineMetrics
 from .relay_leadership import Leadership, LeadershipLost
 from .relay_sending import ProducerFactory, RelayProducers, RelaySender
+from .runtime import Periodic
 
 log = structlog.get_logger(__name__)
 
@@ -45,7 +46,6 @@ FETCH = """SELECT position, topic, key, event_type, payload, headers, batch_id, 
            FROM outbox WHERE position NOT IN (SELECT unnest($1::bigint[])) ORDER BY position LIMIT $2"""
 # (NOT IN over a subquery is a hashed subplan: 2.3 ms against 2,000 rows in flight, where the generic
 # plan of `position <> ALL($1)` compares every row with every element: 49.6 ms.)
-OLDEST_UNSENT = "SELECT created_at FROM outbox ORDER BY position LIMIT 1"
 DELETE_SENT = "DELETE FROM outbox WHERE position = ANY($1::bigint[])"
 # A batch is read a range of its (contiguous) `seq` at a time and sorted here: freshly COPYed rows have
 # no statistics, so `ORDER BY seq LIMIT n` is planned as a bitmap scan of the whole rest of the batch
@@ -93,6 +93,7 @@ class RelayConfig:
     # a row larger than this is dead-lettered unsent (Kafka's default max.message.bytes is 1,048,588)
     max_record_bytes: int = 1_000_000
     rejoin_after: float = 3.0  # seconds a relay that lost its lock waits before it competes for it again
+    sample_interval: float = 5.0  # seconds between two samples of the backlog gauges (outbox_gauges.py)
 
 
 class OutboxRelay:
@@ -111,6 +112,7 @@ class OutboxRelay:
         check_schema(config.schema)
         self.config = config
         self._pool, self._metrics = pool, metrics
+        self._gauges = OutboxGauges(pool, metrics)
         self._wake = asyncio.Event()
         self._leadership = Leadership(pool, config.schema, on_lost=self._wake.set)
         self._leading = False  # publish only while the lock is proven held (`publish_available` alone: not)
@@ -128,7 +130,10 @@ class OutboxRelay:
         self._wake.set()
 
     async def run(self) -> None:
-        """Lead (wait for the lock), publish until stopped; after losing the lock, wait to lead again."""
+        """Lead (wait for the lock), publish until stopped; after losing the lock, wait to lead again.
+        Meanwhile, led or not, sample the backlog into the outbox gauges (outbox_gauges.py)."""
+        sampler = Periodic("outbox-gauges", self._gauges.sample, self.config.sample_interval)
+        sampling = asyncio.create_task(sampler.run(), name="outbox-gauges")
         try:
             while await self.lead():
                 try:
@@ -144,6 +149,8 @@ class OutboxRelay:
                 if await pause(self._stopping, self.config.rejoin_after):
                     return
         finally:
+            sampler.stop()
+            await asyncio.gather(sampling, return_exceptions=True)
             await self._sender.close()
 
     async def lead(self) -> bool:
@@ -235,8 +242,6 @@ class OutboxRelay:
                     _abandon(unit.acks)
             if deleting is not None:
                 _abandon(deleting[1])
-        oldest = await self._pool.fetchval(OLDEST_UNSENT)
-        self._metrics.outbox_lag.set((datetime.now(UTC) - oldest).total_seconds() if oldest else 0.0)
         return total
 
     async def _next_unit(self, excluded: list[int], progress: dict[uuid.UUID, int]) -> _Unit | None:

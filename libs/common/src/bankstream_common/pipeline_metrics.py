@@ -15,9 +15,14 @@ class PipelineMetrics:
             ["topic"],
             registry=registry,
         )
-        self.outbox_lag = Gauge(
-            f"{p}_outbox_lag_seconds",
-            "Age of the oldest unsent outbox row when the relay last looked.",
+        self.outbox_unpublished = Gauge(
+            f"{p}_outbox_unpublished_events",
+            "Events committed to the outbox and not yet published (sampled from PostgreSQL).",
+            registry=registry,
+        )
+        self.outbox_oldest_age = Gauge(
+            f"{p}_outbox_oldest_unpublished_age_seconds",
+            "Age of the oldest unpublished outbox row, 0 when none (sampled from PostgreSQL).",
             registry=registry,
         )
         self.outbox_batch = Histogram(

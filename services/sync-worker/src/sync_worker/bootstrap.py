@@ -25,7 +25,7 @@ from bankstream_common.readiness import KafkaCheck, kafka_check, postgres_check
 from bankstream_common.runtime import Service, Supervisor, Worker
 from fastapi import FastAPI
 
-from .adapters.pacing import ItemPacer
+from .adapters.pacing import SyncCallPacer
 from .adapters.page_builder import PageBuilder
 from .adapters.plaid_sync import PLAID_HOSTS, PlaidSyncClient
 from .adapters.repository import SyncRepository
@@ -135,7 +135,13 @@ async def bootstrap(
         metrics,
         policy or retry_policy(settings),
         pages=pages,
-        pacer=ItemPacer(settings.plaid_sync_calls_per_window, settings.plaid_sync_window_seconds),
+        pacer=SyncCallPacer(
+            pool,
+            per_item=settings.plaid_sync_calls_per_window,
+            per_client=settings.plaid_client_sync_calls_per_window,
+            window=settings.plaid_sync_window_seconds,
+            call_timeout=settings.plaid_timeout_seconds,
+        ),
         not_ready_retry_seconds=settings.not_ready_retry_seconds,
     )
     scheduler = SyncScheduler(

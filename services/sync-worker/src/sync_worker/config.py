@@ -33,8 +33,10 @@ class Settings(ApiServiceSettings):
     plaid_secret: SecretStr
     plaid_timeout_seconds: float = 30.0
     plaid_initial_days_requested: int = Field(730, ge=1, le=730)  # the initial backfill: up to 24 months
-    # Plaid's per-Item limit on /transactions/sync, kept by waiting (adapters/pacing.py); 0: no pacing
+    # Plaid's limits on /transactions/sync, per Item and per client (all workers together), kept by
+    # waiting, in PostgreSQL (adapters/pacing.py); 0: that limit is not paced
     plaid_sync_calls_per_window: int = Field(50, ge=0)
+    plaid_client_sync_calls_per_window: int = Field(2500, ge=0)
     plaid_sync_window_seconds: float = Field(60.0, gt=0)
 
     # where access tokens come from (never Kafka): link-svc's internal vault API

@@ -54,6 +54,12 @@ class Metrics:
             "In-run retries, by reason (rate_limited, unavailable, mutation_restart).",
             ["reason"],
         )
+        self.restarts_exhausted = factory.counter(
+            "sync_restarts_exhausted_total",
+            "Runs whose pagination restarts (MUTATION_DURING_PAGINATION) ran out, by what follows "
+            "(retry: after the run backoff; wait: the run attempts ran out too).",
+            ["next"],
+        )
         self.pacing_seconds = factory.counter(
             "sync_pacing_wait_seconds_total",
             "Seconds /transactions/sync calls waited to stay within Plaid's per-Item rate limit.",

@@ -20,6 +20,8 @@ from bankstream_common import outbox
 from ..domain.events import TRANSACTION_CHANGED, TRANSACTIONS_TOPIC
 from ..domain.run import Outgoing, StagedEvent
 from ..domain.triggers import TriggerAction
+from . import open_loops
+from .open_loops import OpenLoop, PageCommit
 
 _MERGE_TRIGGER = """CASE WHEN $2 = '' OR $2 = ANY(sync_items.wanted_triggers) THEN sync_items.wanted_triggers
                          ELSE sync_items.wanted_triggers || $2 END"""
@@ -57,7 +59,9 @@ UPDATE sync_items s SET lease_holder = $1 || '/' || gen_random_uuid()::text,
        wanted_triggers = '{}', want_refresh = false, updated_at = now()
 FROM due WHERE s.item_id = due.item_id
 RETURNING s.item_id, s.lease_holder, s.cursor, s.last_sequence, s.trigger_version, s.failed_runs,
-          due.wanted_triggers AS triggers, due.want_refresh AS refresh"""
+          due.wanted_triggers AS triggers, due.want_refresh AS refresh,
+          s.loop_run_id, s.loop_cursor, s.loop_started_at, s.loop_first_sequence, s.loop_pages,
+          s.loop_added, s.loop_modified, s.loop_removed, s.loop_restarts"""
 
 # The fence every outcome passes, in the outcome's own transaction: the row locked, and whether the lease
 # is still this claim's and has not run out (clock_timestamp: the moment of the check, not of BEGIN).
@@ -78,6 +82,7 @@ class Claim:
     failed_runs: int
     triggers: tuple[str, ...]
     refresh: bool
+    loop: OpenLoop | None = None
 
 
 @dataclass(frozen=True)
@@ -146,6 +151,7 @@ class SyncRepository:
                 r["failed_runs"],
                 tuple(r["triggers"]),
                 r["refresh"],
+                open_loops.from_row(r),
             )
             for r in rows
         ]
@@ -190,15 +196,39 @@ class SyncRepository:
         safe; a released batch belongs to the relay until it is published)."""
         await outbox.discard_unreleased(self._pool, item_id)
 
-    async def _fence(self, conn: asyncpg.Connection, claim: Claim, *, cursor: bool) -> str | None:
-        """Lock the Item's row; its status when the claim still holds an unexpired lease (and the cursor is
-        unmoved). Called inside the outcome's transaction, so a run that lost its lease never commits."""
+    async def _fence(
+        self, conn: asyncpg.Connection, claim: Claim, at: tuple[str, int] | None = None
+    ) -> str | None:
+        """Lock the Item's row; its status when the claim still holds an unexpired lease (and the cursor and
+        last sequence are still `at`, what the run last committed). Called inside the outcome's
+        transaction, so a run that lost its lease never commits."""
         row = await conn.fetchrow(FENCE, claim.item_id, claim.lease)
         if row is None or not row["held"]:
             return None
-        if cursor and (row["cursor"] != claim.cursor or row["last_sequence"] != claim.last_sequence):
+        if at is not None and (row["cursor"], row["last_sequence"]) != at:
             return None
         return str(row["status"])
+
+    async def checkpoint(
+        self, claim: Claim, at: tuple[str, int], batch: uuid.UUID, count: int, page: PageCommit
+    ) -> bool:
+        """Commit one page of an open loop (has_more was true): its staged batch released, the next page's
+        cursor, the loop's state, the ids it touched. False if fenced off (or the Item was removed)."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            status = await self._fence(conn, claim, at)
+            if status is None or status == "removed":
+                return False
+            released = await outbox.release_batch(conn, batch)
+            if released != count:
+                raise RuntimeError(f"{count} events were built but {released} were staged")
+            await open_loops.record_page(conn, claim.item_id, page)
+        return True
+
+    async def vanished(
+        self, item_id: str, final_pass: int, last_page: Collection[str]
+    ) -> list[tuple[str, str]]:
+        """See `open_loops.vanished`."""
+        return await open_loops.vanished(self._pool, item_id, final_pass, last_page)
 
     async def commit_run(
         self,
@@ -208,25 +238,33 @@ class SyncRepository:
         next_cursor: str,
         last_sequence: int,
         update_status: str | None,
+        at: tuple[str, int],
         staged: tuple[uuid.UUID, int],
         events: Sequence[Outgoing],
+        vanished: Sequence[StagedEvent] = (),
         retry_after: float | None = None,
     ) -> bool:
         """The run's events, new cursor, history row and Item state in ONE transaction; False if fenced off.
 
-        `staged` is (attempt, count): the outbox batch of staged transaction events is released first,
-        then `events` (accounts, the run report) are enqueued after it. `retry_after` (NOT_READY): keep
-        the Item wanted that many seconds from now, in case the webhook announcing its data is lost.
+        `at` is what the run last committed (the fence); `staged` is (batch, count): the loop's last page,
+        released first, then the `vanished` removals, then `events` (accounts, the run report). The open
+        loop's state is cleared. `retry_after` (NOT_READY): keep the Item wanted that many seconds from
+        now, in case the webhook announcing its data is lost.
         """
-        attempt, count = staged
+        batch, count = staged
         async with self._pool.acquire() as conn, conn.transaction():
-            status = await self._fence(conn, claim, cursor=True)
+            status = await self._fence(conn, claim, at)
             if status is None:
                 return False
             if status != "removed":
-                released = await outbox.release_batch(conn, attempt)
+                released = await outbox.release_batch(conn, batch)
                 if released != count:
                     raise RuntimeError(f"{count} events were built but {released} were staged")
+                topic = self._prefix + TRANSACTIONS_TOPIC
+                await outbox.enqueue_encoded(
+                    conn,
+                    [(uuid.UUID(e), topic, key, TRANSACTION_CHANGED, body) for _, e, key, body in vanished],
+                )
                 await outbox.enqueue_many(conn, self._topics(events))
             # what attempts abandoned by a pagination restart staged (this one is released by now)
             await outbox.discard_unreleased(conn, claim.item_id)
@@ -245,6 +283,7 @@ class SyncRepository:
                 claim.trigger_version,
                 retry_after,
             )
+            await open_loops.close(conn, claim.item_id)
             await insert_run(conn, record)
         return True
 
@@ -253,7 +292,7 @@ class SyncRepository:
     ) -> bool:
         """Record a failed run and decide the Item's state: retry later, pause, remove or wait."""
         async with self._pool.acquire() as conn, conn.transaction():
-            if await self._fence(conn, claim, cursor=False) is None:
+            if await self._fence(conn, claim) is None:
                 return False
             await outbox.enqueue_many(conn, self._topics(events))
             await outbox.discard_unreleased(conn, claim.item_id)

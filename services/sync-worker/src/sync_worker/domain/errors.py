@@ -38,7 +38,11 @@ class ItemUnknown(SyncError):
 
 
 class MutationDuringPagination(SyncError):
-    """TRANSACTIONS_SYNC_MUTATION_DURING_PAGINATION: the whole pagination loop must restart."""
+    """TRANSACTIONS_SYNC_MUTATION_DURING_PAGINATION: the whole pagination loop must restart. Restarted in
+    the run (after a backoff) a bounded number of times; a run whose restarts ran out is retried later like
+    any retryable failure (the data settles between runs)."""
+
+    retryable = True
 
 
 class PlaidRequestRejected(SyncError):

@@ -85,7 +85,11 @@ class _Ordered(_Strict):
 
 
 class TransactionChanged(_Ordered):
-    """One added, modified or removed transaction, flat. A removed one carries only its ids (rest null)."""
+    """One added, modified or removed transaction, flat. A removed one carries only its ids (rest null).
+
+    Apply it as the newest state of its `transaction_id` (an upsert), in `sync_sequence` order: after a
+    pagination restart the same transaction may come again, `added` or `modified`, with a higher
+    `sync_sequence`, and a transaction the run added may be `removed` (ADR 0011)."""
 
     change: Literal["added", "modified", "removed"]
     transaction_id: str
@@ -149,11 +153,11 @@ class _RunReport(_Strict):
     run_id: str
     trigger: str = Field(description="The trigger that caused the run (the first of `triggers`).")
     triggers: list[str] = Field(description="Every trigger collapsed into this run.")
-    pages: int = Field(ge=0)
+    pages: int = Field(ge=0, description="Pages committed by the run, every pass of its loop included.")
     restarts: int = Field(
         ge=0, description="Pagination restarts after TRANSACTIONS_SYNC_MUTATION_DURING_PAGINATION."
     )
-    added: int = Field(ge=0)
+    added: int = Field(ge=0, description="Events published by the run, repeats after restarts included.")
     modified: int = Field(ge=0)
     removed: int = Field(ge=0)
     duration_ms: int = Field(ge=0)

@@ -2,11 +2,13 @@
 
 Inside a run, one Plaid call that fails with a RetryableError is retried after a backoff delay, up to
 `call_attempts` times, keeping the pages already collected (a 429 or a 5xx does not invalidate the
-pagination). MUTATION_DURING_PAGINATION restarts the loop from its start cursor, up to `max_restarts`.
+pagination). MUTATION_DURING_PAGINATION restarts the loop from its start cursor after `restart_backoff`,
+up to `max_restarts` times in a run.
 A run that still fails is recorded and published (SyncFailed); then, by error class:
 
     ItemNeedsAttention / ItemUnknown   the Item stops (paused / removed) until a repair or relink
-    RetryableError                     the Item is retried after `run_backoff` (exponential, jittered),
+    retryable (RetryableError, restarts that ran out: MutationDuringPagination)
+                                       the Item is retried after `run_backoff` (exponential, jittered),
                                        `run_attempts` runs at most; then it waits for the next trigger
                                        or the quiet-Item fallback
     anything else                      not retried; waits for the next trigger
@@ -27,6 +29,7 @@ class RetryPolicy:
     call_backoff: Backoff = field(default_factory=lambda: Backoff(base=0.5, cap=20.0, max_attempts=5))
     rate_limit_backoff: Backoff = field(default_factory=lambda: Backoff(base=2.0, cap=60.0, max_attempts=6))
     max_restarts: int = 5
+    restart_backoff: Backoff = field(default_factory=lambda: Backoff(base=0.5, cap=10.0))
     run_backoff: Backoff = field(default_factory=lambda: Backoff(base=30.0, cap=1800.0, max_attempts=5))
 
     def after_failed_run(self, error: SyncError, attempt: int) -> tuple[Next, float]:

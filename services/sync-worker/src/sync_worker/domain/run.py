@@ -18,7 +18,14 @@ from pydantic import ValidationError
 
 from . import events
 from .event_check import compile_check
-from .plaid_page import Account, SyncPage, Transaction, parse_page, removed_transaction
+from .plaid_page import (
+    Account,
+    RemovedTransaction,
+    SyncPage,
+    Transaction,
+    parse_page,
+    removed_transaction,
+)
 
 EVENT_ID_NAMESPACE = uuid.UUID("6f1c1d52-8a43-4a43-9d1e-3b9b2f7a5c10")
 
@@ -28,19 +35,23 @@ TRANSACTION_CHANGED_CHECK = compile_check(events.TransactionChanged)
 
 @dataclass
 class Collected:
-    """What one pagination loop (start cursor to has_more=false) returned, turned into events page by page.
+    """One run: a pagination loop from `start_cursor` to has_more=false, turned into events page by page and
+    committed page by page with its cursor (ADR 0011).
 
-    Events are built as each page arrives (while the next one is being fetched), numbered from
-    `first_sequence`, and handed to the caller to stage. A restart (MUTATION_DURING_PAGINATION) starts a
-    new `attempt` and numbering starts again; what was staged under the old one is never released, and
-    goes with the run's commit (or its failure, or the next run's start).
+    Events are numbered from `first_sequence` on, without gaps, in the order they are committed. A loop
+    carried on after a crash or a failed attempt (`resumed`) goes on from the last committed page, with the
+    counts and numbering committed so far. A restart (MUTATION_DURING_PAGINATION) starts a new pass from
+    `start_cursor`: what earlier passes committed stays published, the new pass's events are numbered after
+    it (so they reach subscribers as newer versions of the same transactions), and the counts are the
+    whole loop's. `committed_cursor` / `committed_sequence` are where the Item's row stands: every commit
+    is fenced on them.
     """
 
     item_id: str
     run_id: str
     start_cursor: str
     first_sequence: int
-    attempt: uuid.UUID = field(default_factory=uuid.uuid4)
+    started_at: dt.datetime
     pages: int = 0
     restarts: int = 0
     added: int = 0
@@ -51,9 +62,16 @@ class Collected:
     accounts: list[Account] = field(default_factory=list)
     fetched_at: dt.datetime | None = None
     not_ready: bool = False
+    committed_cursor: str = ""
+    committed_sequence: int = 0
+    resumed: bool = False
+    last_page: "PageSummary | None" = None
+    last_batch: tuple[uuid.UUID, int] = (uuid.UUID(int=0), 0)  # the last page's staged batch, count
 
     def __post_init__(self) -> None:
-        self.next_cursor = self.start_cursor
+        if not self.resumed:
+            self.next_cursor = self.committed_cursor = self.start_cursor
+            self.committed_sequence = self.first_sequence - 1
 
     @property
     def changes(self) -> int:
@@ -61,11 +79,12 @@ class Collected:
 
     @property
     def last_sequence(self) -> int:
-        """The Item's last sequence number once this run is committed."""
+        """The Item's last sequence number once what this run collected is committed."""
         return self.first_sequence - 1 + self.changes
 
-    def add_page(self, page: "PageSummary", fetched_at: dt.datetime) -> None:
-        """Count in a page whose events were built from sequence `first_sequence + changes` on."""
+    def add_page(self, page: "PageSummary", fetched_at: dt.datetime) -> "Checkpoint":
+        """Count in a page whose events were built from sequence `first_sequence + changes` on; returns
+        what committing it records."""
         self.pages += 1
         self.added += page.added
         self.modified += page.modified
@@ -74,16 +93,40 @@ class Collected:
         self.update_status = page.transactions_update_status
         self.accounts = page.accounts
         self.fetched_at = fetched_at
+        self.last_page = page
         # NOT_READY with an empty cursor: nothing to publish, nothing to store; a webhook follows
         self.not_ready = page.not_ready and not page.next_cursor
+        return Checkpoint(
+            self.pages,
+            self.restarts,
+            self.next_cursor,
+            self.last_sequence,
+            (self.added, self.modified, self.removed),
+            page.has_more and not self.not_ready,
+            page,
+        )
+
+    def committed(self, checkpoint: "Checkpoint") -> None:
+        self.committed_cursor, self.committed_sequence = checkpoint.cursor, checkpoint.last_sequence
 
     def restart(self) -> None:
-        """Drop what this loop collected (the data mutated under it) and count the restart."""
-        self.attempt = uuid.uuid4()
-        self.pages = self.added = self.modified = self.removed = 0
+        """A new pass from the start cursor (the data mutated under the loop); the committed pages stay."""
         self.next_cursor, self.update_status, self.accounts = self.start_cursor, None, []
-        self.fetched_at, self.not_ready = None, False
+        self.fetched_at, self.not_ready, self.last_page = None, False, None
         self.restarts += 1
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """A page of the loop as its commit records it: the loop's state after it, and the ids it touched."""
+
+    page: int  # the loop's page count with it
+    pass_: int  # the loop's restart count when it was fetched
+    cursor: str  # the next page's cursor
+    last_sequence: int
+    counts: tuple[int, int, int]  # the loop's added, modified, removed with it
+    has_more: bool  # False: the loop's last page, committed with the run
+    summary: "PageSummary"
 
 
 @dataclass(frozen=True)
@@ -97,6 +140,8 @@ class PageSummary:
     has_more: bool
     transactions_update_status: str
     accounts: list[Account]
+    added_ids: tuple[tuple[str, str], ...] = ()  # (transaction_id, account_id) of the added
+    mentioned: tuple[str, ...] = ()  # transaction ids of the modified and removed
 
     @property
     def not_ready(self) -> bool:
@@ -134,8 +179,23 @@ def build_page(
         page.has_more,
         page.transactions_update_status,
         page.accounts,
+        tuple((t["transaction_id"], t["account_id"]) for t in page.added),
+        tuple(t["transaction_id"] for t in page.modified) + tuple(r.transaction_id for r in page.removed),
     )
     return BuiltPage(summary, staged)
+
+
+def vanished_events(
+    collected: Collected, vanished: list[tuple[str, str]], now: dt.datetime
+) -> "list[StagedEvent]":
+    """A `removed` for each (transaction_id, account_id) an abandoned pass published as added and the
+    final pass never mentioned, numbered after everything the run collected (and counted in it)."""
+    page = SyncPage([], [], [RemovedTransaction(t, a) for t, a in vanished], [], "", False, "")
+    staged = transaction_events(
+        collected.item_id, collected.run_id, page, collected.last_sequence + 1, collected.changes, now
+    )
+    collected.removed += len(staged)
+    return staged
 
 
 def page_changes(page: SyncPage) -> Iterator[tuple[str, Transaction | None, str, str]]:

@@ -20,10 +20,10 @@ from dataclasses import dataclass
 from ..adapters.page_builder import PageBuilder
 from ..domain.errors import PlaidRequestRejected
 from ..domain.plaid_page import count_changes, peek_cursor
-from ..domain.run import BuiltPage, Collected, StagedEvent
+from ..domain.run import BuiltPage, Checkpoint, Collected, StagedEvent
 
 FetchPage = Callable[[str], Awaitable[bytes]]  # cursor -> raw body
-StageEvents = Callable[[list[StagedEvent]], Awaitable[None]]
+CommitPage = Callable[[list[StagedEvent], Checkpoint], Awaitable[None]]  # stage + checkpoint, in page order
 
 
 @dataclass
@@ -40,14 +40,16 @@ async def paginate(
     collected: Collected,
     fetch_page: FetchPage,
     pages: PageBuilder,
-    stage: StageEvents,
+    commit: CommitPage,
     on_page: Callable[[], None] = lambda: None,
 ) -> None:
-    """Walk from `collected.start_cursor` to has_more=false, counting pages into `collected` and staging
-    their events in order. Raises what fetching raises, and PlaidRequestRejected for a page that breaks
-    Plaid's contract."""
+    """Walk from `collected.next_cursor` to has_more=false, counting pages into `collected` and handing
+    each page's events with its checkpoint to `commit`, in order, one at a time (while later pages are
+    fetched and built). Raises what fetching raises, and PlaidRequestRejected for a page that breaks
+    Plaid's contract. A page's commit in progress when fetching fails is finished, never cancelled, so
+    `collected` knows exactly what was committed."""
     building: deque[_Building] = deque()
-    fetch: asyncio.Future[bytes] | None = asyncio.ensure_future(fetch_page(collected.start_cursor))
+    fetch: asyncio.Future[bytes] | None = asyncio.ensure_future(fetch_page(collected.next_cursor))
     staging: asyncio.Future[None] | None = None
 
     def start(raw: bytes, hint: tuple[str, bool] | None, position: int, fetched_at: dt.datetime) -> None:
@@ -113,18 +115,21 @@ async def paginate(
                 for q in queued:
                     start(q.raw, q.hint, position, q.fetched_at)
                     position += q.changes
-            collected.add_page(page, current.fetched_at)
+            checkpoint = collected.add_page(page, current.fetched_at)
             on_page()
             if staging is not None:
                 await staging
-            staging = asyncio.ensure_future(stage(built.events))
+            staging = asyncio.ensure_future(commit(built.events, checkpoint))
             if not page.has_more or collected.not_ready:
                 await staging
                 return
     finally:
-        leftovers = [b.build for b in building] + [f for f in (fetch, staging) if f is not None]
+        leftovers = [b.build for b in building] + ([fetch] if fetch is not None else [])
         for pending in leftovers:  # nothing left running, no exception left unretrieved
             if not pending.done():
                 pending.cancel()
             with contextlib.suppress(BaseException):
                 await pending
+        if staging is not None and not staging.done():  # a page's commit: finished, its outcome known
+            with contextlib.suppress(BaseException):
+                await asyncio.shield(staging)

@@ -22,7 +22,8 @@ from typing import Any, Protocol, TypeVar
 import structlog
 from bankstream_common.envelope import Envelope
 
-from ..adapters.pacing import ItemPacer
+from ..adapters.open_loops import OpenLoop, PageCommit
+from ..adapters.pacing import SyncCallPacer
 from ..adapters.page_builder import PageBuilder
 from ..adapters.repository import Claim, RunRecord, SyncRepository
 from ..adapters.token_provider import TokenProvider
@@ -34,7 +35,7 @@ from ..domain.errors import (
     SyncError,
 )
 from ..domain.policy import RetryPolicy
-from ..domain.run import Collected, account_events
+from ..domain.run import Checkpoint, Collected, StagedEvent, account_events, vanished_events
 from ..metrics import Metrics
 from .pagination import paginate
 
@@ -62,7 +63,7 @@ class ItemSyncer:
         policy: RetryPolicy,
         *,
         pages: PageBuilder,
-        pacer: ItemPacer,
+        pacer: SyncCallPacer,
         not_ready_retry_seconds: float = 60.0,
     ) -> None:
         self._repo, self._plaid, self._tokens, self._metrics = repo, plaid, tokens, metrics
@@ -72,8 +73,9 @@ class ItemSyncer:
 
     async def run(self, claim: Claim) -> str:
         """Sync `claim`'s Item once; returns the outcome (completed, not_ready, failed, fenced)."""
-        collected = Collected(claim.item_id, str(uuid.uuid4()), claim.cursor, claim.last_sequence + 1)
-        started, t0 = _now(), time.perf_counter()
+        began, t0 = _now(), time.perf_counter()
+        collected = _collected(claim, began)
+        started = collected.started_at  # the loop's: an earlier run may have begun it
         trigger = claim.triggers[0] if claim.triggers else "retry"
         self._metrics.runs_in_progress.inc()
         try:
@@ -82,9 +84,11 @@ class ItemSyncer:
                 token = await self._retrying(lambda: self._tokens.access_token(claim.item_id), "token")
                 if claim.refresh:
                     await self._refresh(token)
-                await self._collect(token, collected)
+                await self._collect(token, claim, collected)
             except SyncError as error:
-                outcome = await self._fail(claim, collected, started, error)
+                outcome = await self._fail(claim, collected, began, error)
+            except _Fenced:
+                outcome = self._fenced(collected)
             else:
                 outcome = await self._commit(claim, collected, started)
         finally:
@@ -108,22 +112,39 @@ class ItemSyncer:
 
     # -- Plaid --------------------------------------------------------------------------------------------
 
-    async def _collect(self, token: str, collected: Collected) -> None:
+    async def _collect(self, token: str, claim: Claim, collected: Collected) -> None:
+        restarts = 0  # this run's (the loop's count includes the runs before it)
         while True:
             try:
-                return await self._paginate(token, collected)
+                return await self._paginate(token, claim, collected)
             except MutationDuringPagination:
-                if collected.restarts >= self._policy.max_restarts:
+                if restarts >= self._policy.max_restarts:
                     raise
+                delay = self._policy.restart_backoff.delay(restarts)
+                restarts += 1
                 self._metrics.retries.labels("mutation_restart").inc()
+                log.info("pagination restart", item_id=claim.item_id, restart=restarts, delay=round(delay, 2))
+                await asyncio.sleep(delay)  # changes often come in bursts: let this one settle
                 collected.restart()
 
-    async def _paginate(self, token: str, collected: Collected) -> None:
+    async def _paginate(self, token: str, claim: Claim, collected: Collected) -> None:
+        async def commit(staged: list[StagedEvent], checkpoint: Checkpoint) -> None:
+            batch = uuid.uuid4()
+            await self._repo.stage(collected.item_id, batch, staged)
+            if not checkpoint.has_more:  # the loop's last page: released by the run's commit
+                collected.last_batch = (batch, len(staged))
+                return
+            at = (collected.committed_cursor, collected.committed_sequence)
+            page = _page_commit(collected, checkpoint)
+            if not await self._repo.checkpoint(claim, at, batch, len(staged), page):
+                raise _Fenced
+            collected.committed(checkpoint)
+
         await paginate(
             collected,
             lambda cursor: self._raw(collected.item_id, token, cursor),
             self._pages,
-            lambda staged: self._repo.stage(collected.item_id, collected.attempt, staged),
+            commit,
             self._metrics.pages.inc,
         )
 
@@ -135,7 +156,7 @@ class ItemSyncer:
                 try:
                     return await self._plaid.sync_page_raw(token, cursor)
                 except RateLimited:
-                    self._pacer.saturate(item_id)
+                    await self._pacer.saturate(item_id)
                     raise
 
         return self._plaid_call("sync", paced)
@@ -221,8 +242,15 @@ class ItemSyncer:
 
     async def _commit(self, claim: Claim, c: Collected, started: dt.datetime) -> str:
         outcome = "not_ready" if c.not_ready else "completed"
-        record = self._record(claim, c, started, outcome)
         now = _now()
+        vanished: list[StagedEvent] = []
+        if c.restarts and c.last_page is not None:
+            last = c.last_page
+            gone = await self._repo.vanished(
+                claim.item_id, c.restarts, [t for t, _ in last.added_ids] + list(last.mentioned)
+            )
+            vanished = vanished_events(c, gone, now)
+        record = self._record(claim, c, started, outcome)
         completed = events.SyncCompleted(
             **self._report(record),
             transactions_update_status=c.update_status,
@@ -242,20 +270,27 @@ class ItemSyncer:
             next_cursor=c.next_cursor,
             last_sequence=c.last_sequence,
             update_status=c.update_status,
-            staged=(c.attempt, c.changes),
+            at=(c.committed_cursor, c.committed_sequence),
+            staged=c.last_batch,
             events=outgoing,
+            vanished=vanished,
             retry_after=self._not_ready_retry if c.not_ready else None,
         )
         if not committed:
-            self._metrics.leases_lost.inc()
-            log.warning("run fenced off: lease or cursor moved", item_id=claim.item_id, run_id=c.run_id)
-            return "fenced"
+            return self._fenced(c)
         self._metrics.changes.labels("added").inc(c.added)
         self._metrics.changes.labels("modified").inc(c.modified)
         self._metrics.changes.labels("removed").inc(c.removed)
         return outcome
 
+    def _fenced(self, c: Collected) -> str:
+        self._metrics.leases_lost.inc()
+        log.warning("run fenced off: lease or cursor moved", item_id=c.item_id, run_id=c.run_id)
+        return "fenced"
+
     async def _fail(self, claim: Claim, c: Collected, started: dt.datetime, error: SyncError) -> str:
+        """A failed run: its own history row and SyncFailed (its own run id: the pages it committed stay
+        committed, and the loop's run, carried on by a later run, reports them when it completes)."""
         attempt = claim.failed_runs + 1
         next_step, delay = self._policy.after_failed_run(error, attempt)
         record = self._record(
@@ -267,7 +302,9 @@ class ItemSyncer:
             error_type=error.error_type,
             retryable=error.retryable,
         )
-        record = dataclasses.replace(record, first_sequence=None, last_sequence=None)
+        record = dataclasses.replace(
+            record, run_id=str(uuid.uuid4()), started_at=started, first_sequence=None, last_sequence=None
+        )
         failed = events.SyncFailed(
             **self._report(record),
             error_code=error.error_code,
@@ -288,6 +325,8 @@ class ItemSyncer:
             self._metrics.leases_lost.inc()
             return "fenced"
         self._metrics.run_failures.labels(error.error_code, next_step).inc()
+        if isinstance(error, MutationDuringPagination):
+            self._metrics.restarts_exhausted.labels(next_step).inc()
         log.warning(
             "sync run failed",
             item_id=claim.item_id,
@@ -297,6 +336,51 @@ class ItemSyncer:
             attempt=attempt,
         )
         return "failed"
+
+
+class _Fenced(Exception):
+    """A page's checkpoint was fenced off: the lease or the cursor moved; the run stops."""
+
+
+def _collected(claim: Claim, now: dt.datetime) -> Collected:
+    """The run's loop: the one an earlier run left open (carried on from the committed cursor), or a new
+    one from the Item's cursor."""
+    loop = claim.loop
+    if loop is None:
+        return Collected(claim.item_id, str(uuid.uuid4()), claim.cursor, claim.last_sequence + 1, now)
+    return Collected(
+        claim.item_id,
+        loop.run_id,
+        loop.start_cursor,
+        loop.first_sequence,
+        loop.started_at,
+        pages=loop.pages,
+        restarts=loop.restarts,
+        added=loop.added,
+        modified=loop.modified,
+        removed=loop.removed,
+        next_cursor=claim.cursor,
+        committed_cursor=claim.cursor,
+        committed_sequence=claim.last_sequence,
+        resumed=True,
+    )
+
+
+def _page_commit(c: Collected, checkpoint: Checkpoint) -> PageCommit:
+    added, modified, removed = checkpoint.counts
+    loop = OpenLoop(
+        c.run_id,
+        c.start_cursor,
+        c.started_at,
+        c.first_sequence,
+        checkpoint.page,
+        added,
+        modified,
+        removed,
+        checkpoint.pass_,
+    )
+    summary = checkpoint.summary
+    return PageCommit(checkpoint.cursor, checkpoint.last_sequence, loop, summary.added_ids, summary.mentioned)
 
 
 def _envelope(event_type: str, item_id: str, payload: events.SyncCompleted | events.SyncFailed) -> Envelope:
