@@ -78,7 +78,7 @@ def is_builtin(api_version: str) -> bool:
 
 
 def schema_errors(doc: Doc, crd_schemas: dict[tuple[str, str], Doc]) -> list[str]:
-    """Every schema violation of one manifest: built-in kinds by kubernetes-validate, CRD kinds by jsonschema."""
+    """A manifest's schema violations: built-in kinds by kubernetes-validate, CRD kinds by jsonschema."""
     if is_builtin(doc["apiVersion"]):
         try:
             kubernetes_validate.validate(doc, KUBERNETES_VERSION, strict=True)
@@ -222,7 +222,7 @@ def shared_config(docs: list[tuple[Path, Doc]]) -> dict[str, str]:
 
 
 def environment(docs: list[tuple[Path, Doc]], container: Doc) -> dict[str, Doc]:
-    """Each variable a container gets -> its source: {"value": ...}, {"secretKeyRef": ...}, {"configMapKeyRef": ...}."""
+    """Each variable a container gets -> its source: {"value"}, {"secretKeyRef"} or {"configMapKeyRef"}."""
     env: dict[str, Doc] = {}
     for source in container.get("envFrom", []):
         name = source["configMapRef"]["name"]
@@ -263,7 +263,7 @@ def test_each_environment_is_one_its_settings_accept_with_secrets_from_secrets(
         assert int(value.get("http_port", cls.model_fields["http_port"].default)) == port, name
         assert value.get("env") == "prod", f"{name}: not env=prod"
         partitions = int(value.get("topic_partitions", cls.model_fields["topic_partitions"].default))
-        assert partitions == topics[f"{'bankstream'}.items"]["spec"]["partitions"], (
+        assert partitions == topics["bankstream.items"]["spec"]["partitions"], (
             f"{name}: TOPIC_PARTITIONS differs from the KafkaTopics"
         )
 
@@ -333,7 +333,7 @@ def test_consumers_scale_on_their_own_groups_lag_up_to_their_partitions(docs: li
         assert 1 <= spec["minReplicaCount"] <= spec["maxReplicaCount"] <= parallelism, (
             f"{name}: more replicas than partitions would sit idle"
         )
-        pdb = [p for p in of_kind(docs, "PodDisruptionBudget") if p["metadata"]["name"] == name][0]
+        pdb = next(p for p in of_kind(docs, "PodDisruptionBudget") if p["metadata"]["name"] == name)
         assert pdb["spec"]["minAvailable"] < spec["minReplicaCount"], (
             f"{name}: the PDB would block every drain"
         )
