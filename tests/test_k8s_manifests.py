@@ -386,3 +386,24 @@ def test_network_policies_let_each_service_reach_only_what_it_uses(docs: list[tu
             | ({8001} if name == "sync-worker" else set())
         )
         assert ports == allowed, f"{name}: egress to ports {sorted(ports - allowed)} it does not use"
+
+
+PLAID_CLIENT_SYNC_CALLS_PER_MINUTE = 2_500  # Plaid's default per-client limit on /transactions/sync
+SECONDS_PER_SYNC_CALL = 1.0  # the assumption of docs/scaling.md's back-of-envelope
+
+
+def test_sync_worker_cannot_scale_past_plaids_per_client_limit(docs: list[tuple[Path, Doc]]) -> None:
+    scaled = next(
+        s for s in of_kind(docs, "ScaledObject") if s["spec"]["scaleTargetRef"]["name"] == "sync-worker"
+    )
+    dep = by_name(docs, "Deployment")["sync-worker"]
+    env = {k: v.get("value") for k, v in environment(docs, containers(dep)[0]).items()}
+    cls = settings_class("sync_worker")
+    concurrent = int(
+        env.get("SYNC_WORKER_MAX_CONCURRENT_SYNCS") or cls.model_fields["max_concurrent_syncs"].default
+    )
+    calls_per_minute = scaled["spec"]["maxReplicaCount"] * concurrent * 60 / SECONDS_PER_SYNC_CALL
+    assert calls_per_minute <= PLAID_CLIENT_SYNC_CALLS_PER_MINUTE, (
+        f"sync-worker at its most replicas makes ~{calls_per_minute:.0f} calls a minute: only 429s past "
+        f"{PLAID_CLIENT_SYNC_CALLS_PER_MINUTE} (docs/scaling.md)"
+    )
