@@ -34,7 +34,7 @@ from fastapi import FastAPI
 from . import handlers
 from .config import Settings
 from .domain import events as ev
-from .domain.model import MODEL_NAME, Model
+from .domain.model import MODEL_NAME, default_model
 from .entrypoints.http import create_app
 from .handlers import stream
 from .handlers.jobs import JobRunner
@@ -125,7 +125,7 @@ async def bootstrap(settings: Settings) -> Container:
     deps = handlers.Deps(
         settings=settings,
         pool=pool,
-        model=Model.load(),
+        model=default_model(),  # the same instance normalize_description uses: loaded once
         metrics=metrics,
         model_name=MODEL_NAME,
         topic_prefix=settings.topic_prefix,
