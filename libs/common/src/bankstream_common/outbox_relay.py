@@ -93,6 +93,7 @@ class RelayConfig:
     # a row larger than this is dead-lettered unsent (Kafka's default max.message.bytes is 1,048,588)
     max_record_bytes: int = 1_000_000
     rejoin_after: float = 3.0  # seconds a relay that lost its lock waits before it competes for it again
+    stall_seconds: float = 60.0  # a leading relay whose loop has not moved for this long is not ready
 
 
 class OutboxRelay:
@@ -122,13 +123,26 @@ class OutboxRelay:
         )
         self._stopping = asyncio.Event()
         self.leading = asyncio.Event()
+        self._running = False
+        self._beat = 0.0  # time.monotonic() when the leading loop last started a step or a unit
 
     def stop(self) -> None:
         self._stopping.set()
         self._wake.set()
 
+    def health(self) -> str | None:
+        """None while the relay runs: leading and moving, or standing by while another replica leads."""
+        if not self._running:
+            return "outbox relay: not running"
+        if self._leading:
+            idle = time.monotonic() - self._beat
+            if idle > self.config.stall_seconds:
+                return f"outbox relay: leading but stuck for {idle:.0f} s"
+        return None
+
     async def run(self) -> None:
         """Lead (wait for the lock), publish until stopped; after losing the lock, wait to lead again."""
+        self._running = True
         try:
             while await self.lead():
                 try:
@@ -144,12 +158,14 @@ class OutboxRelay:
                 if await pause(self._stopping, self.config.rejoin_after):
                     return
         finally:
+            self._running = False
             await self._sender.close()
 
     async def lead(self) -> bool:
         """Take the lock (waiting while another relay holds it); False when stopped first."""
         if not await self._leadership.acquire(self._stopping):
             return False
+        self._beat = time.monotonic()
         self._leading = True
         self.leading.set()
         return True
@@ -175,6 +191,7 @@ class OutboxRelay:
             log.warning("outbox publish failed, retrying", error=type(exc).__name__, attempt=attempt)
 
         while not self._stopping.is_set():
+            self._beat = time.monotonic()
             if self._leadership.lost:  # the lock connection dropped while there was nothing to send
                 raise LeadershipLost("the lock connection is gone")
             try:
@@ -211,6 +228,7 @@ class OutboxRelay:
         deleting: tuple[_Unit, asyncio.Future[int]] | None = None
         try:
             while True:
+                self._beat = time.monotonic()
                 excluded = (inflight.positions if inflight else []) + (
                     deleting[0].positions if deleting else []
                 )

@@ -21,7 +21,7 @@ from bankstream_common.kafka.topics import TopicSpec, ensure_topics
 from bankstream_common.metrics import create_registry
 from bankstream_common.migrations import migrate_service
 from bankstream_common.outbox_relay import OutboxRelay, RelayConfig
-from bankstream_common.readiness import KafkaCheck, kafka_check, postgres_check
+from bankstream_common.readiness import KafkaCheck, kafka_check, postgres_check, workers_check
 from bankstream_common.runtime import Service, Supervisor, Worker
 from fastapi import FastAPI
 
@@ -182,7 +182,9 @@ async def bootstrap(
         return roles[settings.role]
 
     kafka = kafka_check(settings.kafka_bootstrap_servers)
-    app = create_app(settings, metrics, {"postgres": postgres_check(pool), "kafka": kafka}, pool)
+    supervisor = Supervisor(prepare)
+    readiness = {"postgres": postgres_check(pool), "kafka": kafka, "workers": workers_check(supervisor)}
+    app = create_app(settings, metrics, readiness, pool)
     return Container(
         settings=settings,
         metrics=metrics,
@@ -197,5 +199,5 @@ async def bootstrap(
         scheduler=scheduler,
         consumer=consumer,
         relay=relay,
-        supervisor=Supervisor(prepare),
+        supervisor=supervisor,
     )
