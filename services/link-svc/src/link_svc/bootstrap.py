@@ -33,6 +33,7 @@ from fastapi import FastAPI
 from . import handlers
 from .adapters import repository as repo
 from .adapters import vault
+from .adapters.item_health import sample_item_health
 from .adapters.plaid_client import PlaidCall, PlaidClient, build_api
 from .adapters.webhook_verifier import WebhookVerifier
 from .adapters.webhook_writer import WebhookWriter
@@ -131,6 +132,12 @@ def background(settings: Settings, deps: handlers.Deps, producer: AIOKafkaProduc
                 "webhook-prune",
                 prune_webhook_deliveries,
                 s.webhook_prune_interval_seconds,
+                retry_on=TRANSIENT,
+            ),
+            Periodic(
+                "item-health",
+                lambda: sample_item_health(deps.pool, deps.metrics),
+                s.item_health_interval_seconds,
                 retry_on=TRANSIENT,
             ),
         ]

@@ -59,6 +59,7 @@ class Settings(ApiServiceSettings):
     # A delivery (its JWT) is remembered while a replay of it could still verify: at least its iat window.
     webhook_replay_retention_seconds: float = 600.0
     webhook_prune_interval_seconds: float = 60.0
+    item_health_interval_seconds: float = 60.0  # how often the Items-by-status gauges are sampled
 
     db_pool_size: int = 20
     webhook_pool_size: int = 10
