@@ -68,5 +68,3 @@ def referenced(expr: str) -> tuple[set[str], set[str]]:
     stripped = re.sub(r"\{[^}]*\}|\[[^\]]*\]|\"[^\"]*\"", " ", expr)
     words = set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", stripped)) - PROMQL_WORDS
     return words, patterns
-
-

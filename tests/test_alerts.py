@@ -47,9 +47,7 @@ def test_alert_runbook_exists(rule: dict) -> None:
 
 def test_every_alert_has_a_unit_test_that_fires_it() -> None:
     cases = yaml.safe_load(ALERT_TESTS.read_text())["tests"]
-    fired = {
-        case["alertname"] for test in cases for case in test["alert_rule_test"] if case["exp_alerts"]
-    }
+    fired = {case["alertname"] for test in cases for case in test["alert_rule_test"] if case["exp_alerts"]}
     assert {r["alert"] for r in RULES} <= fired
 
 

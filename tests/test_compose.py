@@ -118,9 +118,7 @@ def test_prometheus_scrapes_every_service_and_grafana_is_provisioned(compose: di
     mounts = {m.split(":")[0]: m.split(":")[1] for m in compose["prometheus"]["volumes"]}
     assert mounts["./deploy/prometheus/alerts.yml"] == "/etc/prometheus/alerts.yml"
     config = yaml.safe_load((ROOT / "deploy/prometheus/prometheus.yml").read_text())
-    scraped = {
-        job["job_name"]: job["static_configs"][0]["targets"] for job in config["scrape_configs"]
-    }
+    scraped = {job["job_name"]: job["static_configs"][0]["targets"] for job in config["scrape_configs"]}
     assert scraped == {name: [f"{name}:{BUILT[name][2]}"] for name in BANKSTREAM_SERVICES}
     assert config["rule_files"] == ["alerts.yml"]
     grafana = {m.split(":")[0]: m.split(":")[1] for m in compose["grafana"]["volumes"]}

@@ -24,7 +24,14 @@ TARGETS = [(p["title"], t) for p in PANELS for t in p["targets"]]
 
 def test_panels_cover_what_an_operator_looks_at() -> None:
     rows = [p["title"] for p in BOARD["panels"] if p["type"] == "row"]
-    assert rows == ["At a glance", "Pipeline throughput and lag", "Freshness", "Errors", "Dead letters", "API latency"]
+    assert rows == [
+        "At a glance",
+        "Pipeline throughput and lag",
+        "Freshness",
+        "Errors",
+        "Dead letters",
+        "API latency",
+    ]
     assert all(p["targets"] for p in PANELS)
 
 
@@ -33,18 +40,24 @@ def test_every_expression_parses(tmp_path: Path) -> None:
         "groups": [
             {
                 "name": "dashboard",
-                "rules": [{"record": f"dashboard:panel_{i}", "expr": t["expr"]} for i, (_, t) in enumerate(TARGETS)],
+                "rules": [
+                    {"record": f"dashboard:panel_{i}", "expr": t["expr"]} for i, (_, t) in enumerate(TARGETS)
+                ],
             }
         ]
     }
     path = tmp_path / "dashboard-rules.yml"
     path.write_text(yaml.safe_dump(rules))
-    result = subprocess.run([promtool(), "check", "rules", str(path)], capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [promtool(), "check", "rules", str(path)], capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"{len(TARGETS)} rules found" in result.stdout
 
 
-@pytest.mark.parametrize("target", [t for _, t in TARGETS], ids=[f"{title}/{t['refId']}" for title, t in TARGETS])
+@pytest.mark.parametrize(
+    "target", [t for _, t in TARGETS], ids=[f"{title}/{t['refId']}" for title, t in TARGETS]
+)
 def test_every_expression_names_declared_metrics(target: dict) -> None:
     declared = exported_names()
     names, patterns = referenced(target["expr"])

@@ -31,7 +31,9 @@ async def producer(kafka_bootstrap_servers: str):
 
 
 def _ev(key: str, amount: int) -> Envelope:
-    return Envelope.new(source="bankstream/test", type="bankstream.test.v1", subject=key, data={"amount": amount})
+    return Envelope.new(
+        source="bankstream/test", type="bankstream.test.v1", subject=key, data={"amount": amount}
+    )
 
 
 def _lag(metrics: PipelineMetrics, group: str) -> dict[str, float]:
@@ -54,7 +56,7 @@ def _gauge(metrics: PipelineMetrics, topic: str) -> float | None:
 async def _failing(check: Callable[[], Awaitable[None]]) -> str | None:
     try:
         await check()
-    except Exception as exc:  # noqa: BLE001 - the reason is what the test reads
+    except Exception as exc:
         return str(exc)
     return None
 
@@ -157,7 +159,9 @@ async def test_a_wedged_leading_relay_is_reported_stuck(pool, schema, topic, pro
             await gate.wait()  # e.g. a statement that never returns
             return await super()._next_unit(excluded, progress)
 
-    relay = WedgedRelay(RelayConfig(schema=schema, stall_seconds=1.0), pool=pool, producer=producer, metrics=metrics)
+    relay = WedgedRelay(
+        RelayConfig(schema=schema, stall_seconds=1.0), pool=pool, producer=producer, metrics=metrics
+    )
     task = asyncio.create_task(relay.run())
     try:
         await asyncio.wait_for(relay.leading.wait(), 10)

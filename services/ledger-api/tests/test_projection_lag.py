@@ -29,7 +29,9 @@ async def test_projection_lag_is_the_age_of_the_event_when_projected(
         registry = ledger.container.metrics.registry
         count = registry.get_sample_value("ledger_api_projection_lag_seconds_count")
         total = registry.get_sample_value("ledger_api_projection_lag_seconds_sum")
-        within_a_minute = registry.get_sample_value("ledger_api_projection_lag_seconds_bucket", {"le": "60.0"})
+        within_a_minute = registry.get_sample_value(
+            "ledger_api_projection_lag_seconds_bucket", {"le": "60.0"}
+        )
         assert count == 1
         assert 120 <= total < 180
         assert within_a_minute == 0

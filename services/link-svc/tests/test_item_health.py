@@ -20,7 +20,8 @@ ROWS = [  # item, status, in it since (an interval ago)
 async def test_items_are_counted_by_status_and_time_in_it(pool: asyncpg.Pool) -> None:
     for item, status, ago in ROWS:
         await pool.execute(
-            "INSERT INTO items (item_id, user_id, status, updated_at) VALUES ($1, 'u', $2, now() - $3::text::interval)",
+            "INSERT INTO items (item_id, user_id, status, updated_at) "
+            "VALUES ($1, 'u', $2, now() - $3::text::interval)",
             item,
             status,
             ago,

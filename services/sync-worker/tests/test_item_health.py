@@ -31,7 +31,9 @@ async def test_items_are_counted_by_status_and_freshness(pool: asyncpg.Pool) -> 
     await sample_item_health(pool, metrics)
 
     def items(status: str, freshness: str) -> float | None:
-        return metrics.registry.get_sample_value("sync_worker_items", {"status": status, "freshness": freshness})
+        return metrics.registry.get_sample_value(
+            "sync_worker_items", {"status": status, "freshness": freshness}
+        )
 
     assert items("active", "under_1h") == 2
     assert items("active", "under_7d") == 1
@@ -40,7 +42,9 @@ async def test_items_are_counted_by_status_and_freshness(pool: asyncpg.Pool) -> 
     assert items("needs_attention", "under_7d") == 1
     assert items("needs_attention", "over_7d") == 1
     assert items("removed", "under_1h") == 0
-    oldest = metrics.registry.get_sample_value("sync_worker_items_oldest_sync_age_seconds", {"status": "active"})
+    oldest = metrics.registry.get_sample_value(
+        "sync_worker_items_oldest_sync_age_seconds", {"status": "active"}
+    )
     assert 3 * 86400 <= oldest < 3 * 86400 + 600
     exported = metrics.registry.collect()
     assert not any("fresh-1" in str(s.labels) for f in exported for s in f.samples)  # no id in any label

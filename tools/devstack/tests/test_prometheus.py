@@ -29,7 +29,7 @@ SERVICES = {
 
 def serve_metrics(registry: CollectorRegistry) -> ThreadingHTTPServer:
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
+        def do_GET(self) -> None:
             body = generate_latest(registry)
             self.send_response(200 if self.path == "/metrics" else 404)
             self.send_header("Content-Type", "text/plain; version=0.0.4")
@@ -57,7 +57,9 @@ def targets() -> Iterator[dict[str, str]]:
         server.shutdown()
 
 
-def test_prometheus_scrapes_every_service_with_the_rules_loaded(targets: dict[str, str], tmp_path: Path) -> None:
+def test_prometheus_scrapes_every_service_with_the_rules_loaded(
+    targets: dict[str, str], tmp_path: Path
+) -> None:
     prom = Prometheus(targets, port=processes.free_port(), home=tmp_path)
     prom.start()
     try:

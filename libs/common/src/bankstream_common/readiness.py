@@ -29,6 +29,7 @@ class Supervised(Protocol):
     @property
     def workers(self) -> Sequence[object]: ...
 
+
 CHECK_TIMEOUT_SECONDS = 2.0
 
 

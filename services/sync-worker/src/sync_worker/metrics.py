@@ -66,7 +66,7 @@ class Metrics:
         )
         self.items = factory.gauge(
             "items",
-            "Items this worker syncs, by status and by how long ago they last synced (a bucket, never an id).",
+            "Items this worker syncs, by status and how long ago they last synced (a bucket, never an id).",
             ["status", "freshness"],
         )
         self.oldest_sync_age = factory.gauge(

@@ -3,7 +3,7 @@
 Every `interval` seconds a `LagSampler` sets, for the partitions assigned to its consumer right now:
 
     <svc>_consumer_lag_messages{group,topic,partition}   end offset - the group's committed offset
-    <svc>_dlq_messages{topic}                           end - start offset of `<topic>.dlq` (each consumed topic)
+    <svc>_dlq_messages{topic}                           end - start offset of `<topic>.dlq` (consumed topics)
 
 The committed offset is the group's (what Kafka's own tools report as lag), read through the runner's
 consumer; end and start offsets come from a consumer of its own without a group, so asking about a DLQ
