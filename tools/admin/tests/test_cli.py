@@ -34,7 +34,12 @@ GOOD, BAD = "bankstream.test.good.v1", "bankstream.test.bad.v1"
 
 def bankstream(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [BANKSTREAM, *args], env=env or os.environ.copy(), capture_output=True, text=True, timeout=120, check=False
+        [BANKSTREAM, *args],
+        env=env or os.environ.copy(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
 
 
@@ -74,7 +79,9 @@ async def test_dead_letters_are_inspected_and_replayed_once_by_type(
     )
     task = asyncio.create_task(runner.run())
     try:
-        events = [Envelope.new(source="t", type=t, subject=f"k{i}", data={}) for i, t in enumerate([GOOD, BAD, BAD])]
+        events = [
+            Envelope.new(source="t", type=t, subject=f"k{i}", data={}) for i, t in enumerate([GOOD, BAD, BAD])
+        ]
         for e in events:
             await producer.send_and_wait(topic, value=e.to_json(), key=e.subject.encode())
         dead = dlq_topic(topic)
@@ -84,14 +91,20 @@ async def test_dead_letters_are_inspected_and_replayed_once_by_type(
             return listed.returncode == 0 and len(json.loads(listed.stdout)) == 2
 
         await wait_until(dead_lettered, timeout=60, every=0.5)
-        listed = json.loads((await cli("dlq", "inspect", dead, "--json", "--kafka", kafka_bootstrap_servers)).stdout)
+        listed = json.loads(
+            (await cli("dlq", "inspect", dead, "--json", "--kafka", kafka_bootstrap_servers)).stdout
+        )
         assert {d["event_id"] for d in listed} == {str(e.id) for e in events[1:]}
         assert all(d["reason"].startswith("permanent handler error: amount out of range") for d in listed)
         assert all((d["original_topic"], d["event_type"]) == (topic, BAD) for d in listed)
-        none = await cli("dlq", "inspect", dead, "--json", "--reason", "no such reason", "--kafka", kafka_bootstrap_servers)
+        none = await cli(
+            "dlq", "inspect", dead, "--json", "--reason", "no such reason", "--kafka", kafka_bootstrap_servers
+        )
         assert json.loads(none.stdout) == []
 
-        dry = await cli("dlq", "replay", dead, "--type", BAD, "--dry-run", "--json", "--kafka", kafka_bootstrap_servers)
+        dry = await cli(
+            "dlq", "replay", dead, "--type", BAD, "--dry-run", "--json", "--kafka", kafka_bootstrap_servers
+        )
         assert dry.returncode == 0, dry.stderr
         assert len(json.loads(dry.stdout)["replayed"]) == 2
         await asyncio.sleep(2)  # a dry run sends nothing: nothing more is applied
@@ -132,9 +145,10 @@ async def test_items_are_listed_with_their_health(database_url: str, uid: str) -
             f"""INSERT INTO {link}.items (item_id, user_id, status) VALUES
                 ('fine', 'u', 'good'), ('repair', 'u', 'login_required'), ('quiet', 'u', 'good'),
                 ('gone', 'u', 'removed');
-                INSERT INTO {sync}.sync_items (item_id, status, last_synced_at, failed_runs, last_error_code) VALUES
-                ('fine', 'active', now(), 0, NULL), ('repair', 'needs_attention', now(), 1, 'ITEM_LOGIN_REQUIRED'),
-                ('quiet', 'active', now() - interval '3 days', 0, NULL)"""
+                INSERT INTO {sync}.sync_items (item_id, status, last_synced_at, failed_runs, last_error_code)
+                VALUES ('fine', 'active', now(), 0, NULL),
+                       ('repair', 'needs_attention', now(), 1, 'ITEM_LOGIN_REQUIRED'),
+                       ('quiet', 'active', now() - interval '3 days', 0, NULL)"""
         )
     finally:
         await conn.close()

@@ -62,7 +62,12 @@ def main() -> None:
 @click.option("--sync-schema", default="sync_worker", show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="JSON for scripts")
 def items(
-    database_url: str, status: str | None, include_removed: bool, link_schema: str, sync_schema: str, as_json: bool
+    database_url: str,
+    status: str | None,
+    include_removed: bool,
+    link_schema: str,
+    sync_schema: str,
+    as_json: bool,
 ) -> None:
     found = _run(
         item_health.list_items(
@@ -99,12 +104,16 @@ def dlq() -> None:
     pass
 
 
-def _chosen(kafka: str, topic: str, reason: str | None, event_type: str | None) -> list[dead_letters.DeadLetter]:
+def _chosen(
+    kafka: str, topic: str, reason: str | None, event_type: str | None
+) -> list[dead_letters.DeadLetter]:
     letters = _run(dead_letters.read_dead_letters(kafka, topic))
     return [d for d in letters if d.matches(reason=reason, event_type=event_type)]
 
 
-KAFKA = click.option("--kafka", envvar="KAFKA_BOOTSTRAP_SERVERS", required=True, help="KAFKA_BOOTSTRAP_SERVERS")
+KAFKA = click.option(
+    "--kafka", envvar="KAFKA_BOOTSTRAP_SERVERS", required=True, help="KAFKA_BOOTSTRAP_SERVERS"
+)
 REASON = click.option("--reason", default=None, help="only records whose dlq.reason contains this")
 TYPE = click.option("--type", "event_type", default=None, help="only records of this event type")
 JSON = click.option("--json", "as_json", is_flag=True, help="JSON for scripts")
@@ -136,7 +145,9 @@ def inspect(topic: str, kafka: str, reason: str | None, event_type: str | None, 
 @TYPE
 @click.option("--dry-run", is_flag=True, help="say what would be replayed, send nothing")
 @JSON
-def replay(topic: str, kafka: str, reason: str | None, event_type: str | None, dry_run: bool, as_json: bool) -> None:
+def replay(
+    topic: str, kafka: str, reason: str | None, event_type: str | None, dry_run: bool, as_json: bool
+) -> None:
     chosen = _chosen(kafka, topic, reason, event_type)
     with Progress(console=err, transient=True, disable=dry_run or as_json) as progress:
         task = progress.add_task(f"replaying {topic}", total=len(chosen))
@@ -172,7 +183,7 @@ def vault() -> None:
 
 def _vault_cli(*args: str) -> int:
     command = [sys.executable, "-m", "link_svc.entrypoints.vault_cli", *args]
-    return subprocess.run(command, env=os.environ.copy(), check=False).returncode  # noqa: S603 - fixed argv
+    return subprocess.run(command, env=os.environ.copy(), check=False).returncode
 
 
 @vault.command(help="Access tokens per key id, and whether every key is configured.")

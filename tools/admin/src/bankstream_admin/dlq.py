@@ -51,7 +51,10 @@ def _dead_letter(partition: int, offset: int, key: bytes | None, value: bytes | 
     if value and not (event_type and event_id):
         try:  # the envelope itself says what it is
             body = json.loads(value)
-            event_type, event_id = event_type or str(body.get("type", "")), event_id or str(body.get("id", ""))
+            event_type, event_id = (
+                event_type or str(body.get("type", "")),
+                event_id or str(body.get("id", "")),
+            )
         except (ValueError, AttributeError):
             pass
     return DeadLetter(
@@ -137,7 +140,9 @@ async def replay(
     try:
         for letter in sendable:
             key = letter.key.encode() if letter.key is not None else None
-            await producer.send_and_wait(letter.original_topic, value=letter.value, key=key, headers=letter.headers)
+            await producer.send_and_wait(
+                letter.original_topic, value=letter.value, key=key, headers=letter.headers
+            )
             on_sent(letter)
     finally:
         if own:
