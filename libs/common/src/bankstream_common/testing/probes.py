@@ -25,7 +25,7 @@ def serves_and_stops(service: ServiceUnderTest, *, database_url: str, kafka_boot
         assert health.headers.get("x-request-id")
 
         # ready once the background work is prepared and running (the `workers` check), seconds after start
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 120  # a loaded machine: the sync-worker starts page processes
         while (ready := proc.get("/readyz")).status != 200 and time.monotonic() < deadline:
             time.sleep(0.2)
         assert ready.status == 200, ready.body
