@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what `make run`, `make test` and `make bench` need on a fresh machine, and nothing twice:
 # uv (from PyPI), the locked Python environment, a JDK and Maven (Debian packages) for the Kafka broker,
-# PostgreSQL's server binaries (Debian's postgresql-15), and the Kafka jars (Maven Central, cached).
+# PostgreSQL's server binaries (Debian's postgresql-15), Prometheus and promtool (Debian's prometheus),
+# and the Kafka jars (Maven Central, cached).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,6 +25,8 @@ fi
 command -v java >/dev/null || apt_install openjdk-17-jre-headless
 command -v mvn >/dev/null || apt_install maven
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || apt_install postgresql-15
+# Prometheus and promtool (the alert rules' tests, `make run`'s Prometheus); only the binaries are used
+command -v promtool >/dev/null && command -v prometheus >/dev/null || apt_install --no-install-recommends prometheus
 
 UV="uv"; command -v uv >/dev/null || UV="python3 -m uv"
 $UV sync --frozen --quiet

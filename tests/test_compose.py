@@ -35,7 +35,7 @@ def dockerfile(service: str) -> str:
 
 
 def test_every_service_and_the_infrastructure_is_declared(compose: dict[str, Any]) -> None:
-    assert set(compose) == {"kafka", "postgres", *BUILT}
+    assert set(compose) == {"kafka", "postgres", *BUILT, "prometheus", "grafana"}
     assert compose["kafka"]["image"] == "apache/kafka:4.1.1"
     assert (
         compose["kafka"]["environment"]["KAFKA_PROCESS_ROLES"] == "broker,controller"
@@ -44,7 +44,7 @@ def test_every_service_and_the_infrastructure_is_declared(compose: dict[str, Any
     assert "pg_isready" in compose["postgres"]["healthcheck"]["test"]
 
 
-@pytest.mark.parametrize("service", ["kafka", "postgres", *BUILT])
+@pytest.mark.parametrize("service", ["kafka", "postgres", *BUILT, "prometheus", "grafana"])
 def test_every_service_has_a_health_check(compose: dict[str, Any], service: str) -> None:
     check = compose[service]["healthcheck"]["test"]
     assert check[0] in ("CMD", "CMD-SHELL") and len(check) > 1
@@ -112,3 +112,18 @@ def test_its_environment_satisfies_its_settings(
 def test_dockerignore_keeps_local_state_out_of_the_build_context() -> None:
     ignored = (ROOT / ".dockerignore").read_text().split()
     assert {".git", ".venv", "**/__pycache__"} <= set(ignored)
+
+
+def test_prometheus_scrapes_every_service_and_grafana_is_provisioned(compose: dict[str, Any]) -> None:
+    mounts = {m.split(":")[0]: m.split(":")[1] for m in compose["prometheus"]["volumes"]}
+    assert mounts["./deploy/prometheus/alerts.yml"] == "/etc/prometheus/alerts.yml"
+    config = yaml.safe_load((ROOT / "deploy/prometheus/prometheus.yml").read_text())
+    scraped = {job["job_name"]: job["static_configs"][0]["targets"] for job in config["scrape_configs"]}
+    assert scraped == {name: [f"{name}:{BUILT[name][2]}"] for name in BANKSTREAM_SERVICES}
+    assert config["rule_files"] == ["alerts.yml"]
+    grafana = {m.split(":")[0]: m.split(":")[1] for m in compose["grafana"]["volumes"]}
+    assert grafana["./deploy/grafana/dashboards"] == "/var/lib/grafana/dashboards"
+    provider = yaml.safe_load((ROOT / "deploy/grafana/provisioning/dashboards/bankstream.yml").read_text())
+    assert provider["providers"][0]["options"]["path"] == "/var/lib/grafana/dashboards"
+    source = yaml.safe_load((ROOT / "deploy/grafana/provisioning/datasources/prometheus.yml").read_text())
+    assert source["datasources"][0]["url"] == "http://prometheus:9090"

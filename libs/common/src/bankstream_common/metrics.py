@@ -116,3 +116,21 @@ class HttpMetrics:
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
         self.requests.labels(method, route, str(status)).inc()
         self.duration.labels(method, route).observe(seconds)
+
+
+# Ages as a small enum label (`freshness`, `since`), for gauges that count rows by how old a timestamp is:
+# how long ago an Item synced, how long it has been in its status. Never the ids themselves.
+AGE_BUCKETS = ("under_1h", "under_1d", "under_7d", "over_7d", "never")
+
+
+def age_bucket_sql(column: str) -> str:
+    """A SQL expression naming the `AGE_BUCKETS` entry of timestamp `column` (a trusted identifier)."""
+    if not _NAME.match(column):
+        raise ValueError(f"not a column name: {column!r}")
+    return (
+        f"CASE WHEN {column} IS NULL THEN 'never'"
+        f" WHEN {column} > now() - interval '1 hour' THEN 'under_1h'"
+        f" WHEN {column} > now() - interval '1 day' THEN 'under_1d'"
+        f" WHEN {column} > now() - interval '7 days' THEN 'under_7d'"
+        " ELSE 'over_7d' END"
+    )

@@ -94,6 +94,7 @@ class RelayConfig:
     max_record_bytes: int = 1_000_000
     rejoin_after: float = 3.0  # seconds a relay that lost its lock waits before it competes for it again
     sample_interval: float = 5.0  # seconds between two samples of the backlog gauges (outbox_gauges.py)
+    stall_seconds: float = 60.0  # a leading relay whose loop has not moved for this long is not ready
 
 
 class OutboxRelay:
@@ -124,16 +125,29 @@ class OutboxRelay:
         )
         self._stopping = asyncio.Event()
         self.leading = asyncio.Event()
+        self._running = False
+        self._beat = 0.0  # time.monotonic() when the leading loop last started a step or a unit
 
     def stop(self) -> None:
         self._stopping.set()
         self._wake.set()
+
+    def health(self) -> str | None:
+        """None while the relay runs: leading and moving, or standing by while another replica leads."""
+        if not self._running:
+            return "outbox relay: not running"
+        if self._leading:
+            idle = time.monotonic() - self._beat
+            if idle > self.config.stall_seconds:
+                return f"outbox relay: leading but stuck for {idle:.0f} s"
+        return None
 
     async def run(self) -> None:
         """Lead (wait for the lock), publish until stopped; after losing the lock, wait to lead again.
         Meanwhile, led or not, sample the backlog into the outbox gauges (outbox_gauges.py)."""
         sampler = Periodic("outbox-gauges", self._gauges.sample, self.config.sample_interval)
         sampling = asyncio.create_task(sampler.run(), name="outbox-gauges")
+        self._running = True
         try:
             while await self.lead():
                 try:
@@ -149,6 +163,7 @@ class OutboxRelay:
                 if await pause(self._stopping, self.config.rejoin_after):
                     return
         finally:
+            self._running = False
             sampler.stop()
             await asyncio.gather(sampling, return_exceptions=True)
             await self._sender.close()
@@ -157,6 +172,7 @@ class OutboxRelay:
         """Take the lock (waiting while another relay holds it); False when stopped first."""
         if not await self._leadership.acquire(self._stopping):
             return False
+        self._beat = time.monotonic()
         self._leading = True
         self.leading.set()
         return True
@@ -182,6 +198,7 @@ class OutboxRelay:
             log.warning("outbox publish failed, retrying", error=type(exc).__name__, attempt=attempt)
 
         while not self._stopping.is_set():
+            self._beat = time.monotonic()
             if self._leadership.lost:  # the lock connection dropped while there was nothing to send
                 raise LeadershipLost("the lock connection is gone")
             try:
@@ -218,6 +235,7 @@ class OutboxRelay:
         deleting: tuple[_Unit, asyncio.Future[int]] | None = None
         try:
             while True:
+                self._beat = time.monotonic()
                 excluded = (inflight.positions if inflight else []) + (
                     deleting[0].positions if deleting else []
                 )

@@ -58,6 +58,26 @@ class PipelineMetrics:
             ["topic", "reason"],
             registry=registry,
         )
+        self.consumer_lag = Gauge(
+            f"{p}_consumer_lag_messages",
+            "Records in a partition after the group's committed offset (end offset - committed), per "
+            "assigned partition, sampled by the consumer that owns it.",
+            ["group", "topic", "partition"],
+            registry=registry,
+        )
+        self.consumer_last_poll = Gauge(
+            f"{p}_consumer_last_poll_timestamp_seconds",
+            "Unix time of the consumer loop's last poll of Kafka (a stalled loop stops moving it).",
+            ["group"],
+            registry=registry,
+        )
+        self.dlq_messages = Gauge(
+            f"{p}_dlq_messages",
+            "Records held in a dead-letter topic (end offset - start offset), for the DLQs of the topics "
+            "this service consumes.",
+            ["topic"],
+            registry=registry,
+        )
         self.handle_seconds = Histogram(
             f"{p}_event_handle_seconds",
             "Time to apply one event (transaction included).",

@@ -6,7 +6,8 @@ dependency never holds a connection or a task past the probe.
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Protocol
 
 import asyncpg
 from aiokafka.admin import AIOKafkaAdminClient
@@ -14,6 +15,20 @@ from aiokafka.admin import AIOKafkaAdminClient
 from .redaction import redact_text
 
 ReadinessCheck = Callable[[], Awaitable[None]]
+
+
+class NotReady(Exception):
+    """A check's reason for not being ready, said as is."""
+
+
+class Supervised(Protocol):
+    """What `workers_check` reads of a `runtime.Supervisor`."""
+
+    ready: asyncio.Event
+
+    @property
+    def workers(self) -> Sequence[object]: ...
+
 
 CHECK_TIMEOUT_SECONDS = 2.0
 
@@ -74,3 +89,22 @@ class KafkaCheck:
 
 def kafka_check(bootstrap_servers: str, *, timeout: float = CHECK_TIMEOUT_SECONDS) -> KafkaCheck:
     return KafkaCheck(bootstrap_servers, timeout=timeout)
+
+
+def workers_check(supervisor: Supervised) -> ReadinessCheck:
+    """Ready once the supervisor has prepared the infrastructure and while every worker that reports its
+    health (`health() -> str | None`: consumer runners, the outbox relay) says it runs: a consumer that has
+    stopped polling Kafka or a relay that is not running fails readiness, not only a lost connection."""
+
+    async def check() -> None:
+        if not supervisor.ready.is_set():
+            raise NotReady("starting: migrations, topics and the producer are not ready yet")
+        problems = [
+            problem
+            for worker in supervisor.workers
+            if callable(health := getattr(worker, "health", None)) and (problem := health())
+        ]
+        if problems:
+            raise NotReady("; ".join(problems))
+
+    return check

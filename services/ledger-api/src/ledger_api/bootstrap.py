@@ -27,7 +27,7 @@ from bankstream_common.kafka.topics import TopicSpec, ensure_topics
 from bankstream_common.metrics import create_registry
 from bankstream_common.migrations import migrate_service
 from bankstream_common.outbox_relay import OutboxRelay, RelayConfig
-from bankstream_common.readiness import KafkaCheck, kafka_check, postgres_check
+from bankstream_common.readiness import KafkaCheck, kafka_check, postgres_check, workers_check
 from bankstream_common.runtime import Service, Supervisor, Worker
 from fastapi import FastAPI
 
@@ -159,10 +159,11 @@ async def bootstrap(settings: Settings) -> Container:
     )
     kafka = kafka_check(settings.kafka_bootstrap_servers)
     producer = create_producer(settings.kafka_bootstrap_servers, client_id=settings.service_name)
+    supervisor = background(settings, deps, producer)
     app = create_app(
         settings,
         metrics,
-        {"postgres": postgres_check(pool), "kafka": kafka},
+        {"postgres": postgres_check(pool), "kafka": kafka, "workers": workers_check(supervisor)},
         deps=deps,
         authenticator=authenticator,
     )
@@ -173,7 +174,7 @@ async def bootstrap(settings: Settings) -> Container:
         kafka=kafka,
         app=app,
         deps=deps,
-        background=background(settings, deps, producer),
+        background=supervisor,
         streams=Streams(deps.stopping),
         producer=producer,
     )

@@ -5,6 +5,8 @@ from bankstream_common.pipeline_metrics import PipelineMetrics
 from prometheus_client import CollectorRegistry
 
 SERVICE = "ledger-api"
+# an event reaches the ledger in well under a second when all is well; minutes when a stage is behind
+LAG_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0)
 
 
 class Metrics:
@@ -25,6 +27,11 @@ class Metrics:
         )
         self.projection_apply = factory.histogram(
             "projection_apply_seconds", "Time to project one batch (its transaction's statements)."
+        )
+        self.projection_lag = factory.histogram(
+            "projection_lag_seconds",
+            "From an event's `time` (when its producer emitted it) to its projection into the ledger.",
+            buckets=LAG_BUCKETS,
         )
         # -- end of projections ------------------------------------------------------------------------
 

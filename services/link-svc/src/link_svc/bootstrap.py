@@ -27,13 +27,14 @@ from bankstream_common.kafka.topics import TopicSpec, ensure_topics
 from bankstream_common.metrics import create_registry
 from bankstream_common.migrations import migrate_service
 from bankstream_common.outbox_relay import OutboxRelay, RelayConfig
-from bankstream_common.readiness import KafkaCheck, kafka_check, postgres_check
+from bankstream_common.readiness import KafkaCheck, kafka_check, postgres_check, workers_check
 from bankstream_common.runtime import Periodic, Service, Supervisor, Worker
 from fastapi import FastAPI
 
 from . import handlers
 from .adapters import repository as repo
 from .adapters import vault
+from .adapters.item_health import sample_item_health
 from .adapters.plaid_client import PlaidCall, PlaidClient, build_api
 from .adapters.webhook_verifier import WebhookVerifier
 from .adapters.webhook_writer import WebhookWriter
@@ -144,6 +145,12 @@ def background(settings: Settings, deps: handlers.Deps, producer: AIOKafkaProduc
             ),
             Periodic("item-setups", finish_item_setups, s.item_setup_interval_seconds, retry_on=TRANSIENT),
             Periodic("audit-prune", prune_plaid_calls, s.audit_prune_interval_seconds, retry_on=TRANSIENT),
+            Periodic(
+                "item-health",
+                lambda: sample_item_health(deps.pool, deps.metrics),
+                s.item_health_interval_seconds,
+                retry_on=TRANSIENT,
+            ),
         ]
 
     return Supervisor(prepare, fatal=(VaultKeyMissing,))
@@ -230,10 +237,11 @@ async def bootstrap(settings: Settings) -> Container:
     )
     kafka = kafka_check(settings.kafka_bootstrap_servers)
     producer = create_producer(settings.kafka_bootstrap_servers, client_id=settings.service_name)
+    supervisor = background(settings, deps, producer)
     app = create_app(
         settings,
         metrics,
-        {"postgres": postgres_check(pool), "kafka": kafka},
+        {"postgres": postgres_check(pool), "kafka": kafka, "workers": workers_check(supervisor)},
         deps=deps,
         authenticator=authenticator,
     )
@@ -244,7 +252,7 @@ async def bootstrap(settings: Settings) -> Container:
         kafka=kafka,
         app=app,
         deps=deps,
-        background=background(settings, deps, producer),
+        background=supervisor,
         webhook_pool=webhook_pool,
         producer=producer,
     )

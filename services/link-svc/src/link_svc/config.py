@@ -69,6 +69,7 @@ class Settings(ApiServiceSettings):
     # the audit of Plaid calls (`plaid_calls`): kept this long, pruned every audit_prune_interval_seconds
     plaid_calls_retention_days: float = Field(90.0, gt=0)
     audit_prune_interval_seconds: float = Field(3600.0, gt=0)
+    item_health_interval_seconds: float = 60.0  # how often the Items-by-status gauges are sampled
 
     db_pool_size: int = 20
     webhook_pool_size: int = 10

@@ -68,3 +68,8 @@ class Metrics:
             "vault_releases_total", "Access tokens released to internal callers, by outcome.", ["outcome"]
         )
         self.sync_requests = factory.counter("sync_requests_total", "On-demand syncs requested.")
+        self.items = factory.gauge(
+            "items",
+            "Items by status and by how long they have been in it (a bucket, never an id).",
+            ["status", "since"],
+        )

@@ -21,10 +21,11 @@ from bankstream_common.kafka.topics import TopicSpec, ensure_topics
 from bankstream_common.metrics import create_registry
 from bankstream_common.migrations import migrate_service
 from bankstream_common.outbox_relay import OutboxRelay, RelayConfig
-from bankstream_common.readiness import KafkaCheck, kafka_check, postgres_check
-from bankstream_common.runtime import Service, Supervisor, Worker
+from bankstream_common.readiness import KafkaCheck, kafka_check, postgres_check, workers_check
+from bankstream_common.runtime import Periodic, Service, Supervisor, Worker
 from fastapi import FastAPI
 
+from .adapters.item_health import sample_item_health
 from .adapters.pacing import SyncCallPacer
 from .adapters.page_builder import PageBuilder
 from .adapters.plaid_sync import PLAID_HOSTS, PlaidSyncClient
@@ -175,9 +176,15 @@ async def bootstrap(
         metrics=metrics.pipeline,
     )
 
+    item_health = Periodic(
+        "item-health",
+        lambda: sample_item_health(pool, metrics),
+        settings.item_health_interval_seconds,
+        retry_on=(OSError, asyncpg.PostgresError, asyncpg.InterfaceError),
+    )
     roles: dict[str, list[Worker]] = {
-        "all": [consumer, scheduler, relay],
-        "sync": [consumer, scheduler],
+        "all": [consumer, scheduler, relay, item_health],
+        "sync": [consumer, scheduler, item_health],
         "relay": [relay],
     }
 
@@ -189,7 +196,9 @@ async def bootstrap(
         return roles[settings.role]
 
     kafka = kafka_check(settings.kafka_bootstrap_servers)
-    app = create_app(settings, metrics, {"postgres": postgres_check(pool), "kafka": kafka}, pool)
+    supervisor = Supervisor(prepare)
+    readiness = {"postgres": postgres_check(pool), "kafka": kafka, "workers": workers_check(supervisor)}
+    app = create_app(settings, metrics, readiness, pool)
     return Container(
         settings=settings,
         metrics=metrics,
@@ -204,5 +213,5 @@ async def bootstrap(
         scheduler=scheduler,
         consumer=consumer,
         relay=relay,
-        supervisor=Supervisor(prepare),
+        supervisor=supervisor,
     )

@@ -55,6 +55,7 @@ class Settings(ApiServiceSettings):
     poll_interval_seconds: float = 1.0
     quiet_after_seconds: float = 6 * 3600.0  # the fallback for lost webhooks
     quiet_check_interval_seconds: float = 300.0
+    item_health_interval_seconds: float = 60.0  # how often the Item freshness gauges are sampled
     not_ready_retry_seconds: float = 60.0
     max_pagination_restarts: int = 5
     call_attempts: int = 5

@@ -70,3 +70,13 @@ class Metrics:
         self.quiet_items = factory.counter(
             "sync_quiet_items_total", "Items marked wanted by the fallback schedule (lost webhooks)."
         )
+        self.items = factory.gauge(
+            "items",
+            "Items this worker syncs, by status and how long ago they last synced (a bucket, never an id).",
+            ["status", "freshness"],
+        )
+        self.oldest_sync_age = factory.gauge(
+            "items_oldest_sync_age_seconds",
+            "Seconds since the least recently synced Item of a status last synced (0 when none has).",
+            ["status"],
+        )

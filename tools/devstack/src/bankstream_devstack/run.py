@@ -23,11 +23,13 @@ from . import processes
 from .demo import mint_token, run_demo
 from .errors import DevstackError
 from .paths import state_dir
+from .prometheus import Prometheus
 from .stack import StackInfo, external_database_notice, persistent_down, persistent_up
 
 DEMO_USER_SCOPES = ("items:read", "items:write", "link:write", "ledger:read", "ledger:write")
 EMULATOR_CLIENT_ID = "bankstream-dev-client"
 EMULATOR_SECRET = "bankstream-dev-secret"  # noqa: S105 - the emulator's public dev credential
+PROMETHEUS_PORT = int(os.environ.get("BANKSTREAM_PROMETHEUS_PORT", "9090"))
 
 
 @dataclass(frozen=True)
@@ -184,6 +186,7 @@ def stop_all(kids: list[Child]) -> None:
 
 def main() -> int:
     kids: list[Child] = []
+    prometheus: Prometheus | None = None
     stopping = False
 
     def on_signal(*_: object) -> None:
@@ -208,6 +211,11 @@ def main() -> int:
             start(child)
             wait_ready(child)
             print(f"  {child.name:<15} {child.url:<24} ready (log: {child.log})", flush=True)
+        services = {c.name: f"127.0.0.1:{c.port}" for c in kids if c.name != "plaid-emulator"}
+        prometheus = Prometheus(services, port=PROMETHEUS_PORT)
+        prometheus.start()
+        prometheus.wait_ready()
+        print(f"  {'prometheus':<15} {prometheus.url:<24} {prometheus.summary()}", flush=True)
         # the demo user's token: link its Items (link-svc) and read and edit its ledger (ledger-api)
         token = mint_token("--sub", "demo-user", *(f"--scope={scope}" for scope in DEMO_USER_SCOPES))
         print(run_demo({c.name: c.url for c in kids}, token), flush=True)
@@ -229,6 +237,8 @@ def main() -> int:
         # Ctrl-C reaches make, uv and this process at once: a second SIGINT must not cut the stopping short
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         print("stopping ...", flush=True)
+        if prometheus is not None:
+            prometheus.stop()
         stop_all(kids)
         persistent_down()
 

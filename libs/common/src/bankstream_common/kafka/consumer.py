@@ -15,6 +15,10 @@ written (Kafka errors) is retried with backoff, and the offset never moves past 
 of what is done are committed, and `run` returns. An offset is forgotten only after a commit of it
 succeeded.
 Partitions of one batch are processed concurrently; records of one partition strictly in order.
+
+While it runs, a `LagSampler` (kafka/lag.py) exports the group's lag per assigned partition and the
+dead-letter counts every `lag_interval` seconds, and `health()` says whether the loop still polls Kafka
+(readiness.workers_check turns that into /readyz): a loop stuck for `stall_seconds` is not consuming.
 """
 
 import asyncio
@@ -37,6 +41,7 @@ from ..envelope import Envelope, EnvelopeError, describe
 from ..errors import PermanentError
 from ..pipeline_metrics import PipelineMetrics
 from .dead_letter import dead_letter
+from .lag import LagSampler
 
 log = structlog.get_logger(__name__)
 
@@ -73,6 +78,8 @@ class ConsumerConfig:
     heartbeat_interval_ms: int = 3_000
     inbox_retention: dt.timedelta = inbox.RETENTION
     inbox_prune_interval: float = 3600.0  # seconds between two prunings of this consumer's inbox
+    lag_interval: float = 15.0  # seconds between two samples of the lag and dead-letter gauges
+    stall_seconds: float = 60.0  # a loop that has not polled Kafka for this long is reported not ready
 
 
 class ConsumerRunner:
@@ -102,17 +109,29 @@ class ConsumerRunner:
         self._done: dict[TopicPartition, int] = {}
         self._stopping = asyncio.Event()
         self.started = asyncio.Event()
+        self._ended = False
+        self._last_poll = 0.0  # time.monotonic() of the loop's last poll
+        self._lag = LagSampler(
+            self._consumer,
+            group=config.name,
+            topics=config.topics,
+            bootstrap_servers=config.bootstrap_servers,
+            metrics=metrics,
+        )
 
     # -- lifecycle ---------------------------------------------------------------------------------------
 
     async def run(self) -> None:
         await self._consumer.start()
         self._consumer.subscribe(self.config.topics, listener=_CommitOnRevoke(self))
+        self._polled()
         self.started.set()
         log.info("consumer started", consumer=self.config.name, topics=self.config.topics)
+        sampling = asyncio.create_task(self._sample_lag(), name=f"{self.config.name}-lag")
         try:
             next_prune = time.monotonic()
             while not self._stopping.is_set():
+                self._polled()
                 if time.monotonic() >= next_prune:
                     next_prune = time.monotonic() + self.config.inbox_prune_interval
                     await self.prune_inbox()
@@ -121,6 +140,10 @@ class ConsumerRunner:
                     await asyncio.gather(*(self._process_partition(tp, recs) for tp, recs in batch.items()))
                     await self._commit()
         finally:
+            self._ended = True
+            sampling.cancel()
+            await asyncio.gather(sampling, return_exceptions=True)
+            await self._lag.aclose()
             await self._commit()
             await self._consumer.stop()
             log.info("consumer stopped", consumer=self.config.name)
@@ -128,6 +151,30 @@ class ConsumerRunner:
     def stop(self) -> None:
         """Finish the record in hand, commit what is done, and return from `run`."""
         self._stopping.set()
+
+    def health(self) -> str | None:
+        """None while the loop runs and polls Kafka; otherwise why this consumer is not consuming."""
+        name = self.config.name
+        if not self.started.is_set():
+            return f"consumer {name}: not started"
+        if self._ended:
+            return f"consumer {name}: stopped"
+        idle = time.monotonic() - self._last_poll
+        if idle > self.config.stall_seconds:
+            return f"consumer {name}: has not polled Kafka for {idle:.0f} s"
+        return None
+
+    def _polled(self) -> None:
+        self._last_poll = time.monotonic()
+        self._metrics.consumer_last_poll.labels(self.config.name).set_to_current_time()
+
+    async def _sample_lag(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                await self._lag.sample()
+            except Exception as exc:  # noqa: BLE001 - a gauge left as it was; tried again next tick
+                log.warning("consumer lag sample failed", consumer=self.config.name, error=type(exc).__name__)
+            await asyncio.sleep(self.config.lag_interval)
 
     async def prune_inbox(self) -> int:
         """Forget applied events older than the inbox retention; a database outage only postpones it."""

@@ -1,6 +1,6 @@
 """The probe contract every service honours, as checks its own tests call with its `ServiceUnderTest`.
 
-serves_and_stops   /healthz 200, /readyz 200 with the postgres and kafka checks, /metrics in the
+serves_and_stops   /healthz 200, /readyz 200 with the postgres, kafka and workers checks, /metrics in the
                    Prometheus text format with the service's HTTP metric, JSON log lines without
                    secrets, and exit 0 within seconds of SIGTERM
 metrics_apart      with `<PREFIX>METRICS_PORT` set: /metrics answers on that port only (404 on the API's
@@ -10,6 +10,8 @@ not_ready_without  with one dependency unreachable: /healthz still 200, /readyz 
 """
 
 import json
+import re
+import time
 import urllib.error
 import urllib.request
 
@@ -26,19 +28,23 @@ def serves_and_stops(service: ServiceUnderTest, *, database_url: str, kafka_boot
         assert (health.status, health.json()) == (200, {"status": "ok"})
         assert health.headers.get("x-request-id")
 
-        ready = proc.get("/readyz")
+        # ready once the background work is prepared and running (the `workers` check), seconds after start
+        deadline = time.monotonic() + 120  # a loaded machine: the sync-worker starts page processes
+        while (ready := proc.get("/readyz")).status != 200 and time.monotonic() < deadline:
+            time.sleep(0.2)
         assert ready.status == 200, ready.body
         assert ready.json()["status"] == "ready"
         assert {n: c["status"] for n, c in ready.json()["checks"].items()} == {
             "postgres": "ok",
             "kafka": "ok",
+            "workers": "ok",
         }
 
         metrics = proc.get("/metrics")
         assert metrics.status == 200
         assert metrics.headers["content-type"].startswith("text/plain; version=")
         http_total = f"{service.metric_prefix}_http_requests_total"
-        assert f'{http_total}{{method="GET",route="/readyz",status="200"}} 1.0' in metrics.body
+        assert re.search(rf'{http_total}{{method="GET",route="/readyz",status="200"}} [1-9]', metrics.body)
         assert "process_resident_memory_bytes" in metrics.body
 
         assert proc.terminate(timeout=10.0) == 0, proc.output()

@@ -92,6 +92,9 @@ class Projections:
             await record_changes(conn, changes)
         self.metrics.projection_batches.inc()
         self.metrics.projection_apply.observe(time.perf_counter() - started)
+        now = time.time()  # the batch's statements are done; its commit follows in the runner
+        for r in known:
+            self.metrics.projection_lag.observe(now - r.envelope.time.timestamp())
         for (type_, outcome), n in outcomes.items():
             self.metrics.projected.labels(type_, outcome).inc(n)
 

@@ -1,0 +1,205 @@
+"""`bankstream`: the operator's commands, under one roof.
+
+    bankstream items [--status S] [--all]                      Items and their health (link-svc + sync-worker)
+    bankstream dlq inspect TOPIC.dlq [--reason R] [--type T]   dead letters, chosen by reason or event type
+    bankstream dlq replay TOPIC.dlq [--reason R] [--type T] [--dry-run]
+                                                               back to their original topic (idempotent:
+                                                               consumers apply an event id once)
+    bankstream vault status | rotate [--dry-run]               link-svc's token vault (its vault_cli)
+
+Every listing takes `--json` (one JSON document on stdout, for scripts); long work shows a progress bar
+on stderr. Connections come from DATABASE_URL and KAFKA_BOOTSTRAP_SERVERS (or --database-url, --kafka).
+Exit codes: 0 done, 1 something to look at (an unhealthy Item, a record that could not be replayed),
+2 a usage or connection error.
+"""
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Coroutine
+from typing import Any, TypeVar
+
+import click
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
+
+from . import dlq as dead_letters
+from . import items as item_health
+
+T = TypeVar("T")
+out = Console(width=None if sys.stdout.isatty() else 200)  # piped: wide rows, not squeezed to 80 columns
+err = Console(stderr=True)
+
+
+def _run(coro: Coroutine[Any, Any, T]) -> T:
+    try:
+        return asyncio.run(coro)
+    except (OSError, LookupError) as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        sys.exit(2)
+
+
+def _json(document: object) -> None:
+    click.echo(json.dumps(document, indent=2, default=str))
+
+
+@click.group(help=__doc__.split("\n\n")[0])
+def main() -> None:
+    pass
+
+
+# -- items ---------------------------------------------------------------------------------------------
+
+
+@main.command(help="List Items with their status, last sync and health.")
+@click.option("--database-url", envvar="DATABASE_URL", required=True, help="PostgreSQL (DATABASE_URL)")
+@click.option("--status", default=None, help="only Items in this link-svc status (e.g. login_required)")
+@click.option("--all", "include_removed", is_flag=True, help="include removed Items")
+@click.option("--link-schema", default="link_svc", show_default=True)
+@click.option("--sync-schema", default="sync_worker", show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="JSON for scripts")
+def items(
+    database_url: str,
+    status: str | None,
+    include_removed: bool,
+    link_schema: str,
+    sync_schema: str,
+    as_json: bool,
+) -> None:
+    found = _run(
+        item_health.list_items(
+            database_url,
+            link_schema=link_schema,
+            sync_schema=sync_schema,
+            status=status,
+            include_removed=include_removed,
+        )
+    )
+    if as_json:
+        _json([i.as_json() for i in found])
+    else:
+        table = Table("item", "status", "since", "sync", "last synced", "last error", "health")
+        for i in found:
+            table.add_row(
+                i.item_id,
+                i.status + (f" ({i.status_code})" if i.status_code else ""),
+                f"{i.status_since:%Y-%m-%d %H:%M}",
+                i.sync_status or "-",
+                f"{i.last_synced_at:%Y-%m-%d %H:%M}" if i.last_synced_at else "never",
+                i.last_error_code or "",
+                i.health,
+            )
+        out.print(table)
+    sys.exit(0 if all(i.health in ("ok", "syncing", "removed") for i in found) else 1)
+
+
+# -- dead letters --------------------------------------------------------------------------------------
+
+
+@main.group(help="Dead-letter topics: inspect and replay.")
+def dlq() -> None:
+    pass
+
+
+def _chosen(
+    kafka: str, topic: str, reason: str | None, event_type: str | None
+) -> list[dead_letters.DeadLetter]:
+    letters = _run(dead_letters.read_dead_letters(kafka, topic))
+    return [d for d in letters if d.matches(reason=reason, event_type=event_type)]
+
+
+KAFKA = click.option(
+    "--kafka", envvar="KAFKA_BOOTSTRAP_SERVERS", required=True, help="KAFKA_BOOTSTRAP_SERVERS"
+)
+REASON = click.option("--reason", default=None, help="only records whose dlq.reason contains this")
+TYPE = click.option("--type", "event_type", default=None, help="only records of this event type")
+JSON = click.option("--json", "as_json", is_flag=True, help="JSON for scripts")
+
+
+@dlq.command(help="List the dead letters a DLQ topic holds.")
+@click.argument("topic")
+@KAFKA
+@REASON
+@TYPE
+@JSON
+def inspect(topic: str, kafka: str, reason: str | None, event_type: str | None, as_json: bool) -> None:
+    chosen = _chosen(kafka, topic, reason, event_type)
+    if as_json:
+        _json([d.summary() for d in chosen])
+        return
+    table = Table("offset", "type", "event id", "from", "consumer", "reason")
+    for d in chosen:
+        source = f"{d.original_topic}/{d.original_partition}@{d.original_offset}"
+        table.add_row(str(d.offset), d.event_type, d.event_id, source, d.consumer, d.reason[:80])
+    out.print(table)
+    out.print(f"{len(chosen)} dead letters in {topic}")
+
+
+@dlq.command(help="Produce chosen dead letters back to their original topic.")
+@click.argument("topic")
+@KAFKA
+@REASON
+@TYPE
+@click.option("--dry-run", is_flag=True, help="say what would be replayed, send nothing")
+@JSON
+def replay(
+    topic: str, kafka: str, reason: str | None, event_type: str | None, dry_run: bool, as_json: bool
+) -> None:
+    chosen = _chosen(kafka, topic, reason, event_type)
+    with Progress(console=err, transient=True, disable=dry_run or as_json) as progress:
+        task = progress.add_task(f"replaying {topic}", total=len(chosen))
+        report = _run(
+            dead_letters.replay(kafka, chosen, dry_run=dry_run, on_sent=lambda _: progress.advance(task))
+        )
+    summary = {
+        "topic": topic,
+        "dry_run": dry_run,
+        "replayed": [d.summary() for d in report.replayed],
+        "not_replayable": [d.summary() for d in report.skipped_stripped],
+    }
+    if as_json:
+        _json(summary)
+    else:
+        verb = "would replay" if dry_run else "replayed"
+        out.print(f"{verb} {len(report.replayed)} of {len(chosen)} chosen dead letters from {topic}")
+        for d in report.skipped_stripped:
+            out.print(
+                f"  offset {d.offset}: value stripped; read it at "
+                f"{d.original_topic}/{d.original_partition}@{d.original_offset}"
+            )
+    sys.exit(1 if report.skipped_stripped else 0)
+
+
+# -- vault ---------------------------------------------------------------------------------------------
+
+
+@main.group(help="link-svc's token vault (runs `python -m link_svc.entrypoints.vault_cli` with your env).")
+def vault() -> None:
+    pass
+
+
+def _vault_cli(*args: str) -> int:
+    command = [sys.executable, "-m", "link_svc.entrypoints.vault_cli", *args]
+    return subprocess.run(command, env=os.environ.copy(), check=False).returncode
+
+
+@vault.command(help="Access tokens per key id, and whether every key is configured.")
+def status() -> None:
+    sys.exit(_vault_cli("status"))
+
+
+@vault.command(help="Re-encrypt every access token onto the active key id (LINK_SVC_VAULT_ACTIVE_KEY_ID).")
+@click.option("--batch-size", default=200, show_default=True)
+@click.option("--dry-run", is_flag=True, help="show the tokens per key id that a rotation would move")
+def rotate(batch_size: int, dry_run: bool) -> None:
+    if dry_run:
+        err.print("dry run: access tokens per key id now (rotate moves every one onto the active key id)")
+        sys.exit(_vault_cli("status"))
+    sys.exit(_vault_cli("rotate", "--batch-size", str(batch_size)))
+
+
+if __name__ == "__main__":
+    main()
