@@ -2,6 +2,7 @@
 a failing worker stops everything and exits 1. (The services' own SIGTERM test runs them as processes.)"""
 
 import asyncio
+import contextlib
 import os
 import signal
 
@@ -70,3 +71,43 @@ async def test_a_failing_worker_stops_the_service_with_exit_1() -> None:
     code = await asyncio.wait_for(serve_service(service(polite, FailingWorker(), closed=closed)), 10)
     assert code == 1
     assert polite.stopped_cleanly and closed == ["closed"]
+
+
+async def test_a_request_head_over_the_bound_is_refused_before_the_app_reads_it() -> None:
+    """An 8 MB header used to be read whole and served (200); now the server refuses it with 400 or closes."""
+    svc = service(closed=[])
+    serving = asyncio.create_task(serve_service(svc))
+    try:
+        await _until_serving(svc.port)
+        assert await _status_of(svc.port, header_bytes=2_000) == 200  # an ordinary head still passes
+        for size in (1_000_000, 8_000_000):
+            status = await _status_of(svc.port, header_bytes=size)
+            assert status in (400, None), f"a {size}-byte header got {status}"  # None: closed on us
+    finally:
+        os.kill(os.getpid(), signal.SIGTERM)
+        assert await asyncio.wait_for(serving, 10) == 0
+
+
+async def _until_serving(port: int) -> None:
+    for _ in range(100):
+        try:
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.close()
+            return
+        except OSError:
+            await asyncio.sleep(0.05)
+    raise AssertionError("the server never listened")
+
+
+async def _status_of(port: int, *, header_bytes: int) -> int | None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(b"GET /healthz HTTP/1.1\r\nHost: t\r\nX-Pad: " + b"a" * header_bytes + b"\r\n\r\n")
+        with contextlib.suppress(ConnectionError):
+            await writer.drain()
+        line = await asyncio.wait_for(reader.readline(), 10)
+    except ConnectionError:
+        return None
+    finally:
+        writer.close()
+    return int(line.split()[1]) if line else None

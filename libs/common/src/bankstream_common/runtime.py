@@ -16,7 +16,7 @@ import signal
 import sys
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import structlog
 import uvicorn
@@ -154,6 +154,17 @@ class _Server(uvicorn.Server):
         yield
 
 
+# The request line and headers a connection may buffer before they are complete: over it, uvicorn answers
+# 400 and closes, before the app (and its HttpGuard) sees anything. Only uvicorn's h11 parser takes a
+# bound; httptools buffers a head of any size (an 8 MB header was read and served), so h11 it is.
+# A head that arrives whole in one read (up to 64 KiB) is still parsed; the guard then caps Authorization.
+MAX_REQUEST_HEAD_BYTES = 16 * 1024
+BOUNDED_REQUEST_HEAD: dict[str, Any] = {
+    "http": "h11",
+    "h11_max_incomplete_event_size": MAX_REQUEST_HEAD_BYTES,
+}
+
+
 async def serve_service(service: Service) -> int:
     """Serve until a signal or a failure; returns the exit code (0 after a clean stop)."""
     loop = asyncio.get_running_loop()
@@ -167,6 +178,7 @@ async def serve_service(service: Service) -> int:
         log_config=None,
         access_log=False,
         lifespan="on",
+        **BOUNDED_REQUEST_HEAD,
         timeout_graceful_shutdown=max(int(service.grace_seconds) - 1, 1),
     )
     server = _Server(config)
@@ -204,6 +216,7 @@ async def _serve_metrics(listener: MetricsListener, stop: asyncio.Event) -> None
         log_config=None,
         access_log=False,
         lifespan="off",
+        **BOUNDED_REQUEST_HEAD,
     )
     server = _Server(config)
     task = asyncio.create_task(server.serve())
