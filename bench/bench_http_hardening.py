@@ -151,6 +151,12 @@ def _cpu_s(pid: int) -> float:
     return total / 1e9
 
 
+def _expect(what: str, got: object, want: object) -> None:
+    """A figure only means something if the attack was answered as the fix says: fail the bench otherwise."""
+    if got != want:
+        raise RuntimeError(f"{what}: answered {got}, expected {want}")
+
+
 def _ms(seconds: float) -> float:
     return round(seconds * 1000, 2)
 
@@ -192,6 +198,7 @@ async def _oversized(port: int, pid: int) -> list[dict[str, Any]]:
                 statuses.add(status)
                 peak = max(peak, _rss_mb(pid))
         cpu = _cpu_s(pid) - cpu
+        _expect(f"40 MB {mode}", statuses, {413})
         rows += [
             {
                 "metric": f"{mode}_refuse_ms",
@@ -206,15 +213,17 @@ async def _oversized(port: int, pid: int) -> list[dict[str, Any]]:
                 "note": "link-svc process CPU per refused body",
             },
         ]
+    after = _rss_mb(pid)
     rows += [
         {"metric": "rss_before_mb", "value": rss_before, "unit": "MB"},
         {"metric": "rss_peak_mb", "value": peak, "unit": "MB", "note": "sampled after each refusal"},
         {
             "metric": "rss_after_mb",
-            "value": _rss_mb(pid),
+            "value": after,
             "unit": "MB",
             "note": f"after {2 * ROUNDS} refused 40 MB bodies",
         },
+        {"metric": "rss_growth_mb", "value": round(peak - rss_before, 1), "unit": "MB", "target": "<=16"},
     ]
     return rows
 
@@ -234,6 +243,7 @@ async def _big_token(port: int, pid: int) -> list[dict[str, Any]]:
         started = time.perf_counter()
         four = await asyncio.gather(*(_request(port, head(token), b"{}") for _ in range(4)))
         wall = time.perf_counter() - started
+    _expect("8 MB tokens", {s for s, _ in alone + four}, {401})
     return [
         {
             "metric": "small_token_ms",
@@ -280,7 +290,9 @@ async def _flood_with(
 
     async def linker() -> None:
         while not done.is_set():
-            during.append((await _request(port, link, b"{}"))[1])
+            status, seconds = await _request(port, link, b"{}")
+            _expect("a link token during the flood", status, 201)
+            during.append(seconds)
 
     cpu = _cpu_s(pid)
     started = time.perf_counter()
@@ -334,13 +346,16 @@ async def _flood(port: int, dsn: str, schema: str, pid: int) -> list[dict[str, A
         return int(row["all"]), int(row["keys"])
 
     try:
-        before = [(await _request(port, link, b"{}"))[1] for _ in range(30)]
+        idle = [await _request(port, link, b"{}") for _ in range(30)]
+        _expect("link tokens", {status for status, _ in idle}, {201})
+        before = [seconds for _, seconds in idle]
         _, control, control_s, control_cpu = await _flood_with(port, cheap, link, pid)
         calls_before, keys_before = await audit()
         statuses, during, elapsed, cpu = await _flood_with(port, forged, link, pid)
         calls_after, keys_after = await audit()
     finally:
         await conn.close()
+    _expect("forged webhooks", statuses, {401: FLOOD})
     link_calls = len(during)  # each link token is one /link/token/create row
     p50 = statistics.median
     return [
@@ -357,6 +372,7 @@ async def _flood(port: int, dsn: str, schema: str, pid: int) -> list[dict[str, A
             "metric": "key_fetches",
             "value": keys_after - keys_before,
             "unit": "calls",
+            "target": "<=5",  # LINK_SVC_WEBHOOK_KEY_FETCH_BURST's default; the flood lasts < 10 s
             "note": f"{KEY_PATH} rows in plaid_calls (one per call that reached the emulator)",
         },
         {
@@ -414,6 +430,7 @@ async def _nested(port: int, emu: RunningEmulator) -> list[dict[str, Any]]:
         ("nested", body("bench-deep", b',"x":' + b"[" * 3000 + b"]" * 3000)),
     ):
         status, seconds = await _request(port, signed(sent), sent)
+        _expect(f"a signed {name} webhook", status, 200 if name == "normal" else 401)
         note = (
             "raw: a normal signed webhook, the key cached (verified, recorded)"
             if name == "normal"
