@@ -452,3 +452,38 @@ async def test_pages_are_committed_as_they_arrive_and_a_restart_removes_what_van
     assert set(page_one) <= removed, "every pending the first pass published is removed"
     assert await worker.pool.fetchval("SELECT count(*) FROM sync_loop_pages WHERE item_id = $1", item_id) == 0
     assert (await worker.item(item_id))["loop_run_id"] is None
+
+
+async def test_a_resync_from_scratch_pages_again_from_the_empty_cursor_and_restarts_there(
+    worker: Worker, emulator: RunningEmulator, reader
+) -> None:
+    """SyncRequested with from_scratch: the next run forgets the Item's cursor and pages /transactions/sync
+    from the empty cursor, so every transaction is published again (newer versions of the same ids); a
+    MUTATION_DURING_PAGINATION in that loop restarts it from the empty cursor too, and what vanished
+    meanwhile is published as removed (the stream still equals the ground truth). A plain request does not."""
+    item = emulator.create_item(transactions=700, ready=True)
+    item_id = item["item_id"]
+    await worker.link(item_id, item["access_token"])
+    await worker.wait_runs(item_id, 1)
+    cursor = (await worker.item(item_id))["cursor"]
+    assert cursor
+    await worker.request_sync(item_id)  # from the cursor: nothing new
+    *_, plain = await worker.wait_runs(item_id, 2)
+    assert (plain["pages"], plain["added"]) == (1, 0)
+
+    emulator.control("POST", f"/items/{item_id}/mutate", {"during_pagination": 1})
+    await worker.request_sync(item_id, from_scratch=True)
+    *_, resync = await worker.wait_runs(item_id, 3)
+    truth = {t["transaction_id"] for t in emulator.ground_truth(item_id)["transactions"]}
+    assert resync["outcome"] == "completed" and list(resync["triggers"]) == ["requested"]
+    assert resync["restarts"] == 1
+    assert resync["added"] >= len(truth) >= 700, "the whole history again (and what an abandoned pass had)"
+    after = await worker.item(item_id)
+    assert after["cursor"] and not after["want_from_scratch"] and after["loop_run_id"] is None
+    events = await assert_converged(worker, reader, emulator, item_id)
+    again = [e for e in events if e.data["change"] == "added" and e.data["sync_sequence"] > 700]
+    assert {e.data["transaction_id"] for e in again} >= truth
+
+    await worker.request_sync(item_id)  # the ask was honoured once: the next run is from the cursor again
+    *_, next_run = await worker.wait_runs(item_id, 4)
+    assert (next_run["pages"], next_run["added"]) == (1, 0)
