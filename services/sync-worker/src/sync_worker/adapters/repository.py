@@ -28,12 +28,13 @@ _MERGE_TRIGGER = """CASE WHEN $2 = '' OR $2 = ANY(sync_items.wanted_triggers) TH
 _WANT = f"""wanted_at = LEAST(COALESCE(sync_items.wanted_at, now()), now()),
             wanted_triggers = {_MERGE_TRIGGER},
             want_refresh = sync_items.want_refresh OR $3,
-            want_from_scratch = sync_items.want_from_scratch OR $4,
+            from_scratch_asked_at = CASE WHEN $4 THEN COALESCE(sync_items.from_scratch_asked_at, now())
+                                         ELSE sync_items.from_scratch_asked_at END,
             trigger_version = sync_items.trigger_version + 1, updated_at = now()"""
 _INSERT = """INSERT INTO sync_items (item_id, status, wanted_at, wanted_triggers, want_refresh,
-                                     want_from_scratch, trigger_version)
+                                     from_scratch_asked_at, trigger_version)
              VALUES ($1, 'active', now(), CASE WHEN $2 = '' THEN '{}'::text[] ELSE ARRAY[$2] END,
-                     $3, $4, 1)"""
+                     $3, CASE WHEN $4 THEN now() END, 1)"""
 TRIGGER_SQL = {
     "link": f"""{_INSERT} ON CONFLICT (item_id) DO UPDATE SET status = 'active', failed_runs = 0,
                 not_before = NULL, {_WANT}""",
@@ -50,7 +51,10 @@ TRIGGER_SQL = {
 CLAIM = """
 WITH due AS (
     SELECT item_id, wanted_triggers, want_refresh,
-           want_from_scratch AND loop_run_id IS NULL AS from_scratch FROM sync_items
+           -- from scratch once caught up: a run committed since the ask (or there is no cursor yet)
+           from_scratch_asked_at IS NOT NULL AND loop_run_id IS NULL
+               AND (cursor = '' OR last_synced_at >= from_scratch_asked_at) AS from_scratch
+    FROM sync_items
     WHERE status = 'active' AND wanted_at <= now()
       AND (not_before IS NULL OR not_before <= now())
       AND (lease_until IS NULL OR lease_until < now())
@@ -60,7 +64,7 @@ WITH due AS (
 UPDATE sync_items s SET lease_holder = $1 || '/' || gen_random_uuid()::text,
        lease_until = now() + $3::interval,
        wanted_triggers = '{}', want_refresh = false, updated_at = now(),
-       want_from_scratch = s.want_from_scratch AND NOT due.from_scratch
+       from_scratch_asked_at = CASE WHEN due.from_scratch THEN NULL ELSE s.from_scratch_asked_at END
 FROM due WHERE s.item_id = due.item_id
 RETURNING s.item_id, s.lease_holder, s.cursor, s.last_sequence, s.trigger_version, s.failed_runs,
           due.wanted_triggers AS triggers, due.want_refresh AS refresh, due.from_scratch,
@@ -183,7 +187,8 @@ class SyncRepository:
             """UPDATE sync_items SET lease_holder = NULL, lease_until = NULL,
                    wanted_triggers = (SELECT coalesce(array_agg(DISTINCT t), '{}')
                                       FROM unnest(wanted_triggers || $3::text[]) t),
-                   want_from_scratch = want_from_scratch OR ($4 AND loop_run_id IS NULL)
+                   from_scratch_asked_at = CASE WHEN $4 AND loop_run_id IS NULL  -- caught up already
+                       THEN COALESCE(from_scratch_asked_at, '-infinity') ELSE from_scratch_asked_at END
                WHERE item_id = $1 AND lease_holder = $2""",
             claim.item_id,
             claim.lease,
@@ -282,7 +287,7 @@ class SyncRepository:
                 """UPDATE sync_items SET cursor = $2, last_sequence = $3, update_status = $4,
                        lease_holder = NULL, lease_until = NULL, failed_runs = 0, not_before = NULL,
                        last_error_code = NULL, last_synced_at = now(), updated_at = now(),
-                       wanted_at = CASE WHEN want_from_scratch THEN now()
+                       wanted_at = CASE WHEN from_scratch_asked_at IS NOT NULL THEN now()
                                         WHEN trigger_version <> $5 THEN wanted_at
                                         WHEN $6::float8 IS NULL THEN NULL
                                         ELSE now() + make_interval(secs => $6::float8) END
@@ -318,7 +323,8 @@ class SyncRepository:
                                 ELSE status END,
                        wanted_at = CASE WHEN $2 = 'retry' OR $2 = 'pause' THEN wanted_at
                                         WHEN trigger_version <> $6 THEN wanted_at END,
-                       want_from_scratch = want_from_scratch OR ($7 AND loop_run_id IS NULL)
+                       from_scratch_asked_at = CASE WHEN $7 AND loop_run_id IS NULL
+                           THEN COALESCE(from_scratch_asked_at, '-infinity') ELSE from_scratch_asked_at END
                    WHERE item_id = $1""",
                 claim.item_id,
                 next_step,
