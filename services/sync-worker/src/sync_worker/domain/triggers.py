@@ -18,8 +18,8 @@ the Item, they become one run; one arriving while a run is in progress makes exa
                                            ITEM LOGIN_REPAIRED               resume + want (login_repaired)
                                            ITEM NEW_ACCOUNTS_AVAILABLE       want (new_accounts)
     bankstream.sync.requested.v1           item_id, refresh? (default true)  want (requested) + refresh
-                                           from_scratch? (default false)     + the next loop starts from
-                                                                             the empty cursor
+                                           from_scratch? (default false)     + after a catch-up run, a
+                                                                             loop from the empty cursor
     anything else                                                            ignored (tolerant reader)
 """
 
