@@ -54,3 +54,6 @@ def test_our_sync_requested_is_the_one_link_svc_publishes() -> None:
         user_id="alice", item_id="i1", requested_by="alice", refresh=True, requested_at=datetime.now(UTC)
     ).model_dump(mode="json")
     jsonschema.validate(payload, theirs)
+    # from_scratch is optional: an event written before it existed still validates, and so does a resync
+    jsonschema.validate({k: v for k, v in payload.items() if k != "from_scratch"}, theirs)
+    jsonschema.validate({**payload, "from_scratch": True}, theirs)

@@ -112,12 +112,11 @@ class Worker:
             {"item_id": item_id, "user_id": "u1", "institution_id": "ins_109508", "accounts": []},
         )
 
-    async def request_sync(self, item_id: str, refresh: bool = False) -> None:
-        await self.publish(
-            "bankstream.sync-requests",
-            "bankstream.sync.requested.v1",
-            {"item_id": item_id, "refresh": refresh},
-        )
+    async def request_sync(self, item_id: str, refresh: bool = False, from_scratch: bool = False) -> None:
+        data: dict[str, Any] = {"item_id": item_id, "refresh": refresh}
+        if from_scratch:  # absent otherwise: what a producer that predates the field sends
+            data["from_scratch"] = True
+        await self.publish("bankstream.sync-requests", "bankstream.sync.requested.v1", data)
 
     async def runs(self, item_id: str) -> list[asyncpg.Record]:
         return await self.pool.fetch(

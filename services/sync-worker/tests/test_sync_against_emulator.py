@@ -452,3 +452,46 @@ async def test_pages_are_committed_as_they_arrive_and_a_restart_removes_what_van
     assert set(page_one) <= removed, "every pending the first pass published is removed"
     assert await worker.pool.fetchval("SELECT count(*) FROM sync_loop_pages WHERE item_id = $1", item_id) == 0
     assert (await worker.item(item_id))["loop_run_id"] is None
+
+
+async def test_a_resync_from_scratch_catches_up_then_pages_again_from_the_empty_cursor(
+    worker: Worker, emulator: RunningEmulator, reader
+) -> None:
+    """SyncRequested with from_scratch: one run from the cursor first (a catch-up: what was removed since the
+    cursor, pendings that posted here, is published as removed; a pass from the empty cursor would never
+    mention them), then a loop from the empty cursor, so every transaction is published again (newer
+    versions of the same ids); a MUTATION_DURING_PAGINATION in that loop restarts it from the empty cursor.
+    The stream still equals the ground truth. A plain request after it runs from the cursor again."""
+    item = emulator.create_item(transactions=700, ready=True)
+    item_id = item["item_id"]
+    await worker.link(item_id, item["access_token"])
+    await worker.wait_runs(item_id, 1)
+    for _ in range(3):  # pendings a consumer sees...
+        emulator.control("POST", f"/items/{item_id}/mutate", {})
+    await worker.request_sync(item_id)
+    *_, plain = await worker.wait_runs(item_id, 2)
+    assert (plain["pages"], plain["added"]) == (1, 3)
+    head = emulator.ground_truth(item_id)["log_head"]
+    emulator.refresh(item_id)  # ...that post later: removed since the cursor, and no sync has said so yet
+    await wait_until(lambda: _moved(emulator, item_id, head), timeout=10)
+
+    emulator.control("POST", f"/items/{item_id}/mutate", {"during_pagination": 1})
+    await worker.request_sync(item_id, from_scratch=True)
+    *_, catch_up, resync = await worker.wait_runs(item_id, 4)
+    truth = {t["transaction_id"] for t in emulator.ground_truth(item_id)["transactions"]}
+    assert (catch_up["pages"], catch_up["restarts"]) == (1, 0) and catch_up["removed"] >= 3
+    assert resync["outcome"] == "completed" and resync["restarts"] == 1
+    assert resync["added"] >= len(truth) >= 700, "the whole history again (and what an abandoned pass had)"
+    after = await worker.item(item_id)
+    assert after["cursor"] and after["from_scratch_asked_at"] is None and after["loop_run_id"] is None
+    events = await assert_converged(worker, reader, emulator, item_id)
+    again = [e for e in events if e.data["sync_sequence"] > catch_up["last_sequence"]]
+    assert {e.data["transaction_id"] for e in again if e.data["change"] == "added"} >= truth
+
+    await worker.request_sync(item_id)  # the ask was honoured once: the next run is from the cursor again
+    *_, next_run = await worker.wait_runs(item_id, 5)
+    assert (next_run["pages"], next_run["added"]) == (1, 0)
+
+
+async def _moved(emulator: RunningEmulator, item_id: str, head: int) -> bool:
+    return bool(emulator.ground_truth(item_id)["log_head"] > head)

@@ -72,3 +72,19 @@ def test_each_trigger_has_its_effect(
 )
 def test_everything_else_is_ignored(event_type: str, data: dict) -> None:
     assert action_for(event_type, data) is None
+
+
+@pytest.mark.parametrize(
+    ("data", "from_scratch"),
+    [
+        ({"item_id": "i"}, False),  # a producer that does not know the field: from the cursor
+        ({"item_id": "i", "from_scratch": False}, False),
+        ({"item_id": "i", "from_scratch": True}, True),
+        ({"item_id": "i", "from_scratch": "yes"}, False),  # only a real true forgets the cursor
+    ],
+)
+def test_a_sync_request_asks_for_a_resync_from_scratch_only_when_it_says_so(
+    data: dict, from_scratch: bool
+) -> None:
+    action = action_for(SYNC_REQUESTED, data)
+    assert action is not None and (action.effect, action.from_scratch) == ("want", from_scratch)

@@ -11,6 +11,7 @@ import uuid
 from pathlib import Path
 
 import asyncpg
+import jsonschema
 import pytest
 from bankstream_common.db import create_pool
 from bankstream_common.envelope import Envelope
@@ -20,16 +21,18 @@ from bankstream_common.kafka.producer import create_producer
 from bankstream_common.kafka.topics import TopicSpec, dlq_topic, ensure_topics
 from bankstream_common.migrations import migrate_service
 from bankstream_common.pipeline_metrics import PipelineMetrics
-from bankstream_common.testing.waiting import wait_until
+from bankstream_common.testing.waiting import read_events, wait_until
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from link_svc.adapters import vault
 from prometheus_client import CollectorRegistry
+from sync_worker.domain.triggers import SYNC_REQUESTED, action_for
 
 pytestmark = pytest.mark.integration
 
 BANKSTREAM = str(Path(sys.executable).parent / "bankstream")
 GOOD, BAD = "bankstream.test.good.v1", "bankstream.test.bad.v1"
+DOCS = Path(__file__).resolve().parents[3] / "docs" / "events"
 
 
 def bankstream(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -206,3 +209,54 @@ async def test_the_vault_rotation_runs_under_the_same_roof(
         assert status.stdout.split() == ["k2", "3", "configured", "(active)"]
     finally:
         await pool.close()
+
+
+async def test_an_item_is_resynced_from_its_cursor_or_from_scratch_and_a_dry_run_sends_nothing(
+    database_url: str, kafka_bootstrap_servers: str, uid: str
+) -> None:
+    link, sync, topic = f"adm_link_{uid}", f"adm_sync_{uid}", f"admin.sync-requests.{uid}"
+    await migrate_service(database_url, link, "link_svc")
+    await migrate_service(database_url, sync, "sync_worker")
+    await ensure_topics(kafka_bootstrap_servers, [TopicSpec(topic, partitions=2)])
+    conn = await asyncpg.connect(database_url)
+    try:
+        await conn.execute(
+            f"""INSERT INTO {link}.items (item_id, user_id, status) VALUES
+                ('it-{uid}', 'u-{uid}', 'good'), ('gone-{uid}', 'u-{uid}', 'removed');
+                INSERT INTO {sync}.sync_items (item_id, status, cursor, last_synced_at)
+                VALUES ('it-{uid}', 'active', 'cursor-7', now())"""
+        )
+    finally:
+        await conn.close()
+    where = ("--link-schema", link, "--sync-schema", sync, "--topic", topic)
+    where += ("--database-url", database_url, "--kafka", kafka_bootstrap_servers)
+
+    dry = await cli("items", "resync", f"it-{uid}", "--from-scratch", "--dry-run", "--json", *where)
+    assert dry.returncode == 0, dry.stderr
+    planned = json.loads(dry.stdout)
+    assert (planned["dry_run"], planned["sent"], planned["has_cursor"]) == (True, False, True)
+    assert planned["event"]["data"]["from_scratch"] is True
+
+    asked = await cli("items", "resync", f"it-{uid}", "--json", *where)
+    assert asked.returncode == 0, asked.stderr
+    from_cursor = json.loads(asked.stdout)
+    assert (from_cursor["sent"], from_cursor["from_scratch"]) == (True, False)
+    scratch = await cli("items", "resync", f"it-{uid}", "--from-scratch", *where)
+    assert scratch.returncode == 0, scratch.stderr
+    assert f"asked for a sync of it-{uid} from scratch" in scratch.stdout
+
+    removed = await cli("items", "resync", f"gone-{uid}", *where)
+    assert removed.returncode == 1 and "removed" in removed.stderr
+    unknown = await cli("items", "resync", f"nobody-{uid}", *where)
+    assert unknown.returncode == 2 and "no Item" in unknown.stderr
+
+    sent = await read_events(kafka_bootstrap_servers, topic, at_least=2)
+    assert len(sent) == 2, "the dry run, the removed and the unknown Item sent nothing"
+    assert str(sent[0].id) == from_cursor["event_id"]
+    schema = json.loads((DOCS / "bankstream.sync.requested.v1.schema.json").read_text())
+    for event in sent:
+        jsonschema.validate(event.data, schema)
+        assert (event.type, event.subject, event.data["user_id"]) == (SYNC_REQUESTED, f"it-{uid}", f"u-{uid}")
+    # what the sync-worker makes of them: a run from the cursor, then one from scratch
+    actions = [action_for(e.type, e.data) for e in sent]
+    assert [(a.effect, a.from_scratch) for a in actions if a] == [("want", False), ("want", True)]

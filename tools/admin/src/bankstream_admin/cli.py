@@ -1,6 +1,8 @@
 """`bankstream`: the operator's commands, under one roof.
 
     bankstream items [--status S] [--all]                      Items and their health (link-svc + sync-worker)
+    bankstream items resync ITEM [--from-scratch] [--dry-run]  ask the sync-worker for a run (SyncRequested),
+                                                               from the Item's cursor or from scratch
     bankstream dlq inspect TOPIC.dlq [--reason R] [--type T]   dead letters, chosen by reason or event type
     bankstream dlq replay TOPIC.dlq [--reason R] [--type T] [--dry-run]
                                                                back to their original topic (idempotent:
@@ -21,6 +23,7 @@ import sys
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
+import asyncpg
 import click
 from rich.console import Console
 from rich.progress import Progress
@@ -28,6 +31,7 @@ from rich.table import Table
 
 from . import dlq as dead_letters
 from . import items as item_health
+from . import resync as resyncing
 
 T = TypeVar("T")
 out = Console(width=None if sys.stdout.isatty() else 200)  # piped: wide rows, not squeezed to 80 columns
@@ -37,7 +41,7 @@ err = Console(stderr=True)
 def _run(coro: Coroutine[Any, Any, T]) -> T:
     try:
         return asyncio.run(coro)
-    except (OSError, LookupError) as exc:
+    except (OSError, LookupError, asyncpg.PostgresError) as exc:  # e.g. a schema that is not there
         err.print(f"[red]error:[/red] {exc}")
         sys.exit(2)
 
@@ -54,21 +58,35 @@ def main() -> None:
 # -- items ---------------------------------------------------------------------------------------------
 
 
-@main.command(help="List Items with their status, last sync and health.")
-@click.option("--database-url", envvar="DATABASE_URL", required=True, help="PostgreSQL (DATABASE_URL)")
+DATABASE = click.option("--database-url", envvar="DATABASE_URL", help="PostgreSQL (DATABASE_URL)")
+LINK_SCHEMA = click.option("--link-schema", default="link_svc", show_default=True)
+SYNC_SCHEMA = click.option("--sync-schema", default="sync_worker", show_default=True)
+
+
+@main.group(
+    help="List Items with their status, last sync and health; `items resync ITEM` asks for a sync.",
+    invoke_without_command=True,
+)
+@DATABASE
 @click.option("--status", default=None, help="only Items in this link-svc status (e.g. login_required)")
 @click.option("--all", "include_removed", is_flag=True, help="include removed Items")
-@click.option("--link-schema", default="link_svc", show_default=True)
-@click.option("--sync-schema", default="sync_worker", show_default=True)
+@LINK_SCHEMA
+@SYNC_SCHEMA
 @click.option("--json", "as_json", is_flag=True, help="JSON for scripts")
+@click.pass_context
 def items(
-    database_url: str,
+    ctx: click.Context,
+    database_url: str | None,
     status: str | None,
     include_removed: bool,
     link_schema: str,
     sync_schema: str,
     as_json: bool,
 ) -> None:
+    if ctx.invoked_subcommand is not None:
+        return
+    if not database_url:
+        raise click.UsageError("Missing option '--database-url' (or DATABASE_URL).")
     found = _run(
         item_health.list_items(
             database_url,
@@ -94,6 +112,64 @@ def items(
             )
         out.print(table)
     sys.exit(0 if all(i.health in ("ok", "syncing", "removed") for i in found) else 1)
+
+
+@items.command(help="Ask the sync-worker to sync an Item now: from its cursor, or --from-scratch.")
+@click.argument("item_id")
+@click.option(
+    "--from-scratch",
+    is_flag=True,
+    help="forget the Item's cursor: page Plaid's /transactions/sync from the start (the whole history "
+    "again, as newer versions of the same transactions)",
+)
+@click.option("--dry-run", is_flag=True, help="say what would be asked, send nothing")
+@DATABASE
+@click.option("--kafka", envvar="KAFKA_BOOTSTRAP_SERVERS", help="KAFKA_BOOTSTRAP_SERVERS")
+@LINK_SCHEMA
+@SYNC_SCHEMA
+@click.option("--topic", default=resyncing.SYNC_REQUESTS_TOPIC, show_default=True, hidden=True)
+@click.option("--json", "as_json", is_flag=True, help="JSON for scripts")
+def resync(
+    item_id: str,
+    from_scratch: bool,
+    dry_run: bool,
+    database_url: str | None,
+    kafka: str | None,
+    link_schema: str,
+    sync_schema: str,
+    topic: str,
+    as_json: bool,
+) -> None:
+    if not database_url:
+        raise click.UsageError("Missing option '--database-url' (or DATABASE_URL).")
+    if not dry_run and not kafka:
+        raise click.UsageError("Missing option '--kafka' (or KAFKA_BOOTSTRAP_SERVERS).")
+    try:
+        request = _run(
+            resyncing.plan(
+                database_url,
+                item_id,
+                from_scratch=from_scratch,
+                link_schema=link_schema,
+                sync_schema=sync_schema,
+                topic=topic,
+            )
+        )
+    except ValueError as exc:
+        err.print(f"[red]refused:[/red] {exc}")
+        sys.exit(1)
+    if not dry_run:
+        _run(resyncing.send(str(kafka), request))
+    if as_json:
+        _json({"dry_run": dry_run, **request.as_json(sent=not dry_run)})
+        return
+    what = "from scratch (cursor forgotten, the whole history again)" if from_scratch else "from its cursor"
+    verb = "would ask" if dry_run else "asked"
+    out.print(f"{verb} for a sync of {item_id} {what}: SyncRequested {request.event.id} on {topic}")
+    if from_scratch and not request.has_cursor:
+        out.print("  the Item has no cursor yet: its next run pages from the start anyway")
+    if request.note:
+        out.print(f"  note: {request.note}")
 
 
 # -- dead letters --------------------------------------------------------------------------------------

@@ -60,4 +60,9 @@ class SyncRequested(_Strict):
     item_id: str
     requested_by: str
     refresh: bool = Field(False, description="ask Plaid to look for new data first (/transactions/refresh)")
+    from_scratch: bool = Field(
+        False,
+        description="forget the Item's cursor: page /transactions/sync from the start (the whole history "
+        "again, as newer versions of the same ids); absent means false",
+    )
     requested_at: AwareDatetime

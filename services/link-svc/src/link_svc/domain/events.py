@@ -95,12 +95,17 @@ class WebhookReceived(_Strict):
 
 
 class SyncRequested(_Strict):
-    """Someone asked, through the API, for the Item to be synced now."""
+    """Someone (a user through the API, an operator with `bankstream items resync`) asked for a sync now."""
 
     user_id: str
     item_id: str
     requested_by: str
     refresh: bool = Field(False, description="ask Plaid to look for new data first (/transactions/refresh)")
+    from_scratch: bool = Field(
+        False,
+        description="forget the Item's cursor: page /transactions/sync from the start (the whole history "
+        "again, as newer versions of the same ids); absent means false",
+    )
     requested_at: AwareDatetime
 
 

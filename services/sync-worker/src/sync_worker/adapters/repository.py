@@ -28,10 +28,13 @@ _MERGE_TRIGGER = """CASE WHEN $2 = '' OR $2 = ANY(sync_items.wanted_triggers) TH
 _WANT = f"""wanted_at = LEAST(COALESCE(sync_items.wanted_at, now()), now()),
             wanted_triggers = {_MERGE_TRIGGER},
             want_refresh = sync_items.want_refresh OR $3,
+            from_scratch_asked_at = CASE WHEN $4 THEN COALESCE(sync_items.from_scratch_asked_at, now())
+                                         ELSE sync_items.from_scratch_asked_at END,
             trigger_version = sync_items.trigger_version + 1, updated_at = now()"""
-_INSERT = """INSERT INTO sync_items
-                 (item_id, status, wanted_at, wanted_triggers, want_refresh, trigger_version)
-             VALUES ($1, 'active', now(), CASE WHEN $2 = '' THEN '{}'::text[] ELSE ARRAY[$2] END, $3, 1)"""
+_INSERT = """INSERT INTO sync_items (item_id, status, wanted_at, wanted_triggers, want_refresh,
+                                     from_scratch_asked_at, trigger_version)
+             VALUES ($1, 'active', now(), CASE WHEN $2 = '' THEN '{}'::text[] ELSE ARRAY[$2] END,
+                     $3, CASE WHEN $4 THEN now() END, 1)"""
 TRIGGER_SQL = {
     "link": f"""{_INSERT} ON CONFLICT (item_id) DO UPDATE SET status = 'active', failed_runs = 0,
                 not_before = NULL, {_WANT}""",
@@ -47,7 +50,11 @@ TRIGGER_SQL = {
 
 CLAIM = """
 WITH due AS (
-    SELECT item_id, wanted_triggers, want_refresh FROM sync_items
+    SELECT item_id, wanted_triggers, want_refresh,
+           -- from scratch once caught up: a run committed since the ask (or there is no cursor yet)
+           from_scratch_asked_at IS NOT NULL AND loop_run_id IS NULL
+               AND (cursor = '' OR last_synced_at >= from_scratch_asked_at) AS from_scratch
+    FROM sync_items
     WHERE status = 'active' AND wanted_at <= now()
       AND (not_before IS NULL OR not_before <= now())
       AND (lease_until IS NULL OR lease_until < now())
@@ -56,10 +63,11 @@ WITH due AS (
     FOR UPDATE SKIP LOCKED)
 UPDATE sync_items s SET lease_holder = $1 || '/' || gen_random_uuid()::text,
        lease_until = now() + $3::interval,
-       wanted_triggers = '{}', want_refresh = false, updated_at = now()
+       wanted_triggers = '{}', want_refresh = false, updated_at = now(),
+       from_scratch_asked_at = CASE WHEN due.from_scratch THEN NULL ELSE s.from_scratch_asked_at END
 FROM due WHERE s.item_id = due.item_id
 RETURNING s.item_id, s.lease_holder, s.cursor, s.last_sequence, s.trigger_version, s.failed_runs,
-          due.wanted_triggers AS triggers, due.want_refresh AS refresh,
+          due.wanted_triggers AS triggers, due.want_refresh AS refresh, due.from_scratch,
           s.loop_run_id, s.loop_cursor, s.loop_started_at, s.loop_first_sequence, s.loop_pages,
           s.loop_added, s.loop_modified, s.loop_removed, s.loop_restarts"""
 
@@ -83,6 +91,7 @@ class Claim:
     triggers: tuple[str, ...]
     refresh: bool
     loop: OpenLoop | None = None
+    from_scratch: bool = False  # the loop starts from the empty cursor (never with a loop open)
 
 
 @dataclass(frozen=True)
@@ -116,7 +125,9 @@ async def apply_trigger(conn: asyncpg.Connection, action: TriggerAction) -> None
     if action.effect in ("pause", "stop"):
         await conn.execute(TRIGGER_SQL[action.effect], action.item_id)
         return
-    await conn.execute(TRIGGER_SQL[action.effect], action.item_id, action.trigger, action.refresh)
+    await conn.execute(
+        TRIGGER_SQL[action.effect], action.item_id, action.trigger, action.refresh, action.from_scratch
+    )
     await conn.execute("SELECT pg_notify(current_schema() || '_sync_wanted', '')")
 
 
@@ -152,6 +163,7 @@ class SyncRepository:
                 tuple(r["triggers"]),
                 r["refresh"],
                 open_loops.from_row(r),
+                r["from_scratch"],
             )
             for r in rows
         ]
@@ -174,11 +186,14 @@ class SyncRepository:
         await self._pool.execute(
             """UPDATE sync_items SET lease_holder = NULL, lease_until = NULL,
                    wanted_triggers = (SELECT coalesce(array_agg(DISTINCT t), '{}')
-                                      FROM unnest(wanted_triggers || $3::text[]) t)
+                                      FROM unnest(wanted_triggers || $3::text[]) t),
+                   from_scratch_asked_at = CASE WHEN $4 AND loop_run_id IS NULL  -- caught up already
+                       THEN COALESCE(from_scratch_asked_at, '-infinity') ELSE from_scratch_asked_at END
                WHERE item_id = $1 AND lease_holder = $2""",
             claim.item_id,
             claim.lease,
             list(claim.triggers),
+            claim.from_scratch,
         )
 
     async def stage(self, item_id: str, attempt: uuid.UUID, staged: Sequence[StagedEvent]) -> None:
@@ -272,7 +287,8 @@ class SyncRepository:
                 """UPDATE sync_items SET cursor = $2, last_sequence = $3, update_status = $4,
                        lease_holder = NULL, lease_until = NULL, failed_runs = 0, not_before = NULL,
                        last_error_code = NULL, last_synced_at = now(), updated_at = now(),
-                       wanted_at = CASE WHEN trigger_version <> $5 THEN wanted_at
+                       wanted_at = CASE WHEN from_scratch_asked_at IS NOT NULL THEN now()
+                                        WHEN trigger_version <> $5 THEN wanted_at
                                         WHEN $6::float8 IS NULL THEN NULL
                                         ELSE now() + make_interval(secs => $6::float8) END
                    WHERE item_id = $1""",
@@ -306,7 +322,9 @@ class SyncRepository:
                        status = CASE $2 WHEN 'pause' THEN 'needs_attention' WHEN 'remove' THEN 'removed'
                                 ELSE status END,
                        wanted_at = CASE WHEN $2 = 'retry' OR $2 = 'pause' THEN wanted_at
-                                        WHEN trigger_version <> $6 THEN wanted_at END
+                                        WHEN trigger_version <> $6 THEN wanted_at END,
+                       from_scratch_asked_at = CASE WHEN $7 AND loop_run_id IS NULL
+                           THEN COALESCE(from_scratch_asked_at, '-infinity') ELSE from_scratch_asked_at END
                    WHERE item_id = $1""",
                 claim.item_id,
                 next_step,
@@ -314,6 +332,7 @@ class SyncRepository:
                 [*claim.triggers, "retry"],
                 delay,
                 claim.trigger_version,
+                claim.from_scratch,
             )
             await insert_run(conn, record)
         return True

@@ -18,6 +18,8 @@ the Item, they become one run; one arriving while a run is in progress makes exa
                                            ITEM LOGIN_REPAIRED               resume + want (login_repaired)
                                            ITEM NEW_ACCOUNTS_AVAILABLE       want (new_accounts)
     bankstream.sync.requested.v1           item_id, refresh? (default true)  want (requested) + refresh
+                                           from_scratch? (default false)     + after a catch-up run, a
+                                                                             loop from the empty cursor
     anything else                                                            ignored (tolerant reader)
 """
 
@@ -65,6 +67,7 @@ class TriggerAction:
     effect: Effect  # link: (re)activate from any state; resume: only a paused or active Item
     trigger: str  # the kind recorded in the run history ("" for pause/stop)
     refresh: bool = False
+    from_scratch: bool = False
 
 
 def action_for(event_type: str, data: dict[str, Any]) -> TriggerAction | None:
@@ -83,7 +86,13 @@ def action_for(event_type: str, data: dict[str, Any]) -> TriggerAction | None:
         return TriggerAction(item_id, effect, "login_repaired" if effect == "resume" else "")
     if event_type == SYNC_REQUESTED:
         # an on-demand sync also asks Plaid to look for new data now, unless told not to
-        return TriggerAction(item_id, "want", "requested", refresh=data.get("refresh") is not False)
+        return TriggerAction(
+            item_id,
+            "want",
+            "requested",
+            refresh=data.get("refresh") is not False,
+            from_scratch=data.get("from_scratch") is True,
+        )
     if event_type == WEBHOOK_RECEIVED:
         return _webhook_action(item_id, str(data.get("webhook_type", "")), str(data.get("webhook_code", "")))
     return None

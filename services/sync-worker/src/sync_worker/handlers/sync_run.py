@@ -346,6 +346,13 @@ def _collected(claim: Claim, now: dt.datetime) -> Collected:
     """The run's loop: the one an earlier run left open (carried on from the committed cursor), or a new
     one from the Item's cursor."""
     loop = claim.loop
+    if loop is None and claim.from_scratch:
+        # a resync from scratch: a new loop from the empty cursor (Plaid sends the whole history again, as
+        # newer versions of the same ids), fenced on the cursor the Item has now; a restart or a crash
+        # carries it on from the empty cursor too (its first page commit records it as the loop's start)
+        fresh = Collected(claim.item_id, str(uuid.uuid4()), "", claim.last_sequence + 1, now)
+        fresh.committed_cursor = claim.cursor
+        return fresh
     if loop is None:
         return Collected(claim.item_id, str(uuid.uuid4()), claim.cursor, claim.last_sequence + 1, now)
     return Collected(
