@@ -165,23 +165,27 @@ BOUNDED_REQUEST_HEAD: dict[str, Any] = {
 }
 
 
+def _server(app: Any, host: str, port: int, **options: Any) -> "_Server":
+    """A uvicorn server as every listener of ours runs: our logging, no access log, a bounded request head."""
+    config = uvicorn.Config(
+        app, host=host, port=port, log_config=None, access_log=False, **BOUNDED_REQUEST_HEAD, **options
+    )
+    return _Server(config)
+
+
 async def serve_service(service: Service) -> int:
     """Serve until a signal or a failure; returns the exit code (0 after a clean stop)."""
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    config = uvicorn.Config(
+    server = _server(
         service.app,
-        host=service.host,
-        port=service.port,
-        log_config=None,
-        access_log=False,
+        service.host,
+        service.port,
         lifespan="on",
-        **BOUNDED_REQUEST_HEAD,
         timeout_graceful_shutdown=max(int(service.grace_seconds) - 1, 1),
     )
-    server = _Server(config)
     server_task = asyncio.create_task(server.serve(), name="http")
     worker_tasks = [asyncio.create_task(w.run(), name=type(w).__name__) for w in service.workers]
     listener = metrics_listener(service.app)
@@ -209,16 +213,7 @@ async def serve_service(service: Service) -> int:
 
 
 async def _serve_metrics(listener: MetricsListener, stop: asyncio.Event) -> None:
-    config = uvicorn.Config(
-        listener.app,
-        host=listener.host,
-        port=listener.port,
-        log_config=None,
-        access_log=False,
-        lifespan="off",
-        **BOUNDED_REQUEST_HEAD,
-    )
-    server = _Server(config)
+    server = _server(listener.app, listener.host, listener.port, lifespan="off")
     task = asyncio.create_task(server.serve())
     try:
         await asyncio.wait([task, asyncio.create_task(stop.wait())], return_when=asyncio.FIRST_COMPLETED)
