@@ -29,7 +29,7 @@ from .stack import StackInfo, external_database_notice, persistent_down, persist
 DEMO_USER_SCOPES = ("items:read", "items:write", "link:write", "ledger:read", "ledger:write")
 EMULATOR_CLIENT_ID = "bankstream-dev-client"
 EMULATOR_SECRET = "bankstream-dev-secret"  # noqa: S105 - the emulator's public dev credential
-PROMETHEUS_PORT = int(os.environ.get("BANKSTREAM_PROMETHEUS_PORT", "9090"))
+PROMETHEUS_PORT = 9090  # unless BANKSTREAM_PROMETHEUS_PORT says otherwise (see prometheus_port)
 
 
 @dataclass(frozen=True)
@@ -82,6 +82,19 @@ def dev_secrets() -> dict[str, str]:
     path.touch(mode=0o600)
     path.write_text(json.dumps(made))
     return made
+
+
+def prometheus_port() -> int:
+    """BANKSTREAM_PROMETHEUS_PORT when set; else 9090, or a free port when 9090 is taken (installing Debian's
+    prometheus package may start a system Prometheus there), said aloud."""
+    given = os.environ.get("BANKSTREAM_PROMETHEUS_PORT")
+    if given:
+        return int(given)
+    if not processes.port_open(PROMETHEUS_PORT):
+        return PROMETHEUS_PORT
+    port = processes.free_port()
+    print(f"make run: port {PROMETHEUS_PORT} is taken (a system Prometheus?): ours uses {port}", flush=True)
+    return port
 
 
 def children(info: StackInfo, ports: ServicePorts | None = None) -> list[Child]:
@@ -212,7 +225,7 @@ def main() -> int:
             wait_ready(child)
             print(f"  {child.name:<15} {child.url:<24} ready (log: {child.log})", flush=True)
         services = {c.name: f"127.0.0.1:{c.port}" for c in kids if c.name != "plaid-emulator"}
-        prometheus = Prometheus(services, port=PROMETHEUS_PORT)
+        prometheus = Prometheus(services, port=prometheus_port())
         prometheus.start()
         prometheus.wait_ready()
         print(f"  {'prometheus':<15} {prometheus.url:<24} {prometheus.summary()}", flush=True)
