@@ -8,6 +8,10 @@
                                                                back to their original topic (idempotent:
                                                                consumers apply an event id once)
     bankstream vault status | rotate [--dry-run]               link-svc's token vault (its vault_cli)
+    bankstream ledger rebuild [--fresh]                        the ledger's projections again, from the
+                                                               topics, into <schema>_rebuild (online)
+    bankstream ledger swap [--dry-run]                         the rebuilt schema in the live one's place
+                                                               (the ledger-api stopped)
 
 Every listing takes `--json` (one JSON document on stdout, for scripts); long work shows a progress bar
 on stderr. Connections come from DATABASE_URL and KAFKA_BOOTSTRAP_SERVERS (or --database-url, --kafka).
@@ -16,6 +20,7 @@ Exit codes: 0 done, 1 something to look at (an unhealthy Item, a record that cou
 """
 
 import asyncio
+import dataclasses
 import json
 import os
 import subprocess
@@ -25,6 +30,8 @@ from typing import Any, TypeVar
 
 import asyncpg
 import click
+from bankstream_common.logging import configure_logging
+from ledger_api.handlers import rebuild as rebuilding
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
@@ -44,6 +51,9 @@ def _run(coro: Coroutine[Any, Any, T]) -> T:
     except (OSError, LookupError, asyncpg.PostgresError) as exc:  # e.g. a schema that is not there
         err.print(f"[red]error:[/red] {exc}")
         sys.exit(2)
+    except rebuilding.Refused as exc:
+        err.print(f"[red]refused:[/red] {exc}")
+        sys.exit(1)
 
 
 def _json(document: object) -> None:
@@ -52,7 +62,8 @@ def _json(document: object) -> None:
 
 @click.group(help=__doc__.split("\n\n")[0])
 def main() -> None:
-    pass
+    # What the commands' libraries log (warnings and worse) goes to stderr: stdout is the answer (--json)
+    configure_logging("bankstream", "WARNING", json=False, stream=sys.stderr)
 
 
 # -- items ---------------------------------------------------------------------------------------------
@@ -275,6 +286,151 @@ def rotate(batch_size: int, dry_run: bool) -> None:
         err.print("dry run: access tokens per key id now (rotate moves every one onto the active key id)")
         sys.exit(_vault_cli("status"))
     sys.exit(_vault_cli("rotate", "--batch-size", str(batch_size)))
+
+
+# -- ledger --------------------------------------------------------------------------------------------
+
+
+@main.group(help="The ledger's projections rebuilt from their topics into a fresh schema, and swapped in.")
+def ledger() -> None:
+    pass
+
+
+def _ledger(database_url: str | None, kafka: str | None, schema: str, group: str, prefix: str) -> Any:
+    if not database_url:
+        raise click.UsageError("Missing option '--database-url' (or DATABASE_URL).")
+    if not kafka:
+        raise click.UsageError("Missing option '--kafka' (or KAFKA_BOOTSTRAP_SERVERS).")
+    return rebuilding.Ledger(database_url, kafka, schema=schema, group=group, topic_prefix=prefix)
+
+
+def _ledger_options(command: Any) -> Any:
+    for option in reversed(
+        [
+            DATABASE,
+            click.option("--kafka", envvar="KAFKA_BOOTSTRAP_SERVERS", help="KAFKA_BOOTSTRAP_SERVERS"),
+            click.option(
+                "--schema", default="ledger_api", show_default=True, help="the live ledger's schema"
+            ),
+            click.option("--group", default="ledger-api", show_default=True, help="its consumer group"),
+            click.option("--topic-prefix", "prefix", default="", hidden=True),
+            JSON,
+        ]
+    ):
+        command = option(command)
+    return command
+
+
+def _progress(label: str, quiet: bool) -> tuple[Progress, rebuilding.Progress]:
+    progress = Progress(console=err, transient=True, disable=quiet)
+    task = progress.add_task(label, total=None)
+    return progress, lambda done, total: progress.update(task, completed=done, total=total)
+
+
+def _rebuild_lines(report: rebuilding.RebuildReport) -> list[str]:
+    lines = [
+        f"{'resumed' if report.resumed else 'began'} {report.schema} "
+        f"(consumer group {report.consumer_group}):"
+        f" {report.events} events projected; rows: " + ", ".join(f"{t} {n}" for t, n in report.rows.items())
+    ]
+    if report.dead_lettered:
+        lines.append(
+            f"  {report.dead_lettered} events refused: in their topics' .dlq "
+            f"(consumer {report.consumer_group})"
+        )
+    for gap in report.gaps:
+        kept = (
+            "forever"
+            if gap.retention.retention_ms < 0
+            else f"{gap.retention.retention_ms / 86_400_000:g} days"
+        )
+        lines.append(
+            f"  {gap.topic}: its first {gap.deleted} events are gone (retention {kept}, cleanup "
+            f"{gap.retention.cleanup_policy}); the rows only they wrote are carried from the live ledger "
+            "at the swap"
+        )
+    return lines
+
+
+@ledger.command(
+    help="Project every event of the ledger's topics again, from their first offsets, into <schema>_rebuild, "
+    "up to where the topics end now. The live ledger keeps serving. Run it again to go on (it resumes)."
+)
+@_ledger_options
+@click.option("--fresh", is_flag=True, help="drop an unfinished rebuild and begin again")
+def rebuild(
+    database_url: str | None,
+    kafka: str | None,
+    schema: str,
+    group: str,
+    prefix: str,
+    as_json: bool,
+    fresh: bool,
+) -> None:
+    where = _ledger(database_url, kafka, schema, group, prefix)
+    progress, advance = _progress(f"rebuilding {where.target}", as_json)
+    with progress:
+        report = _run(rebuilding.rebuild(where, fresh=fresh, on_progress=advance))
+    if as_json:
+        _json(dataclasses.asdict(report))
+        return
+    for line in _rebuild_lines(report):
+        out.print(line)
+    out.print("next: stop the ledger-api, then `bankstream ledger swap` (`--dry-run` first)")
+
+
+@ledger.command(
+    help="Put <schema>_rebuild in the live schema's place, which is kept as <schema>_before_<time>. "
+    "The ledger-api must be stopped (every replica): the rebuild catches up with it, the swap is one "
+    "PostgreSQL transaction, then the live consumer group goes on from where the rebuild stopped."
+)
+@_ledger_options
+@click.option("--dry-run", is_flag=True, help="say what the swap would do now, change nothing")
+def swap(
+    database_url: str | None,
+    kafka: str | None,
+    schema: str,
+    group: str,
+    prefix: str,
+    as_json: bool,
+    dry_run: bool,
+) -> None:
+    where = _ledger(database_url, kafka, schema, group, prefix)
+    if dry_run:
+        state = _run(rebuilding.status(where))
+        if as_json:
+            _json({**dataclasses.asdict(state), "refusal": state.refusal})
+        else:
+            out.print(
+                f"{state.schema} (group {state.consumer_group}): {state.behind_live} events behind the live "
+                f"ledger, {state.behind_end} behind the topics' ends"
+            )
+            for table, n in state.rows.items():
+                out.print(f"  {table}: {n} rebuilt, {state.live_rows[table]} live")
+            out.print(f"would refuse: {state.refusal}" if state.refusal else "a swap now would go ahead")
+        sys.exit(1 if state.refusal else 0)
+    progress, advance = _progress(f"catching up {where.target}", as_json)
+    with progress:
+        report = _run(rebuilding.swap(where, on_progress=advance))
+    if as_json:
+        _json(dataclasses.asdict(report))
+        return
+    for line in _rebuild_lines(report.rebuild):
+        out.print(line)
+    s = report.swap
+    out.print(f"swapped: {where.schema} is the rebuilt ledger; the previous one is kept as {s.kept_as}")
+    out.print(f"  user edits put back on {s.edits_restored} transactions")
+    out.print(
+        "  rows carried from the previous ledger (their events are gone): " + _counts(s.carried_missing)
+    )
+    out.print("  `rebuilt` change-feed entries (rows the rebuild changed): " + _counts(s.rebuilt_changes))
+    out.print("  carried as they were: " + _counts(s.carried))
+    out.print(f"  consumer group {where.group} moved forward on {report.offsets_moved} partitions")
+    out.print(f"start the ledger-api again; once the new ledger is trusted: DROP SCHEMA {s.kept_as} CASCADE")
+
+
+def _counts(counts: dict[str, int]) -> str:
+    return ", ".join(f"{k} {v}" for k, v in counts.items())
 
 
 if __name__ == "__main__":

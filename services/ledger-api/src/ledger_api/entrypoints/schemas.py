@@ -229,7 +229,9 @@ class ChangeOut(BaseModel):
     entity: str = Field(examples=["transaction", "account", "item"])
     entity_id: str
     item_id: str | None
-    op: str = Field(examples=["added", "modified", "removed", "recategorized", "edited", "status", "balance"])
+    op: str = Field(
+        examples=["added", "modified", "removed", "recategorized", "edited", "status", "balance", "rebuilt"]
+    )
     version: int | None
     data: dict[str, Any] = Field(description="the entity's public state after the change")
     at: datetime

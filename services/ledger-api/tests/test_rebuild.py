@@ -1,0 +1,248 @@
+"""`bankstream ledger rebuild` and `bankstream ledger swap`, run as processes against the real broker and
+database: the ledger rebuilt from its topics while the live one serves, the swap refused while the
+ledger-api runs, then, with it stopped, a ledger whose rows a "bug" damaged comes back right, with the
+user's edits, the carried tables and the change feed kept, and the restarted service goes on where the
+rebuild stopped, applying nothing twice."""
+
+import asyncio
+import datetime as dt
+import json
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+from aiokafka.admin import AIOKafkaAdminClient, RecordsToDelete
+from bankstream_common.envelope import Envelope
+from bankstream_common.kafka.groups import Groups
+from bankstream_common.kafka.producer import create_producer
+from bankstream_common.migrations import migrate_service
+from ledger_api.adapters import rebuild_store
+from ledger_api.domain import consumed as ev
+
+from .projection_harness import (
+    account_updated,
+    categorized,
+    item_linked,
+    plaid_transaction,
+    running_ledger,
+)
+
+pytestmark = pytest.mark.integration
+
+BANKSTREAM = str(Path(sys.executable).parent / "bankstream")
+DAY = dt.datetime(2026, 11, 3, 8, 0, tzinfo=dt.UTC)
+
+
+async def bankstream(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return await asyncio.to_thread(
+        subprocess.run, [BANKSTREAM, *args], env=env, capture_output=True, text=True, timeout=180, check=False
+    )
+
+
+async def send(kafka: str, topic: str, key: str, event: Envelope) -> None:
+    producer = create_producer(kafka, client_id="test-rebuild")
+    await producer.start()
+    try:
+        await producer.send_and_wait(topic, value=event.to_json(), key=key.encode())
+    finally:
+        await producer.stop()
+
+
+def _json(done: subprocess.CompletedProcess[str]) -> Any:
+    assert done.stdout, done.stderr
+    return json.loads(done.stdout)
+
+
+async def test_every_table_of_the_ledger_is_rebuilt_carried_or_bookkeeping(database_url: str) -> None:
+    schema = f"ledger_tables_{uuid.uuid4().hex[:8]}"
+    await migrate_service(database_url, schema, "ledger_api")
+    conn = await asyncpg.connect(database_url)
+    try:
+        found = await rebuild_store.tables(conn, schema)
+        await rebuild_store.drop_schema(conn, schema)
+    finally:
+        await conn.close()
+    assert set(found) - set(rebuild_store.TABLES) == set(), "a new table needs a decision in rebuild_store"
+
+
+async def test_a_damaged_ledger_is_rebuilt_from_its_topics_and_swapped_in(
+    database_url: str, kafka_bootstrap_servers: str
+) -> None:
+    uid = uuid.uuid4().hex[:10]
+    names = {"schema_name": f"ledger_t_{uid}", "topic_prefix": f"t{uid}.", "consumer_group": f"ledger-{uid}"}
+    schema, group = names["schema_name"], names["consumer_group"]
+    env = {**os.environ, "DATABASE_URL": database_url, "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap_servers}
+    args = ["--schema", schema, "--group", group, "--topic-prefix", names["topic_prefix"], "--json"]
+    item, user, account = f"item-{uid}", f"user-{uid}", f"acc-{uid}"
+    ids = [f"tx-{uid}-{n}" for n in range(5)]
+
+    async with running_ledger(database_url, kafka_bootstrap_servers, **names) as ledger:
+        linked = item_linked(item, user, [account])
+        balance = account_updated(item, account, 120.5, DAY)
+        added = [
+            categorized(
+                "added", plaid_transaction(t, account, amount=10 + n), item_id=item, user_id=user, version=1
+            )
+            for n, t in enumerate(ids)
+        ]
+        modified = categorized(
+            "modified", plaid_transaction(ids[0], account, amount=99), item_id=item, user_id=user,
+            version=2, primary="TRANSPORTATION", detailed="TRANSPORTATION_TAXIS",
+        )  # fmt: skip
+        await ledger.send(ev.TOPIC_ITEMS, item, linked)
+        await ledger.send(ev.TOPIC_ACCOUNTS, account, balance)
+        await ledger.send(ev.TOPIC_CATEGORIZED, account, *added, modified)
+        await ledger.processed(linked, balance, *added, modified)
+        # A user's edit (what PATCH writes: the locked user columns, the edit version, a feed entry).
+        await ledger.pool.execute(
+            """UPDATE transactions SET user_notes = 'lunch with Ana', user_tags = '{work}',
+                      user_edited_at = now(), edit_version = edit_version + 1 WHERE transaction_id = $1""",
+            ids[1],
+        )
+        await ledger.pool.execute(
+            "INSERT INTO refresh_requests (item_id, requested_at) VALUES ($1, now())", item
+        )
+        # A projection "bug" damaged two rows: one category is wrong, one transaction is lost.
+        await ledger.pool.execute(
+            "UPDATE transactions SET category_primary = 'GENERAL_MERCHANDISE' WHERE transaction_id = $1",
+            ids[2],
+        )
+        await ledger.pool.execute("DELETE FROM transactions WHERE transaction_id = $1", ids[3])
+        feed_before = await ledger.pool.fetch(
+            "SELECT seq, txid::text, entity_id, op FROM changes ORDER BY txid, seq"
+        )
+
+        # Online: the rebuild runs beside the live ledger; a swap is refused while the service runs.
+        built = await bankstream("ledger", "rebuild", *args, env=env)
+        assert built.returncode == 0, built.stderr
+        report = _json(built)
+        assert report["resumed"] is False and report["events"] == 8 and report["gaps"] == []
+        assert report["rows"]["transactions"] == 5 and report["dead_lettered"] == 0
+        plan = await bankstream("ledger", "swap", "--dry-run", *args, env=env)
+        assert plan.returncode == 1 and "stop the ledger-api" in _json(plan)["refusal"]
+        refused = await bankstream("ledger", "swap", *args, env=env)
+        assert refused.returncode == 1 and "stop the ledger-api" in refused.stderr
+
+        # An event the live ledger applies after the rebuild began: the swap must catch up with it.
+        late = categorized(
+            "added", plaid_transaction(f"tx-{uid}-late", account), item_id=item, user_id=user, version=1
+        )
+        await ledger.send(ev.TOPIC_CATEGORIZED, account, late)
+        await ledger.processed(late)
+
+    # The ledger-api is stopped. An event arrives that nobody has applied yet: the swap's catch-up does.
+    after = categorized(
+        "added", plaid_transaction(f"tx-{uid}-after", account), item_id=item, user_id=user, version=1
+    )
+    await send(kafka_bootstrap_servers, names["topic_prefix"] + ev.TOPIC_CATEGORIZED, account, after)
+
+    swapped = await bankstream("ledger", "swap", *args, env=env)
+    assert swapped.returncode == 0, swapped.stderr
+    result = _json(swapped)
+    assert result["rebuild"]["resumed"] is True and result["rebuild"]["events"] == 2  # late and after
+    kept_as = result["swap"]["kept_as"]
+    assert result["swap"]["edits_restored"] == 1
+    assert result["swap"]["rebuilt_changes"] == {"item": 0, "account": 0, "transaction": 3}
+    assert result["swap"]["carried"]["refresh_requests"] == 1
+    assert result["swap"]["carried_missing"] == {
+        "items": 0,
+        "accounts": 0,
+        "balance_history": 0,
+        "transactions": 0,
+    }
+
+    conn = await asyncpg.connect(database_url, server_settings={"search_path": schema})
+    try:
+        rows = {r["transaction_id"]: r for r in await conn.fetch("SELECT * FROM transactions")}
+        assert set(rows) == {*ids, f"tx-{uid}-late", f"tx-{uid}-after"}  # the lost one is back
+        assert rows[ids[2]]["category_primary"] == "FOOD_AND_DRINK"  # the damage is undone
+        assert rows[ids[0]]["category_primary"] == "TRANSPORTATION" and rows[ids[0]]["version"] == 2
+        assert rows[ids[1]]["user_notes"] == "lunch with Ana" and rows[ids[1]]["user_tags"] == ["work"]
+        assert rows[ids[1]]["edit_version"] == 1
+        feed = await conn.fetch("SELECT seq, txid::text, entity_id, op FROM changes ORDER BY txid, seq")
+        late_entries = [tuple(r) for r in feed if r["entity_id"] == f"tx-{uid}-late"]
+        assert [tuple(r) for r in feed[: len(feed_before)]] == [tuple(r) for r in feed_before]  # cursors hold
+        assert [(r["entity_id"], r["op"]) for r in feed[len(feed_before) + len(late_entries):]] == [
+            (ids[2], "rebuilt"), (ids[3], "rebuilt"), (f"tx-{uid}-after", "rebuilt")
+        ]  # fmt: skip
+        assert await conn.fetchval("SELECT count(*) FROM refresh_requests") == 1
+        assert await conn.fetchval("SELECT count(*) FROM inbox WHERE consumer <> $1", group) == 0
+        assert await conn.fetchval("SELECT count(*) FROM pg_namespace WHERE nspname = $1", kept_as) == 1
+        assert await conn.fetchval("SELECT to_regclass('rebuild_origin')") is None
+    finally:
+        await conn.close()
+
+    async with Groups(kafka_bootstrap_servers) as kafka:
+        partitions = await kafka.partitions([names["topic_prefix"] + t for t in ev.CONSUMED_TOPICS])
+        moved, ends = await kafka.committed(group, partitions), await kafka.end_offsets(partitions)
+    assert all(
+        moved[tp] == ends[tp] for tp in partitions if ends[tp]
+    )  # the live group is where the rebuild is
+
+    # The service, started again, goes on from there: the next event applied, nothing applied twice.
+    later = categorized(
+        "added", plaid_transaction(f"tx-{uid}-later", account), item_id=item, user_id=user, version=1
+    )
+    await send(kafka_bootstrap_servers, names["topic_prefix"] + ev.TOPIC_CATEGORIZED, account, later)
+    async with running_ledger(database_url, kafka_bootstrap_servers, **names) as again:
+        await again.processed(later)
+        assert await again.pool.fetchval("SELECT count(*) FROM transactions") == 8
+        assert again.consumed("applied") == 1 and again.consumed("duplicate") == 0
+
+    conn = await asyncpg.connect(database_url)
+    try:
+        await rebuild_store.drop_schema(conn, kept_as)
+    finally:
+        await conn.close()
+
+
+async def test_what_retention_deleted_is_said_plainly_and_its_rows_are_carried(
+    database_url: str, kafka_bootstrap_servers: str
+) -> None:
+    uid = uuid.uuid4().hex[:10]
+    names = {"schema_name": f"ledger_t_{uid}", "topic_prefix": f"t{uid}.", "consumer_group": f"ledger-{uid}"}
+    env = {**os.environ, "DATABASE_URL": database_url, "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap_servers}
+    args = ["--schema", names["schema_name"], "--group", names["consumer_group"],
+            "--topic-prefix", names["topic_prefix"]]  # fmt: skip
+    item, user, account = f"item-{uid}", f"user-{uid}", f"acc-{uid}"
+    topic = names["topic_prefix"] + ev.TOPIC_CATEGORIZED
+    async with running_ledger(database_url, kafka_bootstrap_servers, **names) as ledger:
+        linked = item_linked(item, user, [account])
+        added = [
+            categorized(
+                "added", plaid_transaction(f"tx-{uid}-{n}", account), item_id=item, user_id=user, version=1
+            )
+            for n in range(3)
+        ]
+        await ledger.send(ev.TOPIC_ITEMS, item, linked)
+        await ledger.send(ev.TOPIC_CATEGORIZED, account, *added)  # one key: one partition, in order
+        await ledger.processed(linked, *added)
+    # Retention deletes the first two transaction events (as Kafka does once they are older than it).
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap_servers)
+    await admin.start()
+    try:
+        async with Groups(kafka_bootstrap_servers) as kafka:
+            ends = await kafka.end_offsets(await kafka.partitions([topic]))
+        (tp,) = [tp for tp, end in ends.items() if end == 3]
+        await admin.delete_records({tp: RecordsToDelete(before_offset=2)})
+    finally:
+        await admin.close()
+
+    built = await bankstream("ledger", "rebuild", *args, env=env)
+    assert built.returncode == 0, built.stderr
+    assert f"{topic}: its first 2 events are gone (retention 7 days, cleanup delete)" in built.stdout
+    swapped = await bankstream("ledger", "swap", *args, "--json", env=env)
+    assert swapped.returncode == 0, swapped.stderr
+    swap = _json(swapped)["swap"]
+    assert swap["carried_missing"]["transactions"] == 2 and swap["rebuilt_changes"]["transaction"] == 0
+    conn = await asyncpg.connect(database_url, server_settings={"search_path": names["schema_name"]})
+    try:
+        assert await conn.fetchval("SELECT count(*) FROM transactions") == 3
+        await rebuild_store.drop_schema(conn, swap["kept_as"])
+    finally:
+        await conn.close()
