@@ -79,7 +79,8 @@ class ServiceProcess:
     def output(self) -> str:
         return self.log_path.read_text(errors="replace")
 
-    def wait_healthy(self, timeout: float = 30.0) -> None:
+    def wait_healthy(self, timeout: float = 30.0, path: str = "/healthz") -> None:
+        """Until `path` answers 200: /healthz (the process serves) or /readyz (its workers run too)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -87,10 +88,10 @@ class ServiceProcess:
                     f"{self.service.script} exited with {self.process.returncode}:\n{self.output()}"
                 )
             with contextlib.suppress(OSError):
-                if self.get("/healthz", timeout=1.0).status == 200:
+                if self.get(path, timeout=1.0).status == 200:
                     return
             time.sleep(0.1)
-        raise AssertionError(f"{self.service.script} did not answer /healthz in {timeout}s:\n{self.output()}")
+        raise AssertionError(f"{self.service.script} did not answer {path} in {timeout}s:\n{self.output()}")
 
     def terminate(self, timeout: float = 10.0) -> int:
         """SIGTERM, then the exit code (SIGKILL and an AssertionError if it does not stop in time)."""
