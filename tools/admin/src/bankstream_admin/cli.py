@@ -21,11 +21,12 @@ Exit codes: 0 done, 1 something to look at (an unhealthy Item, a record that cou
 
 import asyncio
 import dataclasses
+import functools
 import json
 import os
 import subprocess
 import sys
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 import asyncpg
@@ -296,29 +297,32 @@ def ledger() -> None:
     pass
 
 
-def _ledger(database_url: str | None, kafka: str | None, schema: str, group: str, prefix: str) -> Any:
-    if not database_url:
-        raise click.UsageError("Missing option '--database-url' (or DATABASE_URL).")
-    if not kafka:
-        raise click.UsageError("Missing option '--kafka' (or KAFKA_BOOTSTRAP_SERVERS).")
-    return rebuilding.Ledger(database_url, kafka, schema=schema, group=group, topic_prefix=prefix)
+def _ledger_options(command: Callable[..., None]) -> Callable[..., None]:
+    """The options naming the live ledger, handed to `command` as one `where` (and --json as `as_json`)."""
 
+    @functools.wraps(command)
+    def named(
+        database_url: str | None, kafka: str | None, schema: str, group: str, prefix: str, **rest: Any
+    ) -> None:
+        if not database_url:
+            raise click.UsageError("Missing option '--database-url' (or DATABASE_URL).")
+        if not kafka:
+            raise click.UsageError("Missing option '--kafka' (or KAFKA_BOOTSTRAP_SERVERS).")
+        where = rebuilding.Ledger(database_url, kafka, schema=schema, group=group, topic_prefix=prefix)
+        command(where=where, **rest)
 
-def _ledger_options(command: Any) -> Any:
-    for option in reversed(
-        [
-            DATABASE,
-            click.option("--kafka", envvar="KAFKA_BOOTSTRAP_SERVERS", help="KAFKA_BOOTSTRAP_SERVERS"),
-            click.option(
-                "--schema", default="ledger_api", show_default=True, help="the live ledger's schema"
-            ),
-            click.option("--group", default="ledger-api", show_default=True, help="its consumer group"),
-            click.option("--topic-prefix", "prefix", default="", hidden=True),
-            JSON,
-        ]
-    ):
-        command = option(command)
-    return command
+    options = [
+        DATABASE,
+        click.option("--kafka", envvar="KAFKA_BOOTSTRAP_SERVERS", help="KAFKA_BOOTSTRAP_SERVERS"),
+        click.option("--schema", default="ledger_api", show_default=True, help="the live ledger's schema"),
+        click.option("--group", default="ledger-api", show_default=True, help="its consumer group"),
+        click.option("--topic-prefix", "prefix", default="", hidden=True),
+        JSON,
+    ]
+    decorated: Callable[..., None] = named
+    for option in reversed(options):
+        decorated = option(decorated)
+    return decorated
 
 
 def _progress(label: str, quiet: bool) -> tuple[Progress, rebuilding.Progress]:
@@ -358,16 +362,7 @@ def _rebuild_lines(report: rebuilding.RebuildReport) -> list[str]:
 )
 @_ledger_options
 @click.option("--fresh", is_flag=True, help="drop an unfinished rebuild and begin again")
-def rebuild(
-    database_url: str | None,
-    kafka: str | None,
-    schema: str,
-    group: str,
-    prefix: str,
-    as_json: bool,
-    fresh: bool,
-) -> None:
-    where = _ledger(database_url, kafka, schema, group, prefix)
+def rebuild(where: rebuilding.Ledger, as_json: bool, fresh: bool) -> None:
     progress, advance = _progress(f"rebuilding {where.target}", as_json)
     with progress:
         report = _run(rebuilding.rebuild(where, fresh=fresh, on_progress=advance))
@@ -386,16 +381,7 @@ def rebuild(
 )
 @_ledger_options
 @click.option("--dry-run", is_flag=True, help="say what the swap would do now, change nothing")
-def swap(
-    database_url: str | None,
-    kafka: str | None,
-    schema: str,
-    group: str,
-    prefix: str,
-    as_json: bool,
-    dry_run: bool,
-) -> None:
-    where = _ledger(database_url, kafka, schema, group, prefix)
+def swap(where: rebuilding.Ledger, as_json: bool, dry_run: bool) -> None:
     if dry_run:
         state = _run(rebuilding.status(where))
         if as_json:
