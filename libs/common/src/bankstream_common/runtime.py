@@ -24,6 +24,7 @@ from fastapi import FastAPI
 
 from .backoff import Backoff, Stopped, interruptible, pause, retry
 from .http import MetricsListener, metrics_listener
+from .settings import BaseServiceSettings
 
 log = structlog.get_logger("bankstream.runtime")
 
@@ -144,6 +145,24 @@ class Service:
     workers: Sequence[Worker] = ()
     aclose: Callable[[], Awaitable[None]] | None = None
     grace_seconds: float = 10.0
+
+    @classmethod
+    def of(
+        cls,
+        settings: BaseServiceSettings,
+        app: FastAPI,
+        workers: Sequence[Worker],
+        aclose: Callable[[], Awaitable[None]],
+    ) -> "Service":
+        """A service as its settings place it (host, port, shutdown grace): every composition root's."""
+        return cls(
+            app=app,
+            host=settings.http_host,
+            port=settings.http_port,
+            workers=workers,
+            aclose=aclose,
+            grace_seconds=settings.shutdown_grace_seconds,
+        )
 
 
 class _Server(uvicorn.Server):

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import asyncpg
 from aiokafka import AIOKafkaProducer
 from bankstream_common.auth import authenticator_from
-from bankstream_common.db import create_pool
+from bankstream_common.db import service_pool
 from bankstream_common.kafka.batch_consumer import BatchConsumerRunner
 from bankstream_common.kafka.consumer import ConsumerConfig
 from bankstream_common.kafka.producer import create_producer
@@ -123,14 +123,7 @@ class Container:
     producer: AIOKafkaProducer
 
     def service(self) -> Service:
-        return Service(
-            app=self.app,
-            host=self.settings.http_host,
-            port=self.settings.http_port,
-            workers=[self.background, self.streams],
-            aclose=self.aclose,
-            grace_seconds=self.settings.shutdown_grace_seconds,
-        )
+        return Service.of(self.settings, self.app, [self.background, self.streams], self.aclose)
 
     async def aclose(self) -> None:
         with contextlib.suppress(Exception):  # never started when PostgreSQL or Kafka never answered
@@ -142,14 +135,7 @@ class Container:
 async def bootstrap(settings: Settings) -> Container:
     metrics = Metrics(create_registry())
     authenticator = authenticator_from(settings)
-    # min_size=0: the process starts (and answers /healthz, and /readyz 503) while PostgreSQL is away
-    pool = await create_pool(
-        settings.database_url.get_secret_value(),
-        schema=settings.schema_name,
-        application_name=settings.service_name,
-        min_size=0,
-        max_size=settings.db_pool_size,
-    )
+    pool = await service_pool(settings, max_size=settings.db_pool_size)
     deps = handlers.Deps(
         settings=settings,
         pool=pool,

@@ -19,7 +19,7 @@ import structlog
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from bankstream_common.auth import authenticator_from
-from bankstream_common.db import check_schema, create_pool
+from bankstream_common.db import check_schema, service_pool
 from bankstream_common.envelope import Envelope
 from bankstream_common.kafka.consumer import ConsumerConfig, ConsumerRunner
 from bankstream_common.kafka.producer import create_producer
@@ -169,14 +169,7 @@ class Container:
     producer: AIOKafkaProducer
 
     def service(self) -> Service:
-        return Service(
-            app=self.app,
-            host=self.settings.http_host,
-            port=self.settings.http_port,
-            workers=[self.background],
-            aclose=self.aclose,
-            grace_seconds=self.settings.shutdown_grace_seconds,
-        )
+        return Service.of(self.settings, self.app, [self.background], self.aclose)
 
     async def aclose(self) -> None:
         with contextlib.suppress(Exception):  # never started when PostgreSQL or Kafka never answered
@@ -191,14 +184,7 @@ async def bootstrap(settings: Settings) -> Container:
     metrics = Metrics(create_registry())
     keyring = keyring_from(settings)  # a broken key configuration stops the process here, clearly
     authenticator = authenticator_from(settings)
-    # min_size=0: the process starts (and answers /healthz, and /readyz 503) while PostgreSQL is away
-    pool = await create_pool(
-        settings.database_url.get_secret_value(),
-        schema=settings.schema_name,
-        application_name=settings.service_name,
-        min_size=0,
-        max_size=settings.db_pool_size,
-    )
+    pool = await service_pool(settings, max_size=settings.db_pool_size)
 
     webhook_pool = await create_webhook_pool(settings)
 

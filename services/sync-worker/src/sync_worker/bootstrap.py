@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import asyncpg
 from aiokafka import AIOKafkaProducer
 from bankstream_common.backoff import Backoff
-from bankstream_common.db import create_pool
+from bankstream_common.db import service_pool
 from bankstream_common.kafka.consumer import ConsumerConfig, ConsumerRunner
 from bankstream_common.kafka.producer import create_producer
 from bankstream_common.kafka.topics import TopicSpec, ensure_topics
@@ -68,14 +68,7 @@ class Container:
         return [self.supervisor]
 
     def service(self) -> Service:
-        return Service(
-            app=self.app,
-            host=self.settings.http_host,
-            port=self.settings.http_port,
-            workers=self.workers,
-            aclose=self.aclose,
-            grace_seconds=self.settings.shutdown_grace_seconds,
-        )
+        return Service.of(self.settings, self.app, self.workers, self.aclose)
 
     async def aclose(self) -> None:
         with contextlib.suppress(Exception):
@@ -109,13 +102,7 @@ async def bootstrap(
         settings.topic_prefix,
     )
     topics = [TopicSpec(prefix + t, settings.topic_partitions) for t in (*PRODUCED_TOPICS, *CONSUMED_TOPICS)]
-    pool = await create_pool(
-        dsn,
-        schema=schema,
-        application_name=settings.service_name,
-        min_size=0,
-        max_size=settings.max_concurrent_syncs + 6,
-    )
+    pool = await service_pool(settings, max_size=settings.max_concurrent_syncs + 6)
     producer = create_producer(settings.kafka_bootstrap_servers, client_id=settings.service_name)
     plaid = PlaidSyncClient(
         host=settings.plaid_base_url or PLAID_HOSTS.get(settings.plaid_env, ""),
