@@ -30,6 +30,7 @@ from .projection_harness import (
     item_linked,
     plaid_transaction,
     running_ledger,
+    status_changed,
 )
 
 pytestmark = pytest.mark.integration
@@ -86,10 +87,11 @@ async def test_a_damaged_ledger_is_rebuilt_from_its_topics_and_swapped_in(
         balance = account_updated(item, account, 120.5, DAY)
         added = [
             categorized(
-                "added", plaid_transaction(t, account, amount=10 + n), item_id=item, user_id=user, version=1
+                "added", plaid_transaction(t, account, amount=10 + n, pending=n == 4), item_id=item,
+                user_id=user, version=1,
             )
             for n, t in enumerate(ids)
-        ]
+        ]  # fmt: skip
         modified = categorized(
             "modified", plaid_transaction(ids[0], account, amount=99), item_id=item, user_id=user,
             version=2, primary="TRANSPORTATION", detailed="TRANSPORTATION_TAXIS",
@@ -104,6 +106,11 @@ async def test_a_damaged_ledger_is_rebuilt_from_its_topics_and_swapped_in(
                       user_edited_at = now(), edit_version = edit_version + 1 WHERE transaction_id = $1""",
             ids[1],
         )
+        await ledger.pool.execute(
+            """UPDATE transactions SET user_notes = 'deposit', user_edited_at = now(),
+                      edit_version = edit_version + 1 WHERE transaction_id = $1""",
+            ids[4],
+        )  # the pending one: its edits go to the posted one that replaces it
         await ledger.pool.execute(
             "INSERT INTO refresh_requests (item_id, requested_at) VALUES ($1, now())", item
         )
@@ -136,9 +143,11 @@ async def test_a_damaged_ledger_is_rebuilt_from_its_topics_and_swapped_in(
         await ledger.processed(late)
 
     # The ledger-api is stopped. An event arrives that nobody has applied yet: the swap's catch-up does.
+    # It is the posted transaction replacing the edited pending one: the edit must reach it.
     after = categorized(
-        "added", plaid_transaction(f"tx-{uid}-after", account), item_id=item, user_id=user, version=1
-    )
+        "added", plaid_transaction(f"tx-{uid}-after", account, pending_transaction_id=ids[4]), item_id=item,
+        user_id=user, version=1,
+    )  # fmt: skip
     await send(kafka_bootstrap_servers, names["topic_prefix"] + ev.TOPIC_CATEGORIZED, account, after)
 
     swapped = await bankstream("ledger", "swap", *args, env=env)
@@ -146,7 +155,7 @@ async def test_a_damaged_ledger_is_rebuilt_from_its_topics_and_swapped_in(
     result = _json(swapped)
     assert result["rebuild"]["resumed"] is True and result["rebuild"]["events"] == 2  # late and after
     kept_as = result["swap"]["kept_as"]
-    assert result["swap"]["edits_restored"] == 1
+    assert result["swap"]["edits_restored"] == 2
     assert result["swap"]["rebuilt_changes"] == {"item": 0, "account": 0, "transaction": 3}
     assert result["swap"]["carried"]["refresh_requests"] == 1
     assert result["swap"]["carried_missing"] == {
@@ -164,6 +173,7 @@ async def test_a_damaged_ledger_is_rebuilt_from_its_topics_and_swapped_in(
         assert rows[ids[0]]["category_primary"] == "TRANSPORTATION" and rows[ids[0]]["version"] == 2
         assert rows[ids[1]]["user_notes"] == "lunch with Ana" and rows[ids[1]]["user_tags"] == ["work"]
         assert rows[ids[1]]["edit_version"] == 1
+        assert rows[f"tx-{uid}-after"]["user_notes"] == "deposit"  # carried from the pending one
         feed = await conn.fetch("SELECT seq, txid::text, entity_id, op FROM changes ORDER BY txid, seq")
         late_entries = [tuple(r) for r in feed if r["entity_id"] == f"tx-{uid}-late"]
         assert [tuple(r) for r in feed[: len(feed_before)]] == [tuple(r) for r in feed_before]  # cursors hold
@@ -192,6 +202,7 @@ async def test_a_damaged_ledger_is_rebuilt_from_its_topics_and_swapped_in(
     async with running_ledger(database_url, kafka_bootstrap_servers, **names) as again:
         await again.processed(later)
         assert await again.pool.fetchval("SELECT count(*) FROM transactions") == 8
+        assert await again.pool.fetchval("SELECT to_regclass('swapped_at_offsets')") is None  # in kept_as
         assert again.consumed("applied") == 1 and again.consumed("duplicate") == 0
 
     conn = await asyncpg.connect(database_url)
@@ -213,36 +224,47 @@ async def test_what_retention_deleted_is_said_plainly_and_its_rows_are_carried(
     topic = names["topic_prefix"] + ev.TOPIC_CATEGORIZED
     async with running_ledger(database_url, kafka_bootstrap_servers, **names) as ledger:
         linked = item_linked(item, user, [account])
+        failing = status_changed(item, user, "login_required", DAY, code="ITEM_LOGIN_REQUIRED")
         added = [
             categorized(
                 "added", plaid_transaction(f"tx-{uid}-{n}", account), item_id=item, user_id=user, version=1
             )
             for n in range(3)
         ]
-        await ledger.send(ev.TOPIC_ITEMS, item, linked)
+        await ledger.send(ev.TOPIC_ITEMS, item, linked, failing)
         await ledger.send(ev.TOPIC_CATEGORIZED, account, *added)  # one key: one partition, in order
-        await ledger.processed(linked, *added)
-    # Retention deletes the first two transaction events (as Kafka does once they are older than it).
+        await ledger.processed(linked, failing, *added)
+    # Retention deletes the ItemLinked and the first two transaction events (as Kafka does once they are
+    # older than it): the Item's user, institution and accounts are told by the ItemLinked only.
     admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap_servers)
     await admin.start()
     try:
         async with Groups(kafka_bootstrap_servers) as kafka:
-            ends = await kafka.end_offsets(await kafka.partitions([topic]))
+            items_topic = names["topic_prefix"] + ev.TOPIC_ITEMS
+            ends = await kafka.end_offsets(await kafka.partitions([topic, items_topic]))
         (tp,) = [tp for tp, end in ends.items() if end == 3]
+        (items_tp,) = [tp for tp, end in ends.items() if end == 2]
         await admin.delete_records({tp: RecordsToDelete(before_offset=2)})
+        await admin.delete_records({items_tp: RecordsToDelete(before_offset=1)})
     finally:
         await admin.close()
 
     built = await bankstream("ledger", "rebuild", *args, env=env)
     assert built.returncode == 0, built.stderr
     assert f"{topic}: its first 2 events are gone (retention 7 days, cleanup delete)" in built.stdout
-    swapped = await bankstream("ledger", "swap", *args, "--json", env=env)
+    refused = await bankstream("ledger", "swap", *args, env=env)
+    assert refused.returncode == 1 and "--accept-gaps" in refused.stderr, refused.stderr
+    swapped = await bankstream("ledger", "swap", *args, "--accept-gaps", "--json", env=env)
     assert swapped.returncode == 0, swapped.stderr
     swap = _json(swapped)["swap"]
-    assert swap["carried_missing"]["transactions"] == 2 and swap["rebuilt_changes"]["transaction"] == 0
+    assert swap["carried_missing"] == {"items": 0, "accounts": 1, "balance_history": 0, "transactions": 2}
+    assert swap["rebuilt_changes"] == {"item": 0, "account": 0, "transaction": 0}
     conn = await asyncpg.connect(database_url, server_settings={"search_path": names["schema_name"]})
     try:
         assert await conn.fetchval("SELECT count(*) FROM transactions") == 3
+        kept = await conn.fetchrow("SELECT * FROM items WHERE item_id = $1", item)
+        assert kept["user_id"] == user and kept["institution_name"] == "First Platypus Bank"
+        assert kept["status"] == "login_required"  # what the events still held, rebuilt
         await rebuild_store.drop_schema(conn, swap["kept_as"])
     finally:
         await conn.close()

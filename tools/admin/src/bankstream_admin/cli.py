@@ -350,8 +350,8 @@ def _rebuild_lines(report: rebuilding.RebuildReport) -> list[str]:
         )
         lines.append(
             f"  {gap.topic}: its first {gap.deleted} events are gone (retention {kept}, cleanup "
-            f"{gap.retention.cleanup_policy}); the rows only they wrote are carried from the live ledger "
-            "at the swap"
+            f"{gap.retention.cleanup_policy}); `ledger swap --accept-gaps` keeps what only they told from "
+            "the live rows"
         )
     return lines
 
@@ -381,11 +381,16 @@ def rebuild(where: rebuilding.Ledger, as_json: bool, fresh: bool) -> None:
 )
 @_ledger_options
 @click.option("--dry-run", is_flag=True, help="say what the swap would do now, change nothing")
-def swap(where: rebuilding.Ledger, as_json: bool, dry_run: bool) -> None:
+@click.option(
+    "--accept-gaps",
+    is_flag=True,
+    help="swap although retention deleted events: what only they told is kept from the live rows",
+)
+def swap(where: rebuilding.Ledger, as_json: bool, dry_run: bool, accept_gaps: bool) -> None:
     if dry_run:
         state = _run(rebuilding.status(where))
         if as_json:
-            _json({**dataclasses.asdict(state), "refusal": state.refusal})
+            _json(dataclasses.asdict(state))
         else:
             out.print(
                 f"{state.schema} (group {state.consumer_group}): {state.behind_live} events behind the live "
@@ -393,11 +398,15 @@ def swap(where: rebuilding.Ledger, as_json: bool, dry_run: bool) -> None:
             )
             for table, n in state.rows.items():
                 out.print(f"  {table}: {n} rebuilt, {state.live_rows[table]} live")
+            for gap in state.gaps:
+                out.print(
+                    f"  {gap.topic}: its first {gap.deleted} events are gone (a swap needs --accept-gaps)"
+                )
             out.print(f"would refuse: {state.refusal}" if state.refusal else "a swap now would go ahead")
         sys.exit(1 if state.refusal else 0)
     progress, advance = _progress(f"catching up {where.target}", as_json)
     with progress:
-        report = _run(rebuilding.swap(where, on_progress=advance))
+        report = _run(rebuilding.swap(where, accept_gaps=accept_gaps, on_progress=advance))
     if as_json:
         _json(dataclasses.asdict(report))
         return
@@ -412,6 +421,8 @@ def swap(where: rebuilding.Ledger, as_json: bool, dry_run: bool) -> None:
     out.print("  `rebuilt` change-feed entries (rows the rebuild changed): " + _counts(s.rebuilt_changes))
     out.print("  carried as they were: " + _counts(s.carried))
     out.print(f"  consumer group {where.group} moved forward on {report.offsets_moved} partitions")
+    if report.offsets_note:
+        out.print(f"  note: {report.offsets_note}")
     out.print(f"start the ledger-api again; once the new ledger is trusted: DROP SCHEMA {s.kept_as} CASCADE")
 
 

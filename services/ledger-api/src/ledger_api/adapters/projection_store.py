@@ -76,7 +76,7 @@ async def record_changes(conn: asyncpg.Connection, changes: Sequence[Change]) ->
 # What `details` leaves out of the event's transaction: what has a column (or is an id).
 DETAIL_EXCLUDED = sorted(COLUMN_FIELDS)
 # Data columns a live event sets and a removal leaves as they were (the tombstone keeps the last state).
-_DATA = (
+DATA_COLUMNS = (
     "pending", "pending_transaction_id", "amount", "iso_currency_code", "unofficial_currency_code", "date",
     "authorized_date", "datetime", "name", "merchant_name", "original_description", "payment_channel",
     "category_primary", "category_detailed", "category_source", "category_confidence",
@@ -90,7 +90,7 @@ _EDITS = (
 )  # fmt: skip
 
 _KEEP_ON_REMOVAL = ",\n".join(
-    f"{c} = CASE WHEN EXCLUDED.removed THEN t.{c} ELSE EXCLUDED.{c} END" for c in _DATA
+    f"{c} = CASE WHEN EXCLUDED.removed THEN t.{c} ELSE EXCLUDED.{c} END" for c in DATA_COLUMNS
 )
 _CARRY = ",\n".join(
     f"{c} = CASE WHEN t.user_edited_at IS NULL AND EXCLUDED.user_edited_at IS NOT NULL "
@@ -107,7 +107,7 @@ WITH i AS MATERIALIZED (
               decided_at timestamptz, "transaction" jsonb, category jsonb)
 ), up AS (
 INSERT INTO transactions AS t (
-    transaction_id, user_id, item_id, account_id, version, removed, removed_at, {", ".join(_DATA)},
+    transaction_id, user_id, item_id, account_id, version, removed, removed_at, {", ".join(DATA_COLUMNS)},
     {", ".join(_EDITS)})
 SELECT i.transaction_id, coalesce(i.user_id, it.user_id), i.item_id, i.account_id, i.version,
        i.change = 'removed', CASE WHEN i.change = 'removed' THEN i.decided_at END,

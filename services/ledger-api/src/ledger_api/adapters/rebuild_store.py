@@ -9,10 +9,12 @@ migrations, so a new table needs a decision):
 - the bookkeeping (`schema_migrations`, `inbox`, `rebuild_origin`), handled by name.
 
 The swap is ONE PostgreSQL transaction, with the ledger-api stopped (handlers.rebuild checks that its
-consumer group is empty): the user's edits are put back on the rebuilt rows; rows the topics no longer
-hold (deleted by retention) are carried as they were; the change feed is the live one, so clients'
-cursors stay valid, plus one `rebuilt` entry for each row whose state the rebuild changed; then the
-schemas are renamed, the live one kept under another name.
+consumer group is empty): the user's edits are put back on the rebuilt rows (and carried again from a
+pending transaction to the posted one that replaces it); with events gone (retention, accepted by the
+operator), what only they told is kept from the live rows; rows only the live schema has are carried as
+they were (a rebuild corrects and restores rows, it never deletes one); the change feed is the live one,
+so clients' cursors stay valid, plus one `rebuilt` entry for each row whose state the rebuild changed;
+then the schemas are renamed, the live one kept under another name with the live group's offsets.
 """
 
 from dataclasses import dataclass
@@ -21,7 +23,7 @@ import asyncpg
 from bankstream_common.db import check_schema
 
 from ..domain.views import account_view, item_view
-from .projection_store import Change, record_changes
+from .projection_store import DATA_COLUMNS, Change, record_changes
 from .view_sql import transaction_view_sql
 
 PROJECTED = ("items", "accounts", "balance_history", "transactions", "changes")
@@ -51,6 +53,17 @@ _EDITS = (
 )  # fmt: skip
 # The change-feed op of a row whose state the rebuild changed (its `data` is the state after it).
 REBUILT = "rebuilt"
+# What only an event that retention may have deleted tells (ItemLinked: the user, the institution, the
+# accounts' names): with gaps accepted, a rebuilt row missing it keeps the live row's value.
+_KNOWN_ONCE = {
+    "items": ("user_id", "institution_id", "institution_name", "linked_at"),
+    "accounts": ("user_id", "name", "official_name", "mask", "type", "subtype"),
+    "transactions": ("user_id",),
+}
+
+
+class Refused(Exception):
+    """What was asked cannot be done, and why (nothing was changed)."""
 
 
 @dataclass(frozen=True)
@@ -111,23 +124,31 @@ class SwapReport:
     carried: dict[str, int]  # rows of each CARRIED table copied
 
 
-class SwapRefused(Exception):
-    pass
-
-
-async def swap(conn: asyncpg.Connection, *, source: str, target: str, kept_as: str, live_group: str,
-               origin: Origin) -> SwapReport:  # fmt: skip
+async def swap(
+    conn: asyncpg.Connection,
+    *,
+    source: str,
+    target: str,
+    kept_as: str,
+    live_group: str,
+    origin: Origin,
+    live_offsets: list[tuple[str, int, int | None]],
+    gaps: bool,
+) -> SwapReport:
     """Put the rebuilt `target` in the live `source`'s place (see the module's docstring), in the caller's
-    transaction; the live schema is renamed `kept_as`."""
+    transaction; the live schema is renamed `kept_as`, with the live group's offsets before the swap
+    (`live_offsets`: topic, partition, offset) in its table `swapped_at_offsets`, to go back by."""
     for name in (source, target, kept_as):
         check_schema(name)
     if not conn.is_in_transaction():
         raise RuntimeError("swap must run inside one transaction")
-    await _same_migrations(conn, source, target)
+    await check_migrations(conn, source, target)
     await conn.execute(f"SET LOCAL search_path TO {target}, public")
-    # Nothing writes the live schema while it is swapped out (the service is stopped; this is a check).
+    # The live schema's writers wait (the service is stopped: this only guards against a straggler).
     await conn.execute(f"LOCK TABLE {', '.join(f'{source}.{t}' for t in (*PROJECTED, *CARRIED))}")
     edits = await _restore_edits(conn, source)
+    if gaps:
+        await _keep_known_once(conn, source)
     missing = {t: await _carry_missing(conn, source, t) for t in _KEYS}
     changed = await _rebuilt_changes(conn, source)
     carried = {t: await _copy(conn, source, t) for t in CARRIED}
@@ -136,16 +157,20 @@ async def swap(conn: asyncpg.Connection, *, source: str, target: str, kept_as: s
     )
     await conn.execute("DROP TABLE rebuild_origin")
     await conn.execute("UPDATE schema_migrations SET namespace = $1 WHERE namespace = $2", source, target)
+    await conn.execute(
+        f"CREATE TABLE {source}.swapped_at_offsets (topic text, partition int, live_offset bigint)"
+    )
+    await conn.executemany(f"INSERT INTO {source}.swapped_at_offsets VALUES ($1, $2, $3)", live_offsets)  # noqa: S608
     await conn.execute(f"ALTER SCHEMA {source} RENAME TO {kept_as}")
     await conn.execute(f"ALTER SCHEMA {target} RENAME TO {source}")
     return SwapReport(kept_as, edits, missing, changed, carried)
 
 
-async def _same_migrations(conn: asyncpg.Connection, source: str, target: str) -> None:
+async def check_migrations(conn: asyncpg.Connection, source: str, target: str) -> None:
     # A service's own migrations are recorded under its schema's name, the common ones under `common`.
     query = "SELECT namespace = 'common', version, checksum FROM {}.schema_migrations ORDER BY 1, 2"
     if await conn.fetch(query.format(source)) != await conn.fetch(query.format(target)):
-        raise SwapRefused(
+        raise Refused(
             f"{source} and {target} are not at the same migrations: start the ledger-api once (it migrates "
             f"{source}), then rebuild again"
         )
@@ -158,7 +183,34 @@ async def _restore_edits(conn: asyncpg.Connection, source: str) -> int:
              WHERE o.transaction_id = n.transaction_id
                AND (o.user_edited_at IS NOT NULL OR o.edit_version > 0)"""  # noqa: S608
     )
+    # A posted transaction the live ledger never had (projected by the swap's catch-up, before the edits
+    # of the pending one it replaces were back): the projections' carry rule, applied again.
+    carried = ", ".join(f"{c} = p.{c}" for c in _EDITS if c != "edit_version")
+    await conn.execute(
+        f"""UPDATE transactions t SET {carried}
+              FROM transactions p
+             WHERE p.transaction_id = t.pending_transaction_id AND p.user_edited_at IS NOT NULL
+               AND t.user_edited_at IS NULL AND NOT t.removed"""  # noqa: S608
+    )
     return int(status.split()[-1])
+
+
+async def _keep_known_once(conn: asyncpg.Connection, source: str) -> None:
+    """With events gone: what only they told stays as the live row has it (an Item whose ItemLinked is
+    gone still has its user and institution), and a tombstone whose earlier events are gone keeps the
+    live row's last state."""
+    for table, columns in _KNOWN_ONCE.items():
+        key = _KEYS[table][0]
+        await conn.execute(
+            f"""UPDATE {table} n SET {", ".join(f"{c} = coalesce(n.{c}, o.{c})" for c in columns)}
+                  FROM {source}.{table} o
+                 WHERE o.{key} = n.{key} AND ({" OR ".join(f"n.{c} IS NULL" for c in columns)})"""  # noqa: S608
+        )
+    await conn.execute(
+        f"""UPDATE transactions n SET {", ".join(f"{c} = o.{c}" for c in DATA_COLUMNS)}
+              FROM {source}.transactions o
+             WHERE o.transaction_id = n.transaction_id AND n.removed AND n.amount IS NULL"""  # noqa: S608
+    )
 
 
 async def _carry_missing(conn: asyncpg.Connection, source: str, table: str) -> int:
@@ -187,13 +239,16 @@ async def _rebuilt_changes(conn: asyncpg.Connection, source: str) -> dict[str, i
     for table in ("items", "accounts", "transactions"):
         stamps = "'{" + ",".join(_STAMPS[table]) + "}'::text[]"
         key = _KEYS[table][0]
+        same = f"to_jsonb(n) - {stamps} = to_jsonb(o) - {stamps}"
         keep_created = ", created_at = o.created_at" if "created_at" in _STAMPS[table] else ""
         rows = await conn.fetch(
-            f"""WITH same AS (
-                    UPDATE {table} n SET updated_at = o.updated_at{keep_created}
+            f"""WITH kept AS (
+                    UPDATE {table} n
+                       SET updated_at = CASE WHEN {same} THEN o.updated_at ELSE n.updated_at END{keep_created}
                       FROM {source}.{table} o
-                     WHERE o.{key} = n.{key} AND to_jsonb(n) - {stamps} = to_jsonb(o) - {stamps}
-                    RETURNING n.{key})
+                     WHERE o.{key} = n.{key}
+                    RETURNING n.{key}, {same} AS unchanged),
+                same AS (SELECT {key} FROM kept WHERE unchanged)
                 SELECT n.{key} FROM {table} n LEFT JOIN same s USING ({key}) WHERE s.{key} IS NULL
                  ORDER BY n.{key}"""  # noqa: S608
         )

@@ -26,7 +26,8 @@ from dataclasses import dataclass
 import asyncpg
 import structlog
 from aiokafka import TopicPartition
-from bankstream_common.db import check_schema, create_pool
+from aiokafka.errors import KafkaError
+from bankstream_common.db import SCHEMA_NAME, check_schema, create_pool
 from bankstream_common.kafka.batch_consumer import BatchConsumerRunner
 from bankstream_common.kafka.consumer import ConsumerConfig
 from bankstream_common.kafka.groups import Groups, TopicRetention
@@ -88,10 +89,10 @@ class SwapReport:
     rebuild: RebuildReport  # the catch-up made before the swap
     swap: store.SwapReport
     offsets_moved: int  # partitions of the live group moved forward to the rebuild's offsets
+    offsets_note: str | None  # why they were not, when they could not be (the swap itself went through)
 
 
-class Refused(Exception):
-    """The command cannot do what it was asked, and why (nothing was changed)."""
+Refused = store.Refused  # what was asked cannot be done, and why (nothing was changed)
 
 
 async def rebuild(
@@ -104,47 +105,88 @@ async def rebuild(
     finally:
         await conn.close()
     async with Groups(ledger.kafka, client_id=f"{origin.consumer_group}-admin") as kafka:
+        if members := await kafka.members(origin.consumer_group):
+            raise Refused(
+                f"consumer group {origin.consumer_group} has {members} members: the rebuild runs already"
+            )
         partitions = await kafka.partitions(ledger.topics)
         return await _run(ledger, origin, kafka, await kafka.end_offsets(partitions), resumed, on_progress)
 
 
-async def swap(ledger: Ledger, *, on_progress: Progress | None = None) -> SwapReport:
+async def swap(
+    ledger: Ledger, *, accept_gaps: bool = False, on_progress: Progress | None = None
+) -> SwapReport:
     """Swap the rebuilt schema in (see the module's docstring); the ledger-api must be stopped."""
+    kept_as = f"{ledger.schema}_before_{dt.datetime.now(dt.UTC):%Y%m%d%H%M%S}"
+    if not SCHEMA_NAME.match(kept_as):
+        raise Refused(f"schema {ledger.schema!r} is too long to keep as {kept_as!r}: rename it first")
     conn = await asyncpg.connect(ledger.database_url)
     try:
-        origin = await store.read_origin(conn, ledger.target)
+        origin = await _origin(conn, ledger)
+        await store.check_migrations(conn, ledger.schema, ledger.target)
     finally:
         await conn.close()
-    if origin is None:
-        raise Refused(f"no rebuild in {ledger.target}: run `bankstream ledger rebuild` first")
     async with Groups(ledger.kafka, client_id=f"{origin.consumer_group}-admin") as kafka:
-        members = await kafka.members(ledger.group)
-        if members:
-            raise Refused(
-                f"consumer group {ledger.group} has {members} members: stop the ledger-api (every replica) "
-                "first; the swap needs its offsets to stand still"
-            )
+        await _standing_still(kafka, ledger, origin)
         partitions = await kafka.partitions(ledger.topics)
+        gaps = await _gaps(kafka, ledger.topics, await kafka.start_offsets(partitions))
+        if gaps and not accept_gaps:
+            raise Refused(
+                "events are gone from "
+                + ", ".join(f"{g.topic} ({g.deleted})" for g in gaps)
+                + ": what only they told cannot be rebuilt. --accept-gaps swaps anyway, keeping the live "
+                "rows' values for it (and the rows only the live ledger has)"
+            )
         live = await kafka.committed(ledger.group, partitions)
         # Everything the live ledger applied must be in the rebuilt one before it takes its place: the
         # topics' ends now are at or past the live group's offsets (they stand still: it is stopped).
         caught_up = await _run(ledger, origin, kafka, await kafka.end_offsets(partitions), True, on_progress)
         done = await kafka.committed(origin.consumer_group, partitions)
-        kept_as = check_schema(f"{ledger.schema}_before_{dt.datetime.now(dt.UTC):%Y%m%d%H%M%S}")
+        await _standing_still(kafka, ledger, origin)  # again: the catch-up may have taken a while
         conn = await asyncpg.connect(ledger.database_url)
         try:
             async with conn.transaction():
                 swapped = await store.swap(
                     conn, source=ledger.schema, target=ledger.target, kept_as=kept_as,
-                    live_group=ledger.group, origin=origin,
+                    live_group=ledger.group, origin=origin, gaps=bool(gaps),
+                    live_offsets=[(tp.topic, tp.partition, live[tp]) for tp in partitions],
                 )  # fmt: skip
         finally:
             await conn.close()
         log.info("ledger swapped", schema=ledger.schema, kept_as=kept_as)
         forward = {tp: o for tp, o in done.items() if o is not None and o > (live[tp] or 0)}
-        if forward:
-            await kafka.move(ledger.group, forward)
-        return SwapReport(caught_up, swapped, len(forward))
+        try:
+            if forward:
+                await kafka.move(ledger.group, forward)
+        except KafkaError as exc:
+            note = (
+                f"the consumer group's offsets were not moved ({type(exc).__name__}): safe, the restarted "
+                "service re-reads what the rebuild applied and its inbox skips it"
+            )
+            return SwapReport(caught_up, swapped, 0, note)
+        return SwapReport(caught_up, swapped, len(forward), None)
+
+
+async def _origin(conn: asyncpg.Connection, ledger: Ledger) -> store.Origin:
+    origin = await store.read_origin(conn, ledger.target)
+    if origin is None:
+        raise Refused(
+            f"no rebuild in {ledger.target} (a swap that went through leaves none): "
+            "`bankstream ledger rebuild` makes one"
+        )
+    return origin
+
+
+async def _standing_still(kafka: Groups, ledger: Ledger, origin: store.Origin) -> None:
+    """Nobody consumes with the live group (the ledger-api is stopped) nor with the rebuild's (no other
+    `bankstream ledger` runs it)."""
+    for group, who in (
+        (ledger.group, "stop the ledger-api (every replica)"),
+        (origin.consumer_group, "another `bankstream ledger` command runs this rebuild"),
+    ):
+        members = await kafka.members(group)
+        if members:
+            raise Refused(f"consumer group {group} has {members} members: {who} first")
 
 
 @dataclass(frozen=True)
@@ -153,30 +195,32 @@ class Status:
 
     schema: str
     consumer_group: str
-    live_members: int  # consumers in the live group (a swap needs 0)
     behind_live: int  # events the live group applied that the rebuild has not (the swap catches up)
     behind_end: int  # events on the topics the rebuild has not read yet
     rows: dict[str, int]  # rows of each projected table, rebuilt
     live_rows: dict[str, int]  # and live
-
-    @property
-    def refusal(self) -> str | None:
-        if self.live_members:
-            return f"the live consumer group has {self.live_members} members: stop the ledger-api first"
-        return None
+    gaps: list[Gap]
+    refusal: str | None  # why a swap now would refuse (gaps apart: --accept-gaps)
 
 
 async def status(ledger: Ledger) -> Status:
+    refusal = None
     conn = await asyncpg.connect(ledger.database_url)
     try:
-        origin = await store.read_origin(conn, ledger.target)
-        if origin is None:
-            raise Refused(f"no rebuild in {ledger.target}: run `bankstream ledger rebuild` first")
+        origin = await _origin(conn, ledger)
         rows = await store.row_counts(conn, ledger.target)
         live_rows = await store.row_counts(conn, ledger.schema)
+        try:
+            await store.check_migrations(conn, ledger.schema, ledger.target)
+        except Refused as exc:
+            refusal = str(exc)
     finally:
         await conn.close()
     async with Groups(ledger.kafka, client_id=f"{origin.consumer_group}-admin") as kafka:
+        try:
+            await _standing_still(kafka, ledger, origin)
+        except Refused as exc:
+            refusal = refusal or str(exc)
         partitions = await kafka.partitions(ledger.topics)
         live = await kafka.committed(ledger.group, partitions)
         mine = await kafka.committed(origin.consumer_group, partitions)
@@ -186,29 +230,36 @@ async def status(ledger: Ledger) -> Status:
         return Status(
             schema=ledger.target,
             consumer_group=origin.consumer_group,
-            live_members=await kafka.members(ledger.group),
             behind_live=sum(max((live[tp] or 0) - at[tp], 0) for tp in partitions),
             behind_end=sum(max(ends[tp] - at[tp], 0) for tp in partitions),
             rows=rows,
             live_rows=live_rows,
+            gaps=await _gaps(kafka, ledger.topics, starts),
+            refusal=refusal,
         )
 
 
 async def _prepare(conn: asyncpg.Connection, ledger: Ledger, fresh: bool) -> tuple[store.Origin, bool]:
-    """The rebuild to go on with, or a new one in a fresh schema (the schema migrated as the service's)."""
+    """The rebuild to go on with, or a new one in a fresh schema; migrated as the service's either way (a
+    crash may have stopped a migration half-way)."""
     if not await store.schema_exists(conn, ledger.schema):
         raise Refused(f"no live ledger in schema {ledger.schema}")
     origin = await store.read_origin(conn, ledger.target)
-    if origin is not None and not fresh:
-        return origin, True
-    if origin is None and await store.schema_exists(conn, ledger.target):
-        raise Refused(f"schema {ledger.target} exists and is not a rebuild: drop it or choose another schema")
-    await store.drop_schema(conn, ledger.target)
+    resumed = origin is not None and not fresh
+    if not resumed:
+        if origin is None and await store.schema_exists(conn, ledger.target):
+            raise Refused(
+                f"schema {ledger.target} exists and is not a rebuild: drop it or choose another schema"
+            )
+        await store.drop_schema(conn, ledger.target)
+        # The origin first: whatever happens next, the schema says it is a rebuild (and whose group).
+        # A group of its own each time: a fresh rebuild never inherits an abandoned one's offsets.
+        origin = store.Origin(f"{ledger.group}-rebuild-{int(time.time())}", ledger.schema)
+        await conn.execute(f"CREATE SCHEMA {ledger.target}")
+        await store.create_origin(conn, ledger.target, origin)
+    assert origin is not None
     await migrate_service(conn, ledger.target, "ledger_api")
-    # A group of its own each time: a fresh rebuild never inherits an abandoned one's offsets.
-    origin = store.Origin(f"{ledger.group}-rebuild-{int(time.time())}", ledger.schema)
-    await store.create_origin(conn, ledger.target, origin)
-    return origin, False
+    return origin, resumed
 
 
 async def _run(
