@@ -28,7 +28,7 @@ chaos: setup  ## the long chaos run on a Kafka and PostgreSQL of its own (CHAOS_
 lint: setup
 	$(RUN) ruff check .
 	$(RUN) ruff format --check .
-	$(RUN) mypy libs/common/src
+	$(RUN) mypy libs/common/src services/*/src tools/*/src
 	$(RUN) lint-imports
 
 format:

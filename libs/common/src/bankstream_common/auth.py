@@ -113,12 +113,20 @@ class Principal:
 
 
 class JwtSettings(Protocol):
-    env: str
-    jwt_issuer: str
-    jwt_audience: str
-    jwt_public_keys: dict[str, str]
-    jwt_jwks: str | None
-    jwt_max_lifetime_seconds: float
+    """What the authenticator reads of a service's settings (read-only: a Literal env is a str here)."""
+
+    @property
+    def env(self) -> str: ...
+    @property
+    def jwt_issuer(self) -> str: ...
+    @property
+    def jwt_audience(self) -> str: ...
+    @property
+    def jwt_public_keys(self) -> dict[str, str]: ...
+    @property
+    def jwt_jwks(self) -> str | None: ...
+    @property
+    def jwt_max_lifetime_seconds(self) -> float: ...
 
 
 def _storable(text: str) -> bool:

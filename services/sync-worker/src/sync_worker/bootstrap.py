@@ -21,7 +21,13 @@ from bankstream_common.kafka.topics import TopicSpec, ensure_topics
 from bankstream_common.metrics import create_registry
 from bankstream_common.migrations import migrate_service
 from bankstream_common.outbox_relay import OutboxRelay, RelayConfig
-from bankstream_common.readiness import KafkaCheck, kafka_check, postgres_check, workers_check
+from bankstream_common.readiness import (
+    KafkaCheck,
+    ReadinessCheck,
+    kafka_check,
+    postgres_check,
+    workers_check,
+)
 from bankstream_common.runtime import Periodic, Service, Supervisor, Worker
 from fastapi import FastAPI
 
@@ -184,7 +190,11 @@ async def bootstrap(
 
     kafka = kafka_check(settings.kafka_bootstrap_servers)
     supervisor = Supervisor(prepare)
-    readiness = {"postgres": postgres_check(pool), "kafka": kafka, "workers": workers_check(supervisor)}
+    readiness: dict[str, ReadinessCheck] = {
+        "postgres": postgres_check(pool),
+        "kafka": kafka,
+        "workers": workers_check(supervisor),
+    }
     app = create_app(settings, metrics, readiness, pool)
     return Container(
         settings=settings,

@@ -49,7 +49,7 @@ def health_of(row: asyncpg.Record, now: datetime) -> str:
     if row["status"] in NEEDS_REPAIR:
         return "needs_repair"
     if row["status"] in ("error", "removed"):
-        return row["status"]
+        return str(row["status"])
     if row["sync_status"] == "needs_attention" or (row["failed_runs"] or 0) > 0:
         return "failing"
     synced = row["last_synced_at"] or row["created_at"]

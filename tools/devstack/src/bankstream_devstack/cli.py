@@ -60,18 +60,18 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "down":
             print("devstack stopped" if persistent_down(root) else "devstack was not running")
         elif args.command == "status":
-            info = persistent_status(root)
-            if info is None:
+            running = persistent_status(root)
+            if running is None:
                 print("devstack is down")
                 return 3
-            print(f"devstack is up: kafka {info.kafka_bootstrap_servers}, postgres {info.database_url}")
+            print(f"devstack is up: kafka {running.kafka_bootstrap_servers}, postgres {running.database_url}")
         else:  # env: shell exports for the services of `make run`
-            info = persistent_status(root)
-            if info is None:
+            running = persistent_status(root)
+            if running is None:
                 print("devstack is down", file=sys.stderr)
                 return 3
-            print(f"export KAFKA_BOOTSTRAP_SERVERS={info.kafka_bootstrap_servers}")
-            print(f"export DATABASE_URL={info.database_url}")
+            print(f"export KAFKA_BOOTSTRAP_SERVERS={running.kafka_bootstrap_servers}")
+            print(f"export DATABASE_URL={running.database_url}")
     except DevstackError as exc:
         print(f"devstack: {exc}", file=sys.stderr)
         return 1

@@ -27,7 +27,7 @@ def mint_token(*args: str) -> str:
     return done.stdout.strip()
 
 
-def link_demo_item(link_url: str, emulator_url: str, token: str) -> dict[str, object]:
+def link_demo_item(link_url: str, emulator_url: str, token: str) -> dict[str, Any]:
     auth = {"Authorization": f"Bearer {token}"}
     with httpx.Client(timeout=30) as http:
         mine = http.get(f"{link_url}/v1/items", headers=auth).raise_for_status().json()["items"]

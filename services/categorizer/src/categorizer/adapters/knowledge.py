@@ -145,7 +145,7 @@ async def set_learned(
         status = await conn.execute(
             "DELETE FROM learned WHERE user_id = $1 AND merchant_key = $2", user_id, merchant_key
         )
-        return status != "DELETE 0"
+        return bool(status != "DELETE 0")
     status = await conn.execute(
         """INSERT INTO learned (user_id, merchant_key, detailed) VALUES ($1, $2, $3)
            ON CONFLICT (user_id, merchant_key) DO UPDATE SET detailed = excluded.detailed, learned_at = now()
@@ -154,4 +154,4 @@ async def set_learned(
         merchant_key,
         detailed,
     )
-    return status != "INSERT 0 0"
+    return bool(status != "INSERT 0 0")

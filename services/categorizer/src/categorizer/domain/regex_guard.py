@@ -17,8 +17,8 @@ try:  # Python 3.11 moved the parser; both names exist there
     import re._constants as _c
     import re._parser as _parser
 except ImportError:  # pragma: no cover
-    import sre_constants as _c  # type: ignore[no-redef]
-    import sre_parse as _parser  # type: ignore[no-redef]
+    import sre_constants as _c
+    import sre_parse as _parser
 
 MAX_PATTERN = 200
 MAX_REPEAT = 50

@@ -13,7 +13,7 @@ Rules are tried by `priority` (highest first), then oldest first; the first matc
 
 import re
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, Protocol
 
 from bankstream_common.http_models import RequestModel
 from pydantic import ConfigDict, Field
@@ -81,7 +81,7 @@ class Rule:
         return self.regex is None or regex_guard.search(self.regex, t.description)
 
 
-class RuleSubject:
+class RuleSubject(Protocol):
     """What rules look at; decide.Txn provides it."""
 
     account_id: str | None

@@ -13,7 +13,7 @@ from ..handlers.rules import Preview
 
 MAX_CATEGORIZE = 1000
 
-RULE_EXAMPLE = {
+RULE_EXAMPLE: dict[str, Any] = {
     "name": "Blue Bottle is coffee",
     "match": {"merchant": "Blue Bottle", "direction": "out", "amount_max": 50},
     "category": "FOOD_AND_DRINK_COFFEE",

@@ -116,8 +116,9 @@ async def candidates(
     Each fuzzy branch is one index probe per row (`LATERAL ... OFFSET 0` on (account_id, amount, date)):
     as a plain join the planner read the account's rows once and filtered rows x lines pairs (EXPLAIN
     ANALYZE: 100,000,000 pairs for 5,000 lines against 20,000 rows, minutes)."""
-    return await conn.fetch(
-        """WITH r AS (
+    return list(
+        await conn.fetch(
+            """WITH r AS (
                SELECT * FROM jsonb_to_recordset($3::jsonb)
                    AS r(k int, tid text, iid text, day date, amount numeric))
            SELECT r.k - 1 AS k, x.transaction_id,
@@ -146,13 +147,17 @@ async def candidates(
                  AND x.date BETWEEN r.day - $5::int AND r.day + $5::int
                  AND NOT EXISTS (SELECT 1 FROM transactions t WHERE t.transaction_id = x.transaction_id)
                OFFSET 0) x""",
-        import_id,
-        account_id,
-        _json(
-            [{"k": k + 1, "tid": r[0], "iid": r[1], "day": r[2], "amount": r[3]} for k, r in enumerate(rows)]
-        ),
-        tolerance,
-        window,
+            import_id,
+            account_id,
+            _json(
+                [
+                    {"k": k + 1, "tid": r[0], "iid": r[1], "day": r[2], "amount": r[3]}
+                    for k, r in enumerate(rows)
+                ]
+            ),
+            tolerance,
+            window,
+        )
     )
 
 
@@ -234,9 +239,11 @@ async def fail(conn: asyncpg.Connection | asyncpg.Pool, import_id: uuid.UUID, er
 async def findings(
     conn: asyncpg.Connection | asyncpg.Pool, import_id: uuid.UUID, limit: int
 ) -> list[asyncpg.Record]:
-    return await conn.fetch(
-        """SELECT line, kind, detail::text AS detail FROM import_findings WHERE import_id = $1
+    return list(
+        await conn.fetch(
+            """SELECT line, kind, detail::text AS detail FROM import_findings WHERE import_id = $1
            ORDER BY line LIMIT $2""",
-        import_id,
-        limit,
+            import_id,
+            limit,
+        )
     )

@@ -33,8 +33,9 @@ async def candidates(
 ) -> list[asyncpg.Record]:
     """(entry index, transaction) pairs within the amount tolerance and the date window: the user's live
     transactions, of the entry's account when it names one, else of `scope` (None: every account)."""
-    return await conn.fetch(
-        f"""SELECT e.n - 1 AS entry, {", ".join("t." + c for c in TX_COLUMNS.split(", "))}
+    return list(
+        await conn.fetch(
+            f"""SELECT e.n - 1 AS entry, {", ".join("t." + c for c in TX_COLUMNS.split(", "))}
             FROM unnest($2::numeric[], $3::date[], $4::text[])
                  WITH ORDINALITY AS e(amount, day, account_id, n)
             JOIN transactions t
@@ -44,13 +45,14 @@ async def candidates(
              AND (CASE WHEN e.account_id IS NOT NULL THEN t.account_id = e.account_id
                        WHEN $5::text[] IS NOT NULL THEN t.account_id = ANY($5::text[])
                        ELSE true END)""",  # noqa: S608 (columns are constants)
-        user_id,
-        [e[0] for e in entries],
-        [e[1] for e in entries],
-        [e[2] for e in entries],
-        list(scope) if scope is not None else None,
-        tolerance,
-        window,
+            user_id,
+            [e[0] for e in entries],
+            [e[1] for e in entries],
+            [e[2] for e in entries],
+            list(scope) if scope is not None else None,
+            tolerance,
+            window,
+        )
     )
 
 
@@ -58,15 +60,17 @@ async def covered(
     conn: asyncpg.Connection, user_id: str, scope: Sequence[str] | None, first: date, last: date
 ) -> list[asyncpg.Record]:
     """The user's live transactions between two dates (of `scope`'s accounts; None: all), in date order."""
-    return await conn.fetch(
-        f"""SELECT {TX_COLUMNS} FROM transactions
+    return list(
+        await conn.fetch(
+            f"""SELECT {TX_COLUMNS} FROM transactions
             WHERE user_id = $1 AND NOT removed AND date BETWEEN $2 AND $3 AND amount IS NOT NULL
               AND ($4::text[] IS NULL OR account_id = ANY($4::text[]))
             ORDER BY date, transaction_id""",  # noqa: S608
-        user_id,
-        first,
-        last,
-        list(scope) if scope is not None else None,
+            user_id,
+            first,
+            last,
+            list(scope) if scope is not None else None,
+        )
     )
 
 

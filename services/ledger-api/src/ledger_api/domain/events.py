@@ -59,9 +59,11 @@ class SyncRequested(_Strict):
     user_id: str
     item_id: str
     requested_by: str
-    refresh: bool = Field(False, description="ask Plaid to look for new data first (/transactions/refresh)")
+    refresh: bool = Field(
+        default=False, description="ask Plaid to look for new data first (/transactions/refresh)"
+    )
     from_scratch: bool = Field(
-        False,
+        default=False,
         description="forget the Item's cursor: page /transactions/sync from the start (the whole history "
         "again, as newer versions of the same ids); absent means false",
     )

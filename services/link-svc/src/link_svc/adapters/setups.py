@@ -3,12 +3,13 @@
 import json
 from dataclasses import astuple, dataclass
 from datetime import datetime
+from typing import TypeAlias
 
 import asyncpg
 
 from ..domain.duplicates import AccountFingerprint
 
-Conn = asyncpg.Connection | asyncpg.Pool
+Conn: TypeAlias = asyncpg.Connection | asyncpg.Pool
 _COLUMNS = """item_id, user_id, institution_id, institution_name, offered_accounts, attempts, last_error_code,
               next_attempt_at, finished_at"""
 
