@@ -5,16 +5,17 @@
               their own, from each topic's first offset into `<schema>_rebuild`, up to the ends the topics
               had when it started. The live ledger keeps serving meanwhile. Crash-safe and resumable: the
               rebuild is a consumer like any other (inbox, offsets after commit); run it again to go on.
-    swap      with the ledger-api stopped (its group must be empty): the rebuild catches up with the
-              topics' ends (past every offset the live group committed), then ONE PostgreSQL
-              transaction puts the rebuilt schema
-              in the live one's place (adapters.rebuild_store.swap), then the live group's offsets move
-              to where the rebuild stopped, so the restarted service goes on from there. A crash between
-              the two leaves the group behind the new schema: the restarted service re-reads what the
-              rebuild applied, and the inbox (its entries renamed to the live group) skips it.
+    swap      with the ledger-api stopped (its group, and the rebuild's, must be empty): the rebuild
+              catches up with the topics' ends (past every offset the live group committed), then ONE
+              PostgreSQL transaction puts the rebuilt schema in the live one's place
+              (adapters.rebuild_store.swap), then the live group's offsets move to where the rebuild
+              stopped, so the restarted service goes on from there. A crash between the two leaves the
+              group behind the new schema: the restarted service re-reads what the rebuild applied, and
+              the inbox (its entries renamed to the live group) skips it.
 
-What retention deleted cannot be rebuilt: the report says, per topic, how many events are gone, and the
-swap carries the rows only the live schema still has as they were.
+What retention deleted cannot be rebuilt: the rebuild reports, per topic, how many events are gone, and
+the swap refuses then unless the operator accepts the gaps (what only those events told is then kept
+from the live rows). ADR 0019.
 """
 
 import asyncio
