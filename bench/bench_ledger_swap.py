@@ -1,0 +1,127 @@
+"""`bankstream ledger swap`'s one PostgreSQL transaction (adapters.rebuild_store.swap) over a ledger of
+1,000,000 transactions and 200,000 change-feed rows: how long reads and edits are down for it, next to
+the two raw floors it is made of, measured in the same run.
+
+What runs: two fresh schemas migrated with ledger-api's migrations, the live one filled as bench_ledger_api
+fills it (secondary indexes built after the fill, then VACUUM ANALYZE), the "rebuilt" one a copy of its
+transactions. Then the live one is made to differ as a rebuild finds it: 1% of its rows hold a wrong
+category (a rebuilt row differs), 1% carry a user's edit (restored onto the rebuilt row). The swap then
+runs as the CLI runs it, in one transaction, and commits.
+
+Raw figures, same run: `raw_compare_s`, the comparison the swap makes of every row (to_jsonb of both
+sides, joined on the key) alone; `raw_copy_s`, a plain INSERT ... SELECT of the live transactions into a
+third schema (writing every row once). The ledger-api is stopped during a swap (ADR 0019): `swap_s` is the
+read downtime beyond the rebuild's catch-up. --quick: 200,000 rows.
+"""
+
+import asyncio
+import os
+import time
+import uuid
+from typing import Any
+
+import asyncpg
+from bankstream_common.migrations import migrate_service
+from bench_ledger_api import _fill_sql
+from ledger_api.adapters import rebuild_store as store
+
+
+async def _migrated(conn: asyncpg.Connection, dsn: str, schema: str) -> list[asyncpg.Record]:
+    """Migrate `schema`; drop the secondary indexes of its big tables (built again after the fill)."""
+    await migrate_service(dsn, schema, "ledger_api")
+    indexes = await conn.fetch(
+        """SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = $1
+           AND tablename IN ('transactions', 'changes') AND indexname NOT LIKE '%_pkey'""",
+        schema,
+    )
+    for index in indexes:
+        await conn.execute(f"DROP INDEX {schema}.{index['indexname']}")
+    return list(indexes)
+
+
+async def _indexed(conn: asyncpg.Connection, schema: str, indexes: list[asyncpg.Record]) -> None:
+    for index in indexes:
+        await conn.execute(index["indexdef"])
+    await conn.execute(f"VACUUM ANALYZE {schema}.transactions")
+    await conn.execute(f"VACUUM ANALYZE {schema}.changes")
+
+
+async def _run(quick: bool) -> list[dict[str, Any]]:
+    total, mine = (200_000, 20_000) if quick else (1_000_000, 100_000)
+    dsn = os.environ["DATABASE_URL"]
+    uid = uuid.uuid4().hex[:8]
+    live, rebuilt, raw = f"bench_swap_{uid}", f"bench_swap_{uid}_rebuild", f"bench_swap_{uid}_raw"
+    conn = await asyncpg.connect(dsn)
+    kept_as = ""
+    try:
+        live_indexes = await _migrated(conn, dsn, live)
+        await conn.execute(f"SET search_path TO {live}")
+        await conn.execute(_fill_sql(total, mine))
+        rebuilt_indexes = await _migrated(conn, dsn, rebuilt)
+        await conn.execute(f"INSERT INTO {rebuilt}.transactions SELECT * FROM {live}.transactions")
+        await store.create_origin(conn, rebuilt, store.Origin("bench-rebuild", live))
+        await conn.execute(
+            """UPDATE transactions SET category_primary = 'GENERAL_MERCHANDISE'
+                WHERE right(transaction_id, 2) = '07'"""
+        )  # 1%: a projection bug the rebuild undoes
+        await conn.execute(
+            """UPDATE transactions SET user_notes = 'checked', user_edited_at = now(), edit_version = 1
+                WHERE right(transaction_id, 2) = '42'"""
+        )  # 1%: the users' edits, put back on the rebuilt rows
+        await _indexed(conn, live, live_indexes)
+        await _indexed(conn, rebuilt, rebuilt_indexes)
+        await conn.execute("RESET search_path")
+        await conn.execute("CHECKPOINT")
+
+        columns = [
+            r["attname"]
+            for r in await conn.fetch(
+                """SELECT attname FROM pg_attribute WHERE attrelid = to_regclass($1) AND attnum > 0
+                     AND NOT attisdropped AND attname NOT IN ('created_at', 'updated_at') ORDER BY attnum""",
+                f"{live}.transactions",
+            )
+        ]
+        started = time.perf_counter()
+        same = await conn.fetchval(
+            f"""SELECT count(*)
+                  FROM {rebuilt}.transactions n JOIN {live}.transactions o USING (transaction_id)
+                 WHERE ({", ".join(f"n.{c}" for c in columns)}) IS NOT DISTINCT FROM
+                      ({", ".join(f"o.{c}" for c in columns)})"""
+        )
+        raw_compare_s = time.perf_counter() - started
+        await migrate_service(dsn, raw, "ledger_api")
+        started = time.perf_counter()
+        await conn.execute(f"INSERT INTO {raw}.transactions SELECT * FROM {live}.transactions")
+        raw_copy_s = time.perf_counter() - started
+        await store.drop_schema(conn, raw)
+        await conn.execute("CHECKPOINT")
+
+        kept_as = f"{live}_before_bench"
+        started = time.perf_counter()
+        async with conn.transaction():
+            report = await store.swap(
+                conn, source=live, target=rebuilt, kept_as=kept_as, live_group="bench",
+                origin=store.Origin("bench-rebuild", live), live_offsets=[], gaps=False,
+            )  # fmt: skip
+        swap_s = time.perf_counter() - started
+    finally:
+        for schema in (live, rebuilt, raw, kept_as):
+            if schema:
+                await store.drop_schema(conn, schema)
+        await conn.close()
+    common = {"transactions": total, "changes": 2 * mine}
+    return [
+        {"bench": "ledger.swap", "metric": "swap_s", "value": round(swap_s, 2), "unit": "s",
+         "rebuilt_changes": report.rebuilt_changes["transaction"], "edits_restored": report.edits_restored,
+         **common},
+        {"bench": "ledger.swap", "metric": "swap_rows_per_s", "value": round(total / swap_s),
+         "unit": "rows/s", **common},
+        {"bench": "ledger.swap", "metric": "raw_compare_s", "value": round(raw_compare_s, 2), "unit": "s",
+         "note": "the swap's row comparison alone", "unchanged": same, **common},
+        {"bench": "ledger.swap", "metric": "raw_copy_s", "value": round(raw_copy_s, 2), "unit": "s",
+         "note": "INSERT ... SELECT of the transactions into another schema", **common},
+    ]  # fmt: skip
+
+
+def run(quick: bool = False) -> list[dict[str, Any]]:
+    return asyncio.run(_run(quick))
