@@ -155,15 +155,12 @@ async def test_a_damaged_ledger_is_rebuilt_from_its_topics_and_swapped_in(
     result = _json(swapped)
     assert result["rebuild"]["resumed"] is True and result["rebuild"]["events"] == 2  # late and after
     kept_as = result["swap"]["kept_as"]
-    assert result["swap"]["edits_restored"] == 2
+    assert result["swap"]["edits_kept"] == 3 and result["swap"]["edits_carried"] == 1
     assert result["swap"]["rebuilt_changes"] == {"item": 0, "account": 0, "transaction": 3}
-    assert result["swap"]["carried"]["refresh_requests"] == 1
-    assert result["swap"]["carried_missing"] == {
-        "items": 0,
-        "accounts": 0,
-        "balance_history": 0,
-        "transactions": 0,
-    }
+    tables = {"items": 0, "accounts": 0, "balance_history": 0}
+    assert result["swap"]["changed"] == {**tables, "transactions": 1}  # the wrong category
+    assert result["swap"]["added"] == {**tables, "transactions": 2}  # the lost one, and `after`
+    assert result["swap"]["only_live"] == {**tables, "transactions": 0}
 
     conn = await asyncpg.connect(database_url, server_settings={"search_path": schema})
     try:
@@ -257,7 +254,7 @@ async def test_what_retention_deleted_is_said_plainly_and_its_rows_are_carried(
     swapped = await bankstream("ledger", "swap", *args, "--accept-gaps", "--json", env=env)
     assert swapped.returncode == 0, swapped.stderr
     swap = _json(swapped)["swap"]
-    assert swap["carried_missing"] == {"items": 0, "accounts": 1, "balance_history": 0, "transactions": 2}
+    assert swap["only_live"] == {"items": 0, "accounts": 1, "balance_history": 0, "transactions": 2}
     assert swap["rebuilt_changes"] == {"item": 0, "account": 0, "transaction": 0}
     conn = await asyncpg.connect(database_url, server_settings={"search_path": names["schema_name"]})
     try:

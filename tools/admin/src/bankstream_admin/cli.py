@@ -10,8 +10,8 @@
     bankstream vault status | rotate [--dry-run]               link-svc's token vault (its vault_cli)
     bankstream ledger rebuild [--fresh]                        the ledger's projections again, from the
                                                                topics, into <schema>_rebuild (online)
-    bankstream ledger swap [--dry-run]                         the rebuilt schema in the live one's place
-                                                               (the ledger-api stopped)
+    bankstream ledger swap [--dry-run] [--accept-gaps]         the live ledger corrected from the rebuild,
+                                                               in place (the ledger-api stopped)
 
 Every listing takes `--json` (one JSON document on stdout, for scripts); long work shows a progress bar
 on stderr. Connections come from DATABASE_URL and KAFKA_BOOTSTRAP_SERVERS (or --database-url, --kafka).
@@ -325,10 +325,17 @@ def _ledger_options(command: Callable[..., None]) -> Callable[..., None]:
     return decorated
 
 
-def _progress(label: str, quiet: bool) -> tuple[Progress, rebuilding.Progress]:
-    progress = Progress(console=err, transient=True, disable=quiet)
-    task = progress.add_task(label, total=None)
-    return progress, lambda done, total: progress.update(task, completed=done, total=total)
+def _long(
+    label: str, as_json: bool, work: Callable[[rebuilding.Progress], Coroutine[Any, Any, T]]
+) -> T | None:
+    """Run `work` with a progress bar on stderr; with --json, print its report and return None."""
+    with Progress(console=err, transient=True, disable=as_json) as progress:
+        task = progress.add_task(label, total=None)
+        report = _run(work(lambda done, total: progress.update(task, completed=done, total=total)))
+    if as_json:
+        _json(dataclasses.asdict(report))  # type: ignore[call-overload]
+        return None
+    return report
 
 
 def _rebuild_lines(report: rebuilding.RebuildReport) -> list[str]:
@@ -363,11 +370,12 @@ def _rebuild_lines(report: rebuilding.RebuildReport) -> list[str]:
 @_ledger_options
 @click.option("--fresh", is_flag=True, help="drop an unfinished rebuild and begin again")
 def rebuild(where: rebuilding.Ledger, as_json: bool, fresh: bool) -> None:
-    progress, advance = _progress(f"rebuilding {where.target}", as_json)
-    with progress:
-        report = _run(rebuilding.rebuild(where, fresh=fresh, on_progress=advance))
-    if as_json:
-        _json(dataclasses.asdict(report))
+    report = _long(
+        f"rebuilding {where.target}",
+        as_json,
+        lambda on: rebuilding.rebuild(where, fresh=fresh, on_progress=on),
+    )
+    if report is None:
         return
     for line in _rebuild_lines(report):
         out.print(line)
@@ -375,9 +383,10 @@ def rebuild(where: rebuilding.Ledger, as_json: bool, fresh: bool) -> None:
 
 
 @ledger.command(
-    help="Put <schema>_rebuild in the live schema's place, which is kept as <schema>_before_<time>. "
-    "The ledger-api must be stopped (every replica): the rebuild catches up with it, the swap is one "
-    "PostgreSQL transaction, then the live consumer group goes on from where the rebuild stopped."
+    help="Correct the live ledger from <schema>_rebuild, in place, in one PostgreSQL transaction (user "
+    "edits and the tables no topic holds untouched; <schema>_rebuild is then kept as "
+    "<schema>_rebuilt_<time>, with what the swap replaced). The ledger-api must be stopped (every "
+    "replica): the rebuild catches up first, and the live consumer group then goes on from where it stopped."
 )
 @_ledger_options
 @click.option("--dry-run", is_flag=True, help="say what the swap would do now, change nothing")
@@ -404,26 +413,33 @@ def swap(where: rebuilding.Ledger, as_json: bool, dry_run: bool, accept_gaps: bo
                 )
             out.print(f"would refuse: {state.refusal}" if state.refusal else "a swap now would go ahead")
         sys.exit(1 if state.refusal else 0)
-    progress, advance = _progress(f"catching up {where.target}", as_json)
-    with progress:
-        report = _run(rebuilding.swap(where, accept_gaps=accept_gaps, on_progress=advance))
-    if as_json:
-        _json(dataclasses.asdict(report))
+    report = _long(
+        f"catching up {where.target}",
+        as_json,
+        lambda on: rebuilding.swap(where, accept_gaps=accept_gaps, on_progress=on),
+    )
+    if report is None:
         return
     for line in _rebuild_lines(report.rebuild):
         out.print(line)
     s = report.swap
-    out.print(f"swapped: {where.schema} is the rebuilt ledger; the previous one is kept as {s.kept_as}")
-    out.print(f"  user edits put back on {s.edits_restored} transactions")
     out.print(
-        "  rows carried from the previous ledger (their events are gone): " + _counts(s.carried_missing)
+        f"swapped: {where.schema} corrected from the rebuild, kept as {s.kept_as} (with what it replaced)"
     )
-    out.print("  `rebuilt` change-feed entries (rows the rebuild changed): " + _counts(s.rebuilt_changes))
-    out.print("  carried as they were: " + _counts(s.carried))
+    out.print("  rows corrected: " + _counts(s.changed))
+    out.print("  rows added (the live ledger lacked them): " + _counts(s.added))
+    out.print(
+        "  rows only the live ledger has, kept (their events are gone, or a past bug): "
+        + _counts(s.only_live)
+    )
+    out.print("  `rebuilt` change-feed entries: " + _counts(s.rebuilt_changes))
+    out.print(
+        f"  user edits: on {s.edits_kept} transactions, untouched; carried to {s.edits_carried} posted rows"
+    )
     out.print(f"  consumer group {where.group} moved forward on {report.offsets_moved} partitions")
     if report.offsets_note:
         out.print(f"  note: {report.offsets_note}")
-    out.print(f"start the ledger-api again; once the new ledger is trusted: DROP SCHEMA {s.kept_as} CASCADE")
+    out.print(f"start the ledger-api again; once the ledger is trusted: DROP SCHEMA {s.kept_as} CASCADE")
 
 
 def _counts(counts: dict[str, int]) -> str:

@@ -5,16 +5,19 @@ Every table of the ledger's schema is one of three kinds, and `TABLES` says whic
 migrations, so a new table needs a decision):
 - PROJECTED: written only by the projections, so the rebuild writes it again from the topics;
 - CARRIED: what users and the service made (edits' outbox, imports, reconciliations, refresh claims),
-  which no topic holds: copied from the live schema as it is at the swap;
+  which no topic holds: the live schema's, never touched by a swap;
 - the bookkeeping (`schema_migrations`, `inbox`, `rebuild_origin`), handled by name.
 
 The swap is ONE PostgreSQL transaction, with the ledger-api stopped (handlers.rebuild checks that its
-consumer group is empty): the user's edits are put back on the rebuilt rows (and carried again from a
-pending transaction to the posted one that replaces it); with events gone (retention, accepted by the
-operator), what only they told is kept from the live rows; rows only the live schema has are carried as
-they were (a rebuild corrects and restores rows, it never deletes one); the change feed is the live one,
-so clients' cursors stay valid, plus one `rebuilt` entry for each row whose state the rebuild changed;
-then the schemas are renamed, the live one kept under another name with the live group's offsets.
+consumer group is empty), and it corrects the live schema in place, so its cost follows the differences,
+not the ledger's size: live rows the rebuild says otherwise take the rebuilt values (never the user's
+edits, which the projections never write, nor when the ledger first saw the row); rows only the rebuild
+has are added (a posted one takes the edits of the pending one it replaces); rows only the live ledger
+has stay (a rebuild never deletes a row); with deleted events accepted, what only they told stays as the
+live row has it; each changed or added row gets one `rebuilt` entry in the live change feed, whose past
+is untouched (clients' cursors stay valid); the tables no topic holds are not touched at all. The
+rebuilt schema is then renamed and kept, with the pre-images of what changed, the keys of what was added
+and the live group's offsets before the swap: what going back needs.
 """
 
 from dataclasses import dataclass
@@ -117,11 +120,13 @@ async def row_counts(conn: asyncpg.Connection, schema: str) -> dict[str, int]:
 
 @dataclass(frozen=True)
 class SwapReport:
-    kept_as: str  # the live schema's new name (drop it once the rebuilt ledger is trusted)
-    edits_restored: int  # transactions whose user edits were put back
-    carried_missing: dict[str, int]  # rows only the live schema had (their events are gone), carried
+    kept_as: str  # the rebuilt schema's new name: the rebuild as built, and what the swap replaced
+    changed: dict[str, int]  # live rows the rebuild corrected, per table
+    added: dict[str, int]  # rows the rebuild had and the live ledger lacked, per table
+    only_live: dict[str, int]  # rows only the live ledger has (their events gone, or a past bug): kept
     rebuilt_changes: dict[str, int]  # `rebuilt` change-feed entries appended, per entity
-    carried: dict[str, int]  # rows of each CARRIED table copied
+    edits_kept: int  # live transactions carrying a user's edit (never touched by the swap)
+    edits_carried: int  # posted rows the rebuild added that took their pending transaction's edits
 
 
 async def swap(
@@ -135,35 +140,43 @@ async def swap(
     live_offsets: list[tuple[str, int, int | None]],
     gaps: bool,
 ) -> SwapReport:
-    """Put the rebuilt `target` in the live `source`'s place (see the module's docstring), in the caller's
-    transaction; the live schema is renamed `kept_as`, with the live group's offsets before the swap
-    (`live_offsets`: topic, partition, offset) in its table `swapped_at_offsets`, to go back by."""
+    """Correct the live `source` from the rebuilt `target` (see the module's docstring), in the caller's
+    transaction, at a cost that follows the differences, not the ledger's size; `target` is then renamed
+    `kept_as`, holding the pre-images of the rows it changed (`before_<table>`), the keys of the rows it
+    added (`added_rows`) and the live group's offsets before the swap (`swapped_at_offsets`)."""
     for name in (source, target, kept_as):
         check_schema(name)
     if not conn.is_in_transaction():
         raise RuntimeError("swap must run inside one transaction")
     await check_migrations(conn, source, target)
-    await conn.execute(f"SET LOCAL search_path TO {target}, public")
+    await conn.execute(f"SET LOCAL search_path TO {source}, public")  # the live ledger: what is corrected
     # The live schema's writers wait (the service is stopped: this only guards against a straggler).
     await conn.execute(f"LOCK TABLE {', '.join(f'{source}.{t}' for t in (*PROJECTED, *CARRIED))}")
-    edits = await _restore_edits(conn, source)
-    if gaps:
-        await _keep_known_once(conn, source)
-    missing = {t: await _carry_missing(conn, source, t) for t in _KEYS}
-    changed = await _rebuilt_changes(conn, source)
-    carried = {t: await _copy(conn, source, t) for t in CARRIED}
+    await conn.execute(f"CREATE TABLE {target}.added_rows (table_name text NOT NULL, key text[] NOT NULL)")
+    changed, added, only_live = {}, {}, {}
+    for table in _KEYS:
+        changed[table] = await _correct(conn, target, table, _KNOWN_ONCE.get(table, ()) if gaps else (), gaps)
+        added[table] = await _add(conn, target, table)
+        only_live[table] = await _count_only_live(conn, target, table)
+    carried = await _carry_pending_edits(conn, changed["transactions"] + added["transactions"])
+    rebuilt = await _record_rebuilt(conn, changed, added)
+    await _take_inbox(conn, target, live_group, origin.consumer_group)
     await conn.execute(
-        "UPDATE inbox SET consumer = $1 WHERE consumer = $2", live_group, origin.consumer_group
+        f"CREATE TABLE {target}.swapped_at_offsets (topic text, partition int, live_offset bigint)"
     )
-    await conn.execute("DROP TABLE rebuild_origin")
-    await conn.execute("UPDATE schema_migrations SET namespace = $1 WHERE namespace = $2", source, target)
-    await conn.execute(
-        f"CREATE TABLE {source}.swapped_at_offsets (topic text, partition int, live_offset bigint)"
+    await conn.executemany(f"INSERT INTO {target}.swapped_at_offsets VALUES ($1, $2, $3)", live_offsets)  # noqa: S608
+    await conn.execute(f"DROP TABLE {target}.rebuild_origin")
+    await conn.execute(f"ALTER SCHEMA {target} RENAME TO {kept_as}")
+    edits = await conn.fetchval("SELECT count(*) FROM transactions WHERE user_edited_at IS NOT NULL")
+    return SwapReport(
+        kept_as=kept_as,
+        changed={t: len(k) for t, k in changed.items()},
+        added={t: len(k) for t, k in added.items()},
+        only_live=only_live,
+        rebuilt_changes=rebuilt,
+        edits_kept=edits,
+        edits_carried=carried,
     )
-    await conn.executemany(f"INSERT INTO {source}.swapped_at_offsets VALUES ($1, $2, $3)", live_offsets)  # noqa: S608
-    await conn.execute(f"ALTER SCHEMA {source} RENAME TO {kept_as}")
-    await conn.execute(f"ALTER SCHEMA {target} RENAME TO {source}")
-    return SwapReport(kept_as, edits, missing, changed, carried)
 
 
 async def check_migrations(conn: asyncpg.Connection, source: str, target: str) -> None:
@@ -176,98 +189,96 @@ async def check_migrations(conn: asyncpg.Connection, source: str, target: str) -
         )
 
 
-async def _restore_edits(conn: asyncpg.Connection, source: str) -> int:
-    status = await conn.execute(
-        f"""UPDATE transactions n SET {", ".join(f"{c} = o.{c}" for c in _EDITS)}
-              FROM {source}.transactions o
-             WHERE o.transaction_id = n.transaction_id
-               AND (o.user_edited_at IS NOT NULL OR o.edit_version > 0)"""  # noqa: S608
-    )
-    # A posted transaction the live ledger never had (projected by the swap's catch-up, before the edits
-    # of the pending one it replaces were back): the projections' carry rule, applied again.
-    carried = ", ".join(f"{c} = p.{c}" for c in _EDITS if c != "edit_version")
+def _key_sql(table: str, alias: str) -> str:
+    """A row's key as text[] (balance history's is two columns)."""
+    return "ARRAY[" + ", ".join(f"{alias}.{k}::text" for k in _KEYS[table]) + "]"
+
+
+async def _correct(
+    conn: asyncpg.Connection, target: str, table: str, known_once: tuple[str, ...], gaps: bool
+) -> list[list[str]]:
+    """Live rows whose state the rebuild says otherwise take the rebuilt values (not the user's edits, not
+    when the live ledger first saw them); their pre-images go to `<target>.before_<table>`. With gaps
+    accepted, what only deleted events told stays as the live row has it. Returns the keys changed."""
+    keys = _KEYS[table]
+    kept = set(keys) | set(_STAMPS.get(table, ())) | (set(_EDITS) if table == "transactions" else set())
+    columns = [c for c in await _columns(conn, f"{target}.{table}") if c not in kept]
+
+    def rebuilt(c: str) -> str:
+        if c in known_once:
+            return f"coalesce(n.{c}, o.{c})"
+        if gaps and table == "transactions" and c in DATA_COLUMNS:  # a tombstone whose state is gone
+            return f"CASE WHEN n.removed AND n.amount IS NULL THEN o.{c} ELSE n.{c} END"
+        return f"n.{c}"
+
+    match = " AND ".join(f"n.{k} = o.{k}" for k in keys)
+    new, old = ", ".join(rebuilt(c) for c in columns), ", ".join(f"o.{c}" for c in columns)
+    differs = f"({new}) IS DISTINCT FROM ({old})"
     await conn.execute(
+        f"""CREATE TABLE {target}.before_{table} AS
+            SELECT o.* FROM {table} o JOIN {target}.{table} n ON {match} WHERE {differs}"""  # noqa: S608
+    )
+    await conn.execute(f"ANALYZE {target}.before_{table}")  # a plan that starts from the few it holds
+    stamp = ", updated_at = n.updated_at" if "updated_at" in _STAMPS.get(table, ()) else ""
+    rows = await conn.fetch(
+        f"""UPDATE {table} o SET ({", ".join(columns)}) = ({", ".join(rebuilt(c) for c in columns)}){stamp}
+              FROM {target}.{table} n, {target}.before_{table} b
+             WHERE {match} AND {" AND ".join(f"b.{k} = o.{k}" for k in keys)}
+            RETURNING {_key_sql(table, "o")} AS key"""  # noqa: S608
+    )
+    return sorted(r["key"] for r in rows)
+
+
+async def _add(conn: asyncpg.Connection, target: str, table: str) -> list[list[str]]:
+    """Rows the rebuild has and the live ledger lacks, added (their keys noted in `added_rows`)."""
+    match = " AND ".join(f"n.{k} = o.{k}" for k in _KEYS[table])
+    rows = await conn.fetch(
+        f"""INSERT INTO {table} SELECT n.* FROM {target}.{table} n
+             WHERE NOT EXISTS (SELECT 1 FROM {table} o WHERE {match})
+            RETURNING {_key_sql(table, table)} AS key"""  # noqa: S608
+    )
+    keys = sorted(r["key"] for r in rows)
+    await conn.executemany(f"INSERT INTO {target}.added_rows VALUES ($1, $2)", [(table, k) for k in keys])  # noqa: S608
+    return keys
+
+
+async def _count_only_live(conn: asyncpg.Connection, target: str, table: str) -> int:
+    match = " AND ".join(f"n.{k} = o.{k}" for k in _KEYS[table])
+    found: int = await conn.fetchval(
+        f"SELECT count(*) FROM {table} o WHERE NOT EXISTS (SELECT 1 FROM {target}.{table} n WHERE {match})"  # noqa: S608
+    )
+    return found
+
+
+async def _carry_pending_edits(conn: asyncpg.Connection, keys: list[list[str]]) -> int:
+    """A posted transaction new to the live ledger (projected by the rebuild, its pending one edited on
+    the live side): the projections' carry rule, applied again."""
+    carried = ", ".join(f"{c} = p.{c}" for c in _EDITS if c != "edit_version")
+    status = await conn.execute(
         f"""UPDATE transactions t SET {carried}
               FROM transactions p
-             WHERE p.transaction_id = t.pending_transaction_id AND p.user_edited_at IS NOT NULL
-               AND t.user_edited_at IS NULL AND NOT t.removed"""  # noqa: S608
+             WHERE t.transaction_id = any($1::text[]) AND p.transaction_id = t.pending_transaction_id
+               AND p.user_edited_at IS NOT NULL AND t.user_edited_at IS NULL AND NOT t.removed""",  # noqa: S608
+        [k[0] for k in keys],
     )
     return int(status.split()[-1])
 
 
-async def _keep_known_once(conn: asyncpg.Connection, source: str) -> None:
-    """With events gone: what only they told stays as the live row has it (an Item whose ItemLinked is
-    gone still has its user and institution), and a tombstone whose earlier events are gone keeps the
-    live row's last state."""
-    for table, columns in _KNOWN_ONCE.items():
-        key = _KEYS[table][0]
-        await conn.execute(
-            f"""UPDATE {table} n SET {", ".join(f"{c} = coalesce(n.{c}, o.{c})" for c in columns)}
-                  FROM {source}.{table} o
-                 WHERE o.{key} = n.{key} AND ({" OR ".join(f"n.{c} IS NULL" for c in columns)})"""  # noqa: S608
-        )
-    await conn.execute(
-        f"""UPDATE transactions n SET {", ".join(f"{c} = o.{c}" for c in DATA_COLUMNS)}
-              FROM {source}.transactions o
-             WHERE o.transaction_id = n.transaction_id AND n.removed AND n.amount IS NULL"""  # noqa: S608
-    )
-
-
-async def _carry_missing(conn: asyncpg.Connection, source: str, table: str) -> int:
-    """Rows of the live table the rebuild does not have: their events are gone (retention), so they stay
-    as they were (same migrations, so the same columns in the same order)."""
-    keys = _KEYS[table]
-    match = " AND ".join(f"n.{k} = o.{k}" for k in keys)
-    status = await conn.execute(
-        f"INSERT INTO {table} SELECT o.* FROM {source}.{table} o "  # noqa: S608
-        f"WHERE NOT EXISTS (SELECT 1 FROM {table} n WHERE {match})"
-    )
-    return int(status.split()[-1])
-
-
-async def _rebuilt_changes(conn: asyncpg.Connection, source: str) -> dict[str, int]:
-    """The live change feed, as it was (its cursors stay valid), instead of the rebuild's own; then a
-    `rebuilt` entry per row whose state differs from the live one. Rows that did not change keep their
-    timestamps, and a transaction keeps when the ledger first saw it."""
-    await conn.execute("TRUNCATE changes")
-    await conn.execute(f"INSERT INTO changes OVERRIDING SYSTEM VALUE SELECT * FROM {source}.changes")  # noqa: S608
-    await conn.execute(
-        "SELECT setval(pg_get_serial_sequence('changes', 'seq'), coalesce(max(seq), 0) + 1, false) "
-        "FROM changes"
-    )
-    differ = {}
-    for table in ("items", "accounts", "transactions"):
-        key = _KEYS[table][0]
-        # Every column but the stamps, compared as values (row comparison: ~5x cheaper than to_jsonb).
-        columns = [c for c in await _columns(conn, table) if c not in _STAMPS[table]]
-        same = (
-            f"({', '.join(f'n.{c}' for c in columns)}) IS NOT DISTINCT FROM "
-            f"({', '.join(f'o.{c}' for c in columns)})"
-        )
-        keep_created = ", created_at = o.created_at" if "created_at" in _STAMPS[table] else ""
-        # A changed row keeps the rebuild's updated_at (always later than the live one): the RETURNING
-        # tells the two apart without comparing the rows a second time.
-        rows = await conn.fetch(
-            f"""WITH kept AS (
-                    UPDATE {table} n
-                       SET updated_at = CASE WHEN {same} THEN o.updated_at ELSE n.updated_at END{keep_created}
-                      FROM {source}.{table} o
-                     WHERE o.{key} = n.{key}
-                    RETURNING n.{key}, n.updated_at = o.updated_at AS unchanged),
-                same AS (SELECT {key} FROM kept WHERE unchanged)
-                SELECT n.{key} FROM {table} n LEFT JOIN same s USING ({key}) WHERE s.{key} IS NULL
-                 ORDER BY n.{key}"""  # noqa: S608
-        )
-        differ[table] = [r[key] for r in rows]
+async def _record_rebuilt(
+    conn: asyncpg.Connection, changed: dict[str, list[list[str]]], added: dict[str, list[list[str]]]
+) -> dict[str, int]:
+    """One `rebuilt` entry in the live change feed per item, account and transaction the swap changed
+    or added, with its state after the swap (the feed before it is untouched: cursors stay valid)."""
+    ids = {t: sorted({k[0] for k in changed[t] + added[t]}) for t in ("items", "accounts", "transactions")}
     changes = [
         Change("item", r["item_id"], REBUILT, item_view(r), r["user_id"], r["item_id"])
         for r in await conn.fetch(
-            "SELECT * FROM items WHERE item_id = any($1) ORDER BY item_id", differ["items"]
+            "SELECT * FROM items WHERE item_id = any($1) ORDER BY item_id", ids["items"]
         )
     ] + [
         Change("account", r["account_id"], REBUILT, account_view(r), r["user_id"], r["item_id"])
         for r in await conn.fetch(
-            "SELECT * FROM accounts WHERE account_id = any($1) ORDER BY account_id", differ["accounts"]
+            "SELECT * FROM accounts WHERE account_id = any($1) ORDER BY account_id", ids["accounts"]
         )
     ]
     await record_changes(conn, changes)
@@ -277,36 +288,33 @@ async def _rebuilt_changes(conn: asyncpg.Connection, source: str) -> dict[str, i
                    {transaction_view_sql("t")}
               FROM transactions t WHERE t.transaction_id = any($2) ORDER BY t.transaction_id""",  # noqa: S608
         REBUILT,
-        differ["transactions"],
+        ids["transactions"],
     )
-    return {"item": len(differ["items"]), "account": len(differ["accounts"]),
-            "transaction": len(differ["transactions"])}  # fmt: skip
+    return {
+        "item": len(ids["items"]),
+        "account": len(ids["accounts"]),
+        "transaction": len(ids["transactions"]),
+    }
+
+
+async def _take_inbox(conn: asyncpg.Connection, target: str, live_group: str, rebuild_group: str) -> None:
+    """The events the rebuild applied and the live ledger did not (those past the live group's offsets)
+    enter the live inbox under the live group, so a re-read after the swap is skipped."""
+    await conn.execute(
+        f"""INSERT INTO inbox (consumer, event_id, event_type, processed_at)
+            SELECT $1, r.event_id, r.event_type, r.processed_at FROM {target}.inbox r
+             WHERE r.consumer = $2
+               AND NOT EXISTS (SELECT 1 FROM inbox l WHERE l.consumer = $1 AND l.event_id = r.event_id)""",  # noqa: S608
+        live_group,
+        rebuild_group,
+    )
 
 
 async def _columns(conn: asyncpg.Connection, table: str) -> list[str]:
-    """The table's columns in the search path's first schema (the rebuilt one), in their order."""
+    """The (schema-qualified) table's columns, in their order."""
     rows = await conn.fetch(
         """SELECT attname FROM pg_attribute
             WHERE attrelid = to_regclass($1) AND attnum > 0 AND NOT attisdropped ORDER BY attnum""",
         table,
     )
     return [r["attname"] for r in rows]
-
-
-async def _copy(conn: asyncpg.Connection, source: str, table: str) -> int:
-    status = await conn.execute(
-        f"INSERT INTO {table} OVERRIDING SYSTEM VALUE SELECT * FROM {source}.{table}"  # noqa: S608
-    )
-    identity = await conn.fetchval(
-        """SELECT attname FROM pg_attribute
-            WHERE attrelid = to_regclass($1) AND attidentity <> '' AND NOT attisdropped""",
-        table,
-    )
-    if identity:  # the next row takes the number after the carried ones
-        await conn.execute(
-            f"SELECT setval(pg_get_serial_sequence($1, $2), coalesce(max({identity}), 0) + 1, false) "  # noqa: S608
-            f"FROM {table}",
-            table,
-            identity,
-        )
-    return int(status.split()[-1])

@@ -7,11 +7,11 @@
               rebuild is a consumer like any other (inbox, offsets after commit); run it again to go on.
     swap      with the ledger-api stopped (its group, and the rebuild's, must be empty): the rebuild
               catches up with the topics' ends (past every offset the live group committed), then ONE
-              PostgreSQL transaction puts the rebuilt schema in the live one's place
-              (adapters.rebuild_store.swap), then the live group's offsets move to where the rebuild
-              stopped, so the restarted service goes on from there. A crash between the two leaves the
-              group behind the new schema: the restarted service re-reads what the rebuild applied, and
-              the inbox (its entries renamed to the live group) skips it.
+              PostgreSQL transaction corrects the live schema from the rebuilt one, in place
+              (adapters.rebuild_store.swap: its cost follows the differences), then the live group's
+              offsets move to where the rebuild stopped, so the restarted service goes on from there. A
+              crash between the two leaves the group behind: the restarted service re-reads what the
+              rebuild applied, and the inbox (which took the rebuild's entries) skips it.
 
 What retention deleted cannot be rebuilt: the rebuild reports, per topic, how many events are gone, and
 the swap refuses then unless the operator accepts the gaps (what only those events told is then kept
@@ -118,7 +118,7 @@ async def swap(
     ledger: Ledger, *, accept_gaps: bool = False, on_progress: Progress | None = None
 ) -> SwapReport:
     """Swap the rebuilt schema in (see the module's docstring); the ledger-api must be stopped."""
-    kept_as = f"{ledger.schema}_before_{dt.datetime.now(dt.UTC):%Y%m%d%H%M%S}"
+    kept_as = f"{ledger.schema}_rebuilt_{dt.datetime.now(dt.UTC):%Y%m%d%H%M%S}"
     if not SCHEMA_NAME.match(kept_as):
         raise Refused(f"schema {ledger.schema!r} is too long to keep as {kept_as!r}: rename it first")
     conn = await asyncpg.connect(ledger.database_url)
