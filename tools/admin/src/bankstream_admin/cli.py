@@ -31,8 +31,8 @@ from typing import Any, TypeVar
 
 import asyncpg
 import click
+import ledger_api.handlers.rebuild as rebuilding
 from bankstream_common.logging import configure_logging
-from ledger_api.handlers import rebuild as rebuilding
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
