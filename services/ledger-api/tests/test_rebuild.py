@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 import uuid
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,7 @@ from .projection_harness import (
     plaid_transaction,
     running_ledger,
     status_changed,
+    sync_completed,
 )
 
 pytestmark = pytest.mark.integration
@@ -120,6 +122,12 @@ async def test_a_damaged_ledger_is_rebuilt_from_its_topics_and_swapped_in(
             ids[2],
         )
         await ledger.pool.execute("DELETE FROM transactions WHERE transaction_id = $1", ids[3])
+        await ledger.pool.execute("UPDATE accounts SET balance_current = 0 WHERE account_id = $1", account)
+        await ledger.pool.execute("DELETE FROM balance_history WHERE account_id = $1", account)
+        # A live row newer than any event the rebuild will read (as if the rebuild had refused one): it stays.
+        await ledger.pool.execute(
+            "UPDATE transactions SET version = 99, name = 'newer' WHERE transaction_id = $1", ids[0]
+        )
         feed_before = await ledger.pool.fetch(
             "SELECT seq, txid::text, entity_id, op FROM changes ORDER BY txid, seq"
         )
@@ -156,10 +164,10 @@ async def test_a_damaged_ledger_is_rebuilt_from_its_topics_and_swapped_in(
     assert result["rebuild"]["resumed"] is True and result["rebuild"]["events"] == 2  # late and after
     kept_as = result["swap"]["kept_as"]
     assert result["swap"]["edits_kept"] == 3 and result["swap"]["edits_carried"] == 1
-    assert result["swap"]["rebuilt_changes"] == {"item": 0, "account": 0, "transaction": 3}
+    assert result["swap"]["changed"] == {"items": 0, "accounts": 1, "balance_history": 0, "transactions": 1}
+    assert result["swap"]["added"] == {"items": 0, "accounts": 0, "balance_history": 1, "transactions": 2}
+    assert result["swap"]["rebuilt_changes"] == {"item": 0, "account": 1, "transaction": 3}
     tables = {"items": 0, "accounts": 0, "balance_history": 0}
-    assert result["swap"]["changed"] == {**tables, "transactions": 1}  # the wrong category
-    assert result["swap"]["added"] == {**tables, "transactions": 2}  # the lost one, and `after`
     assert result["swap"]["only_live"] == {**tables, "transactions": 0}
 
     conn = await asyncpg.connect(database_url, server_settings={"search_path": schema})
@@ -167,7 +175,10 @@ async def test_a_damaged_ledger_is_rebuilt_from_its_topics_and_swapped_in(
         rows = {r["transaction_id"]: r for r in await conn.fetch("SELECT * FROM transactions")}
         assert set(rows) == {*ids, f"tx-{uid}-late", f"tx-{uid}-after"}  # the lost one is back
         assert rows[ids[2]]["category_primary"] == "FOOD_AND_DRINK"  # the damage is undone
-        assert rows[ids[0]]["category_primary"] == "TRANSPORTATION" and rows[ids[0]]["version"] == 2
+        assert rows[ids[0]]["name"] == "newer" and rows[ids[0]]["version"] == 99  # newer than the rebuild
+        assert rows[ids[2]]["edit_version"] == 1  # a corrected row's ETag changes
+        assert await conn.fetchval("SELECT balance_current FROM accounts") == Decimal("120.50")
+        assert await conn.fetchval("SELECT count(*) FROM balance_history") == 1
         assert rows[ids[1]]["user_notes"] == "lunch with Ana" and rows[ids[1]]["user_tags"] == ["work"]
         assert rows[ids[1]]["edit_version"] == 1
         assert rows[f"tx-{uid}-after"]["user_notes"] == "deposit"  # carried from the pending one
@@ -175,7 +186,7 @@ async def test_a_damaged_ledger_is_rebuilt_from_its_topics_and_swapped_in(
         late_entries = [tuple(r) for r in feed if r["entity_id"] == f"tx-{uid}-late"]
         assert [tuple(r) for r in feed[: len(feed_before)]] == [tuple(r) for r in feed_before]  # cursors hold
         assert [(r["entity_id"], r["op"]) for r in feed[len(feed_before) + len(late_entries):]] == [
-            (ids[2], "rebuilt"), (ids[3], "rebuilt"), (f"tx-{uid}-after", "rebuilt")
+            (account, "rebuilt"), (ids[2], "rebuilt"), (ids[3], "rebuilt"), (f"tx-{uid}-after", "rebuilt")
         ]  # fmt: skip
         assert await conn.fetchval("SELECT count(*) FROM refresh_requests") == 1
         assert await conn.fetchval("SELECT count(*) FROM inbox WHERE consumer <> $1", group) == 0
@@ -228,11 +239,18 @@ async def test_what_retention_deleted_is_said_plainly_and_its_rows_are_carried(
             )
             for n in range(3)
         ]
+        synced = sync_completed(item, DAY)
+        balance = account_updated(item, account, 50.0, DAY)
         await ledger.send(ev.TOPIC_ITEMS, item, linked, failing)
+        await ledger.send(ev.TOPIC_SYNC_RUNS, item, synced)
+        await ledger.send(ev.TOPIC_ACCOUNTS, account, balance)
         await ledger.send(ev.TOPIC_CATEGORIZED, account, *added)  # one key: one partition, in order
-        await ledger.processed(linked, failing, *added)
-    # Retention deletes the ItemLinked and the first two transaction events (as Kafka does once they are
-    # older than it): the Item's user, institution and accounts are told by the ItemLinked only.
+        await ledger.processed(linked, failing, synced, balance, *added)
+        # The live ledger lost its account (its balance event is still on the topic; its ItemLinked not).
+        await ledger.pool.execute("DELETE FROM accounts WHERE account_id = $1", account)
+    # Retention deletes the Item's events (as Kafka does once they are older than it), its sync run
+    # excepted, and the first two transaction events: the Item's user, institution, accounts and status
+    # are told by the deleted ones only.
     admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap_servers)
     await admin.start()
     try:
@@ -242,7 +260,7 @@ async def test_what_retention_deleted_is_said_plainly_and_its_rows_are_carried(
         (tp,) = [tp for tp, end in ends.items() if end == 3]
         (items_tp,) = [tp for tp, end in ends.items() if end == 2]
         await admin.delete_records({tp: RecordsToDelete(before_offset=2)})
-        await admin.delete_records({items_tp: RecordsToDelete(before_offset=1)})
+        await admin.delete_records({items_tp: RecordsToDelete(before_offset=2)})
     finally:
         await admin.close()
 
@@ -254,14 +272,17 @@ async def test_what_retention_deleted_is_said_plainly_and_its_rows_are_carried(
     swapped = await bankstream("ledger", "swap", *args, "--accept-gaps", "--json", env=env)
     assert swapped.returncode == 0, swapped.stderr
     swap = _json(swapped)["swap"]
-    assert swap["only_live"] == {"items": 0, "accounts": 1, "balance_history": 0, "transactions": 2}
-    assert swap["rebuilt_changes"] == {"item": 0, "account": 0, "transaction": 0}
+    assert swap["only_live"] == {"items": 0, "accounts": 0, "balance_history": 0, "transactions": 2}
+    assert swap["added"] == {"items": 0, "accounts": 1, "balance_history": 0, "transactions": 0}
+    assert swap["rebuilt_changes"] == {"item": 0, "account": 1, "transaction": 0}
     conn = await asyncpg.connect(database_url, server_settings={"search_path": names["schema_name"]})
     try:
         assert await conn.fetchval("SELECT count(*) FROM transactions") == 3
         kept = await conn.fetchrow("SELECT * FROM items WHERE item_id = $1", item)
         assert kept["user_id"] == user and kept["institution_name"] == "First Platypus Bank"
-        assert kept["status"] == "login_required"  # what the events still held, rebuilt
+        assert kept["status"] == "login_required"  # not the rebuild's "unknown": the live status is newer
+        back = await conn.fetchrow("SELECT * FROM accounts WHERE account_id = $1", account)
+        assert back["user_id"] == user and back["balance_current"] == Decimal("50.00")  # the live Item's user
         await rebuild_store.drop_schema(conn, swap["kept_as"])
     finally:
         await conn.close()

@@ -65,6 +65,31 @@ _KNOWN_ONCE = {
 }
 
 
+def _older(column: str) -> str:
+    """The rebuilt row's `column` (a version, or when the state was true) is behind the live one's."""
+    return f"(n.{column} IS NULL AND o.{column} IS NOT NULL OR n.{column} < o.{column})"
+
+
+# Where the live row is newer than the rebuilt one, it stays (an event the rebuild did not apply: one its
+# projections refused, or one retention deleted): per table, which columns, guarded by what. The same
+# guards the projections themselves apply (a version, when a status or a balance was true).
+_ITEM_STATUS = ("status", "needs_repair", "status_code", "status_changed_at")
+_BALANCE = ("balance_available", "balance_current", "balance_limit", "iso_currency_code",
+            "unofficial_currency_code", "balance_as_of")  # fmt: skip
+_LIVE_IS_NEWER = {
+    "items": {
+        **dict.fromkeys(_ITEM_STATUS, _older("status_changed_at")),
+        "removed_at": _older("removed_at"),
+        "last_synced_at": _older("last_synced_at"),
+        "last_sync_failed_at": _older("last_sync_failed_at"),
+        "last_sync_error_code": _older("last_sync_failed_at"),
+    },
+    "accounts": dict.fromkeys(_BALANCE, _older("balance_as_of")),
+}
+# ... and for these, every column by one guard.
+_WHOLE_ROW_GUARD = {"balance_history": _older("as_of"), "transactions": _older("version")}
+
+
 class Refused(Exception):
     """What was asked cannot be done, and why (nothing was changed)."""
 
@@ -125,7 +150,7 @@ class SwapReport:
     added: dict[str, int]  # rows the rebuild had and the live ledger lacked, per table
     only_live: dict[str, int]  # rows only the live ledger has (their events gone, or a past bug): kept
     rebuilt_changes: dict[str, int]  # `rebuilt` change-feed entries appended, per entity
-    edits_kept: int  # live transactions carrying a user's edit (never touched by the swap)
+    edits_kept: int  # transactions carrying a user's edit after the swap (the swap never overwrites one)
     edits_carried: int  # posted rows the rebuild added that took their pending transaction's edits
 
 
@@ -205,11 +230,13 @@ async def _correct(
     columns = [c for c in await _columns(conn, f"{target}.{table}") if c not in kept]
 
     def rebuilt(c: str) -> str:
+        value = f"n.{c}"
         if c in known_once:
-            return f"coalesce(n.{c}, o.{c})"
-        if gaps and table == "transactions" and c in DATA_COLUMNS:  # a tombstone whose state is gone
-            return f"CASE WHEN n.removed AND n.amount IS NULL THEN o.{c} ELSE n.{c} END"
-        return f"n.{c}"
+            value = f"coalesce(n.{c}, o.{c})"
+        elif gaps and table == "transactions" and c in DATA_COLUMNS:  # a tombstone whose state is gone
+            value = f"CASE WHEN n.removed AND n.amount IS NULL THEN o.{c} ELSE n.{c} END"
+        guard = _WHOLE_ROW_GUARD.get(table) or (_LIVE_IS_NEWER.get(table) or {}).get(c)
+        return f"CASE WHEN {guard} THEN o.{c} ELSE {value} END" if guard else value
 
     match = " AND ".join(f"n.{k} = o.{k}" for k in keys)
     new, old = ", ".join(rebuilt(c) for c in columns), ", ".join(f"o.{c}" for c in columns)
@@ -219,7 +246,11 @@ async def _correct(
             SELECT o.* FROM {table} o JOIN {target}.{table} n ON {match} WHERE {differs}"""  # noqa: S608
     )
     await conn.execute(f"ANALYZE {target}.before_{table}")  # a plan that starts from the few it holds
-    stamp = ", updated_at = n.updated_at" if "updated_at" in _STAMPS.get(table, ()) else ""
+    # A corrected row is a change its readers must see: a new updated_at, and for a transaction a new
+    # ETag (its edit_version is part of it), so an If-Match on the state before the swap fails.
+    stamp = ", updated_at = now()" if "updated_at" in _STAMPS.get(table, ()) else ""
+    if table == "transactions":
+        stamp += ", edit_version = o.edit_version + 1"
     rows = await conn.fetch(
         f"""UPDATE {table} o SET ({", ".join(columns)}) = ({", ".join(rebuilt(c) for c in columns)}){stamp}
               FROM {target}.{table} n, {target}.before_{table} b
@@ -230,10 +261,19 @@ async def _correct(
 
 
 async def _add(conn: asyncpg.Connection, target: str, table: str) -> list[list[str]]:
-    """Rows the rebuild has and the live ledger lacks, added (their keys noted in `added_rows`)."""
+    """Rows the rebuild has and the live ledger lacks, added (their keys noted in `added_rows`); an
+    account's or a transaction's user is the live Item's when the rebuild did not know it (its ItemLinked
+    is gone)."""
     match = " AND ".join(f"n.{k} = o.{k}" for k in _KEYS[table])
+    columns = await _columns(conn, f"{target}.{table}")
+    values = [
+        "coalesce(n.user_id, (SELECT i.user_id FROM items i WHERE i.item_id = n.item_id))"
+        if c == "user_id" and table in ("accounts", "transactions")
+        else f"n.{c}"
+        for c in columns
+    ]
     rows = await conn.fetch(
-        f"""INSERT INTO {table} SELECT n.* FROM {target}.{table} n
+        f"""INSERT INTO {table} ({", ".join(columns)}) SELECT {", ".join(values)} FROM {target}.{table} n
              WHERE NOT EXISTS (SELECT 1 FROM {table} o WHERE {match})
             RETURNING {_key_sql(table, table)} AS key"""  # noqa: S608
     )
@@ -298,8 +338,9 @@ async def _record_rebuilt(
 
 
 async def _take_inbox(conn: asyncpg.Connection, target: str, live_group: str, rebuild_group: str) -> None:
-    """The events the rebuild applied and the live ledger did not (those past the live group's offsets)
-    enter the live inbox under the live group, so a re-read after the swap is skipped."""
+    """Every event the rebuild applied that the live inbox lacks (those past the live group's offsets,
+    and those the live ledger dead-lettered) enters it under the live group, so a re-read after the swap
+    is skipped. Its cost follows the rebuild's inbox (one anti-join), not the differences."""
     await conn.execute(
         f"""INSERT INTO inbox (consumer, event_id, event_type, processed_at)
             SELECT $1, r.event_id, r.event_type, r.processed_at FROM {target}.inbox r
