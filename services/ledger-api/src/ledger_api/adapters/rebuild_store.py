@@ -1,5 +1,5 @@
-"""A ledger rebuilt in a schema of its own, and its swap into the live schema's place (docs/operations.md,
-"Rebuild the ledger"; handlers.rebuild drives it).
+"""A ledger rebuilt in a schema of its own, and the swap that corrects the live schema from it
+(docs/operations.md, "Rebuild the ledger"; ADR 0019; handlers.rebuild drives it).
 
 Every table of the ledger's schema is one of three kinds, and `TABLES` says which (a test holds it to the
 migrations, so a new table needs a decision):
@@ -13,7 +13,8 @@ consumer group is empty), and it corrects the live schema in place, so its cost 
 not the ledger's size: live rows the rebuild says otherwise take the rebuilt values (never the user's
 edits, which the projections never write, nor when the ledger first saw the row); rows only the rebuild
 has are added (a posted one takes the edits of the pending one it replaces); rows only the live ledger
-has stay (a rebuild never deletes a row); with deleted events accepted, what only they told stays as the
+has stay (a rebuild never deletes a row); where the live row is newer by the projections' own guards
+(a version, when a status or a balance was true) it stays too; with deleted events accepted, what only they told stays as the
 live row has it; each changed or added row gets one `rebuilt` entry in the live change feed, whose past
 is untouched (clients' cursors stay valid); the tables no topic holds are not touched at all. The
 rebuilt schema is then renamed and kept, with the pre-images of what changed, the keys of what was added
