@@ -14,11 +14,11 @@ not the ledger's size: live rows the rebuild says otherwise take the rebuilt val
 edits, which the projections never write, nor when the ledger first saw the row); rows only the rebuild
 has are added (a posted one takes the edits of the pending one it replaces); rows only the live ledger
 has stay (a rebuild never deletes a row); where the live row is newer by the projections' own guards
-(a version, when a status or a balance was true) it stays too; with deleted events accepted, what only they told stays as the
-live row has it; each changed or added row gets one `rebuilt` entry in the live change feed, whose past
-is untouched (clients' cursors stay valid); the tables no topic holds are not touched at all. The
-rebuilt schema is then renamed and kept, with the pre-images of what changed, the keys of what was added
-and the live group's offsets before the swap: what going back needs.
+(a version, when a status or a balance was true) it stays too; with deleted events accepted, what only
+they told stays as the live row has it; each changed or added row gets one `rebuilt` entry in the live
+change feed, whose past is untouched (clients' cursors stay valid); the tables no topic holds are not
+touched at all. The rebuilt schema is then renamed and kept, with the pre-images of what changed, the
+keys of what was added and the live group's offsets before the swap: what going back needs.
 """
 
 from dataclasses import dataclass
