@@ -30,7 +30,6 @@ from urllib.parse import urlencode
 
 import asyncpg
 import httpx
-from bankstream_common.migrations import migrate_service
 from bankstream_common.testing.issuer import TEST_ISSUER
 from bankstream_common.testing.service_process import ServiceUnderTest, running_service
 from ledger_api.adapters.feed_store import PAGE as FEED_SQL
@@ -38,6 +37,7 @@ from ledger_api.adapters.read_store import transactions_sql
 from ledger_api.domain.categories import load as load_taxonomy
 from ledger_api.domain.cursors import TransactionPosition, decode_transactions, encode_transactions
 from ledger_api.domain.filters import TransactionFilter
+from ledger_fill import filled_ledger
 from pg_cpu import BackendCpu
 
 USER = "bench-user"
@@ -58,7 +58,7 @@ CATEGORIES = [
 ]
 
 
-def _fill_sql(total: int, mine: int) -> str:
+def fill_sql(total: int, mine: int) -> str:
     primaries = ",".join(f"'{p}'" for p, _ in CATEGORIES)
     detailed = ",".join(f"'{d}'" for _, d in CATEGORIES)
     n = len(CATEGORIES)
@@ -337,28 +337,9 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
     dsn, kafka = os.environ["DATABASE_URL"], os.environ["KAFKA_BOOTSTRAP_SERVERS"]
 
     async def prepare() -> float:
-        await migrate_service(dsn, schema, "ledger_api")
-        conn = await asyncpg.connect(dsn, server_settings={"search_path": schema})
-        try:
-            started = time.perf_counter()
-            # the secondary indexes are built once after the fill (faster than maintained row by row)
-            indexes = await conn.fetch(
-                """SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = $1
-                   AND tablename IN ('transactions', 'changes') AND indexname NOT LIKE '%_pkey'""",
-                schema,
-            )
-            for index in indexes:
-                await conn.execute(f"DROP INDEX {index['indexname']}")
-            await conn.execute(_fill_sql(total, mine))
-            for index in indexes:
-                await conn.execute(index["indexdef"])
-            await conn.execute("VACUUM ANALYZE transactions")
-            await conn.execute("VACUUM ANALYZE changes")
-            # the fill's write-ahead log flushed now, not by a checkpoint inside a timed phase
-            await conn.execute("CHECKPOINT")
-            return time.perf_counter() - started
-        finally:
-            await conn.close()
+        return await filled_ledger(
+            dsn, schema, lambda conn: conn.execute(fill_sql(total, mine)), ("transactions", "changes")
+        )
 
     async def drop() -> None:
         conn = await asyncpg.connect(dsn)

@@ -31,11 +31,11 @@ from typing import Any
 
 import asyncpg
 import httpx
-from bankstream_common.migrations import migrate_service
 from bankstream_common.testing.issuer import TEST_ISSUER
 from bankstream_common.testing.service_process import ServiceUnderTest, running_service
 from ledger_api.adapters import insights_store as store
 from ledger_api.domain.insights import GroupBy, Interval, RecurringQuery, Scope, Window
+from ledger_fill import filled_ledger
 
 USER = "bench-user"
 END = date(2026, 11, 30)  # the user's history ends here (as_of of the recurring detection)
@@ -343,49 +343,33 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
     dsn, kafka = os.environ["DATABASE_URL"], os.environ["KAFKA_BOOTSTRAP_SERVERS"]
     planted, truth = _planted(random.Random(15), 150)
 
+    async def fill_rows(conn: asyncpg.Connection) -> None:
+        await conn.execute(_fill_sql(total, mine - len(planted)))
+        await conn.copy_records_to_table(
+            "transactions",
+            records=planted,
+            columns=[
+                "transaction_id",
+                "user_id",
+                "item_id",
+                "account_id",
+                "version",
+                "pending",
+                "amount",
+                "iso_currency_code",
+                "date",
+                "name",
+                "merchant_name",
+                "category_primary",
+                "category_detailed",
+                "category_source",
+                "category_confidence",
+                "category_decided_by",
+            ],
+        )
+
     async def prepare() -> float:
-        await migrate_service(dsn, schema, "ledger_api")
-        conn = await asyncpg.connect(dsn, server_settings={"search_path": schema})
-        try:
-            started = time.perf_counter()
-            indexes = await conn.fetch(
-                """SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = $1
-                   AND tablename = 'transactions' AND indexname NOT LIKE '%_pkey'""",
-                schema,
-            )
-            for index in indexes:
-                await conn.execute(f"DROP INDEX {index['indexname']}")
-            await conn.execute(_fill_sql(total, mine - len(planted)))
-            await conn.copy_records_to_table(
-                "transactions",
-                records=planted,
-                columns=[
-                    "transaction_id",
-                    "user_id",
-                    "item_id",
-                    "account_id",
-                    "version",
-                    "pending",
-                    "amount",
-                    "iso_currency_code",
-                    "date",
-                    "name",
-                    "merchant_name",
-                    "category_primary",
-                    "category_detailed",
-                    "category_source",
-                    "category_confidence",
-                    "category_decided_by",
-                ],
-            )
-            for index in indexes:
-                await conn.execute(index["indexdef"])
-            await conn.execute("VACUUM ANALYZE transactions")
-            # the fill's write-ahead log flushed now, not by a checkpoint inside a timed phase
-            await conn.execute("CHECKPOINT")
-            return time.perf_counter() - started
-        finally:
-            await conn.close()
+        return await filled_ledger(dsn, schema, fill_rows, ("transactions",))
 
     async def drop() -> None:
         conn = await asyncpg.connect(dsn)

@@ -24,28 +24,9 @@ from typing import Any
 
 import asyncpg
 from bankstream_common.migrations import migrate_service
-from bench_ledger_api import _fill_sql
+from bench_ledger_api import fill_sql
 from ledger_api.adapters import rebuild_store as store
-
-
-async def _migrated(conn: asyncpg.Connection, dsn: str, schema: str) -> list[asyncpg.Record]:
-    """Migrate `schema`; drop the secondary indexes of its big tables (built again after the fill)."""
-    await migrate_service(dsn, schema, "ledger_api")
-    indexes = await conn.fetch(
-        """SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = $1
-           AND tablename IN ('transactions', 'changes') AND indexname NOT LIKE '%_pkey'""",
-        schema,
-    )
-    for index in indexes:
-        await conn.execute(f"DROP INDEX {schema}.{index['indexname']}")
-    return list(indexes)
-
-
-async def _indexed(conn: asyncpg.Connection, schema: str, indexes: list[asyncpg.Record]) -> None:
-    for index in indexes:
-        await conn.execute(index["indexdef"])
-    await conn.execute(f"VACUUM ANALYZE {schema}.transactions")
-    await conn.execute(f"VACUUM ANALYZE {schema}.changes")
+from ledger_fill import filled_ledger
 
 
 async def _run(quick: bool) -> list[dict[str, Any]]:
@@ -56,25 +37,27 @@ async def _run(quick: bool) -> list[dict[str, Any]]:
     conn = await asyncpg.connect(dsn)
     kept_as = ""
     try:
-        live_indexes = await _migrated(conn, dsn, live)
-        await conn.execute(f"SET search_path TO {live}")
-        await conn.execute(_fill_sql(total, mine))
-        rebuilt_indexes = await _migrated(conn, dsn, rebuilt)
-        await conn.execute(f"INSERT INTO {rebuilt}.transactions SELECT * FROM {live}.transactions")
+        await filled_ledger(
+            dsn, live, lambda c: c.execute(fill_sql(total, mine)), ("transactions", "changes")
+        )
+        await filled_ledger(
+            dsn,
+            rebuilt,
+            lambda c: c.execute(f"INSERT INTO transactions SELECT * FROM {live}.transactions"),
+            ("transactions",),
+        )
         await store.create_origin(conn, rebuilt, store.Origin("bench-rebuild", live))
         await conn.execute(
-            """UPDATE transactions SET category_primary = 'GENERAL_MERCHANDISE'
-                WHERE right(transaction_id, 2) = '07'"""
+            f"""UPDATE {live}.transactions SET category_primary = 'GENERAL_MERCHANDISE'
+                 WHERE right(transaction_id, 2) = '07'"""
         )  # 1%: a projection bug the rebuild undoes
         await conn.execute(
-            """UPDATE transactions SET user_notes = 'checked', user_edited_at = now(), edit_version = 1
-                WHERE right(transaction_id, 2) = '42'"""
+            f"""UPDATE {live}.transactions
+                   SET user_notes = 'checked', user_edited_at = now(), edit_version = 1
+                 WHERE right(transaction_id, 2) = '42'"""
         )  # 1%: the users' edits, which the swap leaves as they are
-        await _indexed(conn, live, live_indexes)
-        await _indexed(conn, rebuilt, rebuilt_indexes)
-        await conn.execute("RESET search_path")
+        await conn.execute(f"VACUUM ANALYZE {live}.transactions")
         await conn.execute("CHECKPOINT")
-
         columns = [
             r["attname"]
             for r in await conn.fetch(
