@@ -292,7 +292,9 @@ def rotate(batch_size: int, dry_run: bool) -> None:
 # -- ledger --------------------------------------------------------------------------------------------
 
 
-@main.group(help="The ledger's projections rebuilt from their topics into a fresh schema, and swapped in.")
+@main.group(
+    help="The ledger rebuilt from its topics into a fresh schema, and the live one corrected from it."
+)
 def ledger() -> None:
     pass
 

@@ -1,6 +1,7 @@
 """A consumer group seen from outside: its committed offsets, whether anyone is in it, moving its offsets;
 and what its topics hold (end and start offsets, retention). For operators' tools (a projection rebuilt
-into a fresh schema, then swapped in), never for a running consumer, which owns its own offsets.
+into a fresh schema, then the live one corrected from it), never for a running consumer, which owns its
+own offsets.
 
 Offsets are read with `read_committed`, as every consumer here reads: the end of a partition is its last
 stable offset. A group's offsets can be moved only while the group is empty: Kafka refuses a commit from

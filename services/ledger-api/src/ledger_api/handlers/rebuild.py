@@ -1,5 +1,5 @@
-"""The ledger rebuilt from its topics into a fresh schema, then swapped in (`bankstream ledger rebuild` and
-`bankstream ledger swap`; docs/operations.md, "Rebuild the ledger").
+"""The ledger rebuilt from its topics into a fresh schema, then the live one corrected from it
+(`bankstream ledger rebuild` and `bankstream ledger swap`; docs/operations.md, "Rebuild the ledger").
 
     rebuild   the projections, as the service runs them (handlers.projections), under a consumer group of
               their own, from each topic's first offset into `<schema>_rebuild`, up to the ends the topics
