@@ -30,7 +30,6 @@ _WORD = re.compile(
     r"[a-z]+|[0-9]+"
 )  # letters and digits apart: AIR0012345 -> air 0012345, 7-ELEVEN -> 7 eleven
 _JOINED = str.maketrans("", "", "'\u2019&")  # dropped, not split: KOHL'S -> kohls, H&M -> hm, AT&T -> att
-_DIGITS = re.compile(r"\d")
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,11 +50,11 @@ class Descriptors:
     ) -> None:
         alternatives = "|".join(sorted((re.escape(p) for p in processor_prefixes), key=len, reverse=True))
         self._prefix = re.compile(rf"^\s*(?:{alternatives})\s*\*\s*")
-        self._noise = {self.tokens(p) for p in noise_phrases}
-        self._noise_longest = max((len(p) for p in self._noise), default=0)
+        self._noise = _by_first({self.tokens(p) for p in noise_phrases})
         self._states = frozenset(us_states)
-        self._cities = {self.tokens(c) for c in us_cities}
-        self._city_longest = max((len(c) for c in self._cities), default=0)
+        cities = {self.tokens(c) for c in us_cities}
+        self._cities = _by_first(cities)
+        self._city_longest = max((len(c) for c in cities), default=0)
 
     @classmethod
     def load(cls, read: Callable[[str], str] = read_data_file) -> Descriptors:
@@ -84,38 +83,51 @@ class Descriptors:
     def parse(self, text: str) -> Parsed:
         tokens = self.tokens(text)
         # dates and phone numbers would read as store numbers: out of the merchant text before it is cut
-        lowered = text.lower()
-        cleaned = _PHONE.sub(" ", _DATE.sub(" ", lowered))
-        words = tokens if cleaned == lowered else self.tokens(cleaned)  # most descriptors have neither
+        # (most descriptors have neither, and neither can be there without its separator)
+        words = tokens
+        if "/" in text or "-" in text or "." in text:
+            lowered = text.lower()
+            cleaned = _PHONE.sub(" ", _DATE.sub(" ", lowered))
+            if cleaned != lowered:
+                words = self.tokens(cleaned)
         return Parsed(tokens, self.merchant_text(words))
 
     def merchant_text(self, tokens: tuple[str, ...]) -> str:
-        words = self._without_noise(tokens)
         kept: list[str] = []
-        for word in words:
-            if _DIGITS.search(word) is None:
+        for word in self._without_noise(tokens):
+            if not word.isdigit():  # a token is letters only or digits only
                 kept.append(word)
             elif kept:  # a store, card or reference number: the merchant's name came before it
                 break
-            elif word.isdigit() and len(word) <= 3:  # 7-ELEVEN, 1-800-FLOWERS, 99 RANCH
+            elif len(word) <= 3:  # 7-ELEVEN, 1-800-FLOWERS, 99 RANCH
                 kept.append(word)
         if len(kept) > 1 and kept[-1] in self._states:
             kept.pop()
-        for size in range(min(self._city_longest, len(kept) - 1), 0, -1):
-            if tuple(kept[-size:]) in self._cities:
-                del kept[-size:]
+        for i in range(max(len(kept) - self._city_longest, 1), len(kept)):  # the longest city at the end
+            if tuple(kept[i:]) in self._cities.get(kept[i], ()):
+                del kept[i:]
                 break
         return " ".join(kept)
 
     def _without_noise(self, tokens: tuple[str, ...]) -> list[str]:
         out: list[str] = []
         i, n = 0, len(tokens)
+        noise = self._noise
         while i < n:
-            for size in range(min(self._noise_longest, n - i), 0, -1):
-                if tokens[i : i + size] in self._noise:
-                    i += size
+            for phrase in noise.get(tokens[i], ()):  # the longest first
+                if tokens[i : i + len(phrase)] == phrase:
+                    i += len(phrase)
                     break
             else:
                 out.append(tokens[i])
                 i += 1
         return out
+
+
+def _by_first(phrases: set[tuple[str, ...]]) -> dict[str, tuple[tuple[str, ...], ...]]:
+    """Phrases by their first token, the longest first: a token that starts none costs one lookup."""
+    out: dict[str, list[tuple[str, ...]]] = {}
+    for phrase in phrases:
+        if phrase:
+            out.setdefault(phrase[0], []).append(phrase)
+    return {first: tuple(sorted(found, key=len, reverse=True)) for first, found in out.items()}
