@@ -144,6 +144,30 @@ async def test_retry_raises_a_give_up_error_at_once_even_when_it_is_also_retried
     assert len(attempts) == 1
 
 
+async def test_retry_takes_each_errors_own_backoff_and_counts_every_attempt() -> None:
+    """A rate limit waits its floor at least and an outage does not; the attempt limit is the one of the
+    error met, over all attempts (how the sync-worker retries Plaid)."""
+    limited = Backoff(base=0.001, cap=0.001, max_attempts=4, floor=0.05)
+    outage = Backoff(base=0.001, cap=0.001, max_attempts=10)
+    errors = [TimeoutError(), ConnectionRefusedError(), TimeoutError(), ConnectionRefusedError()]
+    calls: list[float] = []
+
+    async def flaky() -> int:
+        calls.append(asyncio.get_running_loop().time())
+        raise errors[len(calls) - 1]
+
+    def backoff_for(error: BaseException) -> Backoff:
+        return limited if isinstance(error, ConnectionRefusedError) else outage
+
+    with pytest.raises(ConnectionRefusedError):  # the 4th attempt, the rate limit's last: raised
+        await retry(flaky, backoff=backoff_for, retry_on=(OSError,), stopping=None)
+    assert len(calls) == 4
+    gaps = [b - a for a, b in zip(calls, calls[1:], strict=False)]
+    assert gaps[0] < 0.05 and gaps[2] < 0.05  # after a timeout: the outage's short pause
+    assert gaps[1] >= 0.05  # after a refusal: the floor
+    assert all(limited.delay(n) >= 0.05 for n in range(20))
+
+
 async def test_interruptible_cancels_the_wait_when_stopping_is_set() -> None:
     stopping = asyncio.Event()
     cancelled = asyncio.Event()

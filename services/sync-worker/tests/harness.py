@@ -23,7 +23,7 @@ from sync_worker.domain.policy import RetryPolicy
 
 FAST_POLICY = RetryPolicy(
     call_backoff=Backoff(base=0.05, cap=0.2, max_attempts=4),
-    rate_limit_backoff=Backoff(base=0.05, cap=0.3, max_attempts=5),
+    rate_limit_backoff=Backoff(base=0.05, cap=0.3, max_attempts=5, floor=0.05),
     max_restarts=3,
     restart_backoff=Backoff(base=0.05, cap=0.2),
     run_backoff=Backoff(base=0.2, cap=1.0, max_attempts=3),

@@ -89,7 +89,7 @@ class Container:
 def retry_policy(settings: Settings) -> RetryPolicy:
     return RetryPolicy(
         call_backoff=Backoff(base=0.5, cap=20.0, max_attempts=settings.call_attempts),
-        rate_limit_backoff=Backoff(base=2.0, cap=60.0, max_attempts=settings.rate_limit_attempts),
+        rate_limit_backoff=Backoff(base=2.0, cap=60.0, max_attempts=settings.rate_limit_attempts, floor=2.0),
         max_restarts=settings.max_pagination_restarts,
         run_backoff=Backoff(
             base=settings.run_retry_base_seconds, cap=1800.0, max_attempts=settings.run_attempts

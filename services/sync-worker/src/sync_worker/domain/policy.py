@@ -27,7 +27,9 @@ Next = Literal["retry", "pause", "remove", "wait"]
 @dataclass(frozen=True)
 class RetryPolicy:
     call_backoff: Backoff = field(default_factory=lambda: Backoff(base=0.5, cap=20.0, max_attempts=5))
-    rate_limit_backoff: Backoff = field(default_factory=lambda: Backoff(base=2.0, cap=60.0, max_attempts=6))
+    rate_limit_backoff: Backoff = field(
+        default_factory=lambda: Backoff(base=2.0, cap=60.0, max_attempts=6, floor=2.0)
+    )
     max_restarts: int = 5
     restart_backoff: Backoff = field(default_factory=lambda: Backoff(base=0.5, cap=10.0))
     run_backoff: Backoff = field(default_factory=lambda: Backoff(base=30.0, cap=1800.0, max_attempts=5))

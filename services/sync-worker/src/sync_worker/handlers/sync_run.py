@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Protocol, TypeVar
 
 import structlog
+from bankstream_common.backoff import Backoff, retry
 from bankstream_common.envelope import Envelope
 
 from ..adapters.open_loops import OpenLoop, PageCommit
@@ -184,21 +185,23 @@ class ItemSyncer:
         return await (self._retrying(timed, endpoint) if retry else timed())
 
     async def _retrying(self, call: Callable[[], Awaitable[T]], what: str) -> T:
-        """`call`, retried on RetryableError after a jittered backoff, a bounded number of times."""
-        attempt = 0
-        while True:
-            try:
-                return await call()
-            except RetryableError as error:
-                limited = isinstance(error, RateLimited)
-                backoff = self._policy.rate_limit_backoff if limited else self._policy.call_backoff
-                if attempt + 1 >= backoff.max_attempts:
-                    raise
-                self._metrics.retries.labels("rate_limited" if limited else "unavailable").inc()
-                delay = backoff.delay(attempt) + (backoff.base if limited else 0.0)
-                log.info("retrying", call=what, error_code=error.error_code, attempt=attempt + 1, delay=delay)
-                await asyncio.sleep(delay)
-                attempt += 1
+        """`call`, retried on RetryableError after a jittered backoff (a rate limit's own, longer one), a
+        bounded number of times."""
+
+        def retrying(error: BaseException, attempt: int) -> None:
+            assert isinstance(error, RetryableError)
+            self._metrics.retries.labels(
+                "rate_limited" if isinstance(error, RateLimited) else "unavailable"
+            ).inc()
+            log.info("retrying", call=what, error_code=error.error_code, attempt=attempt)
+
+        return await retry(
+            call, backoff=self._backoff_for, retry_on=(RetryableError,), stopping=None, on_retry=retrying
+        )
+
+    def _backoff_for(self, error: BaseException) -> Backoff:
+        policy = self._policy
+        return policy.rate_limit_backoff if isinstance(error, RateLimited) else policy.call_backoff
 
     # -- outcomes -----------------------------------------------------------------------------------------
 
