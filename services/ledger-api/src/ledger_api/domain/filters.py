@@ -4,7 +4,7 @@ The rules the types cannot say are checked here (an inverted range, an unknown c
 with InvalidQuery naming the parameter. `fingerprint()` is what a cursor is bound to.
 """
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, fields, replace
 from datetime import date
 from decimal import Decimal
 from enum import StrEnum
@@ -63,5 +63,6 @@ class TransactionFilter:
         return replace(self, category_level=level, category_primary=primary)
 
     def fingerprint(self) -> str:
-        """What a cursor is bound to: every filter, the sort and the acting user."""
-        return filter_hash(asdict(self))
+        """What a cursor is bound to: every filter, the sort and the acting user (the fields as they are:
+        all immutable, so not copied as `dataclasses.asdict` would)."""
+        return filter_hash({f.name: getattr(self, f.name) for f in fields(self)})
