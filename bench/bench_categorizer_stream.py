@@ -6,8 +6,10 @@ producer (acks=all) writes each record's value to another topic under the same k
 the first record received to the last acknowledgement.
 Stage: the categorizer (in-process, bootstrap()) consumes the same records (inbox, decision, state row,
 outbox, one DB transaction per partition's fetched batch) and its relay publishes TransactionCategorized;
-the clock runs from the first batch applied (committed) to the moment every output is acknowledged by
-Kafka (the relay deletes a row once acknowledged: outbox empty), polled every 20 ms. Both rows also give
+the clock runs from the moment its consumer holds its partitions (the records are all there: its first
+fetch is inside the interval) to the moment every output is acknowledged by Kafka (the relay deletes a
+row once acknowledged: outbox empty), polled every 20 ms. (Until 2026-11-30 it started at the first batch
+committed, which hid the first polls' work: with polls of 10,000 records, most of the run.) Both rows also give
 the process's CPU time per event over their interval (the stage's includes its relay and this polling);
 the stage also its PostgreSQL backends' CPU per event (bench/pg_cpu.py: the server is local), and what
 one uncontended core could take of both.
@@ -26,6 +28,7 @@ import asyncpg
 from aiokafka import AIOKafkaConsumer
 from bankstream_common.auth import Principal, PrincipalKind
 from bankstream_common.envelope import Envelope
+from bankstream_common.kafka.batch_consumer import BatchConsumerRunner
 from bankstream_common.kafka.producer import create_producer
 from bankstream_common.kafka.topics import TopicSpec, ensure_topics
 from bankstream_common.migrations import migrate_service
@@ -170,18 +173,19 @@ async def _stage(
     backends = await BackendCpu.start(dsn, settings.service_name)  # the pool's first connections
     task = asyncio.create_task(container.background.run())
     try:
+        await asyncio.wait_for(container.background.ready.wait(), 120)
+        consumer = next(w for w in container.background.workers if isinstance(w, BatchConsumerRunner))
+        while not consumer._consumer.assignment():  # noqa: ASYNC110 - the clock starts with the partitions
+            await asyncio.sleep(0.001)
+        started, cpu_started = time.perf_counter(), time.process_time()
         n = len(records)
-        started = cpu_started = None
         applied = 0
         while True:
             if applied < n:
                 applied = await poll.fetchval("SELECT count(*) FROM inbox")
-            if applied and started is None:
-                started, cpu_started = time.perf_counter(), time.process_time()
             if applied >= n and not await poll.fetchval("SELECT EXISTS (SELECT FROM outbox)"):
                 break
             await asyncio.sleep(0.02)
-        assert started is not None and cpu_started is not None
         rate, cpu_us = n / (time.perf_counter() - started), (time.process_time() - cpu_started) / n * 1e6
         pg = await backends.seconds()  # from before the first batch: its PostgreSQL work is counted
         return rate, cpu_us, None if pg is None else pg / n * 1e6
@@ -296,7 +300,7 @@ def _decide_rate(n: int) -> float:
 
 async def _main(quick: bool) -> list[dict]:
     dsn, bootstrap_servers = os.environ["DATABASE_URL"], os.environ["KAFKA_BOOTSTRAP_SERVERS"]
-    n = 2_000 if quick else 10_000
+    n = 5_000 if quick else 30_000
     recat = 20_000 if quick else 100_000
     uid = uuid.uuid4().hex[:8]
     source = f"bench{uid}.{ev.TOPIC_TRANSACTIONS}"
