@@ -3,6 +3,7 @@ algorithm), retried on Plaid's schedule, duplicated or reordered on demand, keys
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -269,3 +270,64 @@ def test_the_control_api_signs_a_given_body_at_a_given_iat(emu: Any, fetch_key: 
     assert first != again  # ECDSA: each signing is a delivery of its own
     with pytest.raises(Rejected, match="body hash"):
         verify(first, raw + b" ", fetch_key)
+
+
+async def test_at_most_32_deliveries_are_on_the_wire_and_a_queued_one_is_not_timed_out_waiting() -> None:
+    """A receiver slower than the webhook rate sees at most MAX_IN_FLIGHT requests at once; the rest wait
+    in the emulator, and their timeout starts only once they may go (400 webhooks held 0.3 s each take
+    ~4 s in all, four times the 1 s timeout, yet every one is delivered on its first attempt; without the
+    emulator's own queue, httpx's pool timed them out and they were retried: 768 attempts)."""
+    from plaid_emulator.webhooks.delivery import MAX_IN_FLIGHT, Dispatcher
+    from plaid_emulator.webhooks.signing import KeyRing
+
+    open_now, most = 0, 0
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal open_now, most
+        try:
+            while head := await reader.readuntil(b"\r\n\r\n"):
+                length = next(
+                    int(line.split(b":", 1)[1])
+                    for line in head.split(b"\r\n")
+                    if line.lower().startswith(b"content-length:")
+                )
+                await reader.readexactly(length)
+                open_now += 1
+                most = max(most, open_now)
+                await asyncio.sleep(0.3)
+                open_now -= 1
+                writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    dispatcher = Dispatcher(KeyRing(), time_scale=0.001, timeout=1.0)
+    payload = {
+        "webhook_type": "TRANSACTIONS",
+        "webhook_code": "SYNC_UPDATES_AVAILABLE",
+        "item_id": "item-slow",
+        "initial_update_complete": True,
+        "historical_update_complete": True,
+        "environment": "sandbox",
+    }
+    try:
+        started = time.perf_counter()
+        for _ in range(400):
+            dispatcher.send(f"http://127.0.0.1:{port}/hook", payload)
+        async with asyncio.timeout(60):
+            while dispatcher.pending_deliveries():  # noqa: ASYNC110 - it has no event to wait on
+                await asyncio.sleep(0.05)
+        elapsed = time.perf_counter() - started
+    finally:
+        await dispatcher.aclose()
+        server.close()
+        await server.wait_closed()
+    assert most == MAX_IN_FLIGHT == 32
+    assert elapsed > 1.0  # longer than the timeout: the last ones waited their turn for longer than it
+    assert len(dispatcher.attempts) == 400
+    assert {a["status"] for a in dispatcher.attempts} == {200}
+    assert {a["attempt"] for a in dispatcher.attempts} == {1}
