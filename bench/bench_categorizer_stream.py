@@ -9,8 +9,8 @@ outbox, one DB transaction per partition's fetched batch) and its relay publishe
 the clock runs from the moment its consumer holds its partitions (the records are all there: its first
 fetch is inside the interval) to the moment every output is acknowledged by Kafka (the relay deletes a
 row once acknowledged: outbox empty), polled every 20 ms. (Until 2026-11-30 it started at the first batch
-committed, which hid the first polls' work: with polls of 10,000 records, most of the run.) Both rows also give
-the process's CPU time per event over their interval (the stage's includes its relay and this polling);
+committed, which hid the first polls' work: with polls of 10,000 records, most of the run.) Both rows also
+give the process's CPU time per event over their interval (the stage's includes its relay and this polling);
 the stage also its PostgreSQL backends' CPU per event (bench/pg_cpu.py: the server is local), and what
 one uncontended core could take of both.
 Target: >= 10,000 events/s. Re-categorization: RECAT transactions of one user stored, a rule saved

@@ -2,6 +2,7 @@
 run; a fatal error, a worker that ends on its own and a stop each end it as a user of the service expects."""
 
 import asyncio
+import itertools
 
 import pytest
 from bankstream_common.backoff import Backoff, Stopped, interruptible, pause, retry
@@ -162,7 +163,7 @@ async def test_retry_takes_each_errors_own_backoff_and_counts_every_attempt() ->
     with pytest.raises(ConnectionRefusedError):  # the 4th attempt, the rate limit's last: raised
         await retry(flaky, backoff=backoff_for, retry_on=(OSError,), stopping=None)
     assert len(calls) == 4
-    gaps = [b - a for a, b in zip(calls, calls[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(calls)]
     assert gaps[0] < 0.05 and gaps[2] < 0.05  # after a timeout: the outage's short pause
     assert gaps[1] >= 0.05  # after a refusal: the floor
     assert all(limited.delay(n) >= 0.05 for n in range(20))
