@@ -4,9 +4,13 @@ latest.md (the same table in markdown); bench_pipeline also writes pipeline.{jso
 Each module exposes `run(quick: bool) -> list[dict]` rows ({bench, metric, value, unit, target?, ...}).
 Kafka and PostgreSQL come from KAFKA_BOOTSTRAP_SERVERS / DATABASE_URL, else one throwaway local stack is
 started for the whole run. `--quick` uses smaller volumes; names given on the command line select modules.
+The topics a module creates (each bench names its own, never `bankstream.*`) are deleted after it, as the
+benches drop their schemas: on a long-lived local broker they piled up by the thousand until it ran out of
+file descriptors.
 """
 
 import argparse
+import asyncio
 import contextlib
 import hashlib
 import importlib.util
@@ -94,6 +98,39 @@ def _reference_ms() -> float:
     return round(best * 1000, 1)
 
 
+def _topics() -> set[str]:
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    async def listed() -> set[str]:
+        admin = AIOKafkaAdminClient(bootstrap_servers=os.environ["KAFKA_BOOTSTRAP_SERVERS"])
+        await admin.start()
+        try:
+            return set(await admin.list_topics())
+        finally:
+            await admin.close()
+
+    return asyncio.run(listed())
+
+
+def _delete_topics_created_since(before: set[str]) -> None:
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    created = sorted(t for t in _topics() - before if not t.startswith(("bankstream.", "__")))
+    if not created:
+        return
+
+    async def delete() -> None:
+        admin = AIOKafkaAdminClient(bootstrap_servers=os.environ["KAFKA_BOOTSTRAP_SERVERS"])
+        await admin.start()
+        try:
+            await admin.delete_topics(created)
+        finally:
+            await admin.close()
+
+    asyncio.run(delete())
+    print(f"  deleted the {len(created)} topics it created", file=sys.stderr, flush=True)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true")
@@ -118,11 +155,14 @@ def main() -> int:
         for path in modules:
             started = time.perf_counter()
             print(f"running {path.stem} ...", file=sys.stderr, flush=True)
+            before = _topics()
             try:
                 rows.extend(_load(path).run(quick=args.quick))
             except Exception:
                 failed.append(path.stem)
                 traceback.print_exc()
+            finally:
+                _delete_topics_created_since(before)
             print(f"  {path.stem} took {time.perf_counter() - started:.1f}s", file=sys.stderr, flush=True)
     rows.append({**reference, "metric": "reference_workload_ms_after", "value": _reference_ms()})
     report = {
