@@ -1,7 +1,11 @@
 """The rules API against the real database and broker: CRUD with per-user isolation, 422 with a reason for
 a bad rule or a costly regex, preview before saving, and re-categorization with progress after a save."""
 
+import json
+
 import pytest
+from bankstream_common.testing.issuer import TEST_ISSUER
+from categorizer.adapters import jobs as job_store
 
 from .harness import RULES, Categorizer, by_txn
 
@@ -29,6 +33,10 @@ async def seed(svc: Categorizer, n: int, user: str = "alice", item: str = "item-
         ({"match": {"description_regex": "(a|aa)*b"}, "category": "FOOD_AND_DRINK_COFFEE"}, "alternation"),
         ({"match": {"description_regex": "["}, "category": "FOOD_AND_DRINK_COFFEE"}, "malformed"),
         ({"match": {"description_regex": "a" * 201}, "category": "FOOD_AND_DRINK_COFFEE"}, "longer than"),
+        (
+            {"match": {"description_regex": "a{4294967295}"}, "category": "FOOD_AND_DRINK_COFFEE"},
+            "too costly",
+        ),
         ({"match": {"merchant": "x"}, "category": "FOOD_AND_DRINK_NOPE"}, "not a PFC v2 detailed"),
         ({"match": {}, "category": "FOOD_AND_DRINK_COFFEE"}, "at least one criterion"),
         ({"match": {"amount_min": 10, "amount_max": 5}, "category": "FOOD_AND_DRINK_COFFEE"}, "amount_min"),
@@ -46,6 +54,18 @@ async def test_a_nul_character_in_a_rule_is_a_422_not_a_500(svc: Categorizer) ->
     for path in ("/v1/rules", "/v1/rules/preview"):
         r = await svc.call("POST", path, json=body)
         assert r.status_code == 422, r.text
+
+
+async def test_an_infinite_or_huge_amount_in_a_rule_is_a_422(svc: Categorizer) -> None:
+    """JSON allows 1e400 (infinity to Python) and Python's parser allows Infinity: stored, either became
+    null and the rule one without criteria, which its user's every later decision refused."""
+    for amount in ("1e400", "Infinity", "1e16"):
+        body = '{"match": {"amount_max": ' + amount + '}, "category": "FOOD_AND_DRINK_COFFEE"}'
+        for path in ("/v1/rules", "/v1/rules/preview"):
+            headers = {**TEST_ISSUER.bearer("alice", RULES), "Content-Type": "application/json"}
+            r = await svc.http.post(path, content=body, headers=headers)
+            assert r.status_code == 422, (amount, r.text)
+            assert "amount_max" in r.text
 
 
 async def test_unknown_fields_and_missing_scope_are_refused(svc: Categorizer) -> None:
@@ -225,3 +245,33 @@ async def test_the_openapi_document_lists_every_route_with_examples(svc: Categor
     assert {"401", "403", "422"} <= set(create["responses"])
     schemas = doc["components"]["schemas"]
     assert schemas["CategorizeIn"]["examples"][0]["transactions"][0]["description"] == "SQ *BLUE BOTTLE COFF"
+
+
+async def test_a_job_that_cannot_run_fails_alone_and_the_jobs_behind_it_still_run(svc: Categorizer) -> None:
+    """A stored rule that no longer compiles (as an infinite amount, stored as null, once made one without
+    criteria) fails its user's job, as `failed` with the reason; it used to stop the runner's loop at every
+    poll, so no later job of any user ran."""
+    async with svc.pool.acquire() as conn:
+        await conn.execute("INSERT INTO user_context (user_id) VALUES ('mallory') ON CONFLICT DO NOTHING")
+        await conn.execute(
+            "INSERT INTO rules (rule_id, user_id, spec) VALUES ('r-broken', 'mallory', $1::jsonb)",
+            json.dumps({"match": {"amount_max": None}, "category": "FOOD_AND_DRINK_COFFEE"}),
+        )
+        await conn.execute("UPDATE user_context SET version = version + 1 WHERE user_id = 'mallory'")
+        broken = await job_store.insert(
+            conn,
+            user_id="mallory",
+            item_id=None,
+            merchant_key=None,
+            reason="rule_created",
+            caused_by="t",
+            total=0,
+        )
+    svc.container.deps.jobs_wakeup.set()
+    await seed(svc, 4, item="item-jobs")
+    saved = await svc.call("POST", "/v1/rules", json=COFFEE_RULE)
+    assert saved.status_code == 201, saved.text
+    await svc.job_done(saved.json()["job"]["job_id"])  # alice's, created after mallory's
+    failed = (await svc.call("GET", f"/v1/jobs/{broken.job_id}", "mallory")).json()
+    assert failed["state"] == "failed", failed
+    assert failed["error"] and failed["finished_at"], failed

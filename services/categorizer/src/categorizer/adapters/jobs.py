@@ -23,11 +23,12 @@ class Job:
     created_at: datetime
     updated_at: datetime
     finished_at: datetime | None
+    error: str | None = None  # why a failed job failed
 
 
 COLUMNS = (
     "job_id, user_id, item_id, merchant_key, reason, caused_by, state, total, processed, changed, cursor, "
-    "created_at, updated_at, finished_at"
+    "created_at, updated_at, finished_at, error"
 )
 
 
@@ -95,3 +96,14 @@ async def advance(
         changed,
         done,
     )
+
+
+async def fail(conn: asyncpg.Connection | asyncpg.Pool, job_id: uuid.UUID, error: str) -> str | None:
+    """End a running job as failed, with why; its reason (for the metric), or None if it was not running."""
+    reason: str | None = await conn.fetchval(
+        """UPDATE jobs SET state = 'failed', error = $2, finished_at = now(), updated_at = now()
+           WHERE job_id = $1 AND state = 'running' RETURNING reason""",
+        job_id,
+        error,
+    )
+    return reason

@@ -43,6 +43,10 @@ def compile_safe(pattern: str) -> re.Pattern[str]:
         parsed = _parser.parse(pattern, 0)
     except re.error as exc:
         raise RuleInvalid(f"the regex is malformed: {exc}") from None
+    except (OverflowError, RecursionError):  # a{4294967295}, or thousands of nested groups
+        raise RuleInvalid(
+            "the regex is too costly: a repeat count or nesting beyond what re accepts"
+        ) from None
     _check(list(parsed), inside_repeat=False)
     unbounded = pattern.count("*") + pattern.count("+") + len(re.findall(r"\{\d*,\}", pattern))
     if unbounded > MAX_UNBOUNDED:

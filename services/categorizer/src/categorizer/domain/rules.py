@@ -29,8 +29,12 @@ class RuleMatch(RequestModel):
     merchant: str | None = Field(None, min_length=1, max_length=200, examples=["Blue Bottle"])
     description_contains: str | None = Field(None, min_length=1, max_length=200, examples=["PAYROLL"])
     description_regex: str | None = Field(None, max_length=1000, examples=[r"^sq \*blue"])
-    amount_min: float | None = Field(None, ge=0, description="absolute amount, inclusive")
-    amount_max: float | None = Field(None, ge=0, description="absolute amount, inclusive")
+    amount_min: float | None = Field(
+        None, ge=0, le=1e15, allow_inf_nan=False, description="absolute amount, inclusive"
+    )
+    amount_max: float | None = Field(
+        None, ge=0, le=1e15, allow_inf_nan=False, description="absolute amount, inclusive"
+    )
     account_id: str | None = Field(None, min_length=1, max_length=200)
     direction: Literal["in", "out"] | None = Field(
         None, description="out: money leaves the account (Plaid amount > 0); in: money arrives"

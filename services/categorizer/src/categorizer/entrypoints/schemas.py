@@ -26,13 +26,14 @@ class JobOut(BaseModel):
     user_id: str
     reason: Literal["rule_created", "rule_updated", "rule_deleted", "learned", "item_linked"]
     caused_by: str
-    state: Literal["running", "succeeded"]
+    state: Literal["running", "succeeded", "failed"]
     total: int = Field(description="transactions in the job's scope when it started (grows if more arrive)")
     processed: int
     changed: int = Field(description="transactions whose category changed (one event each)")
     created_at: dt.datetime
     updated_at: dt.datetime
     finished_at: dt.datetime | None
+    error: str | None = Field(None, description="why a failed job failed")
 
     @classmethod
     def of(cls, job: Job) -> "JobOut":
@@ -48,6 +49,7 @@ class JobOut(BaseModel):
             created_at=job.created_at,
             updated_at=job.updated_at,
             finished_at=job.finished_at,
+            error=job.error,
         )
 
 

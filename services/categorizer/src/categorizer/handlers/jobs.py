@@ -163,14 +163,27 @@ class JobRunner:
         self._stopping.set()
         self._deps.jobs_wakeup.set()
 
+    async def _run_one(self, job_id: uuid.UUID) -> None:
+        """Run a job to its end; an outage propagates (every job waits for it), any other failure ends this
+        job alone as failed, so it neither retries forever nor holds back the jobs behind it."""
+        try:
+            more = True
+            while more and not self._stopping.is_set():
+                more = await run_batch(self._deps, job_id)
+        except TRANSIENT:
+            raise
+        except Exception as exc:
+            log.exception("re-categorization job failed", job_id=str(job_id))
+            reason = await repo.fail(self._deps.pool, job_id, f"{type(exc).__name__}: {exc}"[:500])
+            if reason is not None:
+                self._deps.metrics.jobs.labels(reason, "failed").inc()
+
     async def run(self) -> None:
         while not self._stopping.is_set():
             self._deps.jobs_wakeup.clear()
             try:
                 for job_id in await repo.running(self._deps.pool):
-                    more = True
-                    while more and not self._stopping.is_set():
-                        more = await run_batch(self._deps, job_id)
+                    await self._run_one(job_id)
             except TRANSIENT as exc:
                 log.warning("re-categorization batch failed, retrying later", error=type(exc).__name__)
             except Exception:
