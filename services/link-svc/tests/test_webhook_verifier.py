@@ -2,6 +2,7 @@
 
 import asyncio
 import base64
+import json
 import time
 import uuid
 from typing import Any
@@ -64,6 +65,19 @@ async def test_stale_and_future_iat() -> None:
     assert await reason(verifier, BODY, key.sign(BODY, iat=time.time() - 301)) == "stale"
     assert await reason(verifier, BODY, key.sign(BODY, iat=time.time() + 3600)) == "stale"
     await verifier.verify(BODY, key.sign(BODY, iat=time.time() - 290))
+
+
+async def test_an_iat_no_float_can_hold_is_malformed_before_any_key_lookup() -> None:
+    """JSON numbers have no size limit: an iat of 400 digits made `now - iat` raise OverflowError, an
+    unauthenticated 500 (the claims are read before any signature check)."""
+    key = SigningKey()
+    endpoint = KeyEndpoint(key)
+    verifier = WebhookVerifier(endpoint.fetch)
+    header = b64url(json.dumps({"alg": "ES256", "kid": key.kid}).encode())
+    for iat in ("1" + "0" * 400, "-" + "9" * 400, "1e400"):
+        claims = b64url(('{"iat": ' + iat + ', "request_body_sha256": "x"}').encode())
+        assert await reason(verifier, BODY, f"{header}.{claims}.{b64url(b'x' * 64)}") == "malformed"
+    assert endpoint.calls == []
 
 
 async def test_tampered_body() -> None:

@@ -25,6 +25,7 @@ the same JWT has the same one. Every refusal is a WebhookRejected with a small `
 import asyncio
 import hashlib
 import hmac
+import math
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
@@ -162,13 +163,19 @@ class WebhookVerifier:
         iat = claims.get("iat")
         if isinstance(iat, bool) or not isinstance(iat, int | float):
             raise WebhookRejected("malformed")
+        try:  # an integer of hundreds of digits overflows a float: an OverflowError was a 500
+            iat = float(iat)
+        except OverflowError:
+            raise WebhookRejected("malformed") from None
+        if not math.isfinite(iat):
+            raise WebhookRejected("malformed")
         now = self._clock()
         if now - iat > self._max_age or iat - now > self._leeway:
             raise WebhookRejected("stale")
         claimed = claims.get("request_body_sha256")
         if not isinstance(claimed, str) or not hmac.compare_digest(claimed.encode(), body_sha256.encode()):
             raise WebhookRejected("body_mismatch")
-        return float(iat)
+        return iat
 
     async def _key(self, kid: str) -> _CachedKey:
         cached = self._keys.get(kid)
