@@ -154,6 +154,7 @@ async def test_a_cursor_only_works_with_the_query_it_came_from(api: LedgerApi) -
         ({"from": "yesterday"}, 422, "validation_error"),
         ({"pending": "maybe"}, 422, "validation_error"),
         ({"q": "   "}, 422, "invalid_parameter"),
+        ({"amount_min": "1e-16384"}, 422, "validation_error"),  # the driver refused to encode it: a 500
     ],
 )
 async def test_bad_input_is_a_4xx_with_a_reason(api: LedgerApi, params: dict, status: int, code: str) -> None:

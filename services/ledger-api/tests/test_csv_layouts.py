@@ -100,6 +100,12 @@ def test_what_cannot_be_read_at_all_is_refused() -> None:
         layout_named("generic", {"date": "d", "description": "t"})  # no amount column
     with pytest.raises(LayoutError):
         layout_named("chase_card", {"date": "d", "description": "t", "amount": "a"})
+    # a directive twice made strptime raise re.error, and a named column without a header int() fail: 500s
+    with pytest.raises(LayoutError):
+        layout_named("generic", {"date": "d", "description": "t", "amount": "a", "date_format": "%d/%d/%Y"})
+    with pytest.raises(LayoutError):
+        layout_named("generic", {"date": "Booked", "description": "2", "amount": "1", "header": False})
+    assert layout_named("generic", {"date": "0", "description": "2", "amount": "1", "header": False})
 
 
 def test_ids_are_the_same_for_the_same_file_and_tell_identical_lines_apart() -> None:

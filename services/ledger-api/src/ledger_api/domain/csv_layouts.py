@@ -9,6 +9,7 @@ mapped column (exports that open with a summary block, like Bank of America's, w
 """
 
 import csv
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -95,8 +96,10 @@ def generic(mapping: Mapping[str, Any]) -> Layout:
         raise LayoutError("the mapping needs either `amount`, or `debit` and/or `credit` (not both)")
     try:
         datetime.strptime(date.today().strftime(layout.date_format), layout.date_format)
-    except ValueError:
+    except (ValueError, re.error):  # re.error: a directive twice (%d/%d/%Y) makes strptime's own regex fail
         raise LayoutError(f"date_format {layout.date_format!r} does not read back a date") from None
+    if not layout.header and not all(c.isascii() and c.isdigit() for c in layout.columns()):
+        raise LayoutError("without a header line, the mapping names columns by their position: 0, 1, 2 ...")
     return layout
 
 

@@ -23,6 +23,7 @@ from .errors import InvalidCursor
 
 VERSION = 1
 MAX_LENGTH = 1024
+MONEY_LIMIT = Decimal("1e16")  # transactions.amount is numeric(18,2)
 
 
 def _encode(payload: dict[str, Any]) -> str:
@@ -70,7 +71,9 @@ def decode_transactions(cursor: str, *, sort: str, query_hash: str) -> Transacti
     if not (
         isinstance(position, list)
         and len(position) == 2
-        and all(isinstance(p, str) and 0 < len(p) <= 200 for p in position)
+        and all(
+            isinstance(p, str) and 0 < len(p) <= 200 and p.isascii() and p.isprintable() for p in position
+        )
         and isinstance(their_sort, str)
         and isinstance(their_hash, str)
     ):
@@ -86,7 +89,9 @@ def decode_transactions(cursor: str, *, sort: str, query_hash: str) -> Transacti
         key = date.fromisoformat(raw_key) if sort.startswith("date") else Decimal(raw_key)
     except (ValueError, InvalidOperation):
         raise InvalidCursor("the cursor is malformed: pass back the next_cursor of a response") from None
-    if isinstance(key, Decimal) and not key.is_finite():
+    if isinstance(key, Decimal) and not (  # what numeric(18,2) holds: a forged 1e-16384 was a 500
+        key.is_finite() and abs(key) < MONEY_LIMIT and key.as_tuple().exponent >= -2  # type: ignore[operator]
+    ):
         raise InvalidCursor("the cursor is malformed: pass back the next_cursor of a response")
     return TransactionPosition(sort, key, transaction_id)
 
@@ -109,7 +114,13 @@ def encode_feed(position: FeedPosition) -> str:
 def decode_feed(cursor: str) -> FeedPosition:
     payload = _decode(cursor, "ch")
     txid, seq = payload.get("t"), payload.get("q")
-    if not (isinstance(txid, str) and txid.isdigit() and len(txid) <= 20 and isinstance(seq, int)):
+    if not (
+        isinstance(txid, str)
+        and txid.isascii()
+        and txid.isdigit()
+        and len(txid) <= 20
+        and isinstance(seq, int)
+    ):
         raise InvalidCursor("the cursor is malformed: pass back the next_cursor of a response")
     if isinstance(seq, bool) or not (0 <= seq < 2**63) or int(txid) >= 2**63:
         raise InvalidCursor("the cursor is malformed: pass back the next_cursor of a response")

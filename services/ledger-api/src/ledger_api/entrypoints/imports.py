@@ -13,7 +13,7 @@ from ..domain import matching
 from ..domain.csv_layouts import GENERIC, PRESETS
 from ..handlers import imports
 from .api import ERRORS, ID, NOT_FOUND, Deps, UserId, _error
-from .schemas import Id
+from .schemas import MONEY_DIGITS, Id
 
 Column = Annotated[str, StringConstraints(min_length=1, max_length=100, pattern=r"^[^\x00]*$")]
 LayoutName = Literal[
@@ -106,7 +106,7 @@ class ImportIn(RequestModel):
     layout: LayoutName = Field(description="a bank's export layout, or `generic` with a `mapping`")
     mapping: ColumnMapping | None = None
     csv: str = Field(min_length=1, description="the file's text (UTF-8)")
-    amount_tolerance: Decimal = Field(Decimal(0), ge=0, le=1000, allow_inf_nan=False)
+    amount_tolerance: Decimal = Field(Decimal(0), ge=0, le=1000, max_digits=MONEY_DIGITS, allow_inf_nan=False)
     date_window_days: int = Field(7, ge=0, le=60, description="how far apart a duplicate's date may be")
     min_similarity: float = Field(0.0, ge=0, le=1, description="least description similarity of a duplicate")
 

@@ -15,7 +15,7 @@ from ..domain import matching
 from ..domain.reconciliation import Entry
 from ..handlers import reconciliations
 from .api import ERRORS, ID, NOT_FOUND, Deps, UserId, _error
-from .schemas import Id, Money
+from .schemas import MONEY_DIGITS, Id, Money
 
 Description = Annotated[str, StringConstraints(min_length=1, max_length=500, pattern=r"^[^\x00]*$")]
 
@@ -97,7 +97,12 @@ class ReconciliationIn(RequestModel):
     entries: list[ExpectedEntryIn] = Field(min_length=1, max_length=5000)
     account_id: Id | None = Field(None, description="the account of entries that name none (default: all)")
     amount_tolerance: Decimal = Field(
-        Decimal(0), ge=0, le=1_000_000, allow_inf_nan=False, description="largest amount difference matched"
+        Decimal(0),
+        ge=0,
+        le=1_000_000,
+        max_digits=MONEY_DIGITS,
+        allow_inf_nan=False,
+        description="largest amount difference matched",
     )
     date_window_days: int = Field(3, ge=0, le=60, description="largest date difference matched, in days")
     min_similarity: float = Field(

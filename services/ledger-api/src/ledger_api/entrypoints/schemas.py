@@ -12,7 +12,13 @@ from ..domain.filters import DEFAULT_LIMIT, MAX_LIMIT, Sort
 NO_NUL = r"^[^\x00]*$"
 Id = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^[^\x00]+$")]
 Text = Annotated[str, StringConstraints(max_length=2000, pattern=NO_NUL)]
-Money = Annotated[Decimal, Field(ge=Decimal("-1e15"), le=Decimal("1e15"), allow_inf_nan=False)]
+# 32 digits at most: 1e-16384 passed a bound on the value alone and the driver refused it (a 500); a
+# float's noise (15.490000000000001) still passes
+MONEY_DIGITS = 32
+Money = Annotated[
+    Decimal,
+    Field(ge=Decimal("-1e15"), le=Decimal("1e15"), max_digits=MONEY_DIGITS, allow_inf_nan=False),
+]
 
 CATEGORY_EXAMPLE: dict[str, Any] = {
     "primary": "FOOD_AND_DRINK",
