@@ -275,3 +275,11 @@ async def test_a_job_that_cannot_run_fails_alone_and_the_jobs_behind_it_still_ru
     failed = (await svc.call("GET", f"/v1/jobs/{broken.job_id}", "mallory")).json()
     assert failed["state"] == "failed", failed
     assert failed["error"] and failed["finished_at"], failed
+
+
+async def test_a_user_id_longer_than_any_id_is_a_422(svc: Categorizer) -> None:
+    """3,000 characters failed PostgreSQL's index-row limit on user_context's key: a 500."""
+    r = await svc.call(
+        "POST", "/v1/rules", "ops", kind="service", params={"user_id": "u" * 3000}, json=COFFEE_RULE
+    )
+    assert r.status_code == 422, r.text

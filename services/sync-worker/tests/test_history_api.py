@@ -87,6 +87,10 @@ async def test_the_history_needs_a_token_and_shows_a_user_only_their_items(
 
     mine = await http.get(runs, headers=ann)
     assert mine.status_code == 200 and [r["outcome"] for r in mine.json()["runs"]] == ["completed"]
+    # an instant no UTC datetime can hold overflowed in the driver: a 500
+    for before in ("0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00"):
+        assert (await http.get(runs, headers=ann, params={"before": before})).status_code == 422
+    assert (await http.get(runs, headers=ann, params={"before": "2999-01-01T00:00:00"})).json()["runs"]
     assert mine.headers["cache-control"] == "no-store"
     assert (await http.get(state, headers=ann)).json()["item_id"] == anns
     # ben's Item does not exist for ann; neither does it without items:read

@@ -6,11 +6,13 @@ as a 500 deep inside a handler. A `RequestModel` refuses them at the door, as a 
 
 from typing import Any
 
-from pydantic import BaseModel, model_validator
+from pydantic import BaseModel, SecretStr, model_validator
 
 
 def unstorable_at(value: Any, where: str = "") -> str | None:
     """The path of the first string holding NUL or a lone surrogate, or None."""
+    if isinstance(value, SecretStr):  # checked as any text; only the field's path is ever reported
+        value = value.get_secret_value()
     if isinstance(value, str):
         if "\x00" in value or not _encodable(value):
             return where or "value"

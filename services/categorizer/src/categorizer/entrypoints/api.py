@@ -41,7 +41,8 @@ def deps_of(request: Request) -> handlers.Deps:
 
 Deps = Annotated[handlers.Deps, Depends(deps_of)]
 ForUser = Annotated[
-    str | None, Query(description="the user a service token acts for (a user token acts for itself)")
+    str | None,
+    Query(max_length=200, description="the user a service token acts for (a user token acts for itself)"),
 ]
 RuleBody = Annotated[RuleSpec, Body(openapi_examples={"merchant": {"value": RULE_EXAMPLE}})]
 

@@ -124,7 +124,7 @@ class LinkSuccessMetadata(_Tolerant):
 class ExchangePublicToken(_Strict):
     public_token: SecretStr = Field(description="from Link's onSuccess; never logged nor echoed")
     metadata: LinkSuccessMetadata
-    user_id: str | None = Field(None, description="only for service tokens")
+    user_id: str | None = Field(None, max_length=200, description="only for service tokens")
 
     model_config = ConfigDict(
         extra="forbid",

@@ -81,6 +81,7 @@ def _history_routes(pool: asyncpg.Pool) -> APIRouter:
         outcome: Literal["completed", "not_ready", "failed"] | None = None,
     ) -> dict[str, Any]:
         await _visible(pool, who, item_id, user_id)
+        before = _instant(before)
         return {"runs": await history.runs(pool, item_id, limit=limit, before=before, outcome=outcome)}
 
     @router.get("/sync-runs/failures")
@@ -91,3 +92,14 @@ def _history_routes(pool: asyncpg.Pool) -> APIRouter:
         return {"runs": await history.recent_failures(pool, limit=limit)}
 
     return router
+
+
+def _instant(value: dt.datetime | None) -> dt.datetime | None:
+    """`value` in UTC (a naive one taken as UTC); 422 when it is not an instant a datetime can hold there
+    (0001-01-01T00:00:00+01:00 overflowed in the driver: a 500)."""
+    if value is None:
+        return None
+    try:
+        return value.astimezone(dt.UTC) if value.tzinfo else value.replace(tzinfo=dt.UTC)
+    except OverflowError:
+        raise HTTPException(422, "before is out of range") from None
