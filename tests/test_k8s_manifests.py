@@ -10,6 +10,7 @@ secret from a Secret; every topic a service names has a KafkaTopic; the consumer
 
 import importlib
 import ipaddress
+import os
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -239,7 +240,7 @@ def settings_class(package: str) -> Any:
 
 
 def test_each_environment_is_one_its_settings_accept_with_secrets_from_secrets(
-    docs: list[tuple[Path, Doc]],
+    docs: list[tuple[Path, Doc]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     topics = {t["spec"]["topicName"]: t for t in of_kind(docs, "KafkaTopic")}
     for name, dep in by_name(docs, "Deployment").items():
@@ -274,6 +275,9 @@ def test_each_environment_is_one_its_settings_accept_with_secrets_from_secrets(
             for v, s in env.items()
             if "value" not in s
         }
+        for var in os.environ:  # the manifest alone: nothing from the shell that runs the tests
+            if var.startswith(prefix) or var in cls.shared_env.values():
+                monkeypatch.delenv(var)
         try:
             cls(**value, **provided)
         except ValidationError as exc:
