@@ -256,3 +256,17 @@ async def test_streams_end_when_their_payments_stop_and_history_is_bounded(api: 
     merchants = {f["merchant"] for f in short.json()["streams"]}
     # since 2026-02-03: one State Farm payment (no stream), Hulu's last four (still a stream)
     assert "State Farm" not in merchants and "Hulu" in merchants and "Netflix" in merchants
+
+
+async def test_a_stream_due_after_the_year_9999_is_due_on_its_last_day(api: LedgerApi) -> None:
+    """An import may carry dates late in 9999: the next payment's date (year 10000) was a 500."""
+    days = [date(9999, m, 15) for m in range(6, 13)]
+    rows = [
+        tx(f"far-{i}", date=d, name="FAR FUTURE GYM", merchant_name="Far Future Gym", amount=30.0)
+        for i, d in enumerate(days)
+    ]
+    await add_transactions(api.pool, rows)
+    r = await api.get("/v1/insights/recurring", params={"as_of": "9999-12-31"})
+    assert r.status_code == 200, r.text
+    gym = [f for f in r.json()["streams"] if f["merchant"] == "Far Future Gym"]
+    assert gym and gym[0]["next_date"] == "9999-12-31"

@@ -251,9 +251,10 @@ cadences (name, mean_min, mean_max, min_occurrences, step, grace, max_spread) AS
 ),
 classified AS (
     SELECT s.*, c.name AS frequency, c.grace,
-           CASE WHEN c.name = 'semi_monthly' AND s.previous_date IS NOT NULL
-                THEN GREATEST((s.previous_date + c.step)::date, s.last_date + 1)
-                ELSE (s.last_date + c.step)::date END AS next_date
+           -- at most the last day a client's date type holds (a stream ending late in 9999 was a 500)
+           LEAST(CASE WHEN c.name = 'semi_monthly' AND s.previous_date IS NOT NULL
+                      THEN GREATEST((s.previous_date + c.step)::date, s.last_date + 1)
+                      ELSE (s.last_date + c.step)::date END, DATE '9999-12-31') AS next_date
     FROM streams s JOIN cadences c
       ON COALESCE(s.mean_half_month_gap, 0) >= c.mean_min AND COALESCE(s.mean_half_month_gap, 0) < c.mean_max
     WHERE s.occurrences >= c.min_occurrences
