@@ -89,6 +89,24 @@ async def test_a_category_edit_is_written_recorded_and_published_in_one_go(
     assert cleared_event.previous is not None and cleared_event.previous.source == "user"
 
 
+async def test_overrides_of_one_transaction_are_stamped_in_edit_order_whatever_the_clocks(
+    api: LedgerApi, kafka_bootstrap_servers: str
+) -> None:
+    """The categorizer keeps a transaction's override unless a later one arrives, by `overridden_at`. It was
+    the clock of whichever replica took the PATCH: an edit after one stamped by a clock running ahead looked
+    older and was dropped there. It is now the row's own edit time, strictly later than its last."""
+    await add_transactions(api.pool, [tx("t-clock", amount=4.5)])
+    ahead = await api.pool.fetchval(
+        "UPDATE transactions SET user_edited_at = now() + interval '1 hour' WHERE transaction_id = 't-clock' "
+        "RETURNING user_edited_at"
+    )  # the last edit, stamped by a clock an hour ahead
+    edited = await api.patch("/v1/transactions/t-clock", {"category": "FOOD_AND_DRINK_GROCERIES"})
+    assert edited.status_code == 200, edited.text
+    published = await read_events(kafka_bootstrap_servers, api.topic(ev.TOPIC_CATEGORY_OVERRIDES), at_least=1)
+    mine = [ev.CategoryOverridden.model_validate(e.data) for e in published if e.subject == "t-clock"]
+    assert len(mine) == 1 and mine[0].overridden_at > ahead
+
+
 async def test_a_stale_if_match_is_refused_with_412_and_changes_nothing(api: LedgerApi) -> None:
     await add_transactions(api.pool, [tx("t-1")])
     tag = (await api.get("/v1/transactions/t-1")).headers["etag"]

@@ -21,8 +21,15 @@ async def lock_transaction(
 
 
 async def apply_edit(conn: asyncpg.Connection, transaction_id: str, edit: TransactionEdit) -> asyncpg.Record:
-    """Write the user_* columns the edit names (the others keep their value) and bump edit_version."""
-    sets = ["edit_version = edit_version + 1", "user_edited_at = now()", "updated_at = now()"]
+    """Write the user_* columns the edit names (the others keep their value) and bump edit_version.
+    `user_edited_at` is the database's clock, and strictly later than the row's previous edit whatever that
+    clock did: CategoryOverridden carries it as `overridden_at`, which the categorizer orders a
+    transaction's overrides by (a replica's own clock, skewed, could make a later edit look older)."""
+    sets = [
+        "edit_version = edit_version + 1",
+        "user_edited_at = GREATEST(now(), user_edited_at + interval '1 microsecond')",
+        "updated_at = now()",
+    ]
     args: list[Any] = [transaction_id]
 
     def arg(value: Any) -> str:

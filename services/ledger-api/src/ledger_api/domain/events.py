@@ -49,7 +49,10 @@ class CategoryOverridden(_Strict):
     original_description: str | None
     amount: float | None = Field(description="Plaid's sign: positive = money out")
     iso_currency_code: str | None
-    overridden_at: AwareDatetime
+    overridden_at: AwareDatetime = Field(
+        description="when the ledger recorded the edit, by its database's clock, and strictly later than the "
+        "transaction's previous edit: a consumer orders one transaction's overrides by it"
+    )
 
 
 class SyncRequested(_Strict):

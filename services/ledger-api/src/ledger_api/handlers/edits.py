@@ -7,7 +7,7 @@ the answer is 409 naming `successor_id`. A removed pending one with no successor
 projections carry it over when the posted one arrives); a removed posted one takes none (409).
 """
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -80,14 +80,16 @@ async def edit_transaction(
                 conn,
                 topic=deps.topic(ev.TOPIC_CATEGORY_OVERRIDES),
                 key=user,
-                event=_overridden(user, row, edit),
+                event=_overridden(user, row, edit, updated["user_edited_at"]),
             )
     deps.metrics.edits.labels("category" if overridden else "other").inc()
     log.info("transaction edited", transaction_id=transaction_id, category_overridden=overridden)
     return updated
 
 
-def _overridden(user: str, row: asyncpg.Record, edit: TransactionEdit) -> Envelope:
+def _overridden(user: str, row: asyncpg.Record, edit: TransactionEdit, edited_at: datetime) -> Envelope:
+    """The event of an edit of the category; `row` as it was before the edit, `edited_at` the edit's own
+    time (`edit_store.apply_edit`: ordered per transaction)."""
     previous = previous_category(row)
     data = ev.CategoryOverridden(
         user_id=user,
@@ -105,7 +107,7 @@ def _overridden(user: str, row: asyncpg.Record, edit: TransactionEdit) -> Envelo
         original_description=row["original_description"],
         amount=float(row["amount"]) if row["amount"] is not None else None,
         iso_currency_code=row["iso_currency_code"],
-        overridden_at=datetime.now(UTC),
+        overridden_at=edited_at,
     )
     return Envelope.new(
         source=ev.SOURCE, type=ev.CATEGORY_OVERRIDDEN, subject=row["transaction_id"], data=data
