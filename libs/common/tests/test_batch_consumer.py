@@ -2,7 +2,7 @@
 once in effect, poison isolated to the DLQ, offsets committed after the database."""
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 
 import asyncpg
 import pytest
@@ -15,6 +15,7 @@ from bankstream_common.kafka.batch_consumer import BatchConsumerRunner
 from bankstream_common.kafka.consumer import ConsumerConfig
 from bankstream_common.kafka.producer import create_producer
 from bankstream_common.kafka.topics import dlq_topic
+from bankstream_common.testing.waiting import wait_until
 from pydantic import BaseModel
 
 pytestmark = pytest.mark.integration
@@ -157,3 +158,47 @@ async def test_a_poison_event_goes_alone_to_the_dlq_and_the_rest_of_its_batch_ap
     assert reasons[0].startswith("permanent handler error: negative amounts")
     assert reasons[1].startswith("undecodable envelope")
     assert await _committed(kafka_bootstrap_servers, topic, f"g-{uid}") == len(items)
+
+
+async def test_the_next_poll_applies_while_a_slow_partition_of_the_previous_one_is_still_in_hand(
+    pool, tables, topic, producer, kafka_bootstrap_servers, metrics, uid
+) -> None:
+    """Polls overlap: a partition's slow batch does not hold back the next poll of the others (it used
+    to: every poll ended before the next was read), and its own partition's later records wait for it."""
+    entered, release = asyncio.Event(), asyncio.Event()
+    order: list[str] = []
+
+    async def handler(conn: asyncpg.Connection, events: Sequence[Envelope]) -> None:
+        if any(e.subject == "slow" for e in events) and not release.is_set():
+            entered.set()
+            await asyncio.wait_for(release.wait(), 30)
+        order.extend(f"{e.subject}:{e.data['amount']}" for e in events)
+        await add_amounts(conn, events)
+
+    runner = _runner(kafka_bootstrap_servers, topic, f"g-{uid}", pool, producer, metrics)
+    runner._batch_handler = handler
+
+    async def total(key: str) -> int:
+        return int(await pool.fetchval("SELECT coalesce(sum(total), 0) FROM totals WHERE key = $1", key))
+
+    await producer.send_and_wait(topic, value=_ev("slow", 1).to_json(), partition=0)
+    task = asyncio.create_task(runner.run())
+    try:
+        await asyncio.wait_for(entered.wait(), 30)
+        # sent once the slow batch is in hand, so read by a later poll
+        await producer.send_and_wait(topic, value=_ev("fast", 1).to_json(), partition=1)
+        await wait_until(lambda: _equals(total("fast"), 1), timeout=15)
+        await producer.send_and_wait(topic, value=_ev("slow", 2).to_json(), partition=0)
+        assert await total("slow") == 0  # still in hand
+        assert not task.done()
+    finally:
+        release.set()
+        await wait_until(lambda: _equals(total("slow"), 3), timeout=30)
+        runner.stop()
+        await task
+    assert order == ["fast:1", "slow:1", "slow:2"]
+    assert await _committed(kafka_bootstrap_servers, topic, f"g-{uid}") == 3
+
+
+async def _equals(value: Awaitable[int], expected: int) -> bool:
+    return await value == expected

@@ -67,7 +67,8 @@ class PipelineMetrics:
         )
         self.consumer_last_poll = Gauge(
             f"{p}_consumer_last_poll_timestamp_seconds",
-            "Unix time of the consumer loop's last poll of Kafka (a stalled loop stops moving it).",
+            "Unix time the consumer loop has progressed to: its last poll of Kafka, or when the oldest "
+            "poll it is still applying was read (a stalled loop or a wedged batch stops moving it).",
             ["group"],
             registry=registry,
         )

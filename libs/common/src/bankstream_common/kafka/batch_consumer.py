@@ -61,40 +61,39 @@ class BatchConsumerRunner(ConsumerRunner):
         super().__init__(config, pool=pool, handler=one, producer=producer, metrics=metrics, decode=decode)
         self._batch_handler = handler
 
-    async def _process_partition(self, tp: TopicPartition, records: list[Record]) -> None:
+    async def _process_partition(self, tp: TopicPartition, records: list[Record]) -> bool:
         if self._stopping.is_set() or tp not in self._consumer.assignment():
-            return
+            return False
         decoded: list[tuple[Record, Envelope]] = []
         for record in records:
             try:
                 decoded.append((record, self._decode(record.value)))
             except EnvelopeError as exc:
                 if decoded:  # apply what precedes it first: a partition's order holds
-                    last = decoded[-1][0].offset + 1
-                    await self._process_decoded(tp, decoded)
+                    done = await self._process_decoded(tp, decoded)
                     decoded = []
-                    if self._done.get(tp, -1) < last:
-                        return  # stopped before all of it was done: the rest is not done either
+                    if not done:
+                        return False  # stopped before all of it was done: the rest is not done either
                 poison = _Poison(f"undecodable envelope: {exc}", "EnvelopeError")
                 if not await self._dead_letter(record, poison):
-                    return  # stopped before the DLQ took it: redelivered
+                    return False  # stopped before the DLQ took it: redelivered
                 self._metrics.consumed.labels(record.topic, "dead_lettered").inc()
                 self._done[tp] = record.offset + 1
-        if decoded:
-            await self._process_decoded(tp, decoded)
+        return await self._process_decoded(tp, decoded) if decoded else True
 
-    async def _process_decoded(self, tp: TopicPartition, decoded: list[tuple[Record, Envelope]]) -> None:
+    async def _process_decoded(self, tp: TopicPartition, decoded: list[tuple[Record, Envelope]]) -> bool:
+        """True when every event was done."""
         try:
             applied = await self._apply_batch_waiting([e for _, e in decoded], tp.topic)
         except _BatchFailed:  # not an outage: one by one, as ConsumerRunner does, to classify each event
-            await super()._process_partition(tp, [r for r, _ in decoded])
-            return
+            return await super()._process_partition(tp, [r for r, _ in decoded])
         if applied is None:  # stopped while waiting for PostgreSQL: nothing of this batch is done
-            return
+            return False
         fresh = sum(1 for _, e in decoded if e.id in applied)
         self._metrics.consumed.labels(tp.topic, "applied").inc(fresh)
         self._metrics.consumed.labels(tp.topic, "duplicate").inc(len(decoded) - fresh)
         self._done[tp] = decoded[-1][0].offset + 1
+        return True
 
     async def _apply_batch_waiting(self, events: list[Envelope], topic: str) -> set[uuid.UUID] | None:
         """The ids applied, or None when the runner stopped while PostgreSQL was away; raises _BatchFailed

@@ -14,7 +14,16 @@ written (Kafka errors) is retried with backoff, and the offset never moves past 
 `stop()` is honoured at any wait (a backoff, a DLQ write): the record in hand is then not done, offsets
 of what is done are committed, and `run` returns. An offset is forgotten only after a commit of it
 succeeded.
-Partitions of one batch are processed concurrently; records of one partition strictly in order.
+
+Partitions of one poll are processed concurrently; records of one partition strictly in order. Polls
+overlap: the loop polls again while the previous poll's partitions are still being applied (at most
+`polls_in_flight` polls at once, so what is held in memory stays bounded), and each partition's batch
+starts only when the same partition's batch of the previous poll has ended. A partition's slow batch (a
+big one, a retry, a wait for the DLQ) then holds back that partition only, not the next poll of all the
+others, and PostgreSQL and this process work at once instead of in turns. A batch never follows one of
+its partition that ended early (stopped, revoked): its records would leave a gap behind the offset. Nor
+does a batch fetched before a rebalance run after it: on a new assignment the consumer fetches again from
+the committed offsets, and those records come again.
 
 While it runs, a `LagSampler` (kafka/lag.py) exports the group's lag per assigned partition and the
 dead-letter counts every `lag_interval` seconds, and `health()` says whether the loop still polls Kafka
@@ -24,6 +33,7 @@ dead-letter counts every `lag_interval` seconds, and `health()` says whether the
 import asyncio
 import datetime as dt
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TypeAlias
@@ -79,7 +89,8 @@ class ConsumerConfig:
     inbox_retention: dt.timedelta = inbox.RETENTION
     inbox_prune_interval: float = 3600.0  # seconds between two prunings of this consumer's inbox
     lag_interval: float = 15.0  # seconds between two samples of the lag and dead-letter gauges
-    stall_seconds: float = 60.0  # a loop that has not polled Kafka for this long is reported not ready
+    stall_seconds: float = 60.0  # a loop that has not polled, or held a poll, this long is not ready
+    polls_in_flight: int = 2  # polls being applied at once (1: each poll ends before the next is read)
 
 
 class ConsumerRunner:
@@ -107,6 +118,12 @@ class ConsumerRunner:
             heartbeat_interval_ms=config.heartbeat_interval_ms,
         )
         self._done: dict[TopicPartition, int] = {}
+        # Each partition's last scheduled batch: the rebalance generation it was fetched in, and its task
+        # (True once it processed every record of its batch).
+        self._tails: dict[TopicPartition, tuple[int, asyncio.Task[bool]]] = {}
+        self._generation = 0  # bumped at every rebalance (_CommitOnRevoke)
+        # The polls being applied, oldest first, each with the time.monotonic() it was read at.
+        self._in_flight: deque[tuple[float, asyncio.Future[list[bool]]]] = deque()
         self._stopping = asyncio.Event()
         self.started = asyncio.Event()
         self._ended = False
@@ -128,6 +145,7 @@ class ConsumerRunner:
         self.started.set()
         log.info("consumer started", consumer=self.config.name, topics=self.config.topics)
         sampling = asyncio.create_task(self._sample_lag(), name=f"{self.config.name}-lag")
+        polls = self._in_flight
         try:
             next_prune = time.monotonic()
             while not self._stopping.is_set():
@@ -137,10 +155,21 @@ class ConsumerRunner:
                     await self.prune_inbox()
                 batch = await self._consumer.getmany(timeout_ms=300, max_records=self.config.max_records)
                 if batch:
-                    await asyncio.gather(*(self._process_partition(tp, recs) for tp, recs in batch.items()))
+                    applying = asyncio.gather(*(self._schedule(tp, recs) for tp, recs in batch.items()))
+                    polls.append((time.monotonic(), applying))
+                while polls and (len(polls) >= self.config.polls_in_flight or polls[0][1].done()):
+                    await polls[0][1]
+                    polls.popleft()
                     await self._commit()
+            while polls:  # stopping: what is in flight ends at its next wait
+                await polls[0][1]
+                polls.popleft()
         finally:
             self._ended = True
+            for _, applying in polls:  # left only when `run` failed or was cancelled
+                applying.cancel()
+            await asyncio.gather(*(applying for _, applying in polls), return_exceptions=True)
+            polls.clear()
             sampling.cancel()
             await asyncio.gather(sampling, return_exceptions=True)
             await self._lag.aclose()
@@ -153,20 +182,28 @@ class ConsumerRunner:
         self._stopping.set()
 
     def health(self) -> str | None:
-        """None while the loop runs and polls Kafka; otherwise why this consumer is not consuming."""
+        """None while the loop polls Kafka and applies what it read; otherwise why this consumer is not
+        consuming: the loop stopped polling, or a poll has been in hand, not yet applied, for
+        `stall_seconds` (a wedged handler: the loop may still poll, for the other partitions)."""
         name = self.config.name
         if not self.started.is_set():
             return f"consumer {name}: not started"
         if self._ended:
             return f"consumer {name}: stopped"
-        idle = time.monotonic() - self._last_poll
-        if idle > self.config.stall_seconds:
-            return f"consumer {name}: has not polled Kafka for {idle:.0f} s"
+        now = time.monotonic()
+        if self._in_flight and now - self._in_flight[0][0] > self.config.stall_seconds:
+            return f"consumer {name}: a poll has been in hand for {now - self._in_flight[0][0]:.0f} s"
+        if now - self._last_poll > self.config.stall_seconds:
+            return f"consumer {name}: has not polled Kafka for {now - self._last_poll:.0f} s"
         return None
 
     def _polled(self) -> None:
-        self._last_poll = time.monotonic()
-        self._metrics.consumer_last_poll.labels(self.config.name).set_to_current_time()
+        """The loop polls: the progress gauge moves to now, or to when the oldest poll still being
+        applied was read (a wedged batch holds it back, however often the loop polls)."""
+        now = time.monotonic()
+        self._last_poll = now
+        held = now - self._in_flight[0][0] if self._in_flight else 0.0
+        self._metrics.consumer_last_poll.labels(self.config.name).set(time.time() - held)
 
     async def _sample_lag(self) -> None:
         while not self._stopping.is_set():
@@ -189,15 +226,44 @@ class ConsumerRunner:
 
     # -- processing ----------------------------------------------------------------------------------------
 
-    async def _process_partition(self, tp: TopicPartition, records: list[Record]) -> None:
+    def _schedule(self, tp: TopicPartition, records: list[Record]) -> asyncio.Task[bool]:
+        """Start the batch's task, behind the partition's previous batch; the task is the new tail."""
+        generation = self._generation
+        previous = self._tails.get(tp)
+        task = asyncio.create_task(self._after(previous, generation, tp, records))
+        self._tails[tp] = (generation, task)
+        return task
+
+    async def _after(
+        self,
+        previous: tuple[int, "asyncio.Task[bool]"] | None,
+        generation: int,
+        tp: TopicPartition,
+        records: list[Record],
+    ) -> bool:
+        """The batch, once the partition's previous one has ended (never both at once); skipped when that
+        one ended early in the same generation, or when a rebalance came since the fetch."""
+        if previous is not None:
+            previous_generation, task = previous
+            await asyncio.wait([task])  # neither its error nor a cancellation of this batch crosses over
+            complete = not task.cancelled() and task.exception() is None and task.result()
+            if not complete and previous_generation == generation:
+                return False
+        if generation != self._generation:
+            return False
+        return await self._process_partition(tp, records)
+
+    async def _process_partition(self, tp: TopicPartition, records: list[Record]) -> bool:
+        """Apply the records in order; True when every one was done (applied, a duplicate, dead-lettered)."""
         for record in records:
             if self._stopping.is_set() or tp not in self._consumer.assignment():
-                return
+                return False
             outcome = await self._process(record)
             if outcome is None:  # stopped while waiting (PostgreSQL, the DLQ): this record is not done
-                return
+                return False
             self._metrics.consumed.labels(record.topic, outcome).inc()
             self._done[tp] = record.offset + 1
+        return True
 
     async def _process(self, record: Record) -> str | None:
         structlog.contextvars.bind_contextvars(
@@ -348,6 +414,7 @@ class _CommitOnRevoke(ConsumerRebalanceListener):  # type: ignore[misc]
         self._runner = runner
 
     async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        self._runner._generation += 1  # batches fetched before now are fetched again (ConsumerRunner._after)
         await self._runner._commit(only=revoked)
         for tp in revoked:  # committed or not: the next owner resumes from the last commit (the inbox
             self._runner._done.pop(tp, None)  # absorbs what it re-reads); a later commit must not rewind it
