@@ -4,6 +4,7 @@ scheduling around it (`_schedule`, `_after`, the rebalance generation) is the ru
 rules under a real broker and rebalances: test_consumer_runner.py and test_batch_consumer.py."""
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 
 import pytest
@@ -91,3 +92,21 @@ async def test_a_batch_after_one_that_failed_or_was_cancelled_runs_only_in_a_new
     runner._generation += 1
     assert await runner._schedule(TP, ["fresh"]) is True  # type: ignore[list-item]
     assert runner.log == ["start wait", "start fresh", "end fresh"]
+
+
+async def test_a_poll_waiting_behind_the_one_before_it_is_not_counted_as_held_for_that_time(
+    runner: Recorder,
+) -> None:
+    """A backlog where each batch takes less than stall_seconds is consuming: the poll read right after
+    another is in hand only from when that one ended (its batches waited for the other's)."""
+    now = time.monotonic()
+    runner.started.set()
+    runner._last_poll = now
+    stall = runner.config.stall_seconds
+    waiting: asyncio.Future[list[bool]] = asyncio.get_running_loop().create_future()
+    runner._in_flight.append((now - 1.5 * stall, waiting))  # read 1.5 stalls ago, behind a poll ...
+    runner._poll_ended = now - 0.5 * stall  # ... that ended half a stall ago
+    assert runner.health() is None
+    runner._poll_ended = now - 1.2 * stall  # a batch of its own longer than stall_seconds
+    assert runner.health() == f"consumer g: a poll has been in hand for {1.2 * stall:.0f} s"
+    waiting.cancel()

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import asyncpg
 import pytest
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaProducer, TopicPartition
 from bankstream_common.backoff import Backoff
 from bankstream_common.envelope import Envelope
 from bankstream_common.errors import PermanentError
-from bankstream_common.kafka.consumer import ConsumerConfig, ConsumerRunner
+from bankstream_common.kafka.consumer import ConsumerConfig, ConsumerRunner, Record
 from bankstream_common.kafka.producer import create_producer
 from bankstream_common.kafka.topics import dlq_topic
 from bankstream_common.pipeline_metrics import PipelineMetrics
@@ -285,3 +285,33 @@ async def test_the_inbox_forgets_events_older_than_its_retention_and_only_this_c
     assert by_consumer[group]["count"] == 34 + 1  # days 1..34, and the event just applied
     assert by_consumer[group]["oldest"].days == 34
     assert by_consumer["someone-else"]["count"] == 40  # another consumer's inbox is its own business
+
+
+async def test_when_a_batch_fails_run_ends_with_no_batch_of_another_partition_still_running(
+    pool, topic, producer, kafka_bootstrap_servers, metrics, uid
+) -> None:
+    """A failure that escapes a batch (a bug: handler errors are classified, never raised) ends `run`;
+    the batches of the same poll's other partitions are cancelled with it, not left running (holding a
+    connection, writing to the database) after the consumer has stopped."""
+    other_started, other_cancelled = asyncio.Event(), asyncio.Event()
+
+    class Failing(ConsumerRunner):
+        async def _process_partition(self, tp: TopicPartition, records: list[Record]) -> bool:
+            if tp.partition == 0:
+                await asyncio.wait_for(other_started.wait(), 30)
+                raise RuntimeError("a bug outside the handler")
+            other_started.set()
+            try:
+                await asyncio.sleep(60)  # waiting, as for PostgreSQL or the DLQ
+            except asyncio.CancelledError:
+                other_cancelled.set()
+                raise
+            return True
+
+    for partition in (0, 1):
+        await producer.send_and_wait(topic, value=_ev("k", 1).to_json(), partition=partition)
+    config = ConsumerConfig(name=f"g-{uid}", topics=[topic], bootstrap_servers=kafka_bootstrap_servers)
+    runner = Failing(config, pool=pool, handler=add_amount, producer=producer, metrics=metrics)
+    with pytest.raises(RuntimeError, match="a bug outside the handler"):
+        await asyncio.wait_for(runner.run(), 60)
+    assert other_cancelled.is_set()

@@ -122,8 +122,10 @@ class ConsumerRunner:
         # (True once it processed every record of its batch).
         self._tails: dict[TopicPartition, tuple[int, asyncio.Task[bool]]] = {}
         self._generation = 0  # bumped at every rebalance (_CommitOnRevoke)
-        # The polls being applied, oldest first, each with the time.monotonic() it was read at.
+        # The polls being applied, oldest first, each with the time.monotonic() it was read at; and when
+        # the last one ended (the next one's batches may have waited for it until then).
         self._in_flight: deque[tuple[float, asyncio.Future[list[bool]]]] = deque()
+        self._poll_ended = 0.0
         self._stopping = asyncio.Event()
         self.started = asyncio.Event()
         self._ended = False
@@ -160,15 +162,19 @@ class ConsumerRunner:
                 while polls and (len(polls) >= self.config.polls_in_flight or polls[0][1].done()):
                     await polls[0][1]
                     polls.popleft()
+                    self._poll_ended = time.monotonic()
                     await self._commit()
             while polls:  # stopping: what is in flight ends at its next wait
                 await polls[0][1]
                 polls.popleft()
         finally:
             self._ended = True
-            for _, applying in polls:  # left only when `run` failed or was cancelled
-                applying.cancel()
-            await asyncio.gather(*(applying for _, applying in polls), return_exceptions=True)
+            # left only when `run` failed or was cancelled: every batch still running is cancelled (a
+            # failed poll's gather has ended, but its other partitions' batches have not)
+            running = [task for _, task in self._tails.values() if not task.done()]
+            for task in running:
+                task.cancel()
+            await asyncio.gather(*running, *(applying for _, applying in polls), return_exceptions=True)
             polls.clear()
             sampling.cancel()
             await asyncio.gather(sampling, return_exceptions=True)
@@ -191,8 +197,9 @@ class ConsumerRunner:
         if self._ended:
             return f"consumer {name}: stopped"
         now = time.monotonic()
-        if self._in_flight and now - self._in_flight[0][0] > self.config.stall_seconds:
-            return f"consumer {name}: a poll has been in hand for {now - self._in_flight[0][0]:.0f} s"
+        held = self._held(now)
+        if held > self.config.stall_seconds:
+            return f"consumer {name}: a poll has been in hand for {held:.0f} s"
         if now - self._last_poll > self.config.stall_seconds:
             return f"consumer {name}: has not polled Kafka for {now - self._last_poll:.0f} s"
         return None
@@ -202,8 +209,14 @@ class ConsumerRunner:
         applied was read (a wedged batch holds it back, however often the loop polls)."""
         now = time.monotonic()
         self._last_poll = now
-        held = now - self._in_flight[0][0] if self._in_flight else 0.0
-        self._metrics.consumer_last_poll.labels(self.config.name).set(time.time() - held)
+        self._metrics.consumer_last_poll.labels(self.config.name).set(time.time() - self._held(now))
+
+    def _held(self, now: float) -> float:
+        """How long the oldest poll in hand has been applied: since it was read, or since the poll before
+        it ended if that was later (its batches waited for that one's, and are not late for it)."""
+        if not self._in_flight:
+            return 0.0
+        return now - max(self._in_flight[0][0], self._poll_ended)
 
     async def _sample_lag(self) -> None:
         while not self._stopping.is_set():
