@@ -5,6 +5,7 @@ matcher's similarity and one-to-one assignment."""
 from datetime import date
 from decimal import Decimal
 
+import orjson
 import pytest
 from ledger_api.domain import imported, matching
 from ledger_api.domain.csv_layouts import BadLine, LayoutError, Reader, Row, layout_named
@@ -142,3 +143,38 @@ def test_assignment_maximizes_the_total_and_takes_each_side_once() -> None:
     ]
     kept = matching.assign(pairs)
     assert [(p.left, p.right) for p in kept] == [(0, 1), (1, 0)]  # greedy would give (0, 0) and leave 1
+
+
+def test_a_file_read_batch_by_batch_gets_the_ids_of_the_whole_file_read_at_once() -> None:
+    """The import reads its lines batch by batch (handlers.imports.Work.take): identical lines on both
+    sides of a batch boundary, a bad line and a blank one, and a resume from the middle all give the ids
+    that reading the whole file at once gives."""
+    from ledger_api.handlers.imports import Work
+
+    lines = ["2026-11-02,SQ *BLUE BOTTLE 8372,-4.50"] * 5 + ["not a date,X,1", "", "2026-11-03,RENT,-900"]
+    body = "Date,Text,Amount\n" + "\n".join(lines * 3) + "\n"
+    mapping = {"date": "Date", "description": "Text", "amount": "Amount"}
+    options = {"mapping": mapping, "amount_tolerance": "0", "date_window_days": 3, "min_similarity": 0.5}
+    job = {"account_id": "acc", "layout": "generic", "options": orjson.dumps(options)}
+    reader = Reader(layout_named("generic", mapping), body)
+    reader.start()
+    whole = list(reader.lines())
+    rows = [x for x in whole if isinstance(x, Row)]
+    expected = dict(zip((r.line for r in rows), imported.transaction_ids("acc", rows), strict=True))
+    assert len(set(expected.values())) == len(rows) == 18
+
+    def read(start: int, size: int) -> dict[int, str]:
+        work = Work(job, body)  # type: ignore[arg-type]
+        got: dict[int, str] = {}
+        while start < work.total:
+            part, ids = work.take(start, size)
+            assert part == whole[start : start + size]
+            got |= dict(zip((x.line for x in part if isinstance(x, Row)), ids, strict=True))
+            start += len(part)
+        return got
+
+    assert read(0, 4) == expected
+    assert read(0, 1000) == expected
+    resumed = read(7, 3)  # a restart after the first 7 data lines: the ranks count them all the same
+    assert resumed == {line: i for line, i in expected.items() if line in resumed}
+    assert len(resumed) == len([x for x in whole[7:] if isinstance(x, Row)])

@@ -32,5 +32,5 @@ class Settings(ApiServiceSettings):
 
     # Reconciliations and CSV imports
     import_max_bytes: int = Field(20 * 1024 * 1024, ge=1024)  # POST /v1/imports body (the CSV inside JSON)
-    import_batch_rows: int = Field(5000, ge=1, le=50_000)  # data lines per import batch (one transaction)
+    import_batch_rows: int = Field(2000, ge=1, le=50_000)  # data lines per import batch (one transaction)
     import_poll_seconds: float = Field(2.0, gt=0)  # unfinished imports are looked for this often (also woken)

@@ -28,9 +28,12 @@ TRANSACTION_CHANGED = "bankstream.transaction.changed.v1"
 ID_PREFIX = "csv_"
 
 
-def transaction_ids(account_id: str, rows: Iterable[Row]) -> list[str]:
-    """Each row's id, in file order (the whole file: identical lines are told apart by their rank)."""
-    seen: Counter[tuple[Any, ...]] = Counter()
+def transaction_ids(
+    account_id: str, rows: Iterable[Row], seen: Counter[tuple[Any, ...]] | None = None
+) -> list[str]:
+    """Each row's id, in file order (identical lines are told apart by their rank). `seen` counts the
+    identical lines met before these (the file's earlier lines, when it is read in parts), and is updated."""
+    seen = Counter() if seen is None else seen
     ids = []
     for row in rows:
         if row.imported_id:

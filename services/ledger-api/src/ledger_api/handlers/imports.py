@@ -2,8 +2,11 @@
 
 POST checks the account and the layout (the header must be found), records the job with the file and
 wakes the runner: 202 with the job. The runner works the file in batches of `import_batch_rows` data
-lines; each batch is ONE transaction that locks the job (SKIP LOCKED: one process per job), finds the
-batch's duplicates (domain.dedup), records the new rows (`import_rows`), their TransactionChanged events
+lines. A batch is first prepared, read-only: its lines read and given their ids, its duplicates found
+(domain.dedup) against what is committed, its events built; the reading and the scoring run on a worker
+thread while the previous batch writes, so this process's CPU and PostgreSQL's work overlap. Then it is
+written in ONE transaction that locks the job (SKIP LOCKED: one process per job) and checks the job's
+progress is where the batch starts: the new rows (`import_rows`), their TransactionChanged events
 (outbox, topic bankstream.imported-transactions), the findings (duplicates, bad lines) and the progress.
 A crash rolls a batch back whole; the restarted runner resumes after the last committed batch, so every
 line is reported once and every new row emitted once. The categorizer enriches the events into
@@ -12,9 +15,12 @@ TransactionCategorized, which the projections write to the ledger like Plaid's (
 
 import asyncio
 import hashlib
+import itertools
 import time
 import uuid
-from datetime import UTC, datetime
+from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -124,8 +130,9 @@ def view(job: asyncpg.Record, findings: list[asyncpg.Record]) -> dict[str, Any]:
 
 
 class Work:
-    """One import worked by this process: the file read once, each line's id computed over the whole
-    file (identical lines are told apart by their rank), the ledger rows it already took."""
+    """One import worked by this process: the file's CSV records split once, its lines read and given
+    their ids batch by batch, in file order (an id counts the identical lines before it: the same file
+    gives the same ids, whatever the batches), the ledger rows it already took."""
 
     def __init__(self, job: asyncpg.Record, body: str) -> None:
         self.job = job
@@ -136,31 +143,57 @@ class Work:
             min_similarity=options["min_similarity"],
         )
         reader = Reader(layout_named(job["layout"], options["mapping"]), body)
-        reader.start()
-        self.lines = list(reader.lines())
-        good = [x for x in self.lines if isinstance(x, Row)]
-        self.ids = dict(
-            zip((r.line for r in good), imported.transaction_ids(job["account_id"], good), strict=True)
-        )
-        self.taken: set[str] | None = None
-        self.upto = 0  # the progress this process last committed
+        self.total = reader.start()  # data lines
+        self._lines = reader.lines()
+        self._read = 0  # data lines read so far
+        self._seen: Counter[tuple[Any, ...]] = Counter()  # identical lines met so far (their ids' ranks)
+        self.taken: set[str] | None = None  # read at the first batch this process prepares
 
-
-async def run_batch(deps: Deps, work: Work) -> bool:
-    """One batch of the import; True when more remain (False: done, or held by another process)."""
-    started = time.perf_counter()
-    async with deps.pool.acquire() as conn, conn.transaction():
-        job = await store.claim(conn, work.job["import_id"])
-        if job is None:
-            return False
-        import_id = job["import_id"]
-        start = job["processed"]
-        if work.taken is None or work.upto != start:  # first batch here, or another process did some
-            work.taken = await store.taken(conn, import_id)
-        lines = work.lines[start : start + deps.settings.import_batch_rows]
+    def take(self, start: int, n: int) -> tuple[list[Row | BadLine], list[str]]:
+        """Data lines [start, start + n), and the ids of the Rows among them; lines are read in file order
+        (those before `start`, never read yet, are read for their ranks and dropped)."""
+        lines: list[Row | BadLine] = []
+        for line in itertools.islice(self._lines, start + n - self._read):
+            if self._read >= start:
+                lines.append(line)
+            elif isinstance(line, Row):
+                imported.transaction_ids(self.job["account_id"], [line], self._seen)
+            self._read += 1
         rows = [x for x in lines if isinstance(x, Row)]
-        bad = [x for x in lines if isinstance(x, BadLine)]
-        ids = [work.ids[r.line] for r in rows]
+        return lines, imported.transaction_ids(self.job["account_id"], rows, self._seen)
+
+
+@dataclass
+class Batch:
+    """A batch worked out ahead of its transaction (read-only until then): its lines from `start`, the
+    findings, and the new rows with their events, built before the insert says which ones it took."""
+
+    start: int
+    lines: list[Row | BadLine]
+    bad: int
+    findings: list[tuple[int, str, dict[str, Any]]]
+    new: list[tuple[int, str, outbox.EncodedRow]]  # (line, transaction_id, its event)
+    rows: list[tuple[str, int, str | None, date, Decimal, str]]  # what import_rows gets
+
+    @property
+    def end(self) -> int:
+        return self.start + len(self.lines)
+
+
+async def prepare(deps: Deps, work: Work, start: int) -> Batch | None:
+    """The batch from `start` (None past the end): its duplicates found against what is committed now
+    (its own connection, no lock), `work.taken` updated with them. Runs while the previous batch writes."""
+    if start >= work.total:
+        return None
+    job = work.job
+    import_id = job["import_id"]
+    # reading the lines (dates, amounts, ids) is this process's CPU only: on a worker thread, as below
+    lines, ids = await asyncio.to_thread(work.take, start, deps.settings.import_batch_rows)
+    rows = [x for x in lines if isinstance(x, Row)]
+    bad = [x for x in lines if isinstance(x, BadLine)]
+    async with deps.pool.acquire() as conn:
+        if work.taken is None:
+            work.taken = await store.taken(conn, import_id)
         candidates = await store.candidates(
             conn,
             import_id,
@@ -169,83 +202,129 @@ async def run_batch(deps: Deps, work: Work) -> bool:
             work.rules.amount_tolerance,
             work.rules.date_window_days,
         )
-        duplicates, by_id = find_duplicates(rows, candidates, work.taken, work.rules)
-        dup_index = {d.index for d in duplicates}
-        new = [(i, r) for i, r in enumerate(rows) if i not in dup_index]
-        written = await store.insert_rows(
-            conn,
-            import_id,
-            job["account_id"],
-            [(ids[i], r.line, r.imported_id, r.day, r.amount, r.description) for i, r in new],
+    # the scoring and the events are this process's CPU only: on a worker thread, so that the batch
+    # writing meanwhile goes on (its statements answered and the next sent between two time slices)
+    return await asyncio.to_thread(_decide, deps, work, start, lines, rows, bad, ids, candidates)
+
+
+def _decide(
+    deps: Deps,
+    work: Work,
+    start: int,
+    lines: list[Row | BadLine],
+    rows: list[Row],
+    bad: list[BadLine],
+    ids: list[str],
+    candidates: list[asyncpg.Record],
+) -> Batch:
+    job = work.job
+    import_id = job["import_id"]
+    assert work.taken is not None
+    duplicates, by_id = find_duplicates(rows, candidates, work.taken, work.rules)
+    findings: list[tuple[int, str, dict[str, Any]]] = [
+        (b.line, "bad", {"reason": b.reason, "text": b.text}) for b in bad
+    ]
+    for d in duplicates:
+        findings.append((rows[d.index].line, "duplicate", d.detail(by_id[d.of])))
+        work.taken.add(d.of)
+    dup_index = {d.index for d in duplicates}
+    now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+    topic = deps.topic(imported.TOPIC_IMPORTED)
+    position = {line.line: start + n for n, line in enumerate(lines)}
+    new: list[tuple[int, str, outbox.EncodedRow]] = []
+    for i, r in enumerate(rows):
+        if i in dup_index:
+            continue
+        data = imported.changed_data(
+            r,
+            ids[i],
+            account_id=job["account_id"],
+            item_id=job["item_id"],
+            currency=job["iso_currency_code"],
+            import_id=str(import_id),
+            position=position[r.line],
         )
-        findings: list[tuple[int, str, dict[str, Any]]] = [
-            (b.line, "bad", {"reason": b.reason, "text": b.text}) for b in bad
-        ]
-        for d in duplicates:
-            findings.append((rows[d.index].line, "duplicate", d.detail(by_id[d.of])))
-            work.taken.add(d.of)
+        event_id = uuid.uuid4()
+        event = imported.envelope_json(event_id, data, now)
+        new.append(
+            (r.line, ids[i], (event_id, topic, job["account_id"], imported.TRANSACTION_CHANGED, event))
+        )
+    return Batch(
+        start=start,
+        lines=lines,
+        bad=len(bad),
+        findings=findings,
+        new=new,
+        rows=[
+            (ids[i], r.line, r.imported_id, r.day, r.amount, r.description)
+            for i, r in enumerate(rows)
+            if i not in dup_index
+        ],
+    )
+
+
+async def write(deps: Deps, work: Work, batch: Batch) -> bool:
+    """The batch in ONE transaction under the job's lock: its rows, events, findings and progress.
+    False, writing nothing, when the job is not this process's to work from `batch.start` now (done,
+    failed, held by another process, or moved on by one)."""
+    started = time.perf_counter()
+    async with deps.pool.acquire() as conn, conn.transaction():
+        job = await store.claim(conn, work.job["import_id"])
+        if job is None or job["processed"] != batch.start:
+            return False
+        import_id = job["import_id"]
+        written = await store.insert_rows(conn, import_id, job["account_id"], batch.rows)
+        findings = list(batch.findings)
         events: list[outbox.EncodedRow] = []
-        now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
-        topic = deps.topic(imported.TOPIC_IMPORTED)
-        position = {line.line: start + n for n, line in enumerate(lines)}
-        for i, r in new:
-            tid = ids[i]
+        for line, tid, event in batch.new:
             if tid not in written:  # the same line twice in one file with one bank id: the first counts
-                findings.append((r.line, "duplicate", {"transaction_id": tid, "how": "same_id"}))
+                findings.append((line, "duplicate", {"transaction_id": tid, "how": "same_id"}))
                 continue
-            data = imported.changed_data(
-                r,
-                tid,
-                account_id=job["account_id"],
-                item_id=job["item_id"],
-                currency=job["iso_currency_code"],
-                import_id=str(import_id),
-                position=position[r.line],
-            )
-            event_id = uuid.uuid4()
-            events.append(
-                (
-                    event_id,
-                    topic,
-                    job["account_id"],
-                    imported.TRANSACTION_CHANGED,
-                    imported.envelope_json(event_id, data, now),
-                )
-            )
+            events.append(event)
         await outbox.enqueue_encoded(conn, events)
         await store.add_findings(conn, import_id, findings)
-        done = start + len(lines) >= len(work.lines)
-        n_dup = len(findings) - len(bad)
+        done = batch.end >= work.total
+        n_dup = len(findings) - batch.bad
         await store.advance(
             conn,
             import_id,
-            processed=len(lines),
+            processed=len(batch.lines),
             imported=len(events),
             duplicates=n_dup,
-            bad=len(bad),
+            bad=batch.bad,
             done=done,
         )
-    work.upto = start + len(lines)  # committed
     m = deps.metrics
     m.import_rows.labels("imported").inc(len(events))
     m.import_rows.labels("duplicate").inc(n_dup)
-    m.import_rows.labels("bad").inc(len(bad))
+    m.import_rows.labels("bad").inc(batch.bad)
     m.import_batch.observe(time.perf_counter() - started)
     if done:
         m.imports.labels("succeeded").inc()
         log.info("import done", import_id=str(import_id))
-    return not done
+    return True
 
 
 async def run_import(deps: Deps, import_id: uuid.UUID, stopping: asyncio.Event | None = None) -> None:
+    """Batch after batch, each one's duplicates found and events built while the one before it writes
+    (a second connection: the two overlap, PostgreSQL's work and this process's). Ends when the file is
+    done, when stopping, or when a batch cannot be written (the job is not this process's to work now:
+    the runner's next pass resumes it from its committed progress, with `taken` read again)."""
     job = await store.get_job(deps.pool, import_id)
     body = await store.body_of(deps.pool, import_id)
     if job is None or body is None or job["state"] != "running":
         return
     work = Work(job, body)
-    more = True
-    while more and not (stopping and stopping.is_set()):
-        more = await run_batch(deps, work)
+    batch = await prepare(deps, work, job["processed"])
+    while batch is not None and not (stopping and stopping.is_set()):
+        writing = asyncio.create_task(write(deps, work, batch))
+        try:
+            following = await prepare(deps, work, batch.end)
+        finally:
+            written = await writing  # never left running: a failed prepare waits for it
+        if not written:
+            return
+        batch = following
 
 
 class ImportRunner:
