@@ -209,3 +209,48 @@ async def test_refusals(api: LedgerApi) -> None:
     started = await start(api, body)
     assert (await api.get(f"/v1/imports/{started.json()['import_id']}", user="bob")).status_code == 404
     assert (await api.get("/v1/imports/nope")).status_code == 404
+
+
+async def test_a_file_without_data_lines_ends_succeeded(api: LedgerApi) -> None:
+    """A header alone (or blank lines after it) is an import of nothing: it ends, it does not stay
+    `running` (every pass of the runner would take it again, and a hundred of them would hold back every
+    later import)."""
+    mapping = {"date": "Date", "description": "Text", "amount": "Amount"}
+    for csv in ("Date,Text,Amount\n", "Date,Text,Amount\n\n,,\n"):
+        job = await start(api, {"account_id": "acc-a1", "layout": "generic", "mapping": mapping, "csv": csv})
+        assert job.status_code == 202, job.text
+        report = await finished(api, job.json()["import_id"])
+        assert report["progress"] == {"total": 0, "processed": 0, "fraction": 1.0}
+        assert report["report"]["imported"] == report["report"]["duplicates"] == 0
+
+
+async def test_a_bank_id_given_twice_in_a_file_makes_one_row_whichever_batches_its_lines_fall_in(
+    api: LedgerApi, kafka_bootstrap_servers: str
+) -> None:
+    """Batches of 2 lines (the fixture): a bank id repeated in the same batch (line 3) and in a later one
+    (line 4, with other details, which a fuzzy match could give Plaid's gym row) makes one row and one
+    event, the repeats reported `same_id`, whether the first line's batch had committed or not when the
+    later one was prepared; Plaid's gym row stays for the line that is its duplicate (line 6)."""
+    await add_transactions(api.pool, [tx("p-gym", amount=45.0, date=at(14), name="GYM MEMBERSHIP")])
+    csv = "\n".join(
+        [
+            "Date,Text,Amount,Ref",
+            "2026-11-10,GYM,-30.00,R1",
+            "2026-11-10,GYM,-30.00,R1",
+            "2026-11-14,GYM MEMBERSHIP,-45.00,R1",
+            "2026-11-12,BOOKS,-12.00,R2",
+            "2026-11-14,GYM MEMBERSHIP,-45.00,",
+        ]
+    )
+    mapping = {"date": "Date", "description": "Text", "amount": "Amount", "id": "Ref"}
+    job = await start(api, {"account_id": "acc-a1", "layout": "generic", "mapping": mapping, "csv": csv})
+    assert job.status_code == 202, job.text
+    report = await finished(api, job.json()["import_id"])
+    assert report["report"]["imported"] == 2
+    findings = {f["line"]: f for f in report["report"]["findings"]}
+    assert {line: f["how"] for line, f in findings.items()} == {3: "same_id", 4: "same_id", 6: "fuzzy"}
+    assert findings[6]["transaction_id"] == "p-gym"
+    assert findings[3]["transaction_id"] == findings[4]["transaction_id"]
+    events = await read_events(kafka_bootstrap_servers, api.topic(imported.TOPIC_IMPORTED), at_least=2)
+    assert sorted(e.data["name"] for e in events) == ["BOOKS", "GYM"]
+    assert len({e.data["transaction_id"] for e in events}) == 2

@@ -55,5 +55,7 @@ class Metrics:
         )
         self.imports = factory.counter("imports_total", "CSV import jobs, by outcome.", ["outcome"])
         self.import_batch = factory.histogram(
-            "import_batch_seconds", "Time to work one batch of an import (its one transaction)."
+            "import_batch_seconds",
+            "Time to write one batch of an import (its one transaction; its preparation, done while the "
+            "previous batch writes, is not counted).",
         )

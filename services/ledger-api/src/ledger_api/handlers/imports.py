@@ -148,6 +148,7 @@ class Work:
         self._read = 0  # data lines read so far
         self._seen: Counter[tuple[Any, ...]] = Counter()  # identical lines met so far (their ids' ranks)
         self.taken: set[str] | None = None  # read at the first batch this process prepares
+        self.emitted: set[str] = set()  # ids of the lines this Work made new rows (and events) of
 
     def take(self, start: int, n: int) -> tuple[list[Row | BadLine], list[str]]:
         """Data lines [start, start + n), and the ids of the Rows among them; lines are read in file order
@@ -220,6 +221,10 @@ def _decide(
     job = work.job
     import_id = job["import_id"]
     assert work.taken is not None
+    # A line whose id an earlier line of this file got as a new row (the same bank id twice) repeats it,
+    # whether that line's batch has committed yet or not: matched to nothing, reported as such.
+    repeats = {i for i, tid in enumerate(ids) if tid in work.emitted}
+    candidates = [c for c in candidates if c["k"] not in repeats]
     duplicates, by_id = find_duplicates(rows, candidates, work.taken, work.rules)
     findings: list[tuple[int, str, dict[str, Any]]] = [
         (b.line, "bad", {"reason": b.reason, "text": b.text}) for b in bad
@@ -235,6 +240,11 @@ def _decide(
     for i, r in enumerate(rows):
         if i in dup_index:
             continue
+        if ids[i] in work.emitted:  # an earlier batch's line, or this one's, with the same bank id
+            findings.append((r.line, "duplicate", {"transaction_id": ids[i], "how": "same_id"}))
+            dup_index.add(i)
+            continue
+        work.emitted.add(ids[i])
         data = imported.changed_data(
             r,
             ids[i],
@@ -316,6 +326,8 @@ async def run_import(deps: Deps, import_id: uuid.UUID, stopping: asyncio.Event |
         return
     work = Work(job, body)
     batch = await prepare(deps, work, job["processed"])
+    if batch is None:  # no data line left to read (a file of none): the job still ends, by a write
+        batch = Batch(start=job["processed"], lines=[], bad=0, findings=[], new=[], rows=[])
     while batch is not None and not (stopping and stopping.is_set()):
         writing = asyncio.create_task(write(deps, work, batch))
         try:
