@@ -19,8 +19,9 @@ Partitions of one poll are processed concurrently; records of one partition stri
 overlap: the loop polls again while the previous poll's partitions are still being applied (at most
 `polls_in_flight` polls at once, so what is held in memory stays bounded), and each partition's batch
 starts only when the same partition's batch of the previous poll has ended. A partition's slow batch (a
-big one, a retry, a wait for the DLQ) then holds back that partition only, not the next poll of all the
-others, and PostgreSQL and this process work at once instead of in turns. A batch never follows one of
+big one, a retry, a wait for the DLQ) then no longer holds back the next poll of all the others (only the
+one after it: the loop waits for the oldest poll before reading a third), and PostgreSQL and this process
+work at once instead of in turns. A batch never follows one of
 its partition that ended early (stopped, revoked): its records would leave a gap behind the offset. Nor
 does a batch fetched before a rebalance run after it: on a new assignment the consumer fetches again from
 the committed offsets, and those records come again.
