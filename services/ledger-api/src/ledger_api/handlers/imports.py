@@ -287,7 +287,7 @@ async def write(deps: Deps, work: Work, batch: Batch) -> bool:
         findings = list(batch.findings)
         events: list[outbox.EncodedRow] = []
         for line, tid, event in batch.new:
-            if tid not in written:  # the same line twice in one file with one bank id: the first counts
+            if tid not in written:  # another import wrote this id first (the same file twice at once)
                 findings.append((line, "duplicate", {"transaction_id": tid, "how": "same_id"}))
                 continue
             events.append(event)
@@ -324,7 +324,7 @@ async def run_import(deps: Deps, import_id: uuid.UUID, stopping: asyncio.Event |
     body = await store.body_of(deps.pool, import_id)
     if job is None or body is None or job["state"] != "running":
         return
-    work = Work(job, body)
+    work = await asyncio.to_thread(Work, job, body)  # the file's CSV split: off the event loop, as below
     batch = await prepare(deps, work, job["processed"])
     if batch is None:  # no data line left to read (a file of none): the job still ends, by a write
         batch = Batch(start=job["processed"], lines=[], bad=0, findings=[], new=[], rows=[])
