@@ -110,3 +110,15 @@ async def test_a_poll_waiting_behind_the_one_before_it_is_not_counted_as_held_fo
     runner._poll_ended = now - 1.2 * stall  # a batch of its own longer than stall_seconds
     assert runner.health() == f"consumer g: a poll has been in hand for {1.2 * stall:.0f} s"
     waiting.cancel()
+
+
+async def test_cancelling_the_batches_reaches_those_a_later_batch_waits_behind(runner: Recorder) -> None:
+    """When `run` ends by a failure, every batch still running is cancelled: the partition's latest one,
+    and the earlier one it is chained behind (a batch waiting for another does not cancel it)."""
+    first = runner._schedule(TP, ["wait"])  # type: ignore[list-item]
+    second = runner._schedule(TP, ["next"])  # type: ignore[list-item]
+    await asyncio.sleep(0)
+    await runner._cancel_batches()
+    assert first.cancelled() and second.cancelled()
+    assert runner.log == ["start wait"]
+    assert not runner._batches

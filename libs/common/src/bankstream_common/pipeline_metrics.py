@@ -67,8 +67,9 @@ class PipelineMetrics:
         )
         self.consumer_last_poll = Gauge(
             f"{p}_consumer_last_poll_timestamp_seconds",
-            "Unix time the consumer loop has progressed to: its last poll of Kafka, or when the oldest "
-            "poll it is still applying was read (a stalled loop or a wedged batch stops moving it).",
+            "Unix time the consumer loop has progressed to, set at each poll: now when no poll is in "
+            "hand, else the later of when the oldest poll being applied was read and when the poll before "
+            "it ended (a stalled loop or a wedged batch stops moving it).",
             ["group"],
             registry=registry,
         )

@@ -28,7 +28,8 @@ the committed offsets, and those records come again.
 
 While it runs, a `LagSampler` (kafka/lag.py) exports the group's lag per assigned partition and the
 dead-letter counts every `lag_interval` seconds, and `health()` says whether the loop still polls Kafka
-(readiness.workers_check turns that into /readyz): a loop stuck for `stall_seconds` is not consuming.
+and applies what it read (readiness.workers_check turns that into /readyz): a loop stuck, or a poll held,
+for `stall_seconds` is not consuming.
 """
 
 import asyncio
@@ -122,6 +123,7 @@ class ConsumerRunner:
         # Each partition's last scheduled batch: the rebalance generation it was fetched in, and its task
         # (True once it processed every record of its batch).
         self._tails: dict[TopicPartition, tuple[int, asyncio.Task[bool]]] = {}
+        self._batches: set[asyncio.Task[bool]] = set()  # every batch not ended yet, of any poll
         self._generation = 0  # bumped at every rebalance (_CommitOnRevoke)
         # The polls being applied, oldest first, each with the time.monotonic() it was read at; and when
         # the last one ended (the next one's batches may have waited for it until then).
@@ -170,12 +172,8 @@ class ConsumerRunner:
                 polls.popleft()
         finally:
             self._ended = True
-            # left only when `run` failed or was cancelled: every batch still running is cancelled (a
-            # failed poll's gather has ended, but its other partitions' batches have not)
-            running = [task for _, task in self._tails.values() if not task.done()]
-            for task in running:
-                task.cancel()
-            await asyncio.gather(*running, *(applying for _, applying in polls), return_exceptions=True)
+            await self._cancel_batches()  # any left when `run` failed or was cancelled
+            await asyncio.gather(*(applying for _, applying in polls), return_exceptions=True)
             polls.clear()
             sampling.cancel()
             await asyncio.gather(sampling, return_exceptions=True)
@@ -191,7 +189,7 @@ class ConsumerRunner:
     def health(self) -> str | None:
         """None while the loop polls Kafka and applies what it read; otherwise why this consumer is not
         consuming: the loop stopped polling, or a poll has been in hand, not yet applied, for
-        `stall_seconds` (a wedged handler: the loop may still poll, for the other partitions)."""
+        `stall_seconds` (a wedged handler: the loop may read one more poll, then waits for it)."""
         name = self.config.name
         if not self.started.is_set():
             return f"consumer {name}: not started"
@@ -246,7 +244,17 @@ class ConsumerRunner:
         previous = self._tails.get(tp)
         task = asyncio.create_task(self._after(previous, generation, tp, records))
         self._tails[tp] = (generation, task)
+        self._batches.add(task)
+        task.add_done_callback(self._batches.discard)
         return task
+
+    async def _cancel_batches(self) -> None:
+        """Cancel every batch not ended, of every poll (a failed poll's gather has ended, but its other
+        partitions' batches have not, nor those chained behind them), and wait for them to end."""
+        running = list(self._batches)
+        for task in running:
+            task.cancel()
+        await asyncio.gather(*running, return_exceptions=True)
 
     async def _after(
         self,
