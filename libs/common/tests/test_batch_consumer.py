@@ -59,7 +59,9 @@ def _ev(key: str, amount: object) -> Envelope:
     )
 
 
-def _runner(kafka: str, topic: str, group: str, pool, producer, metrics) -> BatchConsumerRunner:
+def _runner(
+    kafka: str, topic: str, group: str, pool, producer, metrics, handler=add_amounts
+) -> BatchConsumerRunner:
     return BatchConsumerRunner(
         ConsumerConfig(
             name=group,
@@ -69,7 +71,7 @@ def _runner(kafka: str, topic: str, group: str, pool, producer, metrics) -> Batc
             max_records=1000,
         ),
         pool=pool,
-        handler=add_amounts,
+        handler=handler,
         producer=producer,
         metrics=metrics,
     )
@@ -175,8 +177,7 @@ async def test_the_next_poll_applies_while_a_slow_partition_of_the_previous_one_
         order.extend(f"{e.subject}:{e.data['amount']}" for e in events)
         await add_amounts(conn, events)
 
-    runner = _runner(kafka_bootstrap_servers, topic, f"g-{uid}", pool, producer, metrics)
-    runner._batch_handler = handler
+    runner = _runner(kafka_bootstrap_servers, topic, f"g-{uid}", pool, producer, metrics, handler)
 
     async def total(key: str) -> int:
         return int(await pool.fetchval("SELECT coalesce(sum(total), 0) FROM totals WHERE key = $1", key))
