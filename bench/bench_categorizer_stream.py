@@ -2,8 +2,9 @@
 and the time to re-categorize a user's transactions after a rule change.
 
 Raw: one consumer reads the N TransactionChanged records from the input topic and one idempotent
-producer (acks=all) writes each record's value to another topic under the same key; the clock runs from
-the first record received to the last acknowledgement.
+producer (acks=all) writes each record's value to another topic under the same key, in record batches
+filled per partition (as the relay sends); the clock runs from the first record received to the last
+acknowledgement.
 Stage: the categorizer (in-process, bootstrap()) consumes the same records (inbox, decision, state row,
 outbox, one DB transaction per partition's fetched batch) and its relay publishes TransactionCategorized;
 the clock runs from the moment its consumer holds its partitions (the records are all there: its first
@@ -29,9 +30,10 @@ from aiokafka import AIOKafkaConsumer
 from bankstream_common.auth import Principal, PrincipalKind
 from bankstream_common.envelope import Envelope
 from bankstream_common.kafka.batch_consumer import BatchConsumerRunner
-from bankstream_common.kafka.producer import create_producer
+from bankstream_common.kafka.producer import create_producer, partition_for
 from bankstream_common.kafka.topics import TopicSpec, ensure_topics
 from bankstream_common.migrations import migrate_service
+from bankstream_common.relay_sending import Batches
 from bankstream_common.testing.issuer import TEST_ISSUER
 from categorizer.bootstrap import bootstrap as build_categorizer
 from categorizer.config import Settings
@@ -105,13 +107,18 @@ async def _raw(bootstrap: str, source: str, sink: str, n: int) -> tuple[float, f
     await consumer.start()
     await producer.start()
     try:
-        futures, started, cpu_started = [], None, 0.0
-        while len(futures) < n:
+        acks, seen, started, cpu_started = [], 0, None, 0.0
+        partitions = sorted(await producer.partitions_for(sink))
+        while seen < n:
             for records in (await consumer.getmany(timeout_ms=500, max_records=500)).values():
                 if started is None:
                     started, cpu_started = time.perf_counter(), time.process_time()
-                futures.extend([await producer.send(sink, value=r.value, key=r.key) for r in records])
-        await asyncio.gather(*futures)
+                batches = Batches(producer)  # record batches per partition, as the relay sends
+                for r in records:
+                    await batches.add(sink, partition_for(r.key, partitions, partitions), r.key, r.value, [])
+                acks.append(await batches.submit())
+                seen += len(records)
+        await asyncio.gather(*acks)
         await consumer.commit()
         assert started is not None
         return n / (time.perf_counter() - started), (time.process_time() - cpu_started) / n * 1e6

@@ -317,22 +317,43 @@ async def test_a_batch_with_a_gap_in_its_seq_is_refused_and_nothing_is_released(
 
 
 class _FailingProducer:
-    """A real producer whose `send` fails once, at the `fail_at`-th event (a broker lost mid-batch)."""
+    """A real producer that fails once, handing over the `fail_at`-th event, alone (`send`) or in a record
+    batch (`send_batch`): a broker lost mid-batch."""
 
     def __init__(self, producer, fail_at: int) -> None:
         self._producer, self._left = producer, fail_at
 
-    async def send(self, *args, **kwargs):
-        self._left -= 1
-        if self._left == 0:
+    def _hand_over(self, records: int) -> None:
+        before, self._left = self._left, self._left - records
+        if before > 0 >= self._left:
             raise KafkaConnectionError("broker lost (test)")
+
+    async def send(self, *args, **kwargs):
+        self._hand_over(1)
         return await self._producer.send(*args, **kwargs)
+
+    def create_batch(self):
+        return _CountedBatch(self._producer.create_batch())
+
+    async def send_batch(self, batch, topic, *, partition):
+        self._hand_over(batch.records)
+        return await self._producer.send_batch(batch.builder, topic, partition=partition)
 
     async def send_and_wait(self, *args, **kwargs):
         return await (await self.send(*args, **kwargs))
 
     async def partitions_for(self, topic: str):
         return await self._producer.partitions_for(topic)
+
+
+class _CountedBatch:
+    def __init__(self, builder) -> None:
+        self.builder, self.records = builder, 0
+
+    def append(self, **kwargs):
+        meta = self.builder.append(**kwargs)
+        self.records += meta is not None
+        return meta
 
 
 async def test_a_batch_cut_by_a_failure_stays_released_and_the_next_relay_sends_the_rest(
@@ -368,3 +389,38 @@ async def test_a_batch_cut_by_a_failure_stays_released_and_the_next_relay_sends_
     assert _per_key_first_seen(records)["k"] == list(range(len(events)))
     assert await pool.fetchval("SELECT count(*) FROM outbox") == 0
     assert await pool.fetchval("SELECT count(*) FROM outbox_batch_rows") == 0
+
+
+async def test_a_units_records_fill_several_record_batches_in_order_and_each_record_counts(
+    pool: asyncpg.Pool,
+    schema: str,
+    topic: str,
+    kafka_bootstrap_servers: str,
+    metrics: PipelineMetrics,
+    read_topic,
+) -> None:
+    """The relay fills record batches itself (relay_sending.Batches): one key's 3 MB in one unit take
+    several batches, handed over in order; every record is counted once, not once per batch."""
+    pad = "x" * 100_000
+    big = [Envelope.new(source="bankstream/test", type="bankstream.test.counted.v1", subject="big",
+                        data={"seq": n, "pad": pad}) for n in range(30)]  # fmt: skip
+    small = [_event(f"key-{n % 7}", n // 7) for n in range(70)]
+    async with pool.acquire() as conn, conn.transaction():
+        await outbox.enqueue_many(conn, [(topic, e.subject, e) for e in big + small])
+    producer = create_producer(kafka_bootstrap_servers, client_id="relay-test")
+    await producer.start()
+    try:
+        relay = OutboxRelay(
+            RelayConfig(schema=schema, batch_size=500), pool=pool, producer=producer, metrics=metrics
+        )
+        assert await relay.publish_available() == 100  # one unit: the first record of each partition
+        assert await relay.publish_available() == 0  # goes alone, the rest in batches
+    finally:
+        await producer.stop()
+    records = await read_topic(topic, at_least=100, timeout=20)
+    order = _per_key_first_seen(records)
+    assert order["big"] == list(range(30))
+    assert all(order[f"key-{k}"] == list(range(10)) for k in range(7))
+    assert len(records) == 100
+    published = metrics.outbox_published.labels(topic)._value.get()
+    assert published == 100

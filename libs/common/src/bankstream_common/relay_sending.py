@@ -12,6 +12,7 @@ first record to a partition (first since it started, or for an hour) goes alone 
 before anything else is handed to that partition: once the broker keeps this producer's state there, a
 refused batch makes every later one of that partition refused too, so nothing overtakes what failed.
 (The relay computes each record's partition with the producer's partitioner to know which is which.)
+A warm partition's records go in record batches the relay fills itself (`Batches`, ADR 0021).
 
 A record the broker can never accept (a poison row) is dead-lettered to `<topic>.dlq` with the reason
 (kafka/dead_letter.py: a value too large for the DLQ goes without it), counted in
@@ -80,12 +81,13 @@ class RelaySender:
         await self._producers.close()
 
     async def send(self, rows: list[asyncpg.Record]) -> asyncio.Future[list[object]]:
-        """Hand a unit over; a future of its acknowledgements (of the rows not dead-lettered)."""
+        """Hand a unit over; a future of its acknowledgements (one per row not dead-lettered). A warm
+        partition's records go in batches the relay fills itself (`Batches`), in the unit's order."""
         if self.careful:
             return await self._send_carefully(rows)
         await self._check()
         producer = await self._producers.current()
-        futures: list[asyncio.Future[Any]] = []
+        batches = Batches(producer)
         partitions: dict[str, list[int]] = {}
         for r in rows:
             topic, key = r["topic"], r["key"].encode()
@@ -95,16 +97,14 @@ class RelaySender:
                 continue
             partition = await _partition(producer, topic, key, partitions)
             if self._warm(producer, topic, partition):
-                futures.append(
-                    await producer.send(topic, r["payload"], key=key, partition=partition, headers=headers)
-                )
+                await batches.add(topic, partition, key, r["payload"], headers)
             else:  # its first record goes alone: see the module's docstring
                 meta = await producer.send_and_wait(
                     topic, r["payload"], key=key, partition=partition, headers=headers
                 )
                 self._warmed(producer, topic, partition)
-                futures.append(_done(meta))
-        return asyncio.gather(*futures)
+                batches.acknowledged(meta)
+        return await batches.submit()
 
     async def _send_carefully(self, rows: list[asyncpg.Record]) -> asyncio.Future[list[object]]:
         """One record at a time, each acknowledged before the next: a record refused alone is poison."""
@@ -171,6 +171,52 @@ class RelaySender:
         ]
         await publish_dead_letter(producer, dlq_topic(row["topic"]), key, row["payload"], all_headers)
         self._metrics.outbox_dead_lettered.labels(row["topic"]).inc()
+
+
+class Batches:
+    """A unit's records for warm partitions, in record batches the relay fills itself and hands to the
+    producer whole (`send_batch`): one future per batch, not per record. Handing records over one by one
+    (`send`) cost ~15 us of CPU each, in batches ~4 (aiokafka 0.14). A partition's records stay
+    in the unit's order: its batches go to the producer in the order they were filled, and the producer
+    sends a partition's batches in that order. A record too large for an empty batch still goes, alone
+    (the relay has already refused records over `max_record_bytes`)."""
+
+    def __init__(self, producer: AIOKafkaProducer) -> None:
+        self._producer = producer
+        self._open: dict[tuple[str, int], tuple[Any, int]] = {}  # (topic, partition) -> (builder, records)
+        self._sent: list[tuple[asyncio.Future[Any], int]] = []  # each batch's future and its records
+
+    async def add(self, topic: str, partition: int, key: bytes, value: bytes, headers: list[Header]) -> None:
+        entry = self._open.get((topic, partition))
+        if entry is not None:
+            builder, count = entry
+            if builder.append(key=key, value=value, timestamp=None, headers=headers) is not None:
+                self._open[(topic, partition)] = (builder, count + 1)
+                return
+            await self._hand_over(topic, partition, builder, count)  # full: the next one
+        builder = self._producer.create_batch()
+        builder.append(key=key, value=value, timestamp=None, headers=headers)  # an empty batch takes any
+        self._open[(topic, partition)] = (builder, 1)
+
+    def acknowledged(self, meta: object) -> None:
+        """A record already sent and acknowledged on its own."""
+        self._sent.append((_done(meta), 1))
+
+    async def submit(self) -> "asyncio.Future[list[object]]":
+        """Hand over what is still open; a future of one acknowledgement per record."""
+        for (topic, partition), (builder, count) in self._open.items():
+            await self._hand_over(topic, partition, builder, count)
+        self._open = {}
+        return asyncio.ensure_future(_per_record(self._sent))
+
+    async def _hand_over(self, topic: str, partition: int, builder: Any, count: int) -> None:
+        self._sent.append((await self._producer.send_batch(builder, topic, partition=partition), count))
+
+
+async def _per_record(sent: list[tuple["asyncio.Future[Any]", int]]) -> list[object]:
+    """Each batch's acknowledgement once per record it holds (the relay counts records per topic)."""
+    metas = await asyncio.gather(*(future for future, _ in sent))
+    return [meta for meta, (_, count) in zip(metas, sent, strict=True) for _ in range(count)]
 
 
 async def _partition(producer: AIOKafkaProducer, topic: str, key: bytes, known: dict[str, list[int]]) -> int:
