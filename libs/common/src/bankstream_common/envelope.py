@@ -9,7 +9,7 @@ The producer owns the schema of `data`; consumers read only the fields they need
 """
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -80,3 +80,25 @@ def describe(exc: ValidationError) -> str:
         where = ".".join(str(p) for p in err["loc"]) or "message"
         parts.append(f"{where}: {err['msg']}")
     return "; ".join(parts)[:1000]
+
+
+def decoder(typed: Mapping[str, Callable[[bytes], Envelope]]) -> Callable[[bytes | None], Envelope]:
+    """A consumer runner's decoder (ADR 0018): a record of one of the `typed` event types is read by its
+    reader, in one pass that checks the envelope and its data as the JSON is parsed (a subclass of
+    Envelope whose `data` is the consumer's model); anything else, and such a record whose data breaks
+    the contract, decodes as `Envelope.from_json` does, so the tolerant reader and the dead-lettering
+    stay as they were. A byte search for the type as pydantic writes it (`"type":"<type>"`) only picks
+    the path; it never accepts a record."""
+    readers = [(f'"type":"{type_}"'.encode(), read) for type_, read in typed.items()]
+
+    def decode(raw: bytes | None) -> Envelope:
+        if raw:
+            for hint, read in readers:
+                if hint in raw:
+                    try:
+                        return read(raw)
+                    except ValidationError:
+                        break
+        return Envelope.from_json(raw)
+
+    return decode

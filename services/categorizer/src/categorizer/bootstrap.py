@@ -77,6 +77,7 @@ def background(settings: Settings, deps: handlers.Deps, producer: AIOKafkaProduc
             handler=on_events,
             producer=producer,
             metrics=deps.metrics.pipeline,
+            decode=stream.decode,
         )
         return [relay, consumer, JobRunner(deps)]
 

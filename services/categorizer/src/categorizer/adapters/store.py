@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
+from pydantic import BaseModel
 from pydantic_core import to_json
 
 
@@ -77,7 +78,10 @@ async def remove_item(conn: asyncpg.Connection, item_id: str) -> None:
     await conn.execute("UPDATE items SET removed = true, updated_at = now() WHERE item_id = $1", item_id)
 
 
-Row = tuple[str, str, str, str | None, str | None, dict[str, Any] | None, dict[str, Any] | None, int]
+# state: a dict, or a model pydantic-core serializes as one (domain.events.TransactionChangedIn)
+Row = tuple[
+    str, str, str, str | None, str | None, dict[str, Any] | BaseModel | None, dict[str, Any] | None, int
+]
 # (transaction_id, account_id, item_id, user_id, merchant_key, state, category, sync_sequence)
 _ROW_KEYS = ("t", "a", "i", "u", "k", "s", "c", "q")
 

@@ -18,6 +18,7 @@ services' events are tolerant (unknown fields are ignored).
 import datetime as dt
 from typing import Any, Literal
 
+from bankstream_common.envelope import Envelope
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 SOURCE = "bankstream/categorizer"
@@ -113,18 +114,28 @@ class TransactionCategorized(_Strict):
 
 
 class TransactionChangedIn(_TransactionFields):
-    """What the categorizer reads of the sync-worker's TransactionChanged (tolerant reader)."""
+    """What the categorizer reads of the sync-worker's TransactionChanged (tolerant reader). Serialized,
+    it is the transaction's state (TransactionState's fields, in order): the three fields that are not
+    are excluded, so the stream stores and publishes the model as it was read, with nothing copied."""
 
     model_config = ConfigDict(extra="ignore", frozen=True)
 
-    change: Literal["added", "modified", "removed"]
-    item_id: str = Field(min_length=1, max_length=200)
-    sync_sequence: int = Field(ge=1)
+    change: Literal["added", "modified", "removed"] = Field(exclude=True)
+    item_id: str = Field(min_length=1, max_length=200, exclude=True)
+    sync_sequence: int = Field(ge=1, exclude=True)
 
     def state(self) -> TransactionState:
         return TransactionState.model_validate(
             self.model_dump(exclude={"change", "item_id", "sync_sequence"})
         )
+
+
+class ChangedEnvelope(Envelope):
+    """A TransactionChanged envelope read in ONE pass (the consumer runner's decoder,
+    bankstream_common.envelope.decoder): the envelope and its data checked as the JSON is parsed."""
+
+    type: Literal["bankstream.transaction.changed.v1"]
+    data: TransactionChangedIn  # type: ignore[assignment]  # the reader's model, not a dict
 
 
 class ItemLinkedIn(BaseModel):

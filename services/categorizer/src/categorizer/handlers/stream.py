@@ -23,7 +23,7 @@ from typing import Any
 import asyncpg
 import structlog
 from bankstream_common import outbox
-from bankstream_common.envelope import Envelope
+from bankstream_common.envelope import Envelope, decoder
 from bankstream_common.errors import PermanentError
 from pydantic_core import to_json
 
@@ -35,8 +35,13 @@ from .context import Deps, category_dict, txn_of_change
 
 log = structlog.get_logger(__name__)
 
-STATE_FIELDS = tuple(ev.TransactionState.model_fields)
 IGNORED_PREFIXES = ("bankstream.item.",)  # other Item events (status changes) say nothing we need
+
+
+# The consumer runner's decoder: a TransactionChanged record in one pass (domain.events.ChangedEnvelope);
+# anything else, and one whose data breaks the contract, as Envelope.from_json reads it (the reader below
+# then refuses the latter with its ValidationError: dead-lettered).
+decode = decoder({ev.TRANSACTION_CHANGED: ev.ChangedEnvelope.model_validate_json})
 
 
 async def on_event(deps: Deps, conn: asyncpg.Connection, event: Envelope) -> None:
@@ -76,7 +81,10 @@ async def on_events(deps: Deps, conn: asyncpg.Connection, events: Sequence[Envel
 
 
 async def on_transactions_changed(deps: Deps, conn: asyncpg.Connection, events: list[Envelope]) -> None:
-    changes = [ev.TransactionChangedIn.model_validate(e.data) for e in events]
+    changes = [
+        e.data if isinstance(e, ev.ChangedEnvelope) else ev.TransactionChangedIn.model_validate(e.data)
+        for e in events
+    ]
     items = [c.item_id for c in changes]
     await store.lock_items_shared(conn, items)
     owners = await store.owners_of(conn, items)
@@ -89,15 +97,14 @@ async def on_transactions_changed(deps: Deps, conn: asyncpg.Connection, events: 
     for event, data in zip(events, changes, strict=True):
         owner = owners.get(data.item_id)
         user_id = owner[0] if owner else None
-        state: dict[str, Any] | None = None
+        state: ev.TransactionChangedIn | None = None
         category: dict[str, Any] | None = None
         key = None
         if data.change != "removed":
             ctx = contexts[user_id] if user_id else NO_USER
             decision, key = decide_keyed(txn_of_change(data), ctx, deps.model, deps.model_name)
             sources[decision.source] += 1
-            # the validated input's own JSON values, only the contract's fields (no re-validation: hot path)
-            state = {k: event.data.get(k) for k in STATE_FIELDS}
+            state = data  # serialized, the state's fields only (see TransactionChangedIn)
             category = category_dict(decision)
         rows.append(
             (

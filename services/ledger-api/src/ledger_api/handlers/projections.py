@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
-from bankstream_common.envelope import Envelope
-from pydantic import BaseModel, ValidationError
+from bankstream_common.envelope import Envelope, decoder
+from pydantic import BaseModel
 
 from ..adapters.projection_store import lock_items, record_changes
 from ..domain import consumed as ev
@@ -32,21 +32,10 @@ ITEM_FAMILY = frozenset(
 )
 
 
-# How a TransactionCategorized envelope serialized by its producer (pydantic) names its type: a cheap
-# hint, never a check (a record without it, or with it inside a string, is read by the general path).
-_CATEGORIZED_TYPE = f'"type":"{ev.TRANSACTION_CATEGORIZED}"'.encode()
-
-
-def decode(raw: bytes | None) -> Envelope:
-    """The runner's decoder: a TransactionCategorized record in one pass (domain.consumed.
-    CategorizedEnvelope); anything else, and one whose data breaks the contract, as Envelope.from_json
-    reads it (`read` below then refuses the latter with the reader's ValidationError: dead-lettered)."""
-    if raw and _CATEGORIZED_TYPE in raw:
-        try:
-            return ev.CategorizedEnvelope.read(raw)
-        except ValidationError:
-            pass
-    return Envelope.from_json(raw)
+# The runner's decoder: a TransactionCategorized record in one pass (domain.consumed.CategorizedEnvelope);
+# anything else, and one whose data breaks the contract, as Envelope.from_json reads it (`read` below then
+# refuses the latter with the reader's ValidationError: dead-lettered).
+decode = decoder({ev.TRANSACTION_CATEGORIZED: ev.CategorizedEnvelope.read})
 
 
 @dataclass(frozen=True)
