@@ -14,7 +14,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, NamedTuple
 
 CENT = Decimal("0.01")
 MAX_AMOUNT = Decimal("1e15")
@@ -113,8 +113,7 @@ def layout_named(name: str, mapping: Mapping[str, Any] | None) -> Layout:
     return PRESETS[name]
 
 
-@dataclass(frozen=True)
-class Row:
+class Row(NamedTuple):
     line: int  # the physical line in the file (1 = the first)
     day: date
     amount: Decimal  # Plaid's sign

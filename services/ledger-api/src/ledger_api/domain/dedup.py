@@ -6,16 +6,14 @@ score (domain.matching), not by whichever line came first.
 """
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from . import matching
 from .csv_layouts import Row
 
 
-@dataclass(frozen=True)
-class Duplicate:
-    index: int  # into the batch
+class Duplicate(NamedTuple):
+    row: int  # its index into the batch
     of: str  # the ledger's (or an earlier import's) transaction_id
     how: str  # same_id | imported_id | fuzzy
     pair: matching.Pair | None = None
@@ -73,4 +71,4 @@ def find_duplicates(
         if pair is not None:
             pairs.append(pair)
     fuzzy = [Duplicate(p.left, ids[p.right], "fuzzy", p) for p in matching.assign(pairs)]
-    return sorted([*exact.values(), *fuzzy], key=lambda d: d.index), by_id
+    return sorted([*exact.values(), *fuzzy], key=lambda d: d.row), by_id

@@ -19,6 +19,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from typing import NamedTuple
 
 SIMILARITY_WEIGHT, DATE_WEIGHT, AMOUNT_WEIGHT = 0.5, 0.3, 0.2
 _WORDS = re.compile(r"[^a-z]+")
@@ -31,8 +32,7 @@ class Rules:
     min_similarity: float = 0.0
 
 
-@dataclass(frozen=True)
-class Side:
+class Side(NamedTuple):
     """One movement as matching sees it (Plaid's sign: positive = money out)."""
 
     amount: Decimal
@@ -40,8 +40,7 @@ class Side:
     texts: tuple[str, ...]  # its descriptions (a ledger row: name, merchant name, original description)
 
 
-@dataclass(frozen=True)
-class Pair:
+class Pair(NamedTuple):
     left: int
     right: int
     score: float

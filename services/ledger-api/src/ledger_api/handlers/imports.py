@@ -230,9 +230,9 @@ def _decide(
         (b.line, "bad", {"reason": b.reason, "text": b.text}) for b in bad
     ]
     for d in duplicates:
-        findings.append((rows[d.index].line, "duplicate", d.detail(by_id[d.of])))
+        findings.append((rows[d.row].line, "duplicate", d.detail(by_id[d.of])))
         work.taken.add(d.of)
-    dup_index = {d.index for d in duplicates}
+    dup_index = {d.row for d in duplicates}
     now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
     topic = deps.topic(imported.TOPIC_IMPORTED)
     position = {line.line: start + n for n, line in enumerate(lines)}
