@@ -1,6 +1,7 @@
 """Outbox and relay on the real broker and database: per-key order, prompt wake-up, and crash safety."""
 
 import asyncio
+import gc
 import json
 import signal
 import subprocess
@@ -12,11 +13,13 @@ from pathlib import Path
 import asyncpg
 import pytest
 from aiokafka.errors import KafkaConnectionError
+from aiokafka.producer.message_accumulator import BatchBuilder
 from bankstream_common import outbox
 from bankstream_common.envelope import Envelope
 from bankstream_common.kafka.producer import create_producer
 from bankstream_common.outbox_relay import OutboxRelay, RelayConfig
 from bankstream_common.pipeline_metrics import PipelineMetrics
+from bankstream_common.relay_sending import Batches, RelaySender
 
 pytestmark = pytest.mark.integration
 PROCS = Path(__file__).parent / "procs"
@@ -424,3 +427,69 @@ async def test_a_units_records_fill_several_record_batches_in_order_and_each_rec
     assert len(records) == 100
     published = metrics.outbox_published.labels(topic)._value.get()
     assert published == 100
+
+
+async def test_a_partition_that_turns_cold_while_its_batch_is_open_keeps_the_keys_order(
+    pool: asyncpg.Pool,
+    schema: str,
+    topic: str,
+    kafka_bootstrap_servers: str,
+    metrics: PipelineMetrics,
+    read_topic,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A partition counts as warm for an hour after a record sent alone. When that hour ends in the middle
+    of a unit whose batch for the partition is open, the next record must join the batch: sent alone,
+    it would reach Kafka before the batch's earlier records."""
+    producer = create_producer(kafka_bootstrap_servers, client_id="relay-test")
+    await producer.start()
+    try:
+        relay = OutboxRelay(
+            RelayConfig(schema=schema, batch_size=500), pool=pool, producer=producer, metrics=metrics
+        )
+        async with pool.acquire() as conn, conn.transaction():
+            await outbox.enqueue(conn, topic=topic, key="k", event=_event("k", 0))
+        assert await relay.publish_available() == 1  # the partition is warm now
+        async with pool.acquire() as conn, conn.transaction():
+            await outbox.enqueue_many(conn, [(topic, "k", _event("k", n)) for n in range(1, 11)])
+        warm, calls = RelaySender._warm, 0
+
+        def turning_cold(self: RelaySender, *args: object) -> bool:
+            nonlocal calls
+            calls += 1
+            return False if calls >= 5 else warm(self, *args)  # the hour ends at the unit's 5th record
+
+        monkeypatch.setattr(RelaySender, "_warm", turning_cold)
+        assert await relay.publish_available() == 10
+    finally:
+        await producer.stop()
+    records = await read_topic(topic, at_least=11, timeout=20)
+    assert _per_key_first_seen(records)["k"] == list(range(11))
+
+
+async def test_an_abandoned_unit_leaves_no_acknowledgement_unread() -> None:
+    """The relay abandons a unit (cancels its acknowledgement future) after a failure; the batches' own
+    futures, which fail when the producer is thrown away, must not be left with an unread exception."""
+    loop = asyncio.get_running_loop()
+    unread: list[dict] = []
+    loop.set_exception_handler(lambda _loop, context: unread.append(context))
+    inner: asyncio.Future = loop.create_future()
+
+    class Producer:  # what Batches uses of aiokafka's producer: its batch builders and send_batch
+        def create_batch(self) -> BatchBuilder:
+            return BatchBuilder(512 * 1024, 0)
+
+        async def send_batch(self, batch: BatchBuilder, topic: str, *, partition: int) -> asyncio.Future:
+            return asyncio.shield(inner)  # as aiokafka's: the batch's future behind a shield
+
+    batches = Batches(Producer())  # type: ignore[arg-type]
+    await batches.add("t", 0, b"k", b"v", [])
+    acks = await batches.submit()
+    acks.cancel()  # abandoned at once
+    await asyncio.sleep(0)
+    inner.set_exception(KafkaConnectionError("producer discarded (test)"))
+    del acks, batches
+    await asyncio.sleep(0)
+    gc.collect()
+    await asyncio.sleep(0)
+    assert unread == []

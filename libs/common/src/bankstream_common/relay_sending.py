@@ -96,7 +96,9 @@ class RelaySender:
                 await self._dead_letter(producer, r, key, headers, "larger than the relay's max_record_bytes")
                 continue
             partition = await _partition(producer, topic, key, partitions)
-            if self._warm(producer, topic, partition):
+            # a partition with a batch open in this unit stays warm until the unit ends: a record sent
+            # alone now would overtake the open batch's earlier records
+            if batches.open(topic, partition) or self._warm(producer, topic, partition):
                 await batches.add(topic, partition, key, r["payload"], headers)
             else:  # its first record goes alone: see the module's docstring
                 meta = await producer.send_and_wait(
@@ -198,25 +200,48 @@ class Batches:
         builder.append(key=key, value=value, timestamp=None, headers=headers)  # an empty batch takes any
         self._open[(topic, partition)] = (builder, 1)
 
+    def open(self, topic: str, partition: int) -> bool:
+        """Does this unit hold records for the partition not yet handed over?"""
+        return (topic, partition) in self._open
+
     def acknowledged(self, meta: object) -> None:
         """A record already sent and acknowledged on its own."""
         self._sent.append((_done(meta), 1))
 
     async def submit(self) -> "asyncio.Future[list[object]]":
-        """Hand over what is still open; a future of one acknowledgement per record."""
+        """Hand over what is still open; a future of one acknowledgement per record. Cancelling it
+        cancels the wait on every batch (the relay abandons a unit so), as a gather would."""
         for (topic, partition), (builder, count) in self._open.items():
             await self._hand_over(topic, partition, builder, count)
         self._open = {}
-        return asyncio.ensure_future(_per_record(self._sent))
+        return _per_record(self._sent)
 
     async def _hand_over(self, topic: str, partition: int, builder: Any, count: int) -> None:
         self._sent.append((await self._producer.send_batch(builder, topic, partition=partition), count))
 
 
-async def _per_record(sent: list[tuple["asyncio.Future[Any]", int]]) -> list[object]:
-    """Each batch's acknowledgement once per record it holds (the relay counts records per topic)."""
-    metas = await asyncio.gather(*(future for future, _ in sent))
-    return [meta for meta, (_, count) in zip(metas, sent, strict=True) for _ in range(count)]
+def _per_record(sent: list[tuple["asyncio.Future[Any]", int]]) -> "asyncio.Future[list[object]]":
+    """Each batch's acknowledgement once per record it holds (the relay counts records per topic), as
+    a future chained to a gather built now: nothing is left unawaited when the unit is abandoned."""
+    gathered = asyncio.gather(*(future for future, _ in sent))
+    result: asyncio.Future[list[object]] = asyncio.get_running_loop().create_future()
+
+    def settle(done: "asyncio.Future[list[Any]]") -> None:
+        failure = None if done.cancelled() else done.exception()  # read whatever becomes of `result`
+        if result.done():
+            return
+        if done.cancelled():
+            result.cancel()
+        elif failure is not None:
+            result.set_exception(failure)
+        else:
+            result.set_result(
+                [meta for meta, (_, n) in zip(done.result(), sent, strict=True) for _ in range(n)]
+            )
+
+    gathered.add_done_callback(settle)
+    result.add_done_callback(lambda r: gathered.cancel() if r.cancelled() else None)
+    return result
 
 
 async def _partition(producer: AIOKafkaProducer, topic: str, key: bytes, known: dict[str, list[int]]) -> int:

@@ -132,7 +132,9 @@ class TransactionChangedIn(_TransactionFields):
 
 class ChangedEnvelope(Envelope):
     """A TransactionChanged envelope read in ONE pass (the consumer runner's decoder,
-    bankstream_common.envelope.decoder): the envelope and its data checked as the JSON is parsed."""
+    bankstream_common.envelope.decoder): the envelope and its data checked as the JSON is parsed. Only
+    read: serialized, its data is the transaction's state, no longer a TransactionChanged (see
+    TransactionChangedIn); whatever forwards a record sends its bytes (the dead-letter path does)."""
 
     type: Literal["bankstream.transaction.changed.v1"]
     data: TransactionChangedIn  # type: ignore[assignment]  # the reader's model, not a dict
