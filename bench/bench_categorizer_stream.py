@@ -30,10 +30,9 @@ from aiokafka import AIOKafkaConsumer
 from bankstream_common.auth import Principal, PrincipalKind
 from bankstream_common.envelope import Envelope
 from bankstream_common.kafka.batch_consumer import BatchConsumerRunner
-from bankstream_common.kafka.producer import create_producer, partition_for
+from bankstream_common.kafka.producer import create_producer
 from bankstream_common.kafka.topics import TopicSpec, ensure_topics
 from bankstream_common.migrations import migrate_service
-from bankstream_common.relay_sending import Batches
 from bankstream_common.testing.issuer import TEST_ISSUER
 from categorizer.bootstrap import bootstrap as build_categorizer
 from categorizer.config import Settings
@@ -43,6 +42,7 @@ from categorizer.domain.model import Model
 from categorizer.domain.rules import RuleMatch, RuleSpec, compile_rule, ordered
 from categorizer.handlers import jobs, rules
 from pg_cpu import BackendCpu
+from raw_batches import in_batches
 
 PARTITIONS = 6
 ITEMS = 20
@@ -108,15 +108,11 @@ async def _raw(bootstrap: str, source: str, sink: str, n: int) -> tuple[float, f
     await producer.start()
     try:
         acks, seen, started, cpu_started = [], 0, None, 0.0
-        partitions = sorted(await producer.partitions_for(sink))
         while seen < n:
             for records in (await consumer.getmany(timeout_ms=500, max_records=500)).values():
                 if started is None:
                     started, cpu_started = time.perf_counter(), time.process_time()
-                batches = Batches(producer)  # record batches per partition, as the relay sends
-                for r in records:
-                    await batches.add(sink, partition_for(r.key, partitions, partitions), r.key, r.value, [])
-                acks.append(await batches.submit())
+                acks.append(await in_batches(producer, sink, [(r.key, r.value, []) for r in records]))
                 seen += len(records)
         await asyncio.gather(*acks)
         await consumer.commit()

@@ -16,14 +16,14 @@ import uuid
 from bankstream_common import outbox
 from bankstream_common.db import create_pool
 from bankstream_common.envelope import Envelope
-from bankstream_common.kafka.producer import create_producer, partition_for
+from bankstream_common.kafka.producer import create_producer
 from bankstream_common.kafka.topics import TopicSpec, ensure_topics
 from bankstream_common.migrations import migrate_service
 from bankstream_common.outbox import record_headers
 from bankstream_common.outbox_relay import OutboxRelay, RelayConfig
 from bankstream_common.pipeline_metrics import PipelineMetrics
-from bankstream_common.relay_sending import Batches
 from prometheus_client import CollectorRegistry
+from raw_batches import in_batches
 
 PARTITIONS = 6
 KEYS = 200
@@ -49,13 +49,9 @@ async def _raw(bootstrap: str, topic: str, events: list[Envelope], *, batched: b
     try:
         # the very records the relay sends: same key, value and headers
         payloads = [(e.subject.encode(), e.to_json(), record_headers(e.type, "[]")) for e in events]
-        partitions = sorted(await producer.partitions_for(topic))
         started = time.perf_counter()
         if batched:
-            batches = Batches(producer)
-            for k, v, h in payloads:
-                await batches.add(topic, partition_for(k, partitions, partitions), k, v, h)
-            await (await batches.submit())
+            await (await in_batches(producer, topic, payloads))
         else:
             futures = [await producer.send(topic, value=v, key=k, headers=h) for k, v, h in payloads]
             await asyncio.gather(*futures)

@@ -177,10 +177,12 @@ def _parse_costs(raw: bytes) -> tuple[float, float, float]:
 
 
 async def _raw_producer(kafka: str, raws: list[bytes], n: int) -> float:
-    """Events/s of the idempotent producer alone, sending the worker's own event bytes for those pages."""
+    """Events/s of the idempotent producer alone, sending the worker's own event bytes for those pages,
+    in record batches filled per partition, as the relay sends them (raw_batches)."""
     from bankstream_common.kafka.producer import create_producer
     from bankstream_common.kafka.topics import TopicSpec, ensure_topics
     from bankstream_common.outbox import record_headers
+    from raw_batches import in_batches
     from sync_worker.domain.events import TRANSACTION_CHANGED
     from sync_worker.domain.plaid_page import parse_page
     from sync_worker.domain.run import transaction_events
@@ -199,8 +201,7 @@ async def _raw_producer(kafka: str, raws: list[bytes], n: int) -> float:
     await producer.start()
     try:
         started = time.perf_counter()
-        futures = [await producer.send(topic, value=v, key=k, headers=headers) for k, v in payloads]
-        await asyncio.gather(*futures)
+        await (await in_batches(producer, topic, [(k, v, headers) for k, v in payloads]))
         return n / (time.perf_counter() - started)
     finally:
         await producer.stop()

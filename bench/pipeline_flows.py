@@ -22,6 +22,7 @@ from bankstream_common.kafka.topics import TopicSpec, ensure_topics
 from bankstream_common.migrations import migrate_service
 from bankstream_devstack.run import EMULATOR_CLIENT_ID, EMULATOR_SECRET
 from pipeline_stack import PipelineStack, database_cpu, database_cpu_delta
+from raw_batches import in_batches
 
 TRANSACTIONS_TOPIC = "bankstream.transactions"
 
@@ -134,9 +135,8 @@ async def _raw_kafka(kafka: str, topic: str, records: list[tuple[bytes | None, b
         while not consumer.assignment():  # noqa: ASYNC110 - the clock starts with the partitions
             await asyncio.sleep(0.01)
 
-        async def produce() -> None:
-            futures = [await producer.send(topic, value=v, key=k, headers=h) for k, v, h in records]
-            await asyncio.gather(*futures)
+        async def produce() -> None:  # in record batches per partition, as the relay sends (raw_batches)
+            await (await in_batches(producer, topic, records))
 
         started = time.perf_counter()
         sending = asyncio.create_task(produce())

@@ -188,7 +188,9 @@ class Batches:
         self._open: dict[tuple[str, int], tuple[Any, int]] = {}  # (topic, partition) -> (builder, records)
         self._sent: list[tuple[asyncio.Future[Any], int]] = []  # each batch's future and its records
 
-    async def add(self, topic: str, partition: int, key: bytes, value: bytes, headers: list[Header]) -> None:
+    async def add(
+        self, topic: str, partition: int, key: bytes | None, value: bytes, headers: list[Header]
+    ) -> None:
         entry = self._open.get((topic, partition))
         if entry is not None:
             builder, count = entry
