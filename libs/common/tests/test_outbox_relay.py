@@ -8,10 +8,12 @@ import subprocess
 import sys
 import uuid
 from collections import defaultdict
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import asyncpg
 import pytest
+from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaConnectionError
 from aiokafka.producer.message_accumulator import BatchBuilder
 from bankstream_common import outbox
@@ -48,6 +50,24 @@ async def _write(pool: asyncpg.Pool, topic: str, keys: int, per_key: int, per_tx
 
     await asyncio.gather(*(writer(k) for k in range(keys)))
     return written
+
+
+@pytest.fixture
+async def producer(kafka_bootstrap_servers: str) -> AsyncIterator[AIOKafkaProducer]:
+    started = create_producer(kafka_bootstrap_servers, client_id="relay-test")
+    await started.start()
+    yield started
+    await started.stop()
+
+
+@pytest.fixture
+def relay(
+    pool: asyncpg.Pool, schema: str, producer: AIOKafkaProducer, metrics: PipelineMetrics
+) -> OutboxRelay:
+    """A relay whose units are of 500 rows, on the started producer."""
+    return OutboxRelay(
+        RelayConfig(schema=schema, batch_size=500), pool=pool, producer=producer, metrics=metrics
+    )
 
 
 def _per_key_first_seen(records: list) -> dict[str, list[int]]:
@@ -395,12 +415,7 @@ async def test_a_batch_cut_by_a_failure_stays_released_and_the_next_relay_sends_
 
 
 async def test_a_units_records_fill_several_record_batches_in_order_and_each_record_counts(
-    pool: asyncpg.Pool,
-    schema: str,
-    topic: str,
-    kafka_bootstrap_servers: str,
-    metrics: PipelineMetrics,
-    read_topic,
+    pool: asyncpg.Pool, topic: str, relay: OutboxRelay, metrics: PipelineMetrics, read_topic
 ) -> None:
     """The relay fills record batches itself (relay_sending.Batches): one key's 3 MB in one unit take
     several batches, handed over in order; every record is counted once, not once per batch."""
@@ -410,16 +425,8 @@ async def test_a_units_records_fill_several_record_batches_in_order_and_each_rec
     small = [_event(f"key-{n % 7}", n // 7) for n in range(70)]
     async with pool.acquire() as conn, conn.transaction():
         await outbox.enqueue_many(conn, [(topic, e.subject, e) for e in big + small])
-    producer = create_producer(kafka_bootstrap_servers, client_id="relay-test")
-    await producer.start()
-    try:
-        relay = OutboxRelay(
-            RelayConfig(schema=schema, batch_size=500), pool=pool, producer=producer, metrics=metrics
-        )
-        assert await relay.publish_available() == 100  # one unit: the first record of each partition
-        assert await relay.publish_available() == 0  # goes alone, the rest in batches
-    finally:
-        await producer.stop()
+    assert await relay.publish_available() == 100  # one unit: the first record of each partition
+    assert await relay.publish_available() == 0  # goes alone, the rest in batches
     records = await read_topic(topic, at_least=100, timeout=20)
     order = _per_key_first_seen(records)
     assert order["big"] == list(range(30))
@@ -430,39 +437,25 @@ async def test_a_units_records_fill_several_record_batches_in_order_and_each_rec
 
 
 async def test_a_partition_that_turns_cold_while_its_batch_is_open_keeps_the_keys_order(
-    pool: asyncpg.Pool,
-    schema: str,
-    topic: str,
-    kafka_bootstrap_servers: str,
-    metrics: PipelineMetrics,
-    read_topic,
-    monkeypatch: pytest.MonkeyPatch,
+    pool: asyncpg.Pool, topic: str, relay: OutboxRelay, read_topic, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A partition counts as warm for an hour after a record sent alone. When that hour ends in the middle
     of a unit whose batch for the partition is open, the next record must join the batch: sent alone,
     it would reach Kafka before the batch's earlier records."""
-    producer = create_producer(kafka_bootstrap_servers, client_id="relay-test")
-    await producer.start()
-    try:
-        relay = OutboxRelay(
-            RelayConfig(schema=schema, batch_size=500), pool=pool, producer=producer, metrics=metrics
-        )
-        async with pool.acquire() as conn, conn.transaction():
-            await outbox.enqueue(conn, topic=topic, key="k", event=_event("k", 0))
-        assert await relay.publish_available() == 1  # the partition is warm now
-        async with pool.acquire() as conn, conn.transaction():
-            await outbox.enqueue_many(conn, [(topic, "k", _event("k", n)) for n in range(1, 11)])
-        warm, calls = RelaySender._warm, 0
+    async with pool.acquire() as conn, conn.transaction():
+        await outbox.enqueue(conn, topic=topic, key="k", event=_event("k", 0))
+    assert await relay.publish_available() == 1  # the partition is warm now
+    async with pool.acquire() as conn, conn.transaction():
+        await outbox.enqueue_many(conn, [(topic, "k", _event("k", n)) for n in range(1, 11)])
+    warm, calls = RelaySender._warm, 0
 
-        def turning_cold(self: RelaySender, *args: object) -> bool:
-            nonlocal calls
-            calls += 1
-            return False if calls >= 5 else warm(self, *args)  # the hour ends at the unit's 5th record
+    def turning_cold(self: RelaySender, *args: object) -> bool:
+        nonlocal calls
+        calls += 1
+        return False if calls >= 5 else warm(self, *args)  # the hour ends at the unit's 5th record
 
-        monkeypatch.setattr(RelaySender, "_warm", turning_cold)
-        assert await relay.publish_available() == 10
-    finally:
-        await producer.stop()
+    monkeypatch.setattr(RelaySender, "_warm", turning_cold)
+    assert await relay.publish_available() == 10
     records = await read_topic(topic, at_least=11, timeout=20)
     assert _per_key_first_seen(records)["k"] == list(range(11))
 
