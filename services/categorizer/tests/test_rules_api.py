@@ -115,6 +115,19 @@ async def test_a_service_token_reaches_a_rule_or_job_only_for_the_user_it_names(
     assert (await svc.call("GET", rule, "alice")).status_code == 200  # still there
 
 
+async def test_a_removed_transaction_is_left_out_of_previews_and_jobs(svc: Categorizer) -> None:
+    await seed(svc, 4)  # t000 and t002 are coffee
+    await svc.transaction(transaction_id="item-1-t000", item_id="item-1", sync_sequence=5, change="removed")
+    await svc.output(lambda es: any(e.data["change"] == "removed" for e in es))
+    body = (await svc.call("POST", "/v1/rules/preview", json=COFFEE_RULE)).json()
+    assert (body["scanned"], body["would_change"]) == (3, 1)
+    saved = await svc.call("POST", "/v1/rules", json=COFFEE_RULE)
+    job = await svc.job_done(saved.json()["job"]["job_id"])
+    assert (job["total"], job["processed"], job["changed"]) == (3, 3, 1)
+    out = await svc.output(lambda es: any(e.data["change"] == "recategorized" for e in es))
+    assert [e.data["transaction_id"] for e in out if e.data["change"] == "recategorized"] == ["item-1-t002"]
+
+
 async def test_preview_saves_nothing_then_saving_recategorizes_with_progress(svc: Categorizer) -> None:
     await seed(svc, 10)
     preview = await svc.call("POST", "/v1/rules/preview", json=COFFEE_RULE)

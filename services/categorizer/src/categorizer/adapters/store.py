@@ -83,29 +83,41 @@ Row = tuple[
     str, str, str, str | None, str | None, dict[str, Any] | BaseModel | None, dict[str, Any] | None, int
 ]
 # (transaction_id, account_id, item_id, user_id, merchant_key, state, category, sync_sequence)
-_ROW_KEYS = ("t", "a", "i", "u", "k", "s", "c", "q")
 
 
 async def upsert_many(conn: asyncpg.Connection, rows: list[Row]) -> dict[str, int]:
     """Store the transactions' current state and category (null once removed), rows of distinct
-    transaction ids, in one statement; their new versions. The rows travel as ONE JSON parameter
+    transaction ids, in one statement; their new versions. The small fields travel as ONE JSON parameter
     (serialized by pydantic-core, taken apart by PostgreSQL's `jsonb_to_recordset`; a JSON null is SQL
-    NULL): cheaper than an array parameter per column, whose elements the driver checks one by one."""
-    payload = to_json([dict(zip(_ROW_KEYS, row, strict=True)) for row in rows]).decode()
+    NULL): cheaper than an array parameter per column, whose elements the driver checks one by one. The
+    states travel apart, each its own JSON text in a `json[]` (NULL once removed), zipped with the rest
+    by position (ROWS FROM): stored as `json`, they are only checked, never built into a jsonb tree."""
+    payload = to_json([dict(zip(_SMALL_KEYS, _small(row), strict=True)) for row in rows]).decode()
+    states = [None if row[5] is None else to_json(row[5]).decode() for row in rows]
     result = await conn.fetch(
         """INSERT INTO transactions (transaction_id, account_id, item_id, user_id, merchant_key, state,
                                      category, version, sync_sequence)
            SELECT t, a, i, u, k, s, c, 1, q
-           FROM jsonb_to_recordset($1::jsonb)
-                AS x(t text, a text, i text, u text, k text, s jsonb, c jsonb, q bigint)
+           FROM ROWS FROM (jsonb_to_recordset($1::jsonb)
+                               AS (t text, a text, i text, u text, k text, c jsonb, q bigint),
+                           unnest($2::json[])) AS x(t, a, i, u, k, c, q, s)
            ON CONFLICT (transaction_id) DO UPDATE SET
                account_id = excluded.account_id, item_id = excluded.item_id, user_id = excluded.user_id,
                merchant_key = excluded.merchant_key, state = excluded.state, category = excluded.category,
                version = transactions.version + 1, sync_sequence = excluded.sync_sequence, updated_at = now()
            RETURNING transaction_id, version""",
         payload,
+        states,
     )
     return {r[0]: r[1] for r in result}
+
+
+_SMALL_KEYS = ("t", "a", "i", "u", "k", "c", "q")
+
+
+def _small(row: Row) -> tuple[object, ...]:
+    """A row's fields but its state, in _SMALL_KEYS' order."""
+    return row[:5] + row[6:]
 
 
 @dataclass(frozen=True)
