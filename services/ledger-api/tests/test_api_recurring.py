@@ -151,6 +151,9 @@ def decoys() -> list[dict[str, Any]]:
         add("Luigi's", 25.0, date(2026, 5, 2) + timedelta(offset), "FOOD_AND_DRINK_RESTAURANT")
     add("Best Buy", 499.0, date(2025, 4, 2), "GENERAL_MERCHANDISE_ELECTRONICS")
     add("Best Buy", 89.0, date(2026, 4, 3), "GENERAL_MERCHANDISE_ELECTRONICS")
+    # the same price twice, 385 days apart: a shop visited twice, not a renewal on its anniversary
+    add("Hardware Hank", 42.0, date(2025, 3, 1), "GENERAL_MERCHANDISE_OTHER_GENERAL_MERCHANDISE")
+    add("Hardware Hank", 42.5, date(2026, 3, 21), "GENERAL_MERCHANDISE_OTHER_GENERAL_MERCHANDISE")
     return rows
 
 
