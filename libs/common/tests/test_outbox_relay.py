@@ -220,6 +220,30 @@ async def test_headers_given_at_enqueue_travel_with_the_event(
     assert await pool.fetchval("SELECT count(*) FROM outbox") == 0, "published rows are deleted"
 
 
+async def test_each_record_of_a_unit_carries_its_own_type_and_headers(
+    pool: asyncpg.Pool, topic: str, producer: AIOKafkaProducer, relay: OutboxRelay, read_topic
+) -> None:
+    """A unit's rows share header lists by (type, stored headers): rows of other types or headers, in
+    the same batches, must still carry their own."""
+    traced = [("traceparent", b"00-abc-def-01")]
+    async with pool.acquire() as conn, conn.transaction():
+        for seq in range(30):
+            event = _event("k", seq)
+            if seq % 3 == 1:
+                event = event.model_copy(update={"type": "bankstream.test.other.v1"})
+            await outbox.enqueue(
+                conn, topic=topic, key="k", event=event, headers=traced if seq % 5 == 0 else ()
+            )
+    assert await relay.publish_available() == 30
+    records = await read_topic(topic, at_least=30)
+    assert [json.loads(r.value)["data"]["seq"] for r in records] == list(range(30))
+    for seq, record in enumerate(records):
+        headers = dict(record.headers)
+        kind = b"bankstream.test.other.v1" if seq % 3 == 1 else b"bankstream.test.counted.v1"
+        assert headers["ce_type"] == kind, seq
+        assert headers.get("traceparent") == (b"00-abc-def-01" if seq % 5 == 0 else None), seq
+
+
 class _LateCommitRelay(OutboxRelay):
     """Runs `between` once, right after the first batch was handed to Kafka and before the next fetch."""
 

@@ -82,27 +82,35 @@ class RelaySender:
 
     async def send(self, rows: list[asyncpg.Record]) -> asyncio.Future[list[object]]:
         """Hand a unit over; a future of its acknowledgements (one per row not dead-lettered). A warm
-        partition's records go in batches the relay fills itself (`Batches`), in the unit's order."""
+        partition's records go in batches the relay fills itself (`Batches`), in the unit's order. Per
+        row, only what differs is computed: a topic's partitions are asked for once, a key's hash is
+        memoised (`partition_for`), and a unit's rows share a few header lists (`_Headers`)."""
         if self.careful:
             return await self._send_carefully(rows)
         await self._check()
         producer = await self._producers.current()
         batches = Batches(producer)
         partitions: dict[str, list[int]] = {}
+        headers_of = _Headers()
         for r in rows:
-            topic, key = r["topic"], r["key"].encode()
-            headers = record_headers(r["event_type"], r.get("headers", "[]"))
-            if self._oversized(r, key, headers):
+            topic, key, payload = r["topic"], r["key"].encode(), r["payload"]
+            headers, header_bytes = headers_of(r)
+            if len(payload) + len(key) + header_bytes > self._max:
                 await self._dead_letter(producer, r, key, headers, "larger than the relay's max_record_bytes")
                 continue
-            partition = await _partition(producer, topic, key, partitions)
+            known = partitions.get(topic)
+            if known is None:
+                known = partitions[topic] = sorted(await producer.partitions_for(topic))
+            partition = partition_for(key, known, known)
             # a partition with a batch open in this unit stays warm until the unit ends: a record sent
             # alone now would overtake the open batch's earlier records
+            if batches.append(topic, partition, key, payload, headers):
+                continue
             if batches.open(topic, partition) or self._warm(producer, topic, partition):
-                await batches.add(topic, partition, key, r["payload"], headers)
+                await batches.add(topic, partition, key, payload, headers)
             else:  # its first record goes alone: see the module's docstring
                 meta = await producer.send_and_wait(
-                    topic, r["payload"], key=key, partition=partition, headers=headers
+                    topic, payload, key=key, partition=partition, headers=headers
                 )
                 self._warmed(producer, topic, partition)
                 batches.acknowledged(meta)
@@ -115,7 +123,7 @@ class RelaySender:
             await self._check()
             key, headers = r["key"].encode(), record_headers(r["event_type"], r.get("headers", "[]"))
             producer = await self._producers.current()
-            if self._oversized(r, key, headers):
+            if len(r["payload"]) + len(key) + _size(headers) > self._max:
                 await self._dead_letter(producer, r, key, headers, "larger than the relay's max_record_bytes")
                 continue
             try:
@@ -144,10 +152,6 @@ class RelaySender:
         if self._warm_producer is not producer:
             self._warm_producer, self._warm_since = producer, {}
         self._warm_since[(topic, partition)] = time.monotonic()
-
-    def _oversized(self, row: asyncpg.Record, key: bytes, headers: list[Header]) -> bool:
-        size = len(row["payload"]) + len(key) + sum(len(k) + len(v) for k, v in headers)
-        return size > self._max
 
     async def _dead_letter(
         self,
@@ -202,6 +206,20 @@ class Batches:
         builder.append(key=key, value=value, timestamp=None, headers=headers)  # an empty batch takes any
         self._open[(topic, partition)] = (builder, 1)
 
+    def append(
+        self, topic: str, partition: int, key: bytes | None, value: bytes, headers: list[Header]
+    ) -> bool:
+        """Add the record to the partition's open batch if there is one and it has room (no await: the
+        common case); False when the caller must decide (`add`, or a record sent alone)."""
+        entry = self._open.get((topic, partition))
+        if entry is None:
+            return False
+        builder, count = entry
+        if builder.append(key=key, value=value, timestamp=None, headers=headers) is None:
+            return False
+        self._open[(topic, partition)] = (builder, count + 1)
+        return True
+
     def open(self, topic: str, partition: int) -> bool:
         """Does this unit hold records for the partition not yet handed over?"""
         return (topic, partition) in self._open
@@ -244,6 +262,29 @@ def _per_record(sent: list[tuple["asyncio.Future[Any]", int]]) -> "asyncio.Futur
     gathered.add_done_callback(settle)
     result.add_done_callback(lambda r: gathered.cancel() if r.cancelled() else None)
     return result
+
+
+class _Headers:
+    """A unit's record headers, built once per (event type, stored headers) and shared by its rows,
+    with their size in bytes (nearly every row of a unit has the same few)."""
+
+    def __init__(self) -> None:
+        self._known: dict[tuple[str, str], tuple[list[Header], int]] = {}
+
+    def __call__(self, row: asyncpg.Record) -> tuple[list[Header], int]:
+        event_type, stored = row["event_type"], row.get("headers", "[]")
+        if not isinstance(stored, str):  # decoded already: not worth a key
+            headers = record_headers(event_type, stored)
+            return headers, _size(headers)
+        found = self._known.get((event_type, stored))
+        if found is None:
+            headers = record_headers(event_type, stored)
+            found = self._known[(event_type, stored)] = (headers, _size(headers))
+        return found
+
+
+def _size(headers: list[Header]) -> int:
+    return sum(len(k) + len(v) for k, v in headers)
 
 
 async def _partition(producer: AIOKafkaProducer, topic: str, key: bytes, known: dict[str, list[int]]) -> int:
