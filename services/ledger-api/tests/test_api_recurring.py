@@ -97,6 +97,13 @@ PLANTED = [
         date(2027, 3, 12),
         ("LOAN_PAYMENTS", "LOAN_PAYMENTS_INSURANCE_PAYMENT"),
     ),
+    # an annual renewal on the edges of the week around its anniversary: 358 and 372 days apart
+    Planted(
+        "Edge Early", "annual", [date(2025, 4, 1), date(2026, 3, 25)], [80.0, 80.0], True, date(2027, 3, 25)
+    ),
+    Planted(
+        "Edge Late", "annual", [date(2025, 5, 1), date(2026, 5, 8)], [90.0, 90.0], True, date(2027, 5, 8)
+    ),
     # stopped in May: found, no longer active
     Planted("Hulu", "monthly", months(date(2025, 10, 5), 8), [7.99] * 8, False, date(2026, 6, 5)),
     # a bill that varies, with April missed
@@ -154,6 +161,11 @@ def decoys() -> list[dict[str, Any]]:
     # the same price twice, 385 days apart: a shop visited twice, not a renewal on its anniversary
     add("Hardware Hank", 42.0, date(2025, 3, 1), "GENERAL_MERCHANDISE_OTHER_GENERAL_MERCHANDISE")
     add("Hardware Hank", 42.5, date(2026, 3, 21), "GENERAL_MERCHANDISE_OTHER_GENERAL_MERCHANDISE")
+    # one day outside that week on either side: 357 and 373 days apart
+    add("Edge Miss Early", 80.0, date(2025, 6, 1), "GENERAL_MERCHANDISE_OTHER_GENERAL_MERCHANDISE")
+    add("Edge Miss Early", 80.0, date(2026, 5, 24), "GENERAL_MERCHANDISE_OTHER_GENERAL_MERCHANDISE")
+    add("Edge Miss Late", 90.0, date(2025, 7, 1), "GENERAL_MERCHANDISE_OTHER_GENERAL_MERCHANDISE")
+    add("Edge Miss Late", 90.0, date(2026, 7, 9), "GENERAL_MERCHANDISE_OTHER_GENERAL_MERCHANDISE")
     return rows
 
 
