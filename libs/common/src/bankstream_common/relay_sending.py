@@ -98,10 +98,11 @@ class RelaySender:
             if len(payload) + len(key) + header_bytes > self._max:
                 await self._dead_letter(producer, r, key, headers, "larger than the relay's max_record_bytes")
                 continue
-            known = partitions.get(topic)
+            known = partitions.get(topic)  # asked once per unit: no await for the rows after the first
             if known is None:
-                known = partitions[topic] = sorted(await producer.partitions_for(topic))
-            partition = partition_for(key, known, known)
+                partition = await _partition(producer, topic, key, partitions)
+            else:
+                partition = partition_for(key, known, known)
             # a partition with a batch open in this unit stays warm until the unit ends: a record sent
             # alone now would overtake the open batch's earlier records
             if batches.append(topic, partition, key, payload, headers):
