@@ -13,7 +13,9 @@ row once acknowledged: outbox empty), polled every 20 ms. (Until 2026-11-30 it s
 committed, which hid the first polls' work: with polls of 10,000 records, most of the run.) Both rows also
 give the process's CPU time per event over their interval (the stage's includes its relay and this polling);
 the stage also its PostgreSQL backends' CPU per event (bench/pg_cpu.py: the server is local), and what
-one uncontended core could take of both.
+one uncontended core could take of both. Once the categorizer is built, the bench tunes the garbage
+collector as `run_service` does for the service's process (`tune_gc`); the raw loop ran before, with
+CPython's defaults.
 Target: >= 10,000 events/s. Re-categorization: RECAT transactions of one user stored, a rule saved
 through the handler, the job run to completion (batches with their outbox rows; relaying those is the
 outbox bench's subject).
@@ -33,6 +35,7 @@ from bankstream_common.kafka.batch_consumer import BatchConsumerRunner
 from bankstream_common.kafka.producer import create_producer
 from bankstream_common.kafka.topics import TopicSpec, ensure_topics
 from bankstream_common.migrations import migrate_service
+from bankstream_common.runtime import tune_gc
 from bankstream_common.testing.issuer import TEST_ISSUER
 from categorizer.bootstrap import bootstrap as build_categorizer
 from categorizer.config import Settings
@@ -167,6 +170,7 @@ async def _stage(
     settings = _settings(dsn, bootstrap, uid)
     await migrate_service(dsn, settings.schema_name, "categorizer")
     container = await build_categorizer(settings)
+    tune_gc()  # as run_service does once the service is built
     pool = container.pool
     await _link_items(pool)
     # the bench polls on a connection of its own: its queries are not the stage's PostgreSQL work

@@ -33,7 +33,7 @@ from bankstream_common.auth import Principal, PrincipalKind
 from bankstream_common.db import create_pool
 from bankstream_common.metrics import create_registry
 from bankstream_common.migrations import migrate_service
-from ledger_api.bootstrap import tune_gc
+from bankstream_common.runtime import tune_gc
 from ledger_api.config import Settings
 from ledger_api.domain import categories
 from ledger_api.domain.matching import Rules
@@ -158,7 +158,7 @@ async def _run(quick: bool) -> list[dict]:
         deps = Deps(
             settings=settings, pool=pool, metrics=Metrics(create_registry()), taxonomy=categories.load()
         )
-        tune_gc()  # as the service's main does, once it is built
+        tune_gc()  # as run_service does once the service is built
         elapsed, cpu, report = await _import(deps, body)
         assert report["state"] == "succeeded", report
         counted = report["report"]

@@ -36,8 +36,9 @@ from bankstream_common.envelope import Envelope
 from bankstream_common.kafka.producer import create_producer
 from bankstream_common.kafka.topics import TopicSpec, ensure_topics
 from bankstream_common.migrations import migrate_service
+from bankstream_common.runtime import tune_gc
 from ledger_api.adapters.projection_store import DETAIL_EXCLUDED, UPSERT_TRANSACTIONS, batch_json
-from ledger_api.bootstrap import bootstrap, tune_gc
+from ledger_api.bootstrap import bootstrap
 from ledger_api.config import Settings
 from ledger_api.domain import consumed as ev
 from pg_cpu import BackendCpu
@@ -171,7 +172,7 @@ async def _project(
         topic_partitions=PARTITIONS,
     )
     container = await bootstrap(settings)
-    tune_gc()  # as the service's main does
+    tune_gc()  # as run_service does once the service is built
     task = asyncio.create_task(container.background.run())
     try:
         await asyncio.wait_for(container.background.ready.wait(), 120)

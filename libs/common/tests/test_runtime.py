@@ -1,15 +1,22 @@
 """serve_service: a signal stops the server and the workers within the grace period and exits 0;
-a failing worker stops everything and exits 1. (The services' own SIGTERM test runs them as processes.)"""
+a failing worker stops everything and exits 1; run_service tunes the garbage collector for the service.
+(The services' own SIGTERM test runs them as processes.)"""
 
 import asyncio
 import contextlib
+import gc
 import os
 import signal
+import subprocess
+import sys
+from pathlib import Path
 
 from bankstream_common.http import create_http_app
 from bankstream_common.metrics import create_registry
-from bankstream_common.runtime import Service, serve_service
+from bankstream_common.runtime import GC_THRESHOLDS, Service, serve_service
 from bankstream_common.testing.service_process import free_port
+
+PROCS = Path(__file__).parent / "procs"
 
 
 class PoliteWorker:
@@ -111,3 +118,14 @@ async def _status_of(port: int, *, header_bytes: int) -> int | None:
     finally:
         writer.close()
     return int(line.split()[1]) if line else None
+
+
+def test_run_service_freezes_start_up_and_collects_less_often() -> None:
+    """A service started by run_service (as every service's main starts it) runs with what start-up built
+    frozen out of the cyclic collector's walks and the first generation's threshold raised."""
+    done = subprocess.run(
+        [sys.executable, str(PROCS / "gc_main.py")], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stdout[-2000:]
+    assert f"thresholds={GC_THRESHOLDS} start_up_walked=False" in done.stdout, done.stdout
+    assert GC_THRESHOLDS[0] > gc.get_threshold()[0]  # not CPython's default (700): this process's own

@@ -13,7 +13,6 @@ The process answers /healthz at once; its `Supervisor` prepares what needs Postg
 
 import asyncio
 import contextlib
-import gc
 from dataclasses import dataclass
 
 import asyncpg
@@ -43,22 +42,6 @@ from .metrics import Metrics
 
 # What ledger-api publishes (through its outbox): user edits for the categorizer, on-demand syncs.
 PRODUCED_TOPICS = (ev.TOPIC_CATEGORY_OVERRIDES, ev.TOPIC_SYNC_REQUESTS, imported.TOPIC_IMPORTED)
-
-# The projections hold a poll's events in flight while PostgreSQL works (decoded envelopes and their
-# readers: tens of thousands of container objects). With CPython's default thresholds (700, 10, 10) the
-# cyclic collector walked them again every ~700 allocations, and every full collection also walked the
-# objects of start-up: about half of the consumer's CPU. The events are acyclic (reference counting frees
-# them); collecting less often, with start-up frozen, keeps the collector for the rare cycle.
-GC_THRESHOLDS = (20_000, 20, 10)
-
-
-def tune_gc() -> None:
-    """Freeze what start-up built (once per process) and collect less often (docs/ledger-api.md, Speed).
-    A process-wide choice, so the process's main makes it, once the service is built."""
-    if gc.get_freeze_count() == 0:
-        gc.collect()
-        gc.freeze()
-    gc.set_threshold(*GC_THRESHOLDS)
 
 
 class Streams:

@@ -4,7 +4,7 @@ from bankstream_common.logging import configure_logging
 from bankstream_common.runtime import Service, run_service
 from bankstream_common.settings import load_settings
 
-from ..bootstrap import bootstrap, tune_gc
+from ..bootstrap import bootstrap
 from ..config import Settings
 
 
@@ -13,9 +13,7 @@ def main() -> None:
     configure_logging(settings.service_name, settings.log_level, json=settings.log_json)
 
     async def build() -> Service:
-        service = (await bootstrap(settings)).service()
-        tune_gc()
-        return service
+        return (await bootstrap(settings)).service()
 
     run_service(build)
 
