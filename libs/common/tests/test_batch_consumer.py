@@ -5,6 +5,7 @@ import asyncio
 from collections.abc import Awaitable, Sequence
 
 import asyncpg
+import msgspec
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from bankstream_common.backoff import Backoff
@@ -160,6 +161,44 @@ async def test_a_poison_event_goes_alone_to_the_dlq_and_the_rest_of_its_batch_ap
     assert reasons[0].startswith("permanent handler error: negative amounts")
     assert reasons[1].startswith("undecodable envelope")
     assert await _committed(kafka_bootstrap_servers, topic, f"g-{uid}") == len(items)
+
+
+class AmountStruct(msgspec.Struct):
+    amount: int
+
+
+async def add_amounts_read_by_msgspec(conn: asyncpg.Connection, events: Sequence[Envelope]) -> None:
+    await conn.execute("INSERT INTO batches (size) VALUES ($1)", len(events))
+    for e in events:
+        amount = msgspec.convert(e.data, AmountStruct).amount  # a msgspec reader (envelope.one_pass)
+        await conn.execute(
+            "INSERT INTO totals (key, total, n) VALUES ($1, $2, 1) "
+            "ON CONFLICT (key) DO UPDATE SET total = totals.total + $2, n = totals.n + 1",
+            e.subject,
+            amount,
+        )
+
+
+async def test_data_a_msgspec_reader_refuses_is_dead_lettered_as_schema_invalid_without_its_value(
+    pool, tables, topic, producer, kafka_bootstrap_servers, metrics, uid, read_topic
+) -> None:
+    broken = _ev("acct-1", "access-sandbox-secret")
+    items = [("acct-1", _ev("acct-1", 3).to_json()), ("acct-1", broken.to_json())]
+    items += [("acct-1", _ev("acct-1", 4).to_json())]
+    await _send_all(producer, topic, items)
+    runner = _runner(
+        kafka_bootstrap_servers, topic, f"g-{uid}", pool, producer, metrics, add_amounts_read_by_msgspec
+    )
+
+    async def done() -> bool:
+        return await pool.fetchval("SELECT n FROM totals WHERE key = 'acct-1'") == 2
+
+    await _run_until(runner, done)
+    assert await pool.fetchval("SELECT total FROM totals WHERE key = 'acct-1'") == 7
+    [dead] = await read_topic(dlq_topic(topic), at_least=1)
+    reason = dict(dead.headers)["dlq.reason"].decode()
+    assert reason == "schema-invalid data: Expected `int`, got `str` - at `$.amount`", reason
+    assert dead.value == broken.to_json()
 
 
 async def test_the_next_poll_applies_while_a_slow_partition_of_the_previous_one_is_still_in_hand(

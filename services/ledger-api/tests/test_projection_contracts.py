@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import jsonschema
+import msgspec
 import pytest
 from bankstream_common.envelope import Envelope
 from ledger_api.domain import consumed as ev
@@ -36,7 +37,7 @@ SAMPLES: list[Envelope] = [
 def test_a_published_event_is_what_the_ledger_reads(event: Envelope) -> None:
     schema = json.loads((DOCS / f"{event.type}.schema.json").read_text())
     jsonschema.validate(event.data, schema)  # the producer's contract
-    ev.READERS[event.type].model_validate(event.data)  # the ledger's reader
+    msgspec.convert(event.data, ev.READERS[event.type])  # the ledger's reader
 
 
 def test_every_type_the_ledger_reads_has_a_published_contract_or_is_the_categorizers() -> None:

@@ -4,11 +4,11 @@ decodes as the shared Envelope does, so the tolerant reader and the dead-letteri
 
 import json
 
+import msgspec
 import pytest
 from bankstream_common.envelope import Envelope, EnvelopeError
 from ledger_api.domain import consumed as ev
 from ledger_api.handlers.projections import decode, read
-from pydantic import ValidationError
 
 from .projection_harness import categorized, item_linked, plaid_transaction
 
@@ -42,7 +42,7 @@ def test_data_that_breaks_the_contract_decodes_and_is_then_refused_by_the_reader
     broken = event.model_copy(update={"data": {**event.data, "version": 0}}).to_json()
     decoded = decode(broken)
     assert type(decoded) is Envelope  # not undecodable: the runner dead-letters it as schema-invalid
-    with pytest.raises(ValidationError, match="version"):
+    with pytest.raises(msgspec.ValidationError, match="version"):
         read([decoded])
 
 

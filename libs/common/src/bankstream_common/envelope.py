@@ -11,9 +11,11 @@ The producer owns the schema of `data`; consumers read only the fields they need
 import uuid
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Generic, Literal, Self, TypeVar
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+import msgspec
+import pydantic
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 CONTENT_TYPE = "application/cloudevents+json"
 TYPE_PATTERN = r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+\.v[1-9][0-9]*$"
@@ -69,11 +71,11 @@ class Envelope(BaseModel):
             raise EnvelopeError("empty message: an envelope was expected")
         try:
             return cls.model_validate_json(raw)
-        except ValidationError as exc:
+        except pydantic.ValidationError as exc:
             raise EnvelopeError(describe(exc)) from None
 
 
-def describe(exc: ValidationError) -> str:
+def describe(exc: pydantic.ValidationError) -> str:
     """A validation error as one line of `field: reason`, without the offending input values."""
     parts = []
     for err in exc.errors(include_input=False, include_url=False):
@@ -82,13 +84,23 @@ def describe(exc: ValidationError) -> str:
     return "; ".join(parts)[:1000]
 
 
+def describe_msgspec(exc: msgspec.DecodeError) -> str:
+    """A msgspec error as what broke and where, without a value of the input (its enum errors quote the
+    value they refused; `describe` keeps pydantic's out the same way)."""
+    text = str(exc)
+    if text.startswith("Invalid enum value"):
+        _, at, where = text.rpartition(" - at ")
+        text = "Invalid enum value" + (f" - at {where}" if at else "")
+    return text[:1000]
+
+
 def decoder(typed: Mapping[str, Callable[[bytes], Envelope]]) -> Callable[[bytes | None], Envelope]:
     """A consumer runner's decoder (ADR 0018): a record of one of the `typed` event types is read by its
-    reader, in one pass that checks the envelope and its data as the JSON is parsed (a subclass of
-    Envelope whose `data` is the consumer's model); anything else, and such a record whose data breaks
-    the contract, decodes as `Envelope.from_json` does, so the tolerant reader and the dead-lettering
-    stay as they were. A byte search for the type as pydantic writes it (`"type":"<type>"`) only picks
-    the path; it never accepts a record."""
+    reader (`one_pass`), which checks the envelope and its data as the JSON is parsed; anything else,
+    and such a record the reader refuses (its ValueError: msgspec's ValidationError or DecodeError),
+    decodes as `Envelope.from_json` does, so the tolerant reader and the dead-lettering stay as they were.
+    A byte search for the type as the producers write it (`"type":"<type>"`) only picks the path; it
+    never accepts a record."""
     readers = [(f'"type":"{type_}"'.encode(), read) for type_, read in typed.items()]
 
     def decode(raw: bytes | None) -> Envelope:
@@ -97,8 +109,86 @@ def decoder(typed: Mapping[str, Callable[[bytes], Envelope]]) -> Callable[[bytes
                 if hint in raw:
                     try:
                         return read(raw)
-                    except ValidationError:
+                    except ValueError:
                         break
         return Envelope.from_json(raw)
 
     return decode
+
+
+D = TypeVar("D")
+E = TypeVar("E", bound="OnePassEnvelope")
+
+_Bounded = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+
+
+class EnvelopeRecord(msgspec.Struct, Generic[D], frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """`Envelope`'s fields and rules restated for msgspec, with a typed `data` (test_envelope holds the two
+    to the same verdicts): what `one_pass` decodes a hot record into. msgspec checks a record while it
+    parses it, about five times faster than pydantic validates the same bytes (docs/decisions/0022)."""
+
+    specversion: Literal["1.0"] = "1.0"
+    id: uuid.UUID
+    source: _Bounded
+    type: Annotated[str, msgspec.Meta(pattern=TYPE_PATTERN, max_length=200)]
+    time: Annotated[datetime, msgspec.Meta(tz=True)]
+    subject: _Bounded
+    datacontenttype: Literal["application/json"] = "application/json"
+    data: D
+
+
+class OnePassEnvelope(Envelope):
+    """An envelope whose `data` is a consumer's msgspec reader (a Struct), read by `one_pass` from the
+    record's bytes, which it keeps (`raw`): a consumer that hands the event on as it arrived (to
+    PostgreSQL, say) serializes nothing. Built, never validated: `one_pass` has checked it."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    data: Any  # the consumer's Struct, not a dict
+    _raw: bytes = pydantic.PrivateAttr(b"")
+
+    @property
+    def raw(self) -> bytes:
+        return self._raw
+
+    def to_json(self) -> bytes:
+        return self._raw  # the record as it arrived
+
+    @pydantic.field_serializer("data")
+    def _data(self, data: Any) -> Any:
+        return msgspec.to_builtins(data)
+
+    @classmethod
+    def of(cls, record: "EnvelopeRecord[Any]", raw: bytes) -> Self:
+        """The envelope of a checked record: what `model_construct` builds (a test holds the two equal),
+        without its per-call walk over the fields, defaults and private attributes, which cost more than
+        msgspec's whole check of the record (6 us against 4)."""
+        event = _new(cls)
+        _set(event, "__dict__", {
+            "specversion": record.specversion, "id": record.id, "source": record.source,
+            "type": record.type, "time": record.time, "subject": record.subject,
+            "datacontenttype": record.datacontenttype, "data": record.data,
+        })  # fmt: skip
+        _set(event, "__pydantic_fields_set__", _ALL_FIELDS)
+        _set(event, "__pydantic_extra__", None)
+        _set(event, "__pydantic_private__", {"_raw": raw})
+        return event
+
+
+_new, _set = object.__new__, object.__setattr__
+_ALL_FIELDS = frozenset(Envelope.model_fields)
+
+
+def one_pass(envelope: type[E], event_type: str, data: type[msgspec.Struct]) -> Callable[[bytes], E]:
+    """A `decoder` reader of `event_type`'s records: the envelope and `data` (a msgspec Struct, the
+    consumer's reader of that type) checked in ONE pass over the bytes; raises msgspec's ValidationError
+    or DecodeError (ValueErrors) for a record it refuses."""
+    decode = msgspec.json.Decoder(EnvelopeRecord[data]).decode  # type: ignore[valid-type]
+
+    def read(raw: bytes) -> E:
+        record = decode(raw)
+        if record.type != event_type:  # the type's text was somewhere else in the record
+            raise msgspec.ValidationError(f"not a {event_type} event")
+        return envelope.of(record, raw)
+
+    return read

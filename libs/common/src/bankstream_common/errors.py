@@ -5,7 +5,8 @@
      └── TransientError   the world is briefly wrong (a lock, a timeout, a 5xx): retry with backoff,
                           dead-letter once the attempts run out
 
-A pydantic ValidationError from a handler counts as permanent (the event's data breaks its contract).
+A ValidationError (pydantic's or msgspec's) from a handler counts as permanent (the event's data breaks
+its contract).
 Any other exception counts as transient. Losing PostgreSQL itself is neither: the runner waits for it.
 """
 

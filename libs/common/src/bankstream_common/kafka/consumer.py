@@ -41,6 +41,7 @@ from dataclasses import dataclass, field
 from typing import TypeAlias
 
 import asyncpg
+import msgspec
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import KafkaError
@@ -49,7 +50,7 @@ from pydantic import ValidationError
 
 from .. import inbox
 from ..backoff import Backoff, Stopped, interruptible, retry
-from ..envelope import Envelope, EnvelopeError, describe
+from ..envelope import Envelope, EnvelopeError, describe, describe_msgspec
 from ..errors import PermanentError
 from ..pipeline_metrics import PipelineMetrics
 from .dead_letter import dead_letter
@@ -358,6 +359,8 @@ class ConsumerRunner:
             raise _Poison(f"permanent handler error: {exc}", type(exc).__name__) from None
         except ValidationError as exc:
             raise _Poison(f"schema-invalid data: {describe(exc)}", "ValidationError") from None
+        except msgspec.ValidationError as exc:  # a msgspec reader's (envelope.one_pass)
+            raise _Poison(f"schema-invalid data: {describe_msgspec(exc)}", "ValidationError") from None
 
     async def _apply(self, event: Envelope) -> bool:
         async with self._pool.acquire() as conn, conn.transaction():

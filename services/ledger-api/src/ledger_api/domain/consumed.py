@@ -8,14 +8,16 @@
 
 The producers own these contracts (link-svc, sync-worker, categorizer; docs/events/). A reader ignores
 fields it does not use and event types it does not know; data that breaks a field it does use is a
-ValidationError, which the consumer runner dead-letters.
+msgspec ValidationError, which the consumer runner dead-letters. The readers are msgspec Structs
+(ADR 0022): a TransactionCategorized record is checked while it is parsed (`decode`'s one pass), five
+times faster than pydantic validated the same bytes; the others are converted from the envelope's data.
 """
 
 import datetime as dt
-from typing import Literal
+from typing import Annotated, Literal
 
-from bankstream_common.envelope import Envelope
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, PrivateAttr, model_validator
+import msgspec
+from bankstream_common.envelope import OnePassEnvelope, one_pass
 
 TOPIC_ITEMS = "bankstream.items"
 TOPIC_ACCOUNTS = "bankstream.accounts"
@@ -32,8 +34,12 @@ SYNC_FAILED = "bankstream.sync.failed.v1"
 TRANSACTION_CATEGORIZED = "bankstream.transaction.categorized.v1"
 
 
-class _Reader(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
+class _Reader(msgspec.Struct, frozen=True, kw_only=True):
+    """A tolerant reader: fields it does not know are ignored. Each reader repeats `frozen=True,
+    kw_only=True` (inherited at run time, but mypy reads each class's own)."""
+
+
+Aware = Annotated[dt.datetime, msgspec.Meta(tz=True)]
 
 
 def _utc(value: dt.datetime) -> dt.datetime:
@@ -41,7 +47,7 @@ def _utc(value: dt.datetime) -> dt.datetime:
     return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
 
 
-class LinkedAccount(_Reader):
+class LinkedAccount(_Reader, frozen=True, kw_only=True):
     account_id: str
     name: str | None = None
     official_name: str | None = None
@@ -50,31 +56,31 @@ class LinkedAccount(_Reader):
     subtype: str | None = None
 
 
-class ItemLinked(_Reader):
+class ItemLinked(_Reader, frozen=True, kw_only=True):
     user_id: str
     item_id: str
     institution_id: str | None = None
     institution_name: str | None = None
     status: str
-    accounts: list[LinkedAccount] = Field(default_factory=list)
-    linked_at: AwareDatetime
+    accounts: list[LinkedAccount] = msgspec.field(default_factory=list)
+    linked_at: Aware
 
 
-class ItemStatusChanged(_Reader):
+class ItemStatusChanged(_Reader, frozen=True, kw_only=True):
     user_id: str | None = None
     item_id: str
     status: str
     code: str | None = None
-    changed_at: AwareDatetime
+    changed_at: Aware
 
 
-class ItemRemoved(_Reader):
+class ItemRemoved(_Reader, frozen=True, kw_only=True):
     user_id: str | None = None
     item_id: str
-    removed_at: AwareDatetime
+    removed_at: Aware
 
 
-class Balances(_Reader):
+class Balances(_Reader, frozen=True, kw_only=True):
     available: float | None = None
     current: float | None = None
     limit: float | None = None
@@ -82,7 +88,7 @@ class Balances(_Reader):
     unofficial_currency_code: str | None = None
 
 
-class AccountUpdated(_Reader):
+class AccountUpdated(_Reader, frozen=True, kw_only=True):
     item_id: str
     account_id: str
     name: str | None = None
@@ -98,7 +104,7 @@ class AccountUpdated(_Reader):
         return _utc(self.as_of)
 
 
-class SyncCompleted(_Reader):
+class SyncCompleted(_Reader, frozen=True, kw_only=True):
     item_id: str
     finished_at: dt.datetime
 
@@ -107,25 +113,25 @@ class SyncCompleted(_Reader):
         return _utc(self.finished_at)
 
 
-class SyncFailed(SyncCompleted):
+class SyncFailed(SyncCompleted, frozen=True, kw_only=True):
     error_code: str
 
 
-class CategoryDecision(_Reader):
+class CategoryDecision(_Reader, frozen=True, kw_only=True):
     primary: str
     detailed: str
     source: str
-    confidence: float = Field(ge=0, le=1)
+    confidence: Annotated[float, msgspec.Meta(ge=0, le=1)]
     decided_by: str
     needs_review: bool = False
 
 
-class PlaidCategory(_Reader):
+class PlaidCategory(_Reader, frozen=True, kw_only=True):
     primary: str | None = None
     detailed: str | None = None
 
 
-class CategorizedState(_Reader):
+class CategorizedState(_Reader, frozen=True, kw_only=True):
     """The transaction's full current state; what has no column is kept whole in `details`."""
 
     transaction_id: str
@@ -146,61 +152,50 @@ class CategorizedState(_Reader):
 
 
 # The fields of `transaction` that have their own column (or are ids): everything else goes to `details`.
-COLUMN_FIELDS = frozenset(CategorizedState.model_fields)
+COLUMN_FIELDS = frozenset(CategorizedState.__struct_fields__)
 
 
-class TransactionCategorized(_Reader):
+class TransactionCategorized(_Reader, frozen=True, kw_only=True):
     change: Literal["added", "modified", "removed", "recategorized"]
     transaction_id: str
     account_id: str
     item_id: str
     user_id: str | None = None
-    version: int = Field(ge=1)
+    version: Annotated[int, msgspec.Meta(ge=1)]
     transaction: CategorizedState | None = None
     category: CategoryDecision | None = None
-    decided_at: AwareDatetime
+    decided_at: Aware
 
-    @model_validator(mode="after")
-    def _consistent(self) -> "TransactionCategorized":
+    def __post_init__(self) -> None:
+        """What no field says alone (msgspec raises these as its ValidationError)."""
         if self.change == "removed":
             if self.transaction is not None or self.category is not None:
                 raise ValueError("a removal carries neither transaction nor category")
-            return self
+            return
         if self.transaction is None or self.category is None:
             raise ValueError(f"a {self.change!r} event needs both transaction and category")
         if self.transaction.transaction_id != self.transaction_id:
             raise ValueError("transaction.transaction_id differs from transaction_id")
         if self.transaction.account_id != self.account_id:
             raise ValueError("transaction.account_id differs from account_id")
-        return self
 
     @property
     def removed(self) -> bool:
         return self.change == "removed"
 
 
-class CategorizedEnvelope(Envelope):
+class CategorizedEnvelope(OnePassEnvelope):
     """A TransactionCategorized envelope read in ONE pass over the record (handlers.projections.decode):
     the envelope and its data checked against the reader above as the JSON is parsed, and the record's
     bytes kept (`raw`), from which PostgreSQL takes the fields apart; nothing is decoded twice."""
 
-    type: Literal["bankstream.transaction.categorized.v1"]
-    data: TransactionCategorized  # type: ignore[assignment]  # the reader's model, not a dict
-    _raw: bytes = PrivateAttr(b"")
-
-    @property
-    def raw(self) -> bytes:
-        return self._raw
-
-    @classmethod
-    def read(cls, raw: bytes) -> "CategorizedEnvelope":
-        """Raises ValidationError when `raw` is not a valid TransactionCategorized envelope."""
-        event = cls.model_validate_json(raw)
-        event._raw = raw
-        return event
+    data: TransactionCategorized
 
 
-READERS: dict[str, type[_Reader]] = {
+read_categorized = one_pass(CategorizedEnvelope, TRANSACTION_CATEGORIZED, TransactionCategorized)
+
+
+READERS: dict[str, type[_Reader]] = {  # msgspec.convert(event.data, READERS[event.type])
     ITEM_LINKED: ItemLinked,
     ITEM_STATUS_CHANGED: ItemStatusChanged,
     ITEM_REMOVED: ItemRemoved,

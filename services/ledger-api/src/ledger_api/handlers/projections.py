@@ -2,7 +2,7 @@
 transaction the BatchConsumerRunner opened (the inbox claim is in it too).
 
     read each event with its reader (domain.consumed); an unknown type is ignored (tolerant reader), a
-    known one whose data breaks its contract raises ValidationError: the runner dead-letters that event.
+    known one whose data breaks its contract raises msgspec's ValidationError: the runner dead-letters it.
     A TransactionCategorized record arrives already read (`decode`, the runner's decoder: one pass)
     lock the batch's Items (adapters.projection_store.lock_items): exclusive for the Item events,
     shared for transactions and accounts, so an Item's user reaches every row projected before it
@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
+import msgspec
 from bankstream_common.envelope import Envelope, decoder
-from pydantic import BaseModel
 
 from ..adapters.projection_store import lock_items, record_changes
 from ..domain import consumed as ev
@@ -35,7 +35,7 @@ ITEM_FAMILY = frozenset(
 # The runner's decoder: a TransactionCategorized record in one pass (domain.consumed.CategorizedEnvelope);
 # anything else, and one whose data breaks the contract, as Envelope.from_json reads it (`read` below then
 # refuses the latter with the reader's ValidationError: dead-lettered).
-decode = decoder({ev.TRANSACTION_CATEGORIZED: ev.CategorizedEnvelope.read})
+decode = decoder({ev.TRANSACTION_CATEGORIZED: ev.read_categorized})
 
 
 @dataclass(frozen=True)
@@ -51,11 +51,11 @@ def read(events: Sequence[Envelope]) -> tuple[list[Read], list[Envelope]]:
         if isinstance(event, ev.CategorizedEnvelope):  # read as it was decoded
             known.append(Read(event, event.data))
             continue
-        reader: type[BaseModel] | None = ev.READERS.get(event.type)
+        reader = ev.READERS.get(event.type)
         if reader is None:
             unknown.append(event)
         else:
-            known.append(Read(event, reader.model_validate(event.data)))
+            known.append(Read(event, msgspec.convert(event.data, reader)))
     return known, unknown
 
 
