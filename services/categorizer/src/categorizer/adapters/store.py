@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
-from pydantic import BaseModel
 from pydantic_core import to_json
 
 
@@ -78,10 +77,8 @@ async def remove_item(conn: asyncpg.Connection, item_id: str) -> None:
     await conn.execute("UPDATE items SET removed = true, updated_at = now() WHERE item_id = $1", item_id)
 
 
-# state: a dict, or a model pydantic-core serializes as one (domain.events.TransactionChangedIn)
-Row = tuple[
-    str, str, str, str | None, str | None, dict[str, Any] | BaseModel | None, dict[str, Any] | None, int
-]
+# state: the transaction's state as JSON (domain.events.TransactionChangedIn.state_json), None once removed
+Row = tuple[str, str, str, str | None, str | None, bytes | None, dict[str, Any] | None, int]
 # (transaction_id, account_id, item_id, user_id, merchant_key, state, category, sync_sequence)
 
 
@@ -93,7 +90,7 @@ async def upsert_many(conn: asyncpg.Connection, rows: list[Row]) -> dict[str, in
     states travel apart, each its own JSON text in a `json[]` (NULL once removed), zipped with the rest
     by position (ROWS FROM): stored as `json`, they are only checked, never built into a jsonb tree."""
     payload = to_json([dict(zip(_SMALL_KEYS, _small(row), strict=True)) for row in rows]).decode()
-    states = [None if row[5] is None else to_json(row[5]).decode() for row in rows]
+    states = [None if row[5] is None else row[5].decode() for row in rows]
     result = await conn.fetch(
         """INSERT INTO transactions (transaction_id, account_id, item_id, user_id, merchant_key, state,
                                      category, version, sync_sequence)

@@ -12,13 +12,16 @@
 
 TransactionCategorized is strict (`extra="forbid"`). CategoryOverridden's contract is its producer's
 (ledger-api, docs/events); this service's tests hold its reader to that file. The readers of the other
-services' events are tolerant (unknown fields are ignored).
+services' events are tolerant (unknown fields are ignored). The stream's own input, TransactionChanged,
+is read by a msgspec Struct in one pass over the record (ADR 0022); the other readers are pydantic's.
 """
 
 import datetime as dt
-from typing import Any, Literal
+import operator
+from typing import Annotated, Any, Literal
 
-from bankstream_common.envelope import Envelope
+import msgspec
+from bankstream_common.envelope import OnePassEnvelope, one_pass
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 SOURCE = "bankstream/categorizer"
@@ -113,31 +116,65 @@ class TransactionCategorized(_Strict):
     decided_at: AwareDatetime
 
 
-class TransactionChangedIn(_TransactionFields):
-    """What the categorizer reads of the sync-worker's TransactionChanged (tolerant reader). Serialized,
-    it is the transaction's state (TransactionState's fields, in order): the three fields that are not
-    are excluded, so the stream stores and publishes the model as it was read, with nothing copied."""
-
-    model_config = ConfigDict(extra="ignore", frozen=True)
-
-    change: Literal["added", "modified", "removed"] = Field(exclude=True)
-    item_id: str = Field(min_length=1, max_length=200, exclude=True)
-    sync_sequence: int = Field(ge=1, exclude=True)
-
-    def state(self) -> TransactionState:
-        return TransactionState.model_validate(
-            self.model_dump(exclude={"change", "item_id", "sync_sequence"})
-        )
+_Id = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 
 
-class ChangedEnvelope(Envelope):
-    """A TransactionChanged envelope read in ONE pass (the consumer runner's decoder,
-    bankstream_common.envelope.decoder): the envelope and its data checked as the JSON is parsed. Only
-    read: serialized, its data is the transaction's state, no longer a TransactionChanged (see
-    TransactionChangedIn); whatever forwards a record sends its bytes (the dead-letter path does)."""
+class _StateRecord(msgspec.Struct, frozen=True):
+    """TransactionState's fields, in its order and with its types, for msgspec: what the stream stores and
+    publishes as a transaction's state (a test holds the two field lists equal)."""
 
-    type: Literal["bankstream.transaction.changed.v1"]
-    data: TransactionChangedIn  # type: ignore[assignment]  # the reader's model, not a dict
+    transaction_id: _Id
+    account_id: _Id
+    pending: bool | None = None
+    pending_transaction_id: str | None = None
+    amount: float | None = None
+    iso_currency_code: str | None = None
+    unofficial_currency_code: str | None = None
+    date: dt.date | None = None
+    authorized_date: dt.date | None = None
+    datetime: dt.datetime | None = None
+    authorized_datetime: dt.datetime | None = None
+    name: str | None = None
+    merchant_name: str | None = None
+    merchant_entity_id: str | None = None
+    original_description: str | None = None
+    personal_finance_category: dict[str, Any] | None = None
+    payment_channel: str | None = None
+    transaction_code: str | None = None
+    check_number: str | None = None
+    location: dict[str, Any] | None = None
+    payment_meta: dict[str, Any] | None = None
+    counterparties: list[dict[str, Any]] | None = None
+    website: str | None = None
+    logo_url: str | None = None
+
+
+_state_values = operator.attrgetter(*_StateRecord.__struct_fields__)
+_encode = msgspec.json.Encoder().encode
+
+
+class TransactionChangedIn(_StateRecord, frozen=True, kw_only=True):
+    """What the categorizer reads of the sync-worker's TransactionChanged (tolerant reader, msgspec: ADR
+    0022): the transaction's state and the three fields that say what happened to it."""
+
+    change: Literal["added", "modified", "removed"]
+    item_id: _Id
+    sync_sequence: Annotated[int, msgspec.Meta(ge=1)]
+
+    def state_json(self) -> bytes:
+        """The transaction's state as JSON, TransactionState's fields only: what the stream stores and
+        publishes, serialized once."""
+        return _encode(_StateRecord(*_state_values(self)))
+
+
+class ChangedEnvelope(OnePassEnvelope):
+    """A TransactionChanged envelope read in ONE pass over the record (the consumer runner's decoder,
+    handlers.stream.decode): the envelope and its data checked as the JSON is parsed."""
+
+    data: TransactionChangedIn
+
+
+read_changed = one_pass(ChangedEnvelope, TRANSACTION_CHANGED, TransactionChangedIn)
 
 
 class ItemLinkedIn(BaseModel):

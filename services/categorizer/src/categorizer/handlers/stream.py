@@ -21,11 +21,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
+import msgspec
 import structlog
 from bankstream_common import outbox
 from bankstream_common.envelope import Envelope, decoder
 from bankstream_common.errors import PermanentError
-from pydantic_core import to_json
 
 from ..adapters import store
 from ..domain import events as ev
@@ -38,10 +38,10 @@ log = structlog.get_logger(__name__)
 IGNORED_PREFIXES = ("bankstream.item.",)  # other Item events (status changes) say nothing we need
 
 
-# The consumer runner's decoder: a TransactionChanged record in one pass (domain.events.ChangedEnvelope);
+# The consumer runner's decoder: a TransactionChanged record in one msgspec pass (domain.events.read_changed);
 # anything else, and one whose data breaks the contract, as Envelope.from_json reads it (the reader below
 # then refuses the latter with its ValidationError: dead-lettered).
-decode = decoder({ev.TRANSACTION_CHANGED: ev.ChangedEnvelope.model_validate_json})
+decode = decoder({ev.TRANSACTION_CHANGED: ev.read_changed})
 
 
 async def on_event(deps: Deps, conn: asyncpg.Connection, event: Envelope) -> None:
@@ -82,7 +82,7 @@ async def on_events(deps: Deps, conn: asyncpg.Connection, events: Sequence[Envel
 
 async def on_transactions_changed(deps: Deps, conn: asyncpg.Connection, events: list[Envelope]) -> None:
     changes = [
-        e.data if isinstance(e, ev.ChangedEnvelope) else ev.TransactionChangedIn.model_validate(e.data)
+        e.data if isinstance(e, ev.ChangedEnvelope) else msgspec.convert(e.data, ev.TransactionChangedIn)
         for e in events
     ]
     items = [c.item_id for c in changes]
@@ -97,14 +97,14 @@ async def on_transactions_changed(deps: Deps, conn: asyncpg.Connection, events: 
     for event, data in zip(events, changes, strict=True):
         owner = owners.get(data.item_id)
         user_id = owner[0] if owner else None
-        state: ev.TransactionChangedIn | None = None
+        state: bytes | None = None
         category: dict[str, Any] | None = None
         key = None
         if data.change != "removed":
             ctx = contexts[user_id] if user_id else NO_USER
             decision, key = decide_keyed(txn_of_change(data), ctx, deps.model, deps.model_name)
             sources[decision.source] += 1
-            state = data  # serialized, the state's fields only (see TransactionChangedIn)
+            state = data.state_json()  # serialized once: stored, and published as it is
             category = category_dict(decision)
         rows.append(
             (
@@ -128,7 +128,7 @@ async def on_transactions_changed(deps: Deps, conn: asyncpg.Connection, events: 
                 "version": 0,  # set below, once stored
                 "sync_sequence": data.sync_sequence,
                 "caused_by": str(event.id),
-                "transaction": state,
+                "transaction": None if state is None else msgspec.Raw(state),
                 "category": category,
                 "decided_at": decided_at,
             }
@@ -150,8 +150,9 @@ async def on_transactions_changed(deps: Deps, conn: asyncpg.Connection, events: 
 def envelope_json(event_id: uuid.UUID, data: dict[str, Any], time: str) -> bytes:
     """A TransactionCategorized envelope serialised straight from a dict, in exactly `Envelope`'s shape
     (as the sync-worker builds its events; a test holds the two together), from data built above (its
-    shape is the model's: the contract tests check it), without validating it again."""
-    return to_json(
+    shape is the model's: the contract tests check it; the state already JSON, `msgspec.Raw`), without
+    validating it again."""
+    return _encode(
         {
             "specversion": "1.0",
             "id": event_id,
@@ -163,6 +164,9 @@ def envelope_json(event_id: uuid.UUID, data: dict[str, Any], time: str) -> bytes
             "data": data,
         }
     )
+
+
+_encode = msgspec.json.Encoder().encode
 
 
 async def _store_in_rounds(conn: asyncpg.Connection, rows: list[store.Row]) -> list[int]:
