@@ -48,6 +48,7 @@ REFUSED = {
     "empty source": lambda r: r.update(source=""),
     "long source": lambda r: r.update(source="s" * 201),
     "type without version": lambda r: r.update(type="bankstream.thing.happened"),
+    "type with a trailing newline": lambda r: r.update(type="bankstream.thing.happened.v1\n"),
     "naive time": lambda r: r.update(time="2026-11-30T10:00:00"),
     "time not a time": lambda r: r.update(time="yesterday"),
     "no subject": lambda r: r.pop("subject"),
@@ -97,9 +98,12 @@ def test_the_envelope_built_is_what_model_construct_builds() -> None:
     constructed._raw = raw
     assert mine == constructed and mine.data == constructed.data
     assert mine.model_fields_set == set(Envelope.model_fields)
-    assert mine.model_dump_json() == constructed.model_dump_json()
+    assert mine.model_dump_json() == constructed.model_dump_json()  # the reader's view, as an Envelope
+    assert Envelope.from_json(mine.model_dump_json().encode()).data == msgspec.structs.asdict(mine.data)
     assert mine.to_json() == raw  # the record as it arrived
-    assert Envelope.from_json(mine.model_dump_json().encode()) == Envelope.from_json(raw)
+    assert constructed.model_copy(update={"_raw": b""}).to_json() == Envelope.from_json(raw).to_json()
+    copied = mine.model_copy(update={"subject": "t-2"})  # pydantic adds to the fields set
+    assert copied.subject == "t-2" and mine.subject == "t-1" and copied.data == mine.data
 
 
 def test_a_refused_record_falls_back_to_the_shared_envelope() -> None:
@@ -114,6 +118,18 @@ def test_a_refused_record_falls_back_to_the_shared_envelope() -> None:
     assert type(decode(json.dumps(good).replace('": "', '":"').encode())) is HappenedEnvelope
 
 
+def test_a_record_nested_beyond_msgspecs_limit_is_undecodable_not_a_crash() -> None:
+    """msgspec raises RecursionError (not a ValueError) about 1,000 levels down, even in a field no reader
+    names; the decoder falls back, and the shared envelope refuses it (dead-lettered as undecodable)."""
+    deep = json.dumps({**_good(), "data": {"thing_id": "t-1", "kind": "big", "x": [[]]}}).replace(
+        "[[]]", "[" * 3000 + "]" * 3000
+    )
+    with pytest.raises(RecursionError):
+        read(deep.replace('": "', '":"').encode())
+    with pytest.raises(EnvelopeError):
+        decoder({TYPE: read})(deep.replace('": "', '":"').encode())
+
+
 def test_errors_say_what_broke_and_where_without_the_value() -> None:
     secret = "access-sandbox-" + uuid.uuid4().hex
     raw = json.dumps({**_good(), "data": {"thing_id": "t-1", "kind": secret}}).encode()
@@ -122,3 +138,14 @@ def test_errors_say_what_broke_and_where_without_the_value() -> None:
     assert secret in str(info.value)  # msgspec quotes a refused enum value...
     said = describe_msgspec(info.value)
     assert secret not in said and said == "Invalid enum value - at `$.data.kind`"  # ...the reason does not
+
+    class One(msgspec.Struct, tag="one"):
+        x: int
+
+    class Two(msgspec.Struct, tag="two"):
+        x: int
+
+    with pytest.raises(msgspec.ValidationError) as tagged:
+        msgspec.json.decode(json.dumps({"type": secret, "x": 1}).encode(), type=One | Two)
+    assert secret in str(tagged.value)
+    assert describe_msgspec(tagged.value) == "Invalid value - at `$.type`"

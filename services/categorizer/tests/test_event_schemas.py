@@ -166,3 +166,30 @@ def test_the_streams_hand_built_envelope_is_byte_for_byte_the_envelope_model() -
     parsed = Envelope.from_json(built)
     assert parsed == model
     events.TransactionCategorized.model_validate(parsed.data)
+
+
+def test_the_stream_embeds_the_state_it_serialized_once_as_the_envelope_model_would_write_it() -> None:
+    """The stream's output carries the state as `msgspec.Raw` (the bytes it also stores): the envelope must
+    be what `Envelope` writes for the same event with the state as a dict."""
+    changed = msgspec.convert(
+        {"change": "added", "item_id": "i", "sync_sequence": 3, "transaction_id": "t", "account_id": "a",
+         "amount": 5, "date": "2026-11-20", "datetime": "2026-11-20T10:00:00.5+02:00", "name": "CAFÉ \u2028",
+         "location": {"city": "Oakland"}, "counterparties": [{"name": "x"}]},
+        events.TransactionChangedIn,
+    )  # fmt: skip
+    event_id, now = uuid.uuid4(), datetime.now(UTC)
+    data = {"change": "added", "transaction_id": "t", "account_id": "a", "item_id": "i", "user_id": "u",
+            "version": 1, "sync_sequence": 3, "caused_by": str(uuid.uuid4()), "category": None,
+            "transaction": msgspec.Raw(changed.state_json()), "decided_at": now.isoformat()}  # fmt: skip
+    built = stream.envelope_json(event_id, data, now.isoformat().replace("+00:00", "Z"))
+    as_dict = {**data, "transaction": json.loads(changed.state_json())}
+    model = Envelope(
+        id=event_id,
+        source=events.SOURCE,
+        type=events.TRANSACTION_CATEGORIZED,
+        time=now,
+        subject="t",
+        data=as_dict,
+    )
+    assert built == model.to_json()
+    assert json.loads(changed.state_json())["amount"] == 5.0  # an int read as the state's float

@@ -5,6 +5,7 @@ stores and publishes as the transaction's state is the read model serialized: th
 TransactionState's (the producer's model), in its order."""
 
 import json
+import typing
 
 import msgspec
 import pytest
@@ -80,9 +81,18 @@ def test_other_events_and_garbage_decode_as_the_shared_envelope_does() -> None:
 
 
 def test_the_readers_state_is_the_producers_transaction_state_field_for_field() -> None:
-    state_fields = [
-        f
-        for f in ev.TransactionChangedIn.__struct_fields__
-        if f not in {"change", "item_id", "sync_sequence"}
-    ]
+    """Names, order, types and bounds: the reader (msgspec) and the producer's model (pydantic)."""
+    happened = {"change", "item_id", "sync_sequence"}
+    state_fields = [f for f in ev.TransactionChangedIn.__struct_fields__ if f not in happened]
     assert state_fields == list(ev.TransactionState.model_fields)
+    hints = typing.get_type_hints(ev.TransactionChangedIn, include_extras=True)
+    for name, field in ev.TransactionState.model_fields.items():
+        hint = hints[name]
+        if typing.get_origin(hint) is typing.Annotated:
+            hint, meta = typing.get_args(hint)
+            bounds = {type(m).__name__: m for m in field.metadata}
+            assert meta.min_length == bounds["MinLen"].min_length, name
+            assert meta.max_length == bounds["MaxLen"].max_length, name
+        else:
+            assert not field.metadata, name
+        assert hint == field.annotation, name

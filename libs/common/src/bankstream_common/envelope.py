@@ -8,6 +8,7 @@
 The producer owns the schema of `data`; consumers read only the fields they need.
 """
 
+import re
 import uuid
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
@@ -85,20 +86,27 @@ def describe(exc: pydantic.ValidationError) -> str:
 
 
 def describe_msgspec(exc: msgspec.DecodeError) -> str:
-    """A msgspec error as what broke and where, without a value of the input (its enum errors quote the
-    value they refused; `describe` keeps pydantic's out the same way)."""
-    text = str(exc)
-    if text.startswith("Invalid enum value"):
-        _, at, where = text.rpartition(" - at ")
-        text = "Invalid enum value" + (f" - at {where}" if at else "")
-    return text[:1000]
+    """A msgspec error as what broke and where, without a value of the input, as `describe` keeps
+    pydantic's out: msgspec quotes the value it refused in its enum and tagged-union errors (`Invalid enum
+    value 'x'`, `Invalid value 'x'`), so those keep their first words only, and anything quoted is dropped."""
+    what, at, where = str(exc).rpartition(" - at ")
+    if not at:
+        what, where = where, ""
+    what = _REFUSED_VALUE.sub(r"\1", what)
+    what = _QUOTED.sub("'...'", what)
+    return (what + (f" - at {where}" if where else ""))[:1000]
+
+
+_REFUSED_VALUE = re.compile(r"^(Invalid (?:enum )?value)\b.*", re.S)
+_QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")
 
 
 def decoder(typed: Mapping[str, Callable[[bytes], Envelope]]) -> Callable[[bytes | None], Envelope]:
     """A consumer runner's decoder (ADR 0018): a record of one of the `typed` event types is read by its
     reader (`one_pass`), which checks the envelope and its data as the JSON is parsed; anything else,
-    and such a record the reader refuses (its ValueError: msgspec's ValidationError or DecodeError),
-    decodes as `Envelope.from_json` does, so the tolerant reader and the dead-lettering stay as they were.
+    and such a record the reader refuses (its ValueError: msgspec's ValidationError or DecodeError; or
+    the RecursionError msgspec raises for a record nested about 1,000 deep), decodes as
+    `Envelope.from_json` does, so the tolerant reader and the dead-lettering stay as they were.
     A byte search for the type as the producers write it (`"type":"<type>"`) only picks the path; it
     never accepts a record."""
     readers = [(f'"type":"{type_}"'.encode(), read) for type_, read in typed.items()]
@@ -109,7 +117,7 @@ def decoder(typed: Mapping[str, Callable[[bytes], Envelope]]) -> Callable[[bytes
                 if hint in raw:
                     try:
                         return read(raw)
-                    except ValueError:
+                    except (ValueError, RecursionError):  # RecursionError: msgspec's nesting limit
                         break
         return Envelope.from_json(raw)
 
@@ -120,6 +128,8 @@ D = TypeVar("D")
 E = TypeVar("E", bound="OnePassEnvelope")
 
 _Bounded = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+# TYPE_PATTERN for Python's `re` (msgspec's): its `$` also matches before a final newline, `\Z` does not.
+_TYPE_PATTERN_PY = TYPE_PATTERN.removesuffix("$") + r"\Z"
 
 
 class EnvelopeRecord(msgspec.Struct, Generic[D], frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -130,7 +140,7 @@ class EnvelopeRecord(msgspec.Struct, Generic[D], frozen=True, kw_only=True, forb
     specversion: Literal["1.0"] = "1.0"
     id: uuid.UUID
     source: _Bounded
-    type: Annotated[str, msgspec.Meta(pattern=TYPE_PATTERN, max_length=200)]
+    type: Annotated[str, msgspec.Meta(pattern=_TYPE_PATTERN_PY, max_length=200)]
     time: Annotated[datetime, msgspec.Meta(tz=True)]
     subject: _Bounded
     datacontenttype: Literal["application/json"] = "application/json"
@@ -152,7 +162,8 @@ class OnePassEnvelope(Envelope):
         return self._raw
 
     def to_json(self) -> bytes:
-        return self._raw  # the record as it arrived
+        """The record as it arrived (`model_dump_json` writes the reader's view: the fields it names)."""
+        return self._raw or super().to_json()
 
     @pydantic.field_serializer("data")
     def _data(self, data: Any) -> Any:
@@ -169,20 +180,21 @@ class OnePassEnvelope(Envelope):
             "type": record.type, "time": record.time, "subject": record.subject,
             "datacontenttype": record.datacontenttype, "data": record.data,
         })  # fmt: skip
-        _set(event, "__pydantic_fields_set__", _ALL_FIELDS)
+        _set(event, "__pydantic_fields_set__", set(_ALL_FIELDS))
         _set(event, "__pydantic_extra__", None)
         _set(event, "__pydantic_private__", {"_raw": raw})
         return event
 
 
 _new, _set = object.__new__, object.__setattr__
-_ALL_FIELDS = frozenset(Envelope.model_fields)
+_ALL_FIELDS = tuple(Envelope.model_fields)
 
 
 def one_pass(envelope: type[E], event_type: str, data: type[msgspec.Struct]) -> Callable[[bytes], E]:
     """A `decoder` reader of `event_type`'s records: the envelope and `data` (a msgspec Struct, the
     consumer's reader of that type) checked in ONE pass over the bytes; raises msgspec's ValidationError
-    or DecodeError (ValueErrors) for a record it refuses."""
+    or DecodeError (ValueErrors) for a record it refuses. `envelope` should declare `data` as that Struct:
+    nothing here can make the type checker hold the two together."""
     decode = msgspec.json.Decoder(EnvelopeRecord[data]).decode  # type: ignore[valid-type]
 
     def read(raw: bytes) -> E:
