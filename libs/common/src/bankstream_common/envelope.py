@@ -133,9 +133,9 @@ _TYPE_PATTERN_PY = TYPE_PATTERN.removesuffix("$") + r"\Z"
 
 
 class EnvelopeRecord(msgspec.Struct, Generic[D], frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """`Envelope`'s fields and rules restated for msgspec, with a typed `data` (test_envelope holds the two
-    to the same verdicts): what `one_pass` decodes a hot record into. msgspec checks a record while it
-    parses it, about five times faster than pydantic validates the same bytes (docs/decisions/0022)."""
+    """`Envelope`'s fields and rules restated for msgspec, with a typed `data` (test_envelope_one_pass
+    holds the two to the same verdicts): what `one_pass` decodes a hot record into. msgspec checks a
+    record while it parses it, about five times faster than pydantic validates the same bytes (ADR 0022)."""
 
     specversion: Literal["1.0"] = "1.0"
     id: uuid.UUID

@@ -121,7 +121,8 @@ _Id = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 
 class _StateRecord(msgspec.Struct, frozen=True):
     """TransactionState's fields, in its order and with its types, for msgspec: what the stream stores and
-    publishes as a transaction's state (a test holds the two field lists equal)."""
+    publishes as a transaction's state (test_stream_decode holds the two equal: names, order, types and
+    bounds)."""
 
     transaction_id: _Id
     account_id: _Id
