@@ -153,15 +153,7 @@ def test_the_streams_hand_built_envelope_is_byte_for_byte_the_envelope_model() -
         },
         "decided_at": now.isoformat(),
     }
-    built = stream.envelope_json(event_id, data, now.isoformat().replace("+00:00", "Z"))
-    model = Envelope(
-        id=event_id,
-        source=events.SOURCE,
-        type=events.TRANSACTION_CATEGORIZED,
-        time=now,
-        subject="t",
-        data=data,
-    )
+    built, model = _built_and_model(event_id, now, data, data)
     assert built == model.to_json()
     parsed = Envelope.from_json(built)
     assert parsed == model
@@ -181,15 +173,21 @@ def test_the_stream_embeds_the_state_it_serialized_once_as_the_envelope_model_wo
     data = {"change": "added", "transaction_id": "t", "account_id": "a", "item_id": "i", "user_id": "u",
             "version": 1, "sync_sequence": 3, "caused_by": str(uuid.uuid4()), "category": None,
             "transaction": msgspec.Raw(changed.state_json()), "decided_at": now.isoformat()}  # fmt: skip
-    built = stream.envelope_json(event_id, data, now.isoformat().replace("+00:00", "Z"))
-    as_dict = {**data, "transaction": json.loads(changed.state_json())}
-    model = Envelope(
-        id=event_id,
-        source=events.SOURCE,
-        type=events.TRANSACTION_CATEGORIZED,
-        time=now,
-        subject="t",
-        data=as_dict,
+    built, model = _built_and_model(
+        event_id, now, data, {**data, "transaction": json.loads(changed.state_json())}
     )
     assert built == model.to_json()
     assert json.loads(changed.state_json())["amount"] == 5.0  # an int read as the state's float
+
+
+def _built_and_model(
+    event_id: uuid.UUID, now: datetime, data: dict[str, object], as_dicts: dict[str, object]
+) -> tuple[bytes, Envelope]:
+    """What the stream builds from `data`, and the Envelope model of the same event (`as_dicts`: `data`
+    with only dicts in it)."""
+    built = stream.envelope_json(event_id, data, now.isoformat().replace("+00:00", "Z"))
+    model = Envelope(
+        id=event_id, source=events.SOURCE, type=events.TRANSACTION_CATEGORIZED, time=now, subject="t",
+        data=as_dicts,
+    )  # fmt: skip
+    return built, model
