@@ -4,7 +4,6 @@ a failing worker stops everything and exits 1; run_service tunes the garbage col
 
 import asyncio
 import contextlib
-import gc
 import os
 import signal
 import subprocess
@@ -128,4 +127,3 @@ def test_run_service_freezes_start_up_and_collects_less_often() -> None:
     )
     assert done.returncode == 0, done.stdout[-2000:]
     assert f"thresholds={GC_THRESHOLDS} start_up_walked=False" in done.stdout, done.stdout
-    assert GC_THRESHOLDS[0] > gc.get_threshold()[0]  # not CPython's default (700): this process's own
