@@ -197,6 +197,31 @@ async def test_an_override_moves_spending_between_categories(api: LedgerApi) -> 
     assert {g["key"]: g["total"] for g in groups} == {"FOOD_AND_DRINK": 1739.5, "TRANSFER_OUT": 435.0}
 
 
+async def test_a_hidden_or_pending_leg_of_an_own_transfer_is_left_out_once(api: LedgerApi) -> None:
+    # The legs of own-account transfers are subtracted from the sum of the scope: a leg the scope already
+    # leaves out (hidden, pending) must not be subtracted as well.
+    spending, cash_flow = "/v1/insights/spending", "/v1/insights/cash-flow"
+    before = {path: (await api.get(path, params=NOV)).json() for path in (spending, cash_flow)}
+    await add_transactions(
+        api.pool,
+        [
+            spend("t-hid-out", 90.00, d(6), "TRANSFER_OUT_ACCOUNT_TRANSFER", None, user_hidden=True),
+            spend("t-hid-in", -90.00, d(6), "TRANSFER_IN_ACCOUNT_TRANSFER", None, account_id="acc-a2"),
+            spend("t-pend-out", 45.00, d(7), "TRANSFER_OUT_ACCOUNT_TRANSFER", None, pending=True),
+            spend("t-pend-in", -45.00, d(8), "TRANSFER_IN_ACCOUNT_TRANSFER", None, account_id="acc-a2"),
+        ],
+    )
+    after = (await api.get(spending, params=NOV)).json()
+    assert (after["total"], after["groups"]) == (before[spending]["total"], before[spending]["groups"])
+    # 1400 as before, and the two legs in the scope: 90 in, 45 in
+    assert after["internal_transfers"] == {"total": 1535.0, "count": 6}
+    assert (await api.get(cash_flow, params=NOV)).json() == before[cash_flow]
+    every = {**NOV, "include_pending": "true", "include_hidden": "true"}
+    everything = (await api.get(spending, params=every)).json()
+    assert everything["total"] == 2239.5  # as without these transfers (the test above)
+    assert everything["internal_transfers"] == {"total": 1670.0, "count": 8}  # 1400 + 90 + 90 + 45 + 45
+
+
 async def test_cash_flow_per_month_and_week(api: LedgerApi) -> None:
     r = await api.get("/v1/insights/cash-flow", params={"from": "2026-10-01", "to": "2026-11-30"})
     assert r.status_code == 200, r.text

@@ -1,8 +1,8 @@
 """The SQL of the insights: spending, cash flow, net worth, recurring streams and the review queue.
 
 Every aggregate runs in PostgreSQL over the user's rows; Python only receives the groups, periods,
-points or streams. The indexes they rely on are in migrations/0005_insights.sql; docs/ledger-api.md
-("Insights") says why and gives the EXPLAIN figures.
+points or streams. The indexes they rely on are in migrations/0005_insights.sql and
+0007_transfer_legs_cover.sql; docs/ledger-api.md ("Insights") says why and gives the EXPLAIN figures.
 """
 
 from datetime import date
@@ -45,39 +45,47 @@ async def _fetch_roomy(pool: asyncpg.Pool, sql: str, *args: Any) -> list[asyncpg
 _TRANSFERS = ", ".join(f"'{p}'" for p in TRANSFER_PRIMARIES)
 _LIABILITIES = ", ".join(f"'{t}'" for t in LIABILITY_TYPES)
 
-# The legs of transfers between the user's own accounts ($1 user, $2..$3 window): a row of a transfer
-# category with the opposite amount on another of the user's accounts within TRANSFER_PAIR_DAYS. Only
-# transfer-category rows are paired (an index-only scan of transactions_user_transfer_legs, then a hash
-# join on the amount), so the pairing costs little however many rows the window holds.
+# The user's rows an aggregate counts ($4 pending too, $5 hidden too, $6 currency), read index-only
+# (transactions_user_insights).
+SCOPE = """user_id = $1 AND date BETWEEN $2 AND $3 AND NOT removed
+    AND ($4 OR NOT pending) AND ($5 OR NOT user_hidden) AND iso_currency_code = $6"""
+
+# The legs of transfers between the user's own accounts in the scope: a row of a transfer category with
+# the opposite amount on another of the user's accounts within TRANSFER_PAIR_DAYS. Only transfer-category
+# rows are paired (an index-only scan of transactions_user_transfer_legs, which holds every column an
+# aggregate reads, then a hash join on the amount), so the pairing costs little however many rows the
+# window holds. A leg is paired with any other leg, in the scope or not.
+#
+# They are not left out of the aggregates row by row (an anti-join probes a hash of the legs' ids for
+# each of up to 100,000 rows): each aggregate adds up every row of the scope, then subtracts the same
+# aggregate of `internal`. Sums and counts are exact, so the difference is the sum over the rows counted.
 INTERNAL = f"""
 legs AS (
-    SELECT transaction_id, account_id, amount, date FROM transactions
+    SELECT transaction_id, account_id, amount, date, pending, user_hidden, iso_currency_code,
+           category_primary, user_category_primary, category_detailed, user_category_detailed,
+           merchant_name, name
+    FROM transactions
     WHERE user_id = $1 AND NOT removed
       AND COALESCE(user_category_primary, category_primary) IN ({_TRANSFERS})
       AND date BETWEEN $2::date - {TRANSFER_PAIR_DAYS} AND $3::date + {TRANSFER_PAIR_DAYS}
 ),
 internal AS MATERIALIZED (
-    SELECT a.transaction_id FROM legs a
-    WHERE a.amount <> 0 AND EXISTS (
+    SELECT a.* FROM legs a
+    WHERE a.date BETWEEN $2 AND $3 AND ($4 OR NOT a.pending) AND ($5 OR NOT a.user_hidden)
+      AND a.iso_currency_code = $6 AND a.amount <> 0 AND EXISTS (
         SELECT 1 FROM legs b
         WHERE b.amount = -a.amount AND b.account_id <> a.account_id
           AND b.date BETWEEN a.date - {TRANSFER_PAIR_DAYS} AND a.date + {TRANSFER_PAIR_DAYS})
 )"""  # noqa: S608  (constants of domain.insights, never input)
 
-# The user's rows an aggregate counts ($4 pending too, $5 hidden too, $6 currency), read index-only
-# (transactions_user_insights); `internal` legs are left out by an anti-join (NOT EXISTS: NOT IN
-# may be planned as a scan of the list per row under a generic plan).
-SCOPE = """user_id = $1 AND date BETWEEN $2 AND $3 AND NOT removed
-    AND ($4 OR NOT pending) AND ($5 OR NOT user_hidden) AND iso_currency_code = $6"""
-COUNTED = f"""{SCOPE}
-    AND NOT EXISTS (SELECT 1 FROM internal i WHERE i.transaction_id = transactions.transaction_id)"""  # noqa: S608
-
+# Each grouping's key per row, and the key of the answer's groups: a month is grouped by the day first
+# (a date hashes as an integer), and the few hundred days are then formatted, not every row.
 GROUP_KEYS = {
-    GroupBy.CATEGORY: "COALESCE(user_category_primary, category_primary)",
-    GroupBy.DETAILED_CATEGORY: "COALESCE(user_category_detailed, category_detailed)",
-    GroupBy.MERCHANT: "COALESCE(merchant_name, name)",
-    GroupBy.MONTH: "to_char(date, 'YYYY-MM')",
-    GroupBy.ACCOUNT: "account_id",
+    GroupBy.CATEGORY: ("COALESCE(user_category_primary, category_primary)", "g"),
+    GroupBy.DETAILED_CATEGORY: ("COALESCE(user_category_detailed, category_detailed)", "g"),
+    GroupBy.MERCHANT: ("COALESCE(merchant_name, name)", "g"),
+    GroupBy.MONTH: ("date", "to_char(g, 'YYYY-MM')"),
+    GroupBy.ACCOUNT: ("account_id", "g"),
 }
 
 
@@ -88,23 +96,32 @@ def scope_args(s: Scope) -> list[Any]:
 def spending_sql(group_by: GroupBy) -> str:
     """$7: how many top merchants. One row per group (`part` 'group'), per top merchant ('merchant') and
     one 'internal' row: the legs of transfers between own accounts left out, counted once per leg. The
-    groups and the merchants come from ONE scan (GROUPING SETS)."""
+    groups and the merchants come from ONE scan (GROUPING SETS), less the same of the legs."""
+    key, group = GROUP_KEYS[group_by]
+    merchant = GROUP_KEYS[GroupBy.MERCHANT][0]
     return f"""
 WITH {INTERNAL},
-sums AS MATERIALIZED (
+legs_in_scope AS (SELECT {key} AS g, {merchant} AS m, amount FROM internal),
+signed AS (
     SELECT GROUPING(g) AS by_merchant, g, m, sum(amount) AS total, count(*) AS count
-    FROM (SELECT {GROUP_KEYS[group_by]} AS g, COALESCE(merchant_name, name) AS m, amount
-          FROM transactions WHERE {COUNTED} AND amount > 0) AS spent
+    FROM (SELECT {key} AS g, {merchant} AS m, amount FROM transactions WHERE {SCOPE} AND amount > 0) AS spent
     GROUP BY GROUPING SETS ((g), (m))
+    UNION ALL
+    SELECT GROUPING(g), g, m, -sum(amount), -count(*) FROM legs_in_scope WHERE amount > 0
+    GROUP BY GROUPING SETS ((g), (m))
+),
+sums AS MATERIALIZED (
+    SELECT by_merchant, CASE WHEN by_merchant = 0 THEN {group} END AS g, m,
+           sum(total) AS total, sum(count)::bigint AS count
+    FROM signed GROUP BY 1, 2, 3 HAVING sum(count) > 0
 )
-(SELECT 'group' AS part, g AS key, total, count FROM sums WHERE by_merchant = 0
+(SELECT 'group' AS part, g::text AS key, total, count FROM sums WHERE by_merchant = 0
  ORDER BY total DESC, g NULLS LAST)
 UNION ALL
 (SELECT 'merchant', m, total, count FROM sums WHERE by_merchant = 1
  ORDER BY total DESC, m NULLS LAST LIMIT $7)
 UNION ALL
-(SELECT 'internal', NULL, COALESCE(sum(abs(amount)), 0), count(*) FROM transactions
- WHERE {SCOPE} AND transaction_id IN (SELECT transaction_id FROM internal))"""  # noqa: S608
+(SELECT 'internal', NULL, COALESCE(sum(abs(amount)), 0), count(*) FROM legs_in_scope)"""  # noqa: S608
 
 
 async def spending(pool: asyncpg.Pool, s: Scope, group_by: GroupBy, top: int) -> list[asyncpg.Record]:
@@ -121,7 +138,9 @@ async def account_names(db: Conn, user_id: str, account_ids: list[str]) -> dict[
 
 
 def cash_flow_sql(interval: Interval) -> str:
-    """One row per period of the window (empty ones too): income (money in), expenses (money out)."""
+    """One row per period of the window (empty ones too): income (money in), expenses (money out). Rows
+    are added up per day, then the days per period: a date hashes as an integer, while date_trunc
+    converts every row to a timestamp in the session's time zone (a third of the query's time)."""
     unit = interval.value
     return f"""
 WITH {INTERNAL},
@@ -129,12 +148,18 @@ periods AS (
     SELECT p::date AS start, LEAST((p + interval '1 {unit}')::date - 1, $3::date) AS "end"
     FROM generate_series(date_trunc('{unit}', $2::date), $3::date, interval '1 {unit}') AS p
 ),
+days AS (
+    SELECT date, sum(-amount) FILTER (WHERE amount < 0) AS income,
+           sum(amount) FILTER (WHERE amount > 0) AS expenses, count(*) AS count
+    FROM transactions WHERE {SCOPE} GROUP BY date
+    UNION ALL
+    SELECT date, sum(amount) FILTER (WHERE amount < 0), -sum(amount) FILTER (WHERE amount > 0), -count(*)
+    FROM internal GROUP BY date
+),
 sums AS (
-    SELECT date_trunc('{unit}', date)::date AS start,
-           COALESCE(sum(-amount) FILTER (WHERE amount < 0), 0) AS income,
-           COALESCE(sum(amount) FILTER (WHERE amount > 0), 0) AS expenses,
-           count(*) AS count
-    FROM transactions WHERE {COUNTED} GROUP BY 1
+    SELECT date_trunc('{unit}', date)::date AS start, sum(income) AS income, sum(expenses) AS expenses,
+           sum(count)::bigint AS count
+    FROM days GROUP BY 1
 )
 SELECT GREATEST(p.start, $2::date) AS start, p."end", COALESCE(s.income, 0) AS income,
        COALESCE(s.expenses, 0) AS expenses, COALESCE(s.count, 0) AS count
