@@ -97,6 +97,11 @@ async def test_rolled_back_events_are_never_published(pool: asyncpg.Pool, topic:
     assert await pool.fetchval("SELECT count(*) FROM outbox") == 0
 
 
+@pytest.mark.parametrize(
+    ("per_key", "per_tx"),
+    [(60, 10), (2 * outbox.COPY_FROM_ROWS, outbox.COPY_FROM_ROWS)],
+    ids=["insert", "copy"],  # the two ways enqueue writes its rows
+)
 async def test_relay_publishes_in_order_per_key_and_wakes_on_notify(
     pool: asyncpg.Pool,
     schema: str,
@@ -104,6 +109,8 @@ async def test_relay_publishes_in_order_per_key_and_wakes_on_notify(
     kafka_bootstrap_servers: str,
     metrics: PipelineMetrics,
     read_topic,
+    per_key: int,
+    per_tx: int,
 ) -> None:
     producer = create_producer(kafka_bootstrap_servers, client_id="relay-test")
     await producer.start()
@@ -116,7 +123,8 @@ async def test_relay_publishes_in_order_per_key_and_wakes_on_notify(
     task = asyncio.create_task(relay.run())
     try:
         await asyncio.wait_for(relay.leading.wait(), 10)
-        written = await _write(pool, topic, keys=8, per_key=60)
+        await asyncio.sleep(0.5)  # its first look found nothing: it sleeps until woken
+        written = await _write(pool, topic, keys=8, per_key=per_key, per_tx=per_tx)
         # poll_interval is 30 s: only NOTIFY can make this finish in time
         records = await read_topic(topic, at_least=len(written), timeout=20)
     finally:
@@ -125,7 +133,7 @@ async def test_relay_publishes_in_order_per_key_and_wakes_on_notify(
         await producer.stop()
     order = _per_key_first_seen(records)
     assert sum(len(v) for v in order.values()) == len(written)
-    assert all(seqs == list(range(60)) for seqs in order.values()), "per-key order broken"
+    assert all(seqs == list(range(per_key)) for seqs in order.values()), "per-key order broken"
     assert await pool.fetchval("SELECT count(*) FROM outbox") == 0
     headers = dict(records[0].headers)
     assert headers["content-type"] == b"application/cloudevents+json"
@@ -218,6 +226,20 @@ async def test_headers_given_at_enqueue_travel_with_the_event(
     (record,) = await read_topic(topic, at_least=1)
     assert dict(record.headers)["traceparent"] == b"00-abc-def-01"
     assert await pool.fetchval("SELECT count(*) FROM outbox") == 0, "published rows are deleted"
+
+
+async def test_many_rows_are_stored_in_their_order_with_their_headers(pool: asyncpg.Pool, topic: str) -> None:
+    events = [_event(f"k{i % 3}", i) for i in range(outbox.COPY_FROM_ROWS + 5)]  # written by COPY
+    async with pool.acquire() as conn, conn.transaction():
+        await outbox.enqueue_many(
+            conn, [(topic, e.subject, e) for e in events], headers=[("traceparent", b"00-abc-def-01")]
+        )
+    rows = await pool.fetch("SELECT event_id, key, event_type, payload, headers FROM outbox ORDER BY position")
+    assert [r["event_id"] for r in rows] == [e.id for e in events]
+    assert [(r["key"], r["event_type"], bytes(r["payload"])) for r in rows] == [
+        (e.subject, e.type, e.to_json()) for e in events
+    ]
+    assert {r["headers"] for r in rows} == {json.dumps([["traceparent", "00-abc-def-01"]])}
 
 
 async def test_each_record_of_a_unit_carries_its_own_type_and_headers(

@@ -38,18 +38,32 @@ async def enqueue_many(
 
 
 EncodedRow = tuple[uuid.UUID, str, str, str, bytes]  # (event_id, topic, key, event_type, envelope JSON)
+ENCODED_COLUMNS = ("event_id", "topic", "key", "event_type", "payload", "headers")
+
+# From this many rows on, the rows are written by a binary COPY (and the relay woken by a statement of its
+# own): asyncpg checks every element of an array parameter against collections.abc, one Python call each,
+# so for 800 rows the INSERT below cost its caller 5.4-5.8 us of CPU a row against 1.9-2.4 us for the COPY
+# (and 13-14 against 8-9 us of wall time). At 128 rows they are about even; below, the INSERT's single
+# round trip wins (64 rows: 5.9 against 7.2 us a row).
+COPY_FROM_ROWS = 128
 
 
 async def enqueue_encoded(
     conn: asyncpg.Connection, rows: Sequence[EncodedRow], headers: Sequence[Header] = ()
 ) -> None:
     """`enqueue_many` for envelopes the caller has already serialised (a hot path building its JSON
-    straight from dicts, in the envelope's exact shape): the same INSERT, in the given order."""
+    straight from dicts, in the envelope's exact shape): the same rows, in the given order."""
     if not conn.is_in_transaction():
         raise RuntimeError("outbox.enqueue must run inside the caller's transaction")
     if not rows:
         return
     extra = json.dumps([[k, v.decode()] for k, v in headers])
+    if len(rows) >= COPY_FROM_ROWS:  # COPY keeps the rows' order: `position` is drawn row by row
+        await conn.copy_records_to_table(
+            "outbox", records=[(*row, extra) for row in rows], columns=ENCODED_COLUMNS
+        )
+        await conn.execute("SELECT pg_notify(current_schema() || '_outbox', '')")
+        return
     await conn.execute(
         """WITH written AS (
                INSERT INTO outbox (event_id, topic, key, event_type, payload, headers)
