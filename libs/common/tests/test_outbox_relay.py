@@ -234,7 +234,9 @@ async def test_many_rows_are_stored_in_their_order_with_their_headers(pool: asyn
         await outbox.enqueue_many(
             conn, [(topic, e.subject, e) for e in events], headers=[("traceparent", b"00-abc-def-01")]
         )
-    rows = await pool.fetch("SELECT event_id, key, event_type, payload, headers FROM outbox ORDER BY position")
+    rows = await pool.fetch(
+        "SELECT event_id, key, event_type, payload, headers FROM outbox ORDER BY position"
+    )
     assert [r["event_id"] for r in rows] == [e.id for e in events]
     assert [(r["key"], r["event_type"], bytes(r["payload"])) for r in rows] == [
         (e.subject, e.type, e.to_json()) for e in events
