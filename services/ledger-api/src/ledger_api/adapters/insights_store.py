@@ -115,7 +115,7 @@ sums AS MATERIALIZED (
            sum(total) AS total, sum(count)::bigint AS count
     FROM signed GROUP BY 1, 2, 3 HAVING sum(count) > 0
 )
-(SELECT 'group' AS part, g::text AS key, total, count FROM sums WHERE by_merchant = 0
+(SELECT 'group' AS part, g AS key, total, count FROM sums WHERE by_merchant = 0
  ORDER BY total DESC, g NULLS LAST)
 UNION ALL
 (SELECT 'merchant', m, total, count FROM sums WHERE by_merchant = 1
