@@ -89,10 +89,12 @@ async def test_enqueue_outside_a_transaction_is_refused(pool: asyncpg.Pool, topi
             await outbox.enqueue(conn, topic=topic, key="k", event=_event("k", 0))
 
 
-async def test_rolled_back_events_are_never_published(pool: asyncpg.Pool, topic: str) -> None:
+@pytest.mark.parametrize("rows", [1, outbox.COPY_FROM_ROWS], ids=["insert", "copy"])
+async def test_rolled_back_events_are_never_published(pool: asyncpg.Pool, topic: str, rows: int) -> None:
     with pytest.raises(ZeroDivisionError):
         async with pool.acquire() as conn, conn.transaction():
-            await outbox.enqueue(conn, topic=topic, key="k", event=_event("k", 0))
+            await outbox.enqueue_many(conn, [(topic, "k", _event("k", i)) for i in range(rows)])
+            assert await conn.fetchval("SELECT count(*) FROM outbox") == rows  # written, then undone
             raise ZeroDivisionError
     assert await pool.fetchval("SELECT count(*) FROM outbox") == 0
 
