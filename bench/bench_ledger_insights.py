@@ -11,8 +11,10 @@ Python (seeded): weekly, biweekly, semi-monthly, monthly and annual, with amount
 a missed payment now and then, some stopped, some income. Indexes are built after the fill, then VACUUM
 ANALYZE; ledger-api runs as a process (its console script).
 
-Each query is asked one at a time (closed loop: the latency of one request on an idle service) N times
-through GET /v1/insights/... and N times as the same SQL through asyncpg; p50/p99 of each, and the CPU
+Spending is also asked without top merchants (`top=0`, `insights_spending_top0_*`, reported without a
+target: the target is the default request's). Each query is asked one at a time (closed loop: the
+latency of one request on an idle service) N times through GET /v1/insights/... and N times as the same
+SQL through asyncpg; p50/p99 of each, and the CPU
 per request of the ledger-api process and of the PostgreSQL backend that ran the raw SQL (/proc: the
 machine's load distorts the latencies more than these). Windows: the last month, the last 12 months,
 and the whole history (every one of the user's 100,000 rows).
@@ -281,6 +283,13 @@ async def _main(
                     store.spending_sql(GroupBy.CATEGORY),
                     [*store.scope_args(scope), 5],
                 ),
+                # the same without top merchants (top=0: no grouping by merchant); reported, no target
+                "spending_top0": (
+                    "/v1/insights/spending",
+                    {**params, "top": 0},
+                    store.spending_sql(GroupBy.CATEGORY, merchants=False),
+                    [*store.scope_args(scope), 0],
+                ),
                 "cash_flow": (
                     "/v1/insights/cash-flow",
                     params,
@@ -291,8 +300,9 @@ async def _main(
             for case, (path, p, sql, args) in cases.items():
                 print(f"  {case} {name} ...", file=sys.stderr, flush=True)
                 api, raw, cpu = await _measure(http, path, p, conn, backend, sql, args, n, pid)
+                target = "" if case == "spending_top0" else "<=50"
                 rows += _rows(
-                    f"ledger.insights_{case}_{name}", api, raw, cpu, "<=50", rows_in_window=in_window
+                    f"ledger.insights_{case}_{name}", api, raw, cpu, target, rows_in_window=in_window
                 )
 
         print("  recurring ...", file=sys.stderr, flush=True)

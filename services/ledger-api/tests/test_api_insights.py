@@ -158,6 +158,31 @@ async def test_spending_by_category_totals_shares_and_top_merchants(api: LedgerA
     assert body["window"] == NOV
 
 
+async def test_top_merchants_are_the_same_whichever_the_grouping_and_none_when_not_asked(
+    api: LedgerApi,
+) -> None:
+    # Grouped by merchant, the top merchants are the first groups (no second grouping); top=0 asks for
+    # none (no merchant grouping at all) and leaves the groups as they were.
+    async def spending(**params: Any) -> dict[str, Any]:
+        r = await api.get("/v1/insights/spending", params={**NOV, **params})
+        assert r.status_code == 200, r.text
+        body: dict[str, Any] = r.json()
+        return body
+
+    by_category = await spending(top=3)
+    by_merchant = await spending(group_by="merchant", top=3)
+    assert by_merchant["top_merchants"] == by_category["top_merchants"]
+    assert [(m["merchant"], m["total"], m["count"], m["share"]) for m in by_merchant["top_merchants"]] == [
+        (g["key"], g["total"], g["count"], g["share"]) for g in by_merchant["groups"][:3]
+    ]
+    for group_by in ("category", "merchant"):
+        full, bare = await spending(group_by=group_by), await spending(group_by=group_by, top=0)
+        assert (bare["top_merchants"], bare["groups"]) == ([], full["groups"])
+        assert (bare["total"], bare["internal_transfers"]) == (full["total"], full["internal_transfers"])
+    refused = await api.get("/v1/insights/spending", params={**NOV, "top": -1})
+    assert refused.status_code == 422
+
+
 async def test_spending_counts_pending_and_hidden_only_when_asked(api: LedgerApi) -> None:
     base = (await api.get("/v1/insights/spending", params=NOV)).json()["total"]
     pending = await api.get("/v1/insights/spending", params={**NOV, "include_pending": "true"})

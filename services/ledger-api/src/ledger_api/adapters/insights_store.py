@@ -93,22 +93,28 @@ def scope_args(s: Scope) -> list[Any]:
     return [s.user_id, s.window.from_date, s.window.to_date, s.include_pending, s.include_hidden, s.currency]
 
 
-def spending_sql(group_by: GroupBy) -> str:
+def spending_sql(group_by: GroupBy, *, merchants: bool = True) -> str:
     """$7: how many top merchants. One row per group (`part` 'group'), per top merchant ('merchant') and
     one 'internal' row: the legs of transfers between own accounts left out, counted once per leg. The
-    groups and the merchants come from ONE scan (GROUPING SETS), less the same of the legs."""
+    groups and the merchants come from ONE scan (GROUPING SETS), less the same of the legs. The merchants
+    are a grouping of their own only when they are asked for (`merchants`) and the groups are not the
+    merchants already: grouped by merchant, the top merchants are the first groups."""
     key, group = GROUP_KEYS[group_by]
     merchant = GROUP_KEYS[GroupBy.MERCHANT][0]
+    apart = merchants and group_by is not GroupBy.MERCHANT
+    m, sets = (merchant, "(g), (m)") if apart else ("NULL::text", "(g, m)")  # m: NULL, one set
+    top = "by_merchant = 1" if apart else "by_merchant = 0"  # the merchants' rows, or the groups'
+    top_key = "m" if apart else "g"
     return f"""
 WITH {INTERNAL},
-legs_in_scope AS (SELECT {key} AS g, {merchant} AS m, amount FROM internal),
+legs_in_scope AS (SELECT {key} AS g, {m} AS m, amount FROM internal),
 signed AS (
     SELECT GROUPING(g) AS by_merchant, g, m, sum(amount) AS total, count(*) AS count
-    FROM (SELECT {key} AS g, {merchant} AS m, amount FROM transactions WHERE {SCOPE} AND amount > 0) AS spent
-    GROUP BY GROUPING SETS ((g), (m))
+    FROM (SELECT {key} AS g, {m} AS m, amount FROM transactions WHERE {SCOPE} AND amount > 0) AS spent
+    GROUP BY GROUPING SETS ({sets})
     UNION ALL
     SELECT GROUPING(g), g, m, -sum(amount), -count(*) FROM legs_in_scope WHERE amount > 0
-    GROUP BY GROUPING SETS ((g), (m))
+    GROUP BY GROUPING SETS ({sets})
 ),
 sums AS MATERIALIZED (
     SELECT by_merchant, CASE WHEN by_merchant = 0 THEN {group} END AS g, m,
@@ -118,14 +124,14 @@ sums AS MATERIALIZED (
 (SELECT 'group' AS part, g AS key, total, count FROM sums WHERE by_merchant = 0
  ORDER BY total DESC, g NULLS LAST)
 UNION ALL
-(SELECT 'merchant', m, total, count FROM sums WHERE by_merchant = 1
- ORDER BY total DESC, m NULLS LAST LIMIT $7)
+(SELECT 'merchant', {top_key}, total, count FROM sums WHERE {top}
+ ORDER BY total DESC, {top_key} NULLS LAST LIMIT $7)
 UNION ALL
 (SELECT 'internal', NULL, COALESCE(sum(abs(amount)), 0), count(*) FROM legs_in_scope)"""  # noqa: S608
 
 
 async def spending(pool: asyncpg.Pool, s: Scope, group_by: GroupBy, top: int) -> list[asyncpg.Record]:
-    return await _fetch_roomy(pool, spending_sql(group_by), *scope_args(s), top)
+    return await _fetch_roomy(pool, spending_sql(group_by, merchants=top > 0), *scope_args(s), top)
 
 
 async def account_names(db: Conn, user_id: str, account_ids: list[str]) -> dict[str, str | None]:

@@ -43,7 +43,7 @@ class ScopeQuery(WindowQuery):
 
 class SpendingQuery(ScopeQuery):
     group_by: GroupBy = Field(GroupBy.CATEGORY, description="the EFFECTIVE category (the user's edit first)")
-    top: int = Field(5, ge=1, le=50, description="how many top merchants")
+    top: int = Field(5, ge=0, le=50, description="how many top merchants (0: none, and a faster answer)")
 
 
 class CashFlowQuery(ScopeQuery):
