@@ -14,9 +14,9 @@ ANALYZE; ledger-api runs as a process (its console script).
 Spending is also asked without top merchants (`top=0`, `insights_spending_top0_*`, reported without a
 target: the target is the default request's). Each query is asked one at a time (closed loop: the
 latency of one request on an idle service) N times through GET /v1/insights/... and N times as the same
-SQL through asyncpg; p50/p99 of each, and the CPU
-per request of the ledger-api process and of the PostgreSQL backend that ran the raw SQL (/proc: the
-machine's load distorts the latencies more than these). Windows: the last month, the last 12 months,
+SQL through asyncpg; p50/p99 of each, and the CPU per request of the ledger-api process and of the
+PostgreSQL backend that ran the raw SQL (/proc: the machine's load distorts the latencies more than
+these). Windows: the last month, the last 12 months,
 and the whole history (every one of the user's 100,000 rows).
 --quick: 200,000 rows, 20,000 of them the user's, fewer requests.
 """
