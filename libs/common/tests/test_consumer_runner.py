@@ -38,12 +38,20 @@ async def producer(kafka_bootstrap_servers: str):
     await p.stop()
 
 
+_BUSY: dict[int, int] = {}  # amount -> how many more times PostgreSQL refuses a connection for it
+
+
 async def add_amount(conn: asyncpg.Connection, event: Envelope) -> None:
     data = Amount.model_validate(event.data)
     if data.amount < 0:
         raise PermanentError("negative amounts are not allowed")
     if data.amount == 13:
         raise RuntimeError("unlucky number, always fails")
+    if data.amount == 1022:
+        await conn.execute("SELECT 1 / 0")  # a class 22 error: the same every time
+    if data.amount in _BUSY and _BUSY[data.amount] > 0:
+        _BUSY[data.amount] -= 1
+        raise asyncpg.TooManyConnectionsError("sorry, too many clients already")
     await conn.execute(
         "INSERT INTO totals (key, total, n) VALUES ($1, $2, 1) "
         "ON CONFLICT (key) DO UPDATE SET total = totals.total + $2, n = totals.n + 1",
@@ -131,6 +139,7 @@ async def test_poison_messages_go_to_the_dlq_with_reasons_and_the_consumer_keeps
         (_ev("k", "twelve").to_json(), "schema-invalid data: amount: Input should be a valid integer"),
         (_ev("k", -1).to_json(), "permanent handler error: negative amounts are not allowed"),
         (_ev("k", 13).to_json(), "retries exhausted after 3 attempts: RuntimeError: unlucky number"),
+        (_ev("k", 1022).to_json(), "the database refused the event's data: DivisionByZeroError"),
     ]
     await _send(producer, topic, _ev("k", 1).to_json())
     for value, _ in poison:
@@ -143,6 +152,7 @@ async def test_poison_messages_go_to_the_dlq_with_reasons_and_the_consumer_keeps
 
     await _run_until(runner, done)
     assert await pool.fetchval("SELECT total FROM totals WHERE key = 'k'") == 3
+    assert metrics.retries.labels(topic, "transient")._value.get() == 2  # the unlucky 13's only
     dead = await read_topic(dlq_topic(topic), at_least=len(poison))
     assert len(dead) == len(poison)
     for record, (value, reason) in zip(dead, poison, strict=True):
@@ -153,6 +163,38 @@ async def test_poison_messages_go_to_the_dlq_with_reasons_and_the_consumer_keeps
         assert headers["dlq.original_topic"].decode() == topic
         assert headers["dlq.consumer"].decode() == f"g-{uid}"
         assert int(headers["dlq.original_offset"]) >= 1
+
+
+async def test_a_postgresql_refusing_connections_is_waited_for_not_charged_to_the_event(
+    pool, totals, topic, producer, kafka_bootstrap_servers, metrics, uid, read_topic
+) -> None:
+    """Too many clients (53300) says nothing about the event: refused more times than an event's retries
+    allow (3 here), it is still applied once PostgreSQL takes it, and nothing is dead-lettered."""
+    _BUSY[1041] = 6
+    await _send(producer, topic, _ev("k", 1041).to_json())
+    await _send(producer, topic, _ev("k", 1).to_json())
+    runner = ConsumerRunner(
+        ConsumerConfig(
+            name=f"g-{uid}",
+            topics=[topic],
+            bootstrap_servers=kafka_bootstrap_servers,
+            backoff=Backoff(base=0.01, cap=0.05, max_attempts=3),
+            infra_backoff=Backoff(base=0.01, cap=0.05),
+        ),
+        pool=pool,
+        handler=add_amount,
+        producer=producer,
+        metrics=metrics,
+    )
+
+    async def done() -> bool:
+        return await pool.fetchval("SELECT n FROM totals WHERE key = 'k'") == 2
+
+    await _run_until(runner, done)
+    assert await pool.fetchval("SELECT total FROM totals WHERE key = 'k'") == 1042
+    assert _BUSY[1041] == 0
+    assert metrics.retries.labels(topic, "infrastructure")._value.get() == 6
+    assert metrics.consumed.labels(topic, "dead_lettered")._value.get() == 0
 
 
 async def test_consumer_killed_after_db_commit_before_offset_commit_has_no_second_effect(

@@ -7,8 +7,10 @@ commit and before the offset commit redelivers the record, and the inbox makes t
 
 Failures are classified (see bankstream_common.errors): undecodable or schema-invalid records, permanent
 handler errors and exhausted retries go to `<topic>.dlq` with the reason and the original headers, and the
-runner moves on; transient errors are retried with backoff; losing PostgreSQL pauses the partition until
-it answers again (the event is fine, the world is not), so nothing is dead-lettered for an outage. A
+runner moves on; so are values the database refuses (DATA_ERRORS), at once; transient errors are retried
+with backoff; losing PostgreSQL, or a PostgreSQL that can serve no one for now (INFRASTRUCTURE_ERRORS),
+pauses the partition until it answers again (the event is fine, the world is not), so nothing is
+dead-lettered for an outage. A
 dead letter too large for its DLQ goes without its value (kafka/dead_letter.py); a DLQ that cannot be
 written (Kafka errors) is retried with backoff, and the offset never moves past that record meanwhile.
 `stop()` is honoured at any wait (a backoff, a DLQ write): the record in hand is then not done, offsets
@@ -65,12 +67,26 @@ Record: TypeAlias = ConsumerRecord[bytes, bytes]
 # anything else decodes as Envelope.from_json would.
 Decoder = Callable[[bytes | None], Envelope]
 
+# PostgreSQL away or unable to serve anyone for now (SQLSTATE classes 08 connection, 53 insufficient
+# resources: too many connections, disk full, out of memory; 57P operator intervention: shut down, starting
+# up; 58 system error; 25006 a read-only server, as a standby promoted too late): the event is fine, so the
+# runner waits for the database instead of counting the failure against the event.
 INFRASTRUCTURE_ERRORS: tuple[type[BaseException], ...] = (
     OSError,
     asyncpg.PostgresConnectionError,
-    asyncpg.CannotConnectNowError,
     asyncpg.InterfaceError,
+    asyncpg.InsufficientResourcesError,
+    asyncpg.AdminShutdownError,
+    asyncpg.CrashShutdownError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.IdleSessionTimeoutError,
+    asyncpg.PostgresSystemError,
+    asyncpg.ReadOnlySQLTransactionError,
 )
+# The event's own values break the database's rules (class 22 data exception: a number out of range, a NUL
+# in text, an impossible date, a value asyncpg cannot encode; class 54 program limit: a key too long for its
+# index): trying again gives the same answer, so the event is dead-lettered at once.
+DATA_ERRORS: tuple[type[BaseException], ...] = (asyncpg.DataError, asyncpg.ProgramLimitExceededError)
 
 
 class _Poison(Exception):
@@ -357,6 +373,10 @@ class ConsumerRunner:
             )
         except PermanentError as exc:
             raise _Poison(f"permanent handler error: {exc}", type(exc).__name__) from None
+        except DATA_ERRORS as exc:
+            raise _Poison(
+                f"the database refused the event's data: {type(exc).__name__}: {exc}", type(exc).__name__
+            ) from None
         except ValidationError as exc:
             raise _Poison(f"schema-invalid data: {describe(exc)}", "ValidationError") from None
         except msgspec.ValidationError as exc:  # a msgspec reader's (envelope.one_pass)
