@@ -30,11 +30,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import httpx
-
-
-def _percentile(samples: list[float], q: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+from percentiles import percentile
 
 
 def _row(
@@ -55,7 +51,7 @@ def _rows(name: str, samples_s: list[float], target: str | None, **extra: Any) -
     extra["pages"] = len(ms)
     return [
         _row(name, "latency_ms_p50", statistics.median(ms), "ms", target, **extra),
-        _row(name, "latency_ms_p99", _percentile(ms, 0.99), "ms", None, **extra),
+        _row(name, "latency_ms_p99", percentile(ms, 0.99), "ms", None, **extra),
         _row(name, "pages_per_s", len(ms) / (sum(ms) / 1000), "1/s", None, **extra),
     ]
 

@@ -40,6 +40,7 @@ from ledger_api.domain.categories import load as load_taxonomy
 from ledger_api.domain.cursors import TransactionPosition, decode_transactions, encode_transactions
 from ledger_api.domain.filters import TransactionFilter
 from ledger_fill import filled_ledger
+from percentiles import percentile
 from pg_cpu import BackendCpu
 
 USER = "bench-user"
@@ -85,11 +86,6 @@ def fill_sql(total: int, mine: int) -> str:
                                   'category', jsonb_build_object('primary', 'FOOD_AND_DRINK',
                                                                  'detailed', 'FOOD_AND_DRINK_COFFEE'))
         FROM generate_series(1, {2 * mine}) AS g;"""
-
-
-def _percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 async def _open_loop(call: Any, seconds: float) -> tuple[list[float], int]:
@@ -228,14 +224,14 @@ async def _main(
                 {
                     "bench": f"ledger.transactions_{name}",
                     "metric": "api_p50_ms",
-                    "value": round(_percentile(api, 0.5), 2),
+                    "value": round(percentile(api, 0.5), 2),
                     "unit": "ms",
                     **common,
                 },
                 {
                     "bench": f"ledger.transactions_{name}",
                     "metric": "api_p99_ms",
-                    "value": round(_percentile(api, 0.99), 2),
+                    "value": round(percentile(api, 0.99), 2),
                     "unit": "ms",
                     "target": "<=20",
                     **common,
@@ -265,7 +261,7 @@ async def _main(
                 {
                     "bench": f"ledger.transactions_{name}",
                     "metric": "sql_p50_ms",
-                    "value": round(_percentile(raw, 0.5), 2),
+                    "value": round(percentile(raw, 0.5), 2),
                     "unit": "ms",
                     "note": "same SQL, asyncpg",
                     **common,
@@ -273,7 +269,7 @@ async def _main(
                 {
                     "bench": f"ledger.transactions_{name}",
                     "metric": "sql_p99_ms",
-                    "value": round(_percentile(raw, 0.99), 2),
+                    "value": round(percentile(raw, 0.99), 2),
                     "unit": "ms",
                     "note": "same SQL, asyncpg",
                     **common,
@@ -285,7 +281,7 @@ async def _main(
             {
                 "bench": "ledger.http_floor_healthz",
                 "metric": metric,
-                "value": round(_percentile(floor, q), 2),
+                "value": round(percentile(floor, q), 2),
                 "unit": "ms",
                 "rate_per_s": RATE,
                 "note": "GET /healthz of the same process: no auth, no SQL",

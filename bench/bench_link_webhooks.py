@@ -34,6 +34,7 @@ from bankstream_common.testing.service_process import ServiceUnderTest, running_
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from jwt.algorithms import ECAlgorithm
+from percentiles import percentile
 
 CLIENTS = 8
 ROUNDS = 3  # the machine is shared: best of three, as bench_outbox_relay does
@@ -178,11 +179,6 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def _percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-
 async def _wait_accepting(port: int, request: bytes, within: float = 60.0) -> None:
     """The process answers /healthz at once; webhooks are recorded once migrations are done."""
     deadline = time.monotonic() + within
@@ -275,14 +271,14 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
         {
             "bench": "link.webhook_ingress",
             "metric": "p50_ms",
-            "value": round(_percentile(latencies, 0.5) * 1000, 2),
+            "value": round(percentile(latencies, 0.5) * 1000, 2),
             "unit": "ms",
             **common,
         },
         {
             "bench": "link.webhook_ingress",
             "metric": "p99_ms",
-            "value": round(_percentile(latencies, 0.99) * 1000, 2),
+            "value": round(percentile(latencies, 0.99) * 1000, 2),
             "unit": "ms",
             "target": "<=20",
             **common,

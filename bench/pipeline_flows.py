@@ -21,6 +21,7 @@ from bankstream_common.kafka.producer import create_producer
 from bankstream_common.kafka.topics import TopicSpec, ensure_topics
 from bankstream_common.migrations import migrate_service
 from bankstream_devstack.run import EMULATOR_CLIENT_ID, EMULATOR_SECRET
+from percentiles import percentile
 from pipeline_stack import PipelineStack, database_cpu, database_cpu_delta
 from raw_batches import in_batches
 
@@ -178,11 +179,6 @@ async def floors(stack: PipelineStack, n: int) -> dict[str, float]:
     return {"raw_kafka": kafka_rate, "raw_copy": copy_rate, "records": n, "record_bytes": size}
 
 
-def _percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q * len(ordered)) - 1))]
-
-
 async def freshness(stack: PipelineStack, item_ids: list[str], rate: int, seconds: float) -> dict[str, Any]:
     """Open loop: every 1/rate s one Item gets one new pending transaction, which the emulator announces
     as Plaid does with two webhooks (SYNC_UPDATES_AVAILABLE and DEFAULT_UPDATE); the latency of each is
@@ -265,9 +261,9 @@ async def freshness(stack: PipelineStack, item_ids: list[str], rate: int, second
     return {
         "webhooks": len(received),
         "rows_without_webhook": len(visible) - len(latencies),
-        "update_to_row_p99_ms": round(_percentile(from_update, 0.99), 1),
+        "update_to_row_p99_ms": round(percentile(from_update, 0.99), 1),
         "p50_ms": round(statistics.median(latencies), 1),
-        "p99_ms": round(_percentile(latencies, 0.99), 1),
+        "p99_ms": round(percentile(latencies, 0.99), 1),
         "max_ms": round(max(latencies), 1),
         "never_visible": total - len(visible),
         "updates_refused": len(failed),
