@@ -326,13 +326,28 @@ async def test_refusals_and_isolation(api: LedgerApi) -> None:
         assert r.status_code == 422, (path, params, r.text)
     too_long = await api.get("/v1/insights/net-worth", params={"from": "2000-01-01", "to": "2026-01-01"})
     assert too_long.status_code == 422
-    for path, params in (  # a default window or lookback that would leave the calendar
+    for path, params in (  # a default window or lookback that would leave the calendar, or its ends
         ("/v1/insights/spending", {"to": "0001-01-05"}),
         ("/v1/insights/cash-flow", {"from": "9999-12-30"}),
         ("/v1/insights/recurring", {"as_of": "0001-01-02"}),
+        # date.min and date.max reach PostgreSQL as -infinity and infinity: a series of periods from
+        # or to them never ended (a backend busy until cancelled), or overflowed (a 500)
+        ("/v1/insights/cash-flow", {"from": "0001-01-01"}),
+        ("/v1/insights/cash-flow", {"interval": "week", "from": "0001-01-01", "to": "0001-02-01"}),
+        ("/v1/insights/net-worth", {"to": "9999-12-31", "interval": "day"}),
+        ("/v1/insights/cash-flow", {"to": "9999-12-31"}),
+        ("/v1/review", {"from": "0001-01-01"}),
     ):
         edge = await api.get(path, params=params)
         assert (edge.status_code, edge.json()["error"]["code"]) == (422, "invalid_parameter"), path
+    for path, params, points in (  # the days next to them are fine
+        ("/v1/insights/cash-flow", {"from": "9999-12-01", "to": "9999-12-30"}, 1),
+        ("/v1/insights/cash-flow", {"interval": "week", "from": "0001-01-02", "to": "0001-01-20"}, 3),
+        ("/v1/insights/net-worth", {"from": "9999-12-20", "to": "9999-12-30", "interval": "day"}, 0),
+    ):
+        near = await api.get(path, params=params)
+        assert near.status_code == 200, (path, near.text)
+        assert len(near.json()["periods" if "cash" in path else "points"]) == points, near.text
     bob = (await api.get("/v1/insights/spending", "bob", params=NOV)).json()
     assert (bob["total"], bob["count"]) == (777.0, 1)
     no_scope = await api.http.get(
