@@ -115,6 +115,35 @@ async def test_a_poison_too_large_for_its_dlq_is_dead_lettered_stripped_and_the_
     assert metrics.consumed.labels(topic, "dead_lettered")._value.get() == 1
 
 
+async def test_a_poison_whose_key_is_too_large_for_its_dlq_is_dead_lettered_bare_and_the_partition_goes_on(
+    pool, seen, producer, kafka_bootstrap_servers, metrics, uid, read_topic
+) -> None:
+    topic = f"test.bigkey.{uid}"
+    await ensure_topics(kafka_bootstrap_servers, [TopicSpec(topic, partitions=1)])  # Kafka's default size
+    key = b"k" * 1_048_400  # fits its topic, but not once the dlq.* headers are added
+    await producer.send_and_wait(topic, b"not json", key=key, headers=[("traceparent", b"t-1")])
+    await producer.send_and_wait(topic, _ev("k").to_json(), key=b"k")
+    runner = _runner(kafka_bootstrap_servers, topic, f"g-{uid}", pool, producer, metrics)
+    task = asyncio.create_task(runner.run())
+
+    async def applied() -> bool:
+        return await pool.fetchval("SELECT count(*) FROM seen") == 1
+
+    try:
+        await _wait(applied, task, timeout=30.0)
+    finally:
+        await _stop(runner, task)
+    (dead,) = await read_topic(dlq_topic(topic), at_least=1)
+    headers = dict(dead.headers)
+    assert dead.key is None and dead.value == b"" and "traceparent" not in headers
+    assert int(headers["dlq.original_key_bytes"]) == len(key)
+    assert int(headers["dlq.original_headers_bytes"]) == len("traceparent") + len(b"t-1")
+    assert headers["dlq.payload"] == b"stripped" and int(headers["dlq.original_bytes"]) == len(b"not json")
+    assert headers["dlq.reason"].decode().startswith("undecodable envelope")
+    assert headers["dlq.original_topic"] == topic.encode() and headers["dlq.original_offset"] == b"0"
+    assert metrics.consumed.labels(topic, "dead_lettered")._value.get() == 1
+
+
 async def test_stop_returns_while_the_dlq_is_unwritable_and_the_poison_is_not_skipped(
     pool, seen, producer, kafka_bootstrap_servers, metrics, uid
 ) -> None:
