@@ -18,6 +18,9 @@ from .errors import InvalidQuery
 # A window longer than this is refused (a per-day series of ten years is 3,660 points).
 MAX_WINDOW_DAYS = 3660
 DEFAULT_WINDOW_DAYS = 365
+# The dates a window may hold: the calendar but its two ends, which reach PostgreSQL as -infinity and
+# infinity (asyncpg's encoding of date.min and date.max), and a series of periods to infinity never ends.
+EARLIEST, LATEST = date.min + timedelta(1), date.max - timedelta(1)
 
 # The effective primary categories whose rows may be one leg of a transfer between the user's own
 # accounts; a row is such a leg when another of the user's accounts holds the opposite amount within
@@ -48,11 +51,20 @@ class Interval(StrEnum):
 
 
 def shift(day: date, days: int, field: str) -> date:
-    """`day` moved by `days`; InvalidQuery naming `field` when that leaves the calendar (years 1..9999)."""
+    """`day` moved by `days`; InvalidQuery naming `field` when that leaves EARLIEST..LATEST."""
     try:
-        return day + timedelta(days)
+        moved = day + timedelta(days)
     except OverflowError:
-        raise InvalidQuery(field, f"{field} is too close to the end of the calendar") from None
+        moved = date.min
+    if not EARLIEST <= moved <= LATEST:
+        raise InvalidQuery(field, f"{field} is too close to the end of the calendar ({EARLIEST}..{LATEST})")
+    return moved
+
+
+def on_calendar(day: date, field: str) -> date:
+    if not EARLIEST <= day <= LATEST:
+        raise InvalidQuery(field, f"{field} must be between {EARLIEST} and {LATEST}")
+    return day
 
 
 @dataclass(frozen=True)
@@ -65,8 +77,11 @@ class Window:
     @classmethod
     def of(cls, from_date: date | None, to_date: date | None, today: date) -> "Window":
         span = DEFAULT_WINDOW_DAYS - 1
-        to = to_date or (today if from_date is None else shift(from_date, span, "from"))
-        start = from_date or shift(to, -span, "to")
+        if to_date is not None:
+            to = on_calendar(to_date, "to")
+        else:
+            to = today if from_date is None else shift(from_date, span, "from")
+        start = on_calendar(from_date, "from") if from_date is not None else shift(to, -span, "to")
         if start > to:
             raise InvalidQuery("from", "the date range is inverted: from must be on or before to")
         if (to - start).days + 1 > MAX_WINDOW_DAYS:
