@@ -7,6 +7,7 @@ from datetime import date
 from typing import Any
 
 import pytest
+from ledger_api.handlers import reconciliations
 
 from .api_harness import LedgerApi, add_transactions, bearer, running_ledger_api, seed_alice_and_bob, tx
 
@@ -153,3 +154,26 @@ async def test_refusals(api: LedgerApi) -> None:
     )
     assert no_scope.status_code == 403
     assert (await api.http.post("/v1/reconciliations", json={"entries": [entry]})).status_code == 401
+
+
+async def test_a_reconciliation_too_large_to_weigh_is_refused_not_run(
+    api: LedgerApi, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every (entry, transaction) pair within the tolerance and window is scored in Python: 5,000 entries
+    against 200 transactions at a wide tolerance held the process 15 s. Past MAX_CANDIDATE_PAIRS, or past
+    MAX_COVERED transactions in the span answered for, the request is a 422 that says what to narrow."""
+    await add_transactions(
+        api.pool, [tx(f"many-{i}", date=d(10 + i % 10), amount=5.0 + i % 7) for i in range(200)]
+    )
+    entry = {"amount": 8.0, "date": "2026-11-15", "description": "Starbucks"}
+    wide = await post(api, {"entries": [entry] * 300, "amount_tolerance": 1000, "date_window_days": 60})
+    assert wide.status_code == 422, wide.text
+    assert "pairs are within the amount tolerance" in wide.json()["error"]["message"]
+    assert (await post(api, {"entries": [entry] * 300})).status_code == 201  # a few thousand pairs
+
+    monkeypatch.setattr(reconciliations, "MAX_COVERED", 100)  # 140 of alice's in 11-12..11-18
+    spanning = await post(api, {"entries": [entry]})
+    assert spanning.status_code == 422, spanning.text
+    assert "span more than 100 transactions" in spanning.json()["error"]["message"]
+    monkeypatch.setattr(reconciliations, "MAX_COVERED", 1000)
+    assert (await post(api, {"entries": [entry]})).status_code == 201

@@ -30,9 +30,11 @@ async def candidates(
     scope: Sequence[str] | None,
     tolerance: Decimal,
     window: int,
+    limit: int,
 ) -> list[asyncpg.Record]:
     """(entry index, transaction) pairs within the amount tolerance and the date window: the user's live
-    transactions, of the entry's account when it names one, else of `scope` (None: every account)."""
+    transactions, of the entry's account when it names one, else of `scope` (None: every account); at most
+    `limit` of them."""
     return list(
         await conn.fetch(
             f"""SELECT e.n - 1 AS entry, {", ".join("t." + c for c in TX_COLUMNS.split(", "))}
@@ -44,7 +46,8 @@ async def candidates(
              AND t.date BETWEEN e.day - $7::int AND e.day + $7::int
              AND (CASE WHEN e.account_id IS NOT NULL THEN t.account_id = e.account_id
                        WHEN $5::text[] IS NOT NULL THEN t.account_id = ANY($5::text[])
-                       ELSE true END)""",  # noqa: S608 (columns are constants)
+                       ELSE true END)
+            LIMIT $8""",  # noqa: S608 (columns are constants)
             user_id,
             [e[0] for e in entries],
             [e[1] for e in entries],
@@ -52,24 +55,27 @@ async def candidates(
             list(scope) if scope is not None else None,
             tolerance,
             window,
+            limit,
         )
     )
 
 
 async def covered(
-    conn: asyncpg.Connection, user_id: str, scope: Sequence[str] | None, first: date, last: date
+    conn: asyncpg.Connection, user_id: str, scope: Sequence[str] | None, first: date, last: date, limit: int
 ) -> list[asyncpg.Record]:
-    """The user's live transactions between two dates (of `scope`'s accounts; None: all), in date order."""
+    """The user's live transactions between two dates (of `scope`'s accounts; None: all), in date order;
+    the first `limit`."""
     return list(
         await conn.fetch(
             f"""SELECT {TX_COLUMNS} FROM transactions
             WHERE user_id = $1 AND NOT removed AND date BETWEEN $2 AND $3 AND amount IS NOT NULL
               AND ($4::text[] IS NULL OR account_id = ANY($4::text[]))
-            ORDER BY date, transaction_id""",  # noqa: S608
+            ORDER BY date, transaction_id LIMIT $5""",  # noqa: S608
             user_id,
             first,
             last,
             list(scope) if scope is not None else None,
+            limit,
         )
     )
 

@@ -1,6 +1,7 @@
 """Reconciliation (POST /v1/reconciliations, GET /v1/reconciliations/{id}): expected entries against the
 user's ledger, matched one to one (domain.reconciliation), the answer kept to be fetched again."""
 
+import asyncio
 import uuid
 from collections.abc import Sequence
 from typing import Any
@@ -10,8 +11,8 @@ from bankstream_common.auth import Principal
 
 from ..adapters import reconciliation_store as store
 from ..domain import matching
-from ..domain.errors import AccountNotFound, ReconciliationNotFound
-from ..domain.reconciliation import Entry, reconcile, span
+from ..domain.errors import AccountNotFound, InvalidQuery, ReconciliationNotFound
+from ..domain.reconciliation import MAX_CANDIDATE_PAIRS, MAX_COVERED, Entry, reconcile, span
 from .context import READ, Deps, acting_user
 
 log = structlog.get_logger(__name__)
@@ -43,10 +44,25 @@ async def create(
             scope,
             rules.amount_tolerance,
             rules.date_window_days,
+            MAX_CANDIDATE_PAIRS + 1,
         )
+        if len(rows) > MAX_CANDIDATE_PAIRS:
+            raise InvalidQuery(
+                "entries",
+                f"more than {MAX_CANDIDATE_PAIRS:,} (entry, transaction) pairs are within the amount "
+                "tolerance and the date window: narrow them, name the account, or send fewer entries",
+            )
         first, last = span(entries, rules.date_window_days)
-        covered = await store.covered(conn, user, scope, first, last)
-        result = reconcile(entries, rows, covered, rules)
+        covered = await store.covered(conn, user, scope, first, last, MAX_COVERED + 1)
+        if len(covered) > MAX_COVERED:
+            raise InvalidQuery(
+                "entries",
+                f"the entries' dates span more than {MAX_COVERED:,} transactions: reconcile a shorter "
+                "period, or name the account",
+            )
+        # scoring and assignment are this process's CPU only: on a worker thread, so that other requests
+        # are answered meanwhile
+        result = await asyncio.to_thread(reconcile, entries, rows, covered, rules)
         parameters = {
             "account_id": account_id,
             "amount_tolerance": float(rules.amount_tolerance),
