@@ -72,6 +72,38 @@ async def test_per_account_order_versions_and_a_removal_passing_through(svc: Cat
     assert removed["user_id"] is None  # the Item was never linked: no user context
 
 
+async def test_an_older_transaction_changed_after_a_newer_one_changes_nothing(svc: Categorizer) -> None:
+    """A dead-letter replay or an out-of-order delivery: an event whose sync_sequence is not above the
+    stored one neither moves the state back nor revives a removed transaction, and publishes nothing."""
+    await svc.transaction(transaction_id="t-mod", sync_sequence=21, change="modified", amount=99)
+    await svc.transaction(transaction_id="t-mod", sync_sequence=20, change="added", amount=5)
+    await svc.transaction(transaction_id="t-mod", sync_sequence=21, change="modified", amount=42)  # new id
+    await svc.transaction(transaction_id="t-rm", sync_sequence=31, change="removed")
+    await svc.transaction(transaction_id="t-rm", sync_sequence=30, change="added", amount=5)
+    await svc.transaction(transaction_id="t-mod", sync_sequence=40, change="modified", amount=7)
+    out = await svc.output(lambda es: any(e.data["sync_sequence"] == 40 for e in es))
+    published = {
+        t: [
+            (d["change"], d["sync_sequence"], d["version"], (d["transaction"] or {}).get("amount"))
+            for d in by_txn(out, t)
+        ]
+        for t in ("t-mod", "t-rm")
+    }
+    assert published == {
+        "t-mod": [("modified", 21, 1, 99), ("modified", 40, 2, 7)],
+        "t-rm": [("removed", 31, 1, None)],
+    }
+    rows = await svc.pool.fetch(
+        "SELECT transaction_id, version, sync_sequence, (state::jsonb->>'amount')::float8 AS amount"
+        " FROM transactions WHERE transaction_id IN ('t-mod', 't-rm') ORDER BY transaction_id"
+    )
+    assert [tuple(r) for r in rows] == [("t-mod", 2, 40, 7.0), ("t-rm", 1, 31, None)]
+    consumed = await svc.pool.fetchval(
+        "SELECT count(*) FROM inbox WHERE event_type = $1", ev.TRANSACTION_CHANGED
+    )
+    assert consumed == 6  # the stale ones too: recorded, never retried
+
+
 async def test_the_same_event_delivered_twice_yields_one_output(svc: Categorizer) -> None:
     event = await svc.transaction(transaction_id="t-dup")
     await svc.send_raw(ev.TOPIC_TRANSACTIONS, "acc-1", event.to_json())
@@ -139,3 +171,13 @@ async def test_an_item_linked_late_recategorizes_its_transactions_with_the_users
     assert again["category"]["source"] == "user_rule"
     assert again["category"]["decided_by"] == r.json()["rule"]["rule_id"]
     assert json.loads(json.dumps(again["transaction"]))["transaction_id"] == "t-late"
+    # the job bumped the version, not the sync_sequence: the same change again is still stale, a newer applies
+    await svc.transaction(transaction_id="t-late", item_id="item-late", amount=1)
+    await svc.transaction(transaction_id="t-late", item_id="item-late", sync_sequence=2, change="modified")
+    out = await svc.output(lambda es: len(by_txn(es, "t-late")) >= 3)
+    assert [(d["change"], d["version"], d["sync_sequence"]) for d in by_txn(out, "t-late")] == [
+        ("added", 1, 1),
+        ("recategorized", 2, None),
+        ("modified", 3, 2),
+    ]
+    assert by_txn(out, "t-late")[2]["category"]["source"] == "user_rule"

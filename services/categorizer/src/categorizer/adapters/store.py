@@ -84,7 +84,9 @@ Row = tuple[str, str, str, str | None, str | None, bytes | None, dict[str, Any] 
 
 async def upsert_many(conn: asyncpg.Connection, rows: list[Row]) -> dict[str, int]:
     """Store the transactions' current state and category (null once removed), rows of distinct
-    transaction ids, in one statement; their new versions. The small fields travel as ONE JSON parameter
+    transaction ids, in one statement; the new versions of those applied. A row whose sync_sequence is not
+    above the stored one's (an older change, or the same one again: replayed from a dead-letter topic or
+    delivered out of order) changes nothing and is left out. The small fields travel as ONE JSON parameter
     (serialized by pydantic-core, taken apart by PostgreSQL's `jsonb_to_recordset`; a JSON null is SQL
     NULL): cheaper than an array parameter per column, whose elements the driver checks one by one. The
     states travel apart, each its own JSON text in a `json[]` (NULL once removed), zipped with the rest
@@ -102,6 +104,7 @@ async def upsert_many(conn: asyncpg.Connection, rows: list[Row]) -> dict[str, in
                account_id = excluded.account_id, item_id = excluded.item_id, user_id = excluded.user_id,
                merchant_key = excluded.merchant_key, state = excluded.state, category = excluded.category,
                version = transactions.version + 1, sync_sequence = excluded.sync_sequence, updated_at = now()
+           WHERE transactions.sync_sequence IS NULL OR transactions.sync_sequence < excluded.sync_sequence
            RETURNING transaction_id, version""",
         payload,
         states,

@@ -1,7 +1,9 @@
-"""The enriched stream: each TransactionChanged becomes exactly one TransactionCategorized, written to the
-outbox in the transaction that records the transaction's new state (the consumer runner's inbox makes a
-redelivery a no-op). Records of one account arrive in order on one partition and are handled in order,
-so their outputs leave in the same order.
+"""The enriched stream: each TransactionChanged becomes exactly one TransactionCategorized (a stale one
+none, below), written to the outbox in the transaction that records the transaction's new state (the
+consumer runner's inbox makes a redelivery a no-op). Records of one account arrive in order on one
+partition and are handled in order, so their outputs leave in the same order. A change whose sync_sequence
+is not above the one stored for its transaction (a dead-letter topic replayed, events out of order) is
+stale: it changes nothing and emits nothing (adapters.store.upsert_many), and is still recorded as consumed.
 
 An Item not yet known (its ItemLinked not seen) is categorized without user context (user_id null); when
 its ItemLinked arrives, its transactions learn their user and, if that user has rules or learned keys, a
@@ -91,7 +93,7 @@ async def on_transactions_changed(deps: Deps, conn: asyncpg.Connection, events: 
     contexts = {user: await deps.context_for(conn, user, version) for user, version in set(owners.values())}
     rows: list[store.Row] = []
     outs: list[dict[str, Any]] = []
-    sources: Counter[str] = Counter()
+    sources: list[str | None] = []
     now = datetime.now(UTC)
     decided_at = now.isoformat()
     for event, data in zip(events, changes, strict=True):
@@ -100,12 +102,14 @@ async def on_transactions_changed(deps: Deps, conn: asyncpg.Connection, events: 
         state: bytes | None = None
         category: dict[str, Any] | None = None
         key = None
+        source = None
         if data.change != "removed":
             ctx = contexts[user_id] if user_id else NO_USER
             decision, key = decide_keyed(txn_of_change(data), ctx, deps.model, deps.model_name)
-            sources[decision.source] += 1
+            source = decision.source
             state = data.state_json()  # serialized once: stored, and published as it is
             category = category_dict(decision)
+        sources.append(source)
         rows.append(
             (
                 data.transaction_id,
@@ -133,13 +137,18 @@ async def on_transactions_changed(deps: Deps, conn: asyncpg.Connection, events: 
                 "decided_at": decided_at,
             }
         )
-    for source, n in sources.items():
-        deps.metrics.decisions.labels(source, "stream").inc(n)
     versions = await _store_in_rounds(conn, rows)
+    applied = Counter(s for s, v in zip(sources, versions, strict=True) if s is not None and v is not None)
+    for source, n in applied.items():
+        deps.metrics.decisions.labels(source, "stream").inc(n)
+    if stale := versions.count(None):
+        log.info("stale transaction changes skipped", count=stale)
     topic = deps.topic(ev.TOPIC_CATEGORIZED)
     time = now.isoformat().replace("+00:00", "Z")
     encoded: list[outbox.EncodedRow] = []
     for out, version in zip(outs, versions, strict=True):
+        if version is None:
+            continue
         out["version"] = version
         event_id = uuid.uuid4()
         payload = envelope_json(event_id, out, time)
@@ -169,9 +178,10 @@ def envelope_json(event_id: uuid.UUID, data: dict[str, Any], time: str) -> bytes
 _encode = msgspec.json.Encoder().encode
 
 
-async def _store_in_rounds(conn: asyncpg.Connection, rows: list[store.Row]) -> list[int]:
+async def _store_in_rounds(conn: asyncpg.Connection, rows: list[store.Row]) -> list[int | None]:
     """Store rows in order; a transaction changed twice in one batch goes in a later statement, so each
-    change gets its own version. Returns each row's new version."""
+    change gets its own version (and an older one after a newer is stale). Returns each row's new version,
+    None for a stale one."""
     rounds: list[list[int]] = []
     seen: dict[str, int] = {}
     for i, row in enumerate(rows):
@@ -180,11 +190,11 @@ async def _store_in_rounds(conn: asyncpg.Connection, rows: list[store.Row]) -> l
         if n == len(rounds):
             rounds.append([])
         rounds[n].append(i)
-    versions = [0] * len(rows)
+    versions: list[int | None] = [None] * len(rows)
     for indexes in rounds:
         stored = await store.upsert_many(conn, [rows[i] for i in indexes])
         for i in indexes:
-            versions[i] = stored[rows[i][0]]
+            versions[i] = stored.get(rows[i][0])
     return versions
 
 
