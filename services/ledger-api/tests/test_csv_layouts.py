@@ -92,6 +92,37 @@ def test_bad_lines_carry_their_line_number_and_reason() -> None:
     ]
 
 
+def test_a_byte_order_mark_and_unicode_line_separators_inside_fields_are_just_text() -> None:
+    """Only \\n, \\r\\n and \\r end a line: a U+2028 or a NEL in a description was read as two broken
+    lines (and every later line misnumbered), and a byte-order mark hid the first header column."""
+    mapping = {"date": "Date", "description": "Desc", "amount": "Amount"}
+    body = (
+        "\ufeffDate,Desc,Amount\r\n"
+        "2026-11-08,Caf\u00e9\u2028Paris,-3.00\r\n2026-11-09,NEL\x85here,-2.00\r\nbad\r\n"
+    )
+    reader = Reader(layout_named("generic", mapping), body)
+    assert reader.start() == 3
+    got = list(reader.lines())
+    rows = [r for r in got if isinstance(r, Row)]
+    assert [(r.line, r.day, r.description) for r in rows] == [
+        (2, date(2026, 11, 8), "Caf\u00e9\u2028Paris"),
+        (3, date(2026, 11, 9), "NEL\x85here"),
+    ]
+    assert [(b.line, b.reason) for b in got if isinstance(b, BadLine)] == [
+        (4, "1 columns where the layout needs 3")
+    ]
+    wells = Reader(layout_named("wells_fargo", None), "\ufeff11/05/2026,-1.00,*,,COFFEE\n")
+    wells.start()
+    assert [type(r) for r in wells.lines()] == [Row]
+
+
+@pytest.mark.parametrize("date_format", ["%H:%M", "%m/%d", "%Y", "%d.%m.%d"])
+def test_a_date_format_that_does_not_read_back_the_whole_date_is_refused(date_format: str) -> None:
+    mapping = {"date": "Date", "description": "Desc", "amount": "Amount", "date_format": date_format}
+    with pytest.raises(LayoutError, match="does not read back a date"):
+        layout_named("generic", mapping)
+
+
 def test_what_cannot_be_read_at_all_is_refused() -> None:
     with pytest.raises(LayoutError):
         Reader(layout_named("chase_card", None), "a,b\n1,2\n").start()

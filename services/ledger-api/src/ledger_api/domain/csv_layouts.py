@@ -9,6 +9,7 @@ mapped column (exports that open with a summary block, like Bank of America's, w
 """
 
 import csv
+import io
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -72,6 +73,9 @@ PRESETS: dict[str, Layout] = {
 GENERIC = "generic"
 
 
+_PROBE = date(2031, 12, 23)  # day, month and two-digit year all distinct
+
+
 def generic(mapping: Mapping[str, Any]) -> Layout:
     """The generic layout from a request's mapping (docs/ledger-api.md, "CSV import")."""
     try:
@@ -94,9 +98,11 @@ def generic(mapping: Mapping[str, Any]) -> Layout:
         raise LayoutError(f"the mapping needs a `{exc.args[0]}` column") from None
     if (layout.amount is None) == (layout.debit is None and layout.credit is None):
         raise LayoutError("the mapping needs either `amount`, or `debit` and/or `credit` (not both)")
-    try:
-        datetime.strptime(date.today().strftime(layout.date_format), layout.date_format)
+    try:  # the day, the month and the year must all be read back (%H:%M, or %m/%d, would not)
+        read_back = datetime.strptime(_PROBE.strftime(layout.date_format), layout.date_format).date()
     except (ValueError, re.error):  # re.error: a directive twice (%d/%d/%Y) makes strptime's own regex fail
+        read_back = None
+    if read_back != _PROBE:
         raise LayoutError(f"date_format {layout.date_format!r} does not read back a date") from None
     if not layout.header and not all(c.isascii() and c.isdigit() for c in layout.columns()):
         raise LayoutError("without a header line, the mapping names columns by their position: 0, 1, 2 ...")
@@ -140,7 +146,10 @@ class Reader:
     records: list[tuple[int, list[str]]] = field(default_factory=list)
 
     def start(self) -> int:
-        reader = csv.reader(self.body.splitlines(), delimiter=self.layout.delimiter, strict=False)
+        # lines end at \n, \r\n or \r only (str.splitlines would also split a field at U+2028, NEL, ...),
+        # and a byte-order mark is not part of the first column's name
+        text = io.StringIO(self.body.removeprefix("\ufeff"), newline="")
+        reader = csv.reader(text, delimiter=self.layout.delimiter, strict=False)
         try:
             self.records = [(reader.line_num, rec) for rec in reader]
         except csv.Error as exc:  # pragma: no cover - strict=False accepts nearly anything
