@@ -61,9 +61,8 @@ async def start(
     account = await store.account(deps.pool, user, account_id)
     if account is None:
         raise AccountNotFound(account_id)
-    try:
-        reader = Reader(layout_named(layout, mapping), body)
-        total = reader.start()
+    try:  # reading a file of up to 20 MiB is this process's CPU only: on a worker thread, as below
+        total = await asyncio.to_thread(Reader(layout_named(layout, mapping), body).start)
     except LayoutError as exc:
         raise InvalidQuery("mapping" if mapping else "csv", str(exc)) from None
     options = {
