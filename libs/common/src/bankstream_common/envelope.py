@@ -8,6 +8,7 @@
 The producer owns the schema of `data`; consumers read only the fields they need.
 """
 
+import math
 import re
 import uuid
 from collections.abc import Callable, Mapping
@@ -71,9 +72,12 @@ class Envelope(BaseModel):
         if not raw:
             raise EnvelopeError("empty message: an envelope was expected")
         try:
-            return cls.model_validate_json(raw)
+            envelope = cls.model_validate_json(raw)
         except pydantic.ValidationError as exc:
             raise EnvelopeError(describe(exc)) from None
+        if not _finite(envelope.data):
+            raise EnvelopeError("data: a number is not finite (NaN, Infinity, or beyond a double's range)")
+        return envelope
 
 
 def describe(exc: pydantic.ValidationError) -> str:
@@ -99,6 +103,18 @@ def describe_msgspec(exc: msgspec.DecodeError) -> str:
 
 _REFUSED_VALUE = re.compile(r"^(Invalid (?:enum )?value)\b.*", re.S)
 _QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")
+
+
+def _finite(value: Any) -> bool:
+    """No NaN or infinity anywhere in `value`: pydantic's JSON parser reads the literals NaN and Infinity,
+    and turns 1e400 into inf; no event field means either (msgspec's readers refuse them too)."""
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, dict):
+        return all(_finite(v) for v in value.values())
+    if isinstance(value, list):
+        return all(_finite(v) for v in value)
+    return True
 
 
 def decoder(typed: Mapping[str, Callable[[bytes], Envelope]]) -> Callable[[bytes | None], Envelope]:
