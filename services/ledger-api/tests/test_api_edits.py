@@ -162,6 +162,9 @@ async def test_pending_replaced_by_posted_answers_409_naming_the_successor(api: 
         ({"category": "NOT_A_CATEGORY"}, "invalid_parameter"),
         ({"hidden": None}, "invalid_parameter"),
         ({"hidden": "yes please"}, "validation_error"),
+        ({"hidden": "yes"}, "validation_error"),  # lax pydantic read these as true
+        ({"hidden": 1}, "validation_error"),
+        ({"notes": 12}, "validation_error"),
         ({"colour": "red"}, "validation_error"),
         ({"tags": ["x" * 51]}, "validation_error"),
     ],

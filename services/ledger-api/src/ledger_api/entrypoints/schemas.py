@@ -63,10 +63,12 @@ class TransactionQuery(RequestModel):
 
 
 class TransactionEditIn(RequestModel):
-    """Only the fields present change; `category: null` clears the user's category override."""
+    """Only the fields present change; `category: null` clears the user's category override. Strict:
+    `hidden` is true or false, never "yes" or 1; text is a JSON string, never a number."""
 
     model_config = ConfigDict(
         extra="forbid",
+        strict=True,
         json_schema_extra={
             "examples": [{"category": "FOOD_AND_DRINK_COFFEE", "notes": "team coffee", "tags": ["work"]}]
         },
