@@ -353,10 +353,12 @@ async def _take_inbox(conn: asyncpg.Connection, target: str, live_group: str, re
 
 
 async def _columns(conn: asyncpg.Connection, table: str) -> list[str]:
-    """The (schema-qualified) table's columns, in their order."""
+    """The (schema-qualified) table's columns, in their order; not those PostgreSQL computes itself
+    (generated: they follow the others, and cannot be written)."""
     rows = await conn.fetch(
         """SELECT attname FROM pg_attribute
-            WHERE attrelid = to_regclass($1) AND attnum > 0 AND NOT attisdropped ORDER BY attnum""",
+            WHERE attrelid = to_regclass($1) AND attnum > 0 AND NOT attisdropped AND attgenerated = ''
+            ORDER BY attnum""",
         table,
     )
     return [r["attname"] for r in rows]
