@@ -3,6 +3,7 @@ publish nothing. (Deliveries and replays: test_webhook_deliveries.py.)"""
 
 import asyncio
 import hashlib
+import json
 import time
 import uuid
 
@@ -11,8 +12,9 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from jwt.algorithms import ECAlgorithm
 from link_svc.domain import events as ev
+from plaid_emulator.testing import RunningEmulator
 
-from .harness import LinkService, exchange, read_events, wait_until
+from .harness import LinkService, exchange, read_events, running_link_service, wait_until
 from .webhook_signing import SigningKey, hs256_with_public_key, unsigned, webhook_body
 
 pytestmark = pytest.mark.integration
@@ -188,3 +190,47 @@ async def test_deeply_nested_json_is_refused_as_malformed_never_a_500(svc: LinkS
     metrics = (await svc.call("GET", "/metrics")).text
     assert 'link_svc_webhooks_rejected_total{reason="malformed"} 3.0' in metrics
     assert all(r.status_code < 500 for r in svc.responses)
+
+
+async def test_while_plaid_fails_forged_webhooks_naming_a_cached_kid_cost_one_key_refresh(
+    database_url: str, kafka_bootstrap_servers: str, emu: RunningEmulator
+) -> None:
+    """A cached key past its refresh, Plaid answering 500: each forged webhook naming that kid (no key
+    needed, only the public header) was a fresh /webhook_verification_key/get, 200 for 200."""
+    body = webhook_body("item-refresh")
+    genuine = str(emu.control("POST", "/webhooks/sign", {"body": body.decode()})["plaid_verification"])
+    head = genuine.partition(".")[0]
+    async with running_link_service(
+        database_url, kafka_bootstrap_servers, emu, webhook_key_refresh_seconds=0.5
+    ) as svc:
+        assert await post(svc, body, genuine) == 200  # the key is cached
+        await asyncio.sleep(0.6)  # and now due for a refresh
+        emu.set_fault(
+            endpoint="/webhook_verification_key/get", error_code="INTERNAL_SERVER_ERROR", count=None
+        )
+        try:
+            before = await key_fetches(svc)
+            for n in range(100):
+                forged = webhook_body(f"item-{n}")
+                claims = {"iat": int(time.time()), "request_body_sha256": hashlib.sha256(forged).hexdigest()}
+                header = f"{head}.{b64url(json.dumps(claims).encode())}.{b64url(b'x' * 64)}"
+                assert await post(svc, forged, header) == 401
+            assert await key_fetches(svc) - before == 1  # the refresh failed once; the key is kept
+            assert (
+                await post(
+                    svc,
+                    body,
+                    emu.control("POST", "/webhooks/sign", {"body": body.decode()})["plaid_verification"],
+                )
+                == 200
+            )
+        finally:
+            emu.clear_faults()
+
+
+async def key_fetches(svc: LinkService) -> int:
+    return int(
+        await svc.pool.fetchval(
+            "SELECT count(*) FROM plaid_calls WHERE endpoint = '/webhook_verification_key/get'"
+        )
+    )

@@ -143,6 +143,24 @@ async def test_plaid_down_keeps_a_cached_key_but_cannot_vouch_for_a_new_one() ->
     assert await reason(verifier, BODY, newer.sign(BODY, iat=now[0])) == "key_unavailable"
 
 
+async def test_a_failed_refresh_keeps_the_key_and_is_tried_again_only_after_the_fetch_interval() -> None:
+    key = SigningKey()
+    endpoint = KeyEndpoint(key)
+    now = [time.time()]
+    verifier = WebhookVerifier(endpoint.fetch, refresh_after=60.0, fetch_interval=10.0, clock=lambda: now[0])
+    await verifier.verify(BODY, key.sign(BODY, iat=now[0]))
+    endpoint.down = True
+    now[0] += 61
+    for _ in range(50):
+        await verifier.verify(BODY, key.sign(BODY, iat=now[0]))
+    assert len(endpoint.calls) == 2  # the first fetch and one failed refresh
+    now[0] += 11  # the fetch interval later
+    endpoint.down = False
+    await verifier.verify(BODY, key.sign(BODY, iat=now[0]))
+    await verifier.verify(BODY, key.sign(BODY, iat=now[0]))
+    assert len(endpoint.calls) == 3  # refreshed once more, then cached for refresh_after
+
+
 @pytest.mark.parametrize("header", [None, "", "not-a-jwt", "a.b.c"])
 async def test_missing_or_malformed_header(header: str | None) -> None:
     verifier = WebhookVerifier(KeyEndpoint(SigningKey()).fetch)

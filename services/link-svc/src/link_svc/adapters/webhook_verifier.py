@@ -12,7 +12,9 @@ can grow memory or cause more than a few calls to Plaid.
    `fetch_interval` seconds), so a flood of invented kids costs at most that many Plaid calls and is
    refused `key_fetch_throttled` meanwhile (a genuine new kid then gets in on Plaid's retry). A key whose
    `expired_at` is set is refused; cached keys are re-fetched after `refresh_after`, so an expiry Plaid
-   announces is seen.
+   announces is seen. A refresh draws on no bucket (a flood of invented kids must not delay an announced
+   expiry) but each one, failed or not, counts: a key Plaid cannot refresh is kept and tried again only
+   `fetch_interval` later, so at most one refresh per cached kid (`max_keys`) per interval reaches Plaid.
 3. The signature: `PyJWS.decode_complete(..., key=PyJWK, algorithms=["ES256"])`; then `iat` and the body
    hash again, on the verified claims.
 
@@ -104,6 +106,7 @@ class WebhookVerifier:
         self._unknown: OrderedDict[str, float] = OrderedDict()  # kid -> when Plaid said it does not exist
         self._fetching: dict[str, asyncio.Future[_CachedKey]] = {}
         self._budget = _Bucket(fetch_burst, fetch_interval, clock)
+        self._retry_after = fetch_interval  # a cached kid's failed refresh is tried again this much later
 
     def footprint(self) -> dict[str, int]:
         """How much state the verifier holds (each bounded; for tests and debugging)."""
@@ -197,6 +200,11 @@ class WebhookVerifier:
                     raise WebhookRejected("unknown_kid")
                 if not self._budget.take():
                     raise WebhookRejected("key_fetch_throttled")
+            else:  # a refresh counts as a fetch whatever its outcome: the next one is `fetch_interval` away
+                retry_at = self._clock() - self._refresh_after + self._retry_after
+                self._remember(
+                    self._keys, kid, _CachedKey(previous.jwk, previous.key, retry_at), self._max_keys
+                )
             pending = asyncio.ensure_future(self._load(kid, previous))
             self._fetching[kid] = pending
             pending.add_done_callback(lambda done: self._fetched(kid, done))
@@ -215,7 +223,7 @@ class WebhookVerifier:
             self._remember(self._unknown, kid, self._clock(), self._max_unknown)
             raise WebhookRejected("unknown_kid") from None
         except PlaidUnavailable:
-            if previous is not None:  # keep using what we had; try again next time
+            if previous is not None:  # keep using what we had; the entry already waits for its next try
                 return previous
             raise WebhookRejected("key_unavailable") from None
         if (
