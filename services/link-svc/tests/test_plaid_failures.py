@@ -9,7 +9,7 @@ import pytest
 from link_svc.domain import events as ev
 from plaid_emulator.testing import RunningEmulator
 
-from .harness import LinkService, exchange, read_events, running_link_service, wait_until
+from .harness import LinkService, exchange, free_port, read_events, running_link_service, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -178,3 +178,52 @@ async def test_the_audit_of_plaid_calls_is_kept_only_its_retention(
         await wait_until(pruned, timeout=30)
         kept = await svc.pool.fetchval("SELECT endpoint FROM plaid_calls")
         assert kept == "/link/token/create"
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        {"latency_ms": 1100},  # Plaid exchanges, its answer comes after link-svc gave up waiting
+        {"error_code": "INTERNAL_SERVER_ERROR"},  # a 5xx: Plaid may have exchanged before failing
+    ],
+)
+async def test_an_exchange_whose_answer_is_lost_is_not_retried_and_says_so(
+    database_url: str, kafka_bootstrap_servers: str, emu: RunningEmulator, fault: dict[str, object]
+) -> None:
+    """A public token is single-use: a retry after Plaid did exchange was refused INVALID_PUBLIC_TOKEN, a
+    400 telling the client its token was invalid, while the Item lived on at Plaid, unknown here."""
+    async with running_link_service(
+        database_url, kafka_bootstrap_servers, emu, plaid_timeout_seconds=1.0
+    ) as svc:
+        rae = svc.token("rae")
+        success = await svc.link_via_emulator(rae)
+        emu.set_fault(endpoint="/item/public_token/exchange", count=1, **fault)
+        try:
+            status, body = await exchange(svc, rae, success)
+        finally:
+            emu.clear_faults()
+        assert status == 502 and body["error"]["code"] == "exchange_outcome_unknown", body
+        assert "link again" in body["error"]["message"]
+        assert await endpoint_calls(svc, "/item/public_token/exchange") == 1
+        assert await svc.pool.fetchval("SELECT count(*) FROM item_setups") == 0
+        metrics = (await svc.call("GET", "/metrics")).text
+        assert 'link_svc_item_setups_total{outcome="exchange_unknown"} 1.0' in metrics
+
+
+async def test_an_exchange_that_never_reached_plaid_is_retried_within_the_budget(
+    database_url: str, kafka_bootstrap_servers: str, emu: RunningEmulator
+) -> None:
+    async with running_link_service(database_url, kafka_bootstrap_servers, emu) as reachable:
+        sam = reachable.token("sam")
+        success = await reachable.link_via_emulator(sam)
+    nothing_listens = f"http://127.0.0.1:{free_port()}"
+    async with running_link_service(
+        database_url,
+        kafka_bootstrap_servers,
+        emu,
+        plaid_base_url=nothing_listens,
+        link_exchange_budget_seconds=1.0,
+    ) as svc:
+        status, body = await exchange(svc, svc.token("sam"), success)
+        assert status == 503 and body["error"]["code"] == "plaid_unavailable", body
+        assert await endpoint_calls(svc, "/item/public_token/exchange") > 1  # connection refused: retried

@@ -46,7 +46,8 @@ class Metrics:
             "item_setups_total",
             "Exchanged Items' set-ups, by outcome: finished (in the request), deferred (Plaid failing "
             "transiently past the request's budget), finished_late (by a retry or the background), abandoned "
-            "(removed at Plaid after a permanent failure).",
+            "(removed at Plaid after a permanent failure), exchange_unknown (the exchange's answer was "
+            "lost: Plaid may hold an Item never stored here).",
             ["outcome"],
         )
         self.item_setups_pending = factory.gauge(

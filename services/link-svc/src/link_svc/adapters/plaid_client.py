@@ -3,7 +3,8 @@
 The SDK is synchronous (urllib3): each call runs in a small dedicated thread pool. Each call produces one
 `PlaidCall` record (endpoint, Plaid request_id, Item, HTTP status, error type/code, latency) handed to the
 audit sink, which writes the `plaid_calls` row and the metrics; nothing sensitive is in it. Failures
-become PlaidUnavailable (network, timeout, 429, 5xx, an institution not responding or down: may pass) or
+become PlaidUnavailable (network, timeout, 429, 5xx, an institution not responding or down: may pass;
+`outcome_unknown` unless Plaid certainly did not act: no connection made, 429, an institution code) or
 PlaidRequestFailed (Plaid's 4xx with
 its error code). No message built here contains a token or the client secret.
 """
@@ -207,9 +208,13 @@ class PlaidClient:
             transient = (
                 exc.status == 429 or (exc.status or 500) >= 500 or err.get("error_code") in TRANSIENT_CODES
             )
+            fields: dict[str, Any] = (
+                {"outcome_unknown": not exc.status or exc.status >= 500} if transient else {}
+            )
             kind = PlaidUnavailable if transient else PlaidRequestFailed
             raise kind(
                 f"Plaid {endpoint} failed: HTTP {exc.status} {err.get('error_type')}/{err.get('error_code')}",
+                **fields,
                 endpoint=endpoint,
                 status=exc.status,
                 error_type=err.get("error_type"),
@@ -222,7 +227,9 @@ class PlaidClient:
                 endpoint, item_id, None, {"error_type": "NETWORK", "error_code": type(exc).__name__}, started
             )
             raise PlaidUnavailable(
-                f"Plaid {endpoint} unreachable: {type(exc).__name__}", endpoint=endpoint
+                f"Plaid {endpoint} unreachable: {type(exc).__name__}",
+                endpoint=endpoint,
+                outcome_unknown=not _never_sent(exc),
             ) from None
         except (plaid.ApiTypeError, plaid.ApiValueError, plaid.ApiAttributeError, plaid.ApiKeyError) as exc:
             await self._record(
@@ -256,6 +263,13 @@ class PlaidClient:
             await self._audit(call)
         except Exception as exc:  # noqa: BLE001 - the audit must never hide the call's own outcome
             log.warning("plaid call audit failed", endpoint=endpoint, error=type(exc).__name__)
+
+
+def _never_sent(exc: BaseException) -> bool:
+    """True only when no connection to Plaid was made (refused, unresolvable, connect timeout): the request
+    certainly never reached it. A read timeout or a connection lost after sending may have been acted on."""
+    reason = exc.reason if isinstance(exc, urllib3.exceptions.MaxRetryError) else exc
+    return isinstance(reason, urllib3.exceptions.ConnectTimeoutError | ConnectionRefusedError)
 
 
 def _plaid_error(exc: plaid.ApiException) -> dict[str, Any]:

@@ -13,12 +13,16 @@
      ├── WebhookRejected           a Plaid webhook that does not verify; `reason` is a small enum
      └── PlaidError                Plaid said no, or was unreachable (translated in adapters/plaid_client)
           ├── PlaidUnavailable     network failure, timeout, 5xx, rate limit, the institution not
-          │                        responding or down (TRANSIENT_CODES): may pass, retry later
+          │                        responding or down (TRANSIENT_CODES): may pass, retry later;
+          │                        `outcome_unknown` when Plaid may have carried the request out
+          ├── ExchangeOutcomeUnknown  the exchange's answer was lost: the public token may be spent (502)
           └── PlaidRequestFailed   a 4xx with Plaid's `error_type` / `error_code` / `request_id`
 
 Refusing a caller (no valid token: NotAuthenticated; no scope: NotAllowed) is bankstream_common.auth's,
 shared by every API. No message ever contains an access token, public token, link token, client secret or JWT.
 """
+
+from typing import Any
 
 
 class LinkServiceError(Exception):
@@ -136,7 +140,19 @@ class PlaidError(LinkServiceError):
 
 
 class PlaidUnavailable(PlaidError):
-    pass
+    """`outcome_unknown`: the request may have reached Plaid and been carried out, its answer lost (a
+    timeout or a connection lost after sending, a 5xx); False only when Plaid certainly did not act on it
+    (no connection made, 429, an institution code). A retry is safe then, or when the call is idempotent."""
+
+    def __init__(self, message: str, *, outcome_unknown: bool = False, **fields: Any) -> None:
+        super().__init__(message, **fields)
+        self.outcome_unknown = outcome_unknown
+
+
+class ExchangeOutcomeUnknown(PlaidError):
+    """The public token exchange reached Plaid but its answer was lost. A public token is single-use: if
+    Plaid did exchange it, any retry is refused INVALID_PUBLIC_TOKEN and the Item lives on at Plaid,
+    unknown here. So it is not retried; the user links again."""
 
 
 # Plaid's 4xx codes that are not the request's fault and pass by themselves (also 429 and every 5xx)

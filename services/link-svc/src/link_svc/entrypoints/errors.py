@@ -38,6 +38,8 @@ def to_response(exc: e.LinkServiceError) -> Response:
         case e.VaultError():
             log.error("vault error", error=str(exc))
             return error_response(500, "vault_error", "the token vault cannot open this item's token")
+        case e.ExchangeOutcomeUnknown():
+            return error_response(502, "exchange_outcome_unknown", str(exc), **_plaid_fields(exc))
         case e.PlaidUnavailable():
             response = error_response(503, "plaid_unavailable", str(exc), **_plaid_fields(exc))
             response.headers["Retry-After"] = "5"

@@ -45,7 +45,10 @@ PLAID: Responses = {
         "`invalid_request`, or `plaid_error` when Plaid refused the input (INVALID_INPUT, INVALID_REQUEST, "
         "ITEM_ERROR, INSTITUTION_ERROR; `plaid_error_code` says which)"
     ),
-    502: _error("`plaid_error`: Plaid failed otherwise"),
+    502: _error(
+        "`plaid_error`: Plaid failed otherwise. `exchange_outcome_unknown` (the exchange only): Plaid may "
+        "have exchanged the public token but its answer was lost; the token is single-use: link again"
+    ),
     503: _error(
         "`plaid_unavailable`: Plaid did not answer, or the institution is not responding; retry after "
         "`Retry-After`. `item_setup_pending` (the exchange only): the Item is linked and kept, its set-up "

@@ -6,11 +6,14 @@
 Plaid bills an Item from its exchange, so the Item is recorded the moment the exchange answers, before
 anything else can fail. Transient Plaid failures (`PlaidUnavailable`: 5xx, 429, network, the institution not
 responding or down) are retried within the request's budget (`link_exchange_budget_seconds`, libs/common's
-backoff). Past the budget the request answers 503 `item_setup_pending` with `Retry-After`, and `finish_due`
-(a `Periodic` in bootstrap) keeps trying in the background, with backoff per Item. The same request again
-(the same public token, found by its SHA-256) finishes or returns the Item instead of exchanging twice.
-A permanent failure (Plaid refuses, a twin link committed meanwhile) removes the Item at Plaid; when even
-that fails, the set-up stays and the background tries again, so no billable Item is ever left unknown.
+backoff); the exchange only while Plaid certainly did not carry it out (a public token is single-use). Past
+the budget the request answers 503 `item_setup_pending` with `Retry-After`, and `finish_due` (a `Periodic`
+in bootstrap) keeps trying in the background, with backoff per Item. The same request again (the same
+public token, found by its SHA-256) finishes or returns the Item instead of exchanging twice. A permanent
+failure (Plaid refuses, a twin link committed meanwhile) removes the Item at Plaid; when even that fails,
+the set-up stays and the background tries again. The one Item that can be left unknown is an exchange
+whose answer was lost (a timeout, a 5xx): ExchangeOutcomeUnknown, logged and counted
+(`item_setups_total{outcome="exchange_unknown"}`); the user links again.
 """
 
 import asyncio
@@ -32,6 +35,7 @@ from ..domain import item_state as sm
 from ..domain.duplicates import AccountFingerprint, find_duplicate
 from ..domain.errors import (
     DuplicateItem,
+    ExchangeOutcomeUnknown,
     ItemAlreadyLinked,
     ItemSetupPending,
     PlaidError,
@@ -83,7 +87,33 @@ async def within_budget(deps: Deps, fn: Callable[[], Awaitable[T]], deadline: fl
 
 
 async def exchange(deps: Deps, public_token: str, deadline: float) -> Exchange:
-    return await within_budget(deps, lambda: deps.plaid.exchange_public_token(public_token), deadline)
+    """Retried only while Plaid certainly did not exchange: a public token is single-use, so after an answer
+    lost (a timeout, a 5xx) a retry could only be refused INVALID_PUBLIC_TOKEN, the Item orphaned at Plaid."""
+
+    async def once() -> Exchange:
+        try:
+            return await deps.plaid.exchange_public_token(public_token)
+        except PlaidUnavailable as exc:
+            if not exc.outcome_unknown:
+                raise
+            deps.metrics.item_setups.labels("exchange_unknown").inc()
+            log.error(
+                "public token exchange outcome unknown: Plaid may hold an Item never stored here",
+                err=exc.error_code,
+                status=exc.status,
+                plaid_request_id=exc.request_id,
+            )
+            raise ExchangeOutcomeUnknown(
+                "Plaid may have exchanged this public token but its answer was lost; a public token can "
+                "be exchanged only once: link again",
+                endpoint=exc.endpoint,
+                status=exc.status,
+                error_type=exc.error_type,
+                error_code=exc.error_code,
+                request_id=exc.request_id,
+            ) from None
+
+    return await within_budget(deps, once, deadline)
 
 
 async def record(
