@@ -1,6 +1,8 @@
 """The HTTP API end to end against the Plaid emulator, real PostgreSQL and real Kafka:
 link, list, break, repair (update mode), remove; duplicates refused before the exchange; who sees what."""
 
+import asyncio
+
 import pytest
 from link_svc.domain import events as ev
 
@@ -97,6 +99,19 @@ async def test_a_duplicate_is_refused_before_the_exchange_naming_the_existing_it
     carol = svc.token("carol")
     code, _ = await exchange(svc, carol, await svc.link_via_emulator(carol))
     assert code == 201
+
+
+async def test_the_same_public_token_sent_twice_at_once_gets_the_same_item_twice(svc: LinkService) -> None:
+    """A double submit: the second request exchanged too and got 400 INVALID_PUBLIC_TOKEN (the token is
+    single-use) while the first got 201; it waits for the first now and answers with its Item."""
+    uma = svc.token("uma")
+    success = await svc.link_via_emulator(uma)
+    answers = await asyncio.gather(exchange(svc, uma, success), exchange(svc, uma, success))
+    assert [status for status, _ in answers] == [201, 201], answers
+    assert answers[0][1]["item_id"] == answers[1][1]["item_id"]
+    exchanges = "SELECT count(*) FROM plaid_calls WHERE endpoint = '/item/public_token/exchange'"
+    assert await svc.pool.fetchval(exchanges) == 1
+    assert await svc.pool.fetchval("SELECT count(*) FROM items") == 1
 
 
 async def test_exchanging_a_token_of_an_item_already_linked_is_a_409_and_keeps_the_item(

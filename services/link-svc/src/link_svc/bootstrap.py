@@ -10,6 +10,7 @@ topics, the vault key check, the producer), retrying while they are away, then r
 consumer. A vault key that rows need but the configuration lacks stops the process with that message.
 """
 
+import asyncio
 import contextlib
 import json
 from dataclasses import dataclass
@@ -220,6 +221,7 @@ async def bootstrap(settings: Settings) -> Container:
         metrics=metrics,
         topic_prefix=settings.topic_prefix,
         webhook_writer=WebhookWriter(webhook_pool),
+        exchange_slots=asyncio.Semaphore(max(1, settings.db_pool_size // 2)),
     )
     kafka = kafka_check(settings.kafka_bootstrap_servers)
     producer = create_producer(settings.kafka_bootstrap_servers, client_id=settings.service_name)

@@ -1,5 +1,6 @@
 """What every handler is given (`Deps`, built by bootstrap) and the steps they share."""
 
+import asyncio
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -38,6 +39,9 @@ class Deps:
     verifier: WebhookVerifier
     metrics: Metrics
     webhook_writer: WebhookWriter  # group commit of verified webhooks (see bootstrap)
+    # exchanges holding a connection (and a lock) while Plaid answers; each may need one more connection
+    # (the call's audit), so at most half the pool: the pool cannot run dry with every holder waiting
+    exchange_slots: asyncio.Semaphore
     topic_prefix: str = ""
 
     def topic(self, name: str) -> str:

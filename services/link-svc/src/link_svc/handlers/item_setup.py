@@ -23,6 +23,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import TypeVar
 
+import asyncpg
 import structlog
 from bankstream_common import outbox
 from bankstream_common.backoff import Backoff, Stopped, retry
@@ -118,6 +119,7 @@ async def exchange(deps: Deps, public_token: str, deadline: float) -> Exchange:
 
 async def record(
     deps: Deps,
+    conn: asyncpg.Connection,
     exchanged: Exchange,
     *,
     user_id: str,
@@ -126,9 +128,10 @@ async def record(
     institution_name: str | None,
     offered: list[AccountFingerprint],
 ) -> setups.Setup:
-    """The exchanged Item, kept at once: its set-up row and its sealed token, in one transaction."""
+    """The exchanged Item, kept at once: its set-up row and its sealed token, in one transaction (a
+    savepoint of the caller's, when it holds one)."""
     sealed = deps.keyring.seal(exchanged.item_id, exchanged.access_token)
-    async with deps.pool.acquire() as conn, conn.transaction():
+    async with conn.transaction():
         known = await repo.get_item(conn, exchanged.item_id)
         if known is not None:  # this Item is no new one to set up, it IS a stored one
             raise ItemAlreadyLinked(exchanged.item_id, owned=known.user_id == user_id)

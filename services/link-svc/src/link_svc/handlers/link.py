@@ -2,12 +2,13 @@
 
 import asyncio
 
+import asyncpg
 import structlog
 from bankstream_common.auth import Principal
 
 from ..adapters import repository as repo
 from ..adapters import setups
-from ..adapters.plaid_client import LinkToken, LinkTokenRequest
+from ..adapters.plaid_client import Exchange, LinkToken, LinkTokenRequest
 from ..domain.access import Scope
 from ..domain.commands import (
     CreateLinkToken,
@@ -85,49 +86,67 @@ async def create_update_link_token(
 async def exchange_public_token(deps: Deps, principal: Principal, cmd: ExchangePublicToken) -> Item:
     """Refuse a duplicate from onSuccess metadata first; then exchange, keep, fetch, store, publish ItemLinked
     (item_setup.py: transient Plaid failures retried within the budget, the Item never lost). The same
-    request again finds its set-up by the public token instead of exchanging it twice."""
+    request again finds its set-up by the public token instead of exchanging it twice; sent twice at once
+    (a double submit), the second waits on a lock keyed by the token until the first has kept its Item."""
     principal.require(Scope.LINK_WRITE)
     user_id = principal.acting_user(cmd.user_id)
     public_token = cmd.public_token.get_secret_value()
     digest = setup.token_digest(public_token)
     deadline = asyncio.get_running_loop().time() + deps.settings.link_exchange_budget_seconds
-    earlier = await setups.by_public_token(deps.pool, digest)
-    if earlier is not None:
-        if earlier.user_id != user_id:
-            raise ItemAlreadyLinked(earlier.item_id, owned=False)
-        if earlier.finished:
-            item = await repo.get_item(deps.pool, earlier.item_id)
-            if item is None:
-                raise ItemGone(earlier.item_id)
-            return item
-        return await setup.finish(deps, earlier, deadline)
+    exchanged: Exchange | None = None
+    # the same token twice at once (a double submit): the second waits on this lock until the first has kept
+    # its Item, then finds it. The lock's connection is held while Plaid answers (see Deps.exchange_slots).
+    try:
+        async with deps.exchange_slots, deps.pool.acquire() as conn, conn.transaction():
+            await conn.execute(
+                "SELECT pg_advisory_xact_lock($1)", int.from_bytes(digest[:8], "big", signed=True)
+            )
+            kept = await setups.by_public_token(conn, digest)
+            if kept is None:
+                exchanged, offered = await _exchange(deps, conn, cmd, user_id, public_token, deadline)
+                kept = await setup.record(
+                    deps,
+                    conn,
+                    exchanged,
+                    user_id=user_id,
+                    digest=digest,
+                    institution_id=cmd.metadata.institution.institution_id,
+                    institution_name=cmd.metadata.institution.name,
+                    offered=offered,
+                )
+            elif kept.user_id != user_id:
+                raise ItemAlreadyLinked(kept.item_id, owned=False)
+    except ItemAlreadyLinked:
+        raise  # the Item lives on under its first link: removing it at Plaid would break that one
+    except BaseException:
+        if exchanged is not None:  # nothing was kept: leave no live, billable Item at Plaid nobody can reach
+            await _undo_exchange(deps, exchanged.access_token, exchanged.item_id)
+        raise
+    if kept.finished:
+        item = await repo.get_item(deps.pool, kept.item_id)
+        if item is None:
+            raise ItemGone(kept.item_id)
+        return item
+    return await setup.finish(deps, kept, deadline)
 
+
+async def _exchange(
+    deps: Deps,
+    conn: asyncpg.Connection,
+    cmd: ExchangePublicToken,
+    user_id: str,
+    public_token: str,
+    deadline: float,
+) -> tuple[Exchange, list[AccountFingerprint]]:
+    """Refuse a duplicate from Link's metadata, then exchange; the accounts Link offered."""
     institution_id = cmd.metadata.institution.institution_id
     offered = [AccountFingerprint(a.mask, a.name, a.type, a.subtype) for a in cmd.metadata.accounts]
-    existing = await repo.live_items_at(deps.pool, user_id, institution_id)
+    existing = await repo.live_items_at(conn, user_id, institution_id)
     duplicate = find_duplicate(user_id, institution_id, offered, [i.as_linked() for i in existing])
     if duplicate is not None:
         deps.metrics.duplicates_refused.inc()
         raise DuplicateItem(duplicate.item_id, institution_id)
-
-    exchanged = await setup.exchange(deps, public_token, deadline)
-    try:
-        kept = await setup.record(
-            deps,
-            exchanged,
-            user_id=user_id,
-            digest=digest,
-            institution_id=institution_id,
-            institution_name=cmd.metadata.institution.name,
-            offered=offered,
-        )
-    except ItemAlreadyLinked:
-        raise  # the Item lives on under its first link: removing it at Plaid would break that one
-    except BaseException:
-        # Nothing was kept: do not leave a live, billable Item at Plaid that nobody can reach.
-        await _undo_exchange(deps, exchanged.access_token, exchanged.item_id)
-        raise
-    return await setup.finish(deps, kept, deadline)
+    return await setup.exchange(deps, public_token, deadline), offered
 
 
 async def _undo_exchange(deps: Deps, access_token: str, item_id: str) -> None:
