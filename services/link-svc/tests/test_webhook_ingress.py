@@ -234,3 +234,23 @@ async def key_fetches(svc: LinkService) -> int:
             "SELECT count(*) FROM plaid_calls WHERE endpoint = '/webhook_verification_key/get'"
         )
     )
+
+
+async def test_signed_bodies_with_fields_of_the_wrong_type_or_a_nul_are_never_a_500(svc: LinkService) -> None:
+    """A field of the wrong type is read as absent (the tolerant reader); a NUL, which PostgreSQL cannot
+    store, makes the body malformed (401, like a body too deep to parse). Both were a 500."""
+    wes = svc.token("wes")
+    _, item = await exchange(svc, wes, await svc.link_via_emulator(wes))
+    item_id = item["item_id"]
+    bodies = {
+        "error code a list": (200, {"item_id": item_id, "error": {"error_code": ["ITEM_LOGIN_REQUIRED"]}}),
+        "error code a number": (200, {"item_id": item_id, "error": {"error_code": 5}}),
+        "NUL in the item id": (401, {"item_id": "a\u0000b"}),
+        "NUL in the code": (401, {"item_id": item_id, "webhook_code": "ERR\u0000OR"}),
+    }
+    for name, (expected, fields) in bodies.items():
+        raw = json.dumps({"webhook_type": "ITEM", "webhook_code": "ERROR", **fields})
+        header = str(svc.emu.control("POST", "/webhooks/sign", {"body": raw})["plaid_verification"])
+        assert await post(svc, raw.encode(), header) == expected, name
+    assert (await svc.call("GET", f"/v1/items/{item_id}", wes)).json()["status"] == "good"
+    assert all(r.status_code < 500 for r in svc.responses)

@@ -28,6 +28,7 @@ import asyncio
 import hashlib
 import hmac
 import math
+import re
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
@@ -45,6 +46,7 @@ KeyFetcher = Callable[[str], Awaitable[dict[str, Any]]]  # kid -> Plaid's JWK di
 MAX_HEADER = 4096
 MAX_KID = 200
 MAX_BODY = 256 * 1024  # the route refuses larger bodies before reading them (entrypoints/webhooks.py)
+_NUL = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")  # a JSON escape of NUL (not an escaped backslash's "u0000")
 
 
 @dataclass(frozen=True)
@@ -142,7 +144,7 @@ class WebhookVerifier:
             body = loads_bounded(raw_body, max_bytes=MAX_BODY)
         except ValueError:
             raise WebhookRejected("malformed") from None
-        if not isinstance(body, dict):
+        if not isinstance(body, dict) or _NUL.search(raw_body):  # PostgreSQL's text and jsonb hold no NUL
             raise WebhookRejected("malformed")
         signed = header.rpartition(".")[0].encode("ascii")
         delivery = hashlib.sha256(signed + b"." + decoded["signature"][:32]).hexdigest()

@@ -67,8 +67,11 @@ async def receive_webhook(deps: Deps, raw_body: bytes, verification: str | None)
     )
     key = item_id or "no-item"
     event = event_for(ev.WEBHOOK_RECEIVED, key, received)
-    error = body.get("error") if isinstance(body.get("error"), dict) else {}
-    trigger = sm.webhook_trigger(webhook_type, webhook_code, (error or {}).get("error_code"))
+    error = body.get("error")
+    error_code = error.get("error_code") if isinstance(error, dict) else None
+    trigger = sm.webhook_trigger(  # tolerant: an error code that is no string is none
+        webhook_type, webhook_code, error_code if isinstance(error_code, str) else None
+    )
     record = WebhookRecord(
         delivery_id=verified.delivery_id,
         body_sha256=verified.body_sha256,
