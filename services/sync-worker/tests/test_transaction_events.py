@@ -92,6 +92,9 @@ def test_staged_events_are_envelopes_of_strict_transaction_changed_data() -> Non
     "broken",
     [
         {**TXN, "amount": "12.50"},
+        {**TXN, "amount": float("nan")},  # json.dumps writes NaN, Infinity: not JSON, but parsers accept them
+        {**TXN, "amount": float("-inf")},
+        {**TXN, "location": {**TXN["location"], "lat": float("inf")}},
         {**TXN, "date": "2026-13-45"},
         {**TXN, "name": None},
         {k: v for k, v in TXN.items() if k != "account_id"},
@@ -127,6 +130,8 @@ BROKEN = {
     "a sequence below 1": {"sync_sequence": 0},
     "an unknown change": {"change": "renamed"},
     "an amount as a string": {"amount": "12.50"},
+    "an amount that is not a number": {"amount": float("nan")},
+    "an infinite longitude": {"location": {"lon": float("inf")}},
     "a date as a string": {"date": "2026-11-20"},
     "a field a nested model does not have": {"location": {"city": "Paris", "mall": "Forum"}},
     "a counterparty without a name": {"counterparties": [{"type": "merchant"}]},

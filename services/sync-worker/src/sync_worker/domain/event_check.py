@@ -42,6 +42,8 @@ def _without_models(node: Any) -> Any:
         },
         "extra_behavior": (node.get("config") or {}).get("extra_fields_behavior", "ignore"),
     }
+    if node.get("config"):  # the model's own rules (finite numbers only, ...)
+        typed["config"] = node["config"]
     if "ref" in node:
         typed["ref"] = node["ref"]
     return typed

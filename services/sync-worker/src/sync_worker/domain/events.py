@@ -33,7 +33,8 @@ SYNC_FAILED = "bankstream.sync.failed.v1"
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # a number must be finite: NaN and Infinity are not JSON, and a consumer refuses the record
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class Location(_Strict):

@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, NotRequired
 
-from pydantic import BaseModel, ConfigDict, TypeAdapter
+from pydantic import BaseModel, ConfigDict, TypeAdapter, with_config
 from typing_extensions import TypedDict
 
 from . import events
@@ -90,6 +90,7 @@ class _Removed(TypedDict):
     account_id: str
 
 
+@with_config(ConfigDict(allow_inf_nan=False))  # NaN, Infinity, 1e400: refused, in every nested dict
 class _Page(TypedDict):
     added: list[_Transaction]
     modified: list[_Transaction]
@@ -115,7 +116,7 @@ class Balances(events.Balances):
 
 
 class Account(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = ConfigDict(extra="ignore", frozen=True, allow_inf_nan=False)
 
     account_id: str
     name: str | None = None

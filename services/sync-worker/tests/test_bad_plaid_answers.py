@@ -1,0 +1,84 @@
+"""Answers Plaid should never give, and a few it may: the worker against a scriptable Plaid over HTTP (its
+real plaid-python client), the real Kafka and PostgreSQL. A page that breaks the contract fails its run
+as INVALID_RESPONSE and publishes nothing of it."""
+
+import contextlib
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from bankstream_common.envelope import Envelope
+
+from .fake_plaid import Answer, FakePlaid, fake_plaid, page
+from .harness import Worker, running_worker, settings_for
+from .stream import decode
+from .test_transaction_events import TXN
+
+pytestmark = pytest.mark.integration
+
+
+def token(item_id: str) -> str:
+    return f"access-sandbox-{item_id}"
+
+
+@contextlib.asynccontextmanager
+async def worker_against(
+    answer: Answer, database_url: str, kafka: str, uid: str, **extra: Any
+) -> AsyncIterator[tuple[Worker, FakePlaid]]:
+    async with fake_plaid(answer) as plaid:
+        settings = settings_for(
+            database_url=database_url,
+            kafka=kafka,
+            emulator_url=plaid.url,
+            client_id="cid",
+            secret="sec",
+            uid=uid,
+            **extra,
+        )
+        async with running_worker(settings) as worker:
+            yield worker, plaid
+
+
+async def nothing_published(worker: Worker, reader, name: str) -> bool:
+    return await reader(worker.topic(name), until=lambda rs: False, timeout=1.0) == []
+
+
+async def sync_runs(worker: Worker, reader, n: int) -> list[Envelope]:
+    return decode(await reader(worker.topic("bankstream.sync-runs"), until=lambda rs: len(rs) >= n))
+
+
+BROKEN_NUMBERS = {
+    "item-nan": b'"amount": NaN',
+    "item-big": b'"amount": 1e400',
+    "item-inf": b'"current": Infinity',
+}
+
+
+async def test_a_page_with_a_number_that_is_not_finite_fails_the_run_and_publishes_nothing(
+    database_url: str, kafka_bootstrap_servers: str, uid: str, reader
+) -> None:
+    account = {"account_id": "acc-1", "balances": {"current": 7.25, "available": None}}
+    good = json.dumps(page([{**TXN, "amount": 2.5}], "c1", accounts=[account])).encode()
+    bodies = {}
+    for item_id, broken in BROKEN_NUMBERS.items():
+        field = broken.split(b":")[0]
+        bodies[token(item_id)] = good.replace(field + (b": 2.5" if b"amount" in field else b": 7.25"), broken)
+        assert broken in bodies[token(item_id)]
+
+    def answer(path: str, body: dict[str, Any]) -> tuple[int, Any]:
+        return 200, bodies[body["access_token"]]
+
+    async with worker_against(answer, database_url, kafka_bootstrap_servers, uid) as (worker, _):
+        for item_id in BROKEN_NUMBERS:
+            await worker.link(item_id, token(item_id))
+        for item_id in BROKEN_NUMBERS:
+            (run,) = await worker.wait_runs(item_id, 1)
+            assert (run["outcome"], run["error_code"]) == ("failed", "INVALID_RESPONSE"), item_id
+            assert (await worker.item(item_id))["cursor"] == "", "the cursor moved past a refused page"
+        failed = await sync_runs(worker, reader, len(BROKEN_NUMBERS))
+        assert {(e.subject, e.type, e.data["error_code"]) for e in failed} == {
+            (item_id, "bankstream.sync.failed.v1", "INVALID_RESPONSE") for item_id in BROKEN_NUMBERS
+        }
+        assert await nothing_published(worker, reader, "bankstream.transactions")
+        assert await nothing_published(worker, reader, "bankstream.accounts")
