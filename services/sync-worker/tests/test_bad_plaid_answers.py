@@ -82,3 +82,30 @@ async def test_a_page_with_a_number_that_is_not_finite_fails_the_run_and_publish
         }
         assert await nothing_published(worker, reader, "bankstream.transactions")
         assert await nothing_published(worker, reader, "bankstream.accounts")
+
+
+async def test_a_string_postgresql_cannot_store_fails_the_run_once_instead_of_crashing_it_again_and_again(
+    database_url: str, kafka_bootstrap_servers: str, uid: str, reader
+) -> None:
+    """NUL in an id of the loop's second page (of three): the first page is committed, the second refused
+    (it used to crash the run when its ids were stored, and the Item was claimed again at once)."""
+    pages = {
+        "": page([{**TXN, "transaction_id": "t-1"}], "c1", more=True),
+        "c1": page([{**TXN, "transaction_id": "t\x002"}], "c2", more=True),
+        "c2": page([{**TXN, "transaction_id": "t-3"}], "c3"),
+    }
+
+    def answer(path: str, body: dict[str, Any]) -> tuple[int, Any]:
+        return 200, pages[body.get("cursor", "")]
+
+    async with worker_against(answer, database_url, kafka_bootstrap_servers, uid) as (worker, plaid):
+        await worker.link("item-1", token("item-1"))
+        (run,) = await worker.wait_runs("item-1", 1, timeout=15)
+        assert (run["outcome"], run["error_code"]) == ("failed", "INVALID_RESPONSE")
+        item = await worker.item("item-1")
+        assert (item["cursor"], item["last_sequence"], item["wanted_at"]) == ("c1", 1, None)
+        assert plaid.count("/transactions/sync") <= 3  # the third page may be asked for ahead
+        (changed,) = decode(
+            await reader(worker.topic("bankstream.transactions"), until=lambda rs: len(rs) >= 1, timeout=5)
+        )
+        assert changed.data["transaction_id"] == "t-1"

@@ -9,7 +9,7 @@ import pytest
 from bankstream_common.envelope import Envelope
 from pydantic import ValidationError
 from sync_worker.domain import events
-from sync_worker.domain.plaid_page import parse_page, removed_transaction
+from sync_worker.domain.plaid_page import UnstorableText, parse_page, removed_transaction
 from sync_worker.domain.run import (
     EVENT_ID_NAMESPACE,
     TRANSACTION_CHANGED_CHECK,
@@ -103,6 +103,19 @@ def test_staged_events_are_envelopes_of_strict_transaction_changed_data() -> Non
 def test_a_page_that_breaks_plaids_contract_is_refused(broken: dict) -> None:
     with pytest.raises(ValidationError):
         parse_page(page(added=[broken]))
+
+
+@pytest.mark.parametrize(
+    "field", ["transaction_id", "account_id", "name", "pending_transaction_id", "merchant_name"]
+)
+def test_a_page_with_a_string_postgresql_cannot_store_is_refused(field: str) -> None:
+    """NUL (JSON's \\u0000) cannot be stored in a PostgreSQL text (our Item's loop state, subscribers'
+    tables): the page is refused at the boundary, with or without escaped backslashes before it."""
+    for nul in ("\x00", "\\\x00"):
+        with pytest.raises(UnstorableText):
+            parse_page(page(added=[{**TXN, field: f"t{nul}1"}]))
+    # an escaped backslash followed by the letters u0000 is text like any other
+    assert parse_page(page(added=[{**TXN, field: "t\\u0000"}])).added[0][field] == "t\\u0000"
 
 
 DRIFTS = {

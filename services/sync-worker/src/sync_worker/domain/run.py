@@ -23,6 +23,7 @@ from .plaid_page import (
     RemovedTransaction,
     SyncPage,
     Transaction,
+    UnstorableText,
     parse_page,
     removed_transaction,
 )
@@ -167,6 +168,8 @@ def build_page(
         page = parse_page(raw)
     except ValidationError as exc:
         return BuiltPage(None, [], describe(exc))
+    except UnstorableText as exc:
+        return BuiltPage(None, [], str(exc))
     try:
         staged = transaction_events(item_id, run_id, page, first_sequence, first_position, now)
     except ValidationError as exc:
