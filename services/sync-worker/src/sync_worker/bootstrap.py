@@ -122,12 +122,13 @@ async def bootstrap(
     worker = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
     repo = SyncRepository(pool, worker=worker, lease_seconds=settings.lease_seconds, topic_prefix=prefix)
     pages = PageBuilder(settings.page_processes if settings.role != "relay" else 0)
+    policy = policy or retry_policy(settings)
     syncer = ItemSyncer(
         repo,
         plaid,
         tokens,
         metrics,
-        policy or retry_policy(settings),
+        policy,
         pages=pages,
         pacer=SyncCallPacer(
             pool,
@@ -149,6 +150,7 @@ async def bootstrap(
         repo=repo,
         syncer=syncer,
         metrics=metrics,
+        policy=policy,
         lease_seconds=settings.lease_seconds,
     )
     consumer = ConsumerRunner(

@@ -25,7 +25,8 @@ class Metrics:
         )
         self.runs = factory.counter(
             "sync_runs_total",
-            "Sync runs finished, by outcome (completed, not_ready, failed, fenced) and first trigger.",
+            "Sync runs finished, by outcome (completed, not_ready, failed, fenced, crashed) and first "
+            "trigger.",
             ["outcome", "trigger"],
         )
         self.run_failures = factory.counter(

@@ -180,20 +180,27 @@ class SyncRepository:
         )
         return row is not None
 
-    async def release(self, claim: Claim) -> None:
+    async def release(self, claim: Claim, *, crashed: str | None = None, retry_in: float = 0.0) -> None:
         """Give the lease back without an outcome (shutting down, or a run stopped): the run stays wanted.
-        A no-op once another claim holds the lease."""
+        A run that `crashed` (its error's name) counts as a failed run and holds the Item back `retry_in`
+        seconds. A no-op once another claim holds the lease."""
         await self._pool.execute(
             """UPDATE sync_items SET lease_holder = NULL, lease_until = NULL,
                    wanted_triggers = (SELECT coalesce(array_agg(DISTINCT t), '{}')
                                       FROM unnest(wanted_triggers || $3::text[]) t),
                    from_scratch_asked_at = CASE WHEN $4 AND loop_run_id IS NULL  -- caught up already
-                       THEN COALESCE(from_scratch_asked_at, '-infinity') ELSE from_scratch_asked_at END
+                       THEN COALESCE(from_scratch_asked_at, '-infinity') ELSE from_scratch_asked_at END,
+                   failed_runs = failed_runs + CASE WHEN $5::text IS NULL THEN 0 ELSE 1 END,
+                   last_error_code = COALESCE($5, last_error_code),
+                   not_before = CASE WHEN $5 IS NULL THEN not_before
+                                     ELSE now() + make_interval(secs => $6::float8) END
                WHERE item_id = $1 AND lease_holder = $2""",
             claim.item_id,
             claim.lease,
             list(claim.triggers),
             claim.from_scratch,
+            crashed,
+            retry_in,
         )
 
     async def stage(self, item_id: str, attempt: uuid.UUID, staged: Sequence[StagedEvent]) -> None:

@@ -12,6 +12,10 @@ A run that still fails is recorded and published (SyncFailed); then, by error cl
                                        `run_attempts` runs at most; then it waits for the next trigger
                                        or the quiet-Item fallback
     anything else                      not retried; waits for the next trigger
+
+A run that crashes (an error that is not a SyncError: a defect, the database failing mid-run) records
+nothing but is not claimed again at once: the scheduler holds the Item back by `run_delay`, growing with
+its consecutive failures up to `run_backoff.cap`, and retries it without a limit (a success resets it).
 """
 
 from dataclasses import dataclass, field
@@ -41,6 +45,11 @@ class RetryPolicy:
         if isinstance(error, ItemUnknown):
             return "remove", 0.0
         if error.retryable and attempt < self.run_backoff.max_attempts:
-            base = self.run_backoff.base * 2 ** (attempt - 1)
-            return "retry", min(self.run_backoff.cap, base) / 2 + self.run_backoff.delay(attempt - 1) / 2
+            return "retry", self.run_delay(attempt)
         return "wait", 0.0
+
+    def run_delay(self, attempt: int) -> float:
+        """The pause before another run after the `attempt`-th consecutive failed (or crashed) run: the run
+        backoff with equal jitter (never less than half of it), capped, without an attempt limit."""
+        base = min(self.run_backoff.cap, self.run_backoff.base * 2.0 ** min(attempt - 1, 30))
+        return base / 2 + self.run_backoff.delay(attempt - 1) / 2

@@ -5,7 +5,9 @@ fallback. Each claimed Item runs in its own task, with a lease renewed every `le
 is cancelled when a renewal finds the lease gone, and also when no renewal has succeeded for a whole lease
 length (the database unreachable, a renewal stuck): by then the lease may have run out and the Item may be
 running elsewhere; its commit would be fenced off anyway (the fence is in the commit's transaction). An
-Item this process is still running is never claimed again, even when its lease ran out. Every
+Item this process is still running is never claimed again, even when its lease ran out. A run that
+crashes (an error that is not a SyncError) releases its Item held back by the run backoff
+(`RetryPolicy.run_delay`), its failure counted, so a defect cannot spin on Plaid and the database. Every
 `quiet_check_interval` it also marks Items quiet for longer than `quiet_after_seconds` as wanted, because
 webhooks get lost. `stop()` lets running syncs finish (the runtime's grace period bounds that), then
 releases their leases.
@@ -20,10 +22,12 @@ import asyncpg
 import structlog
 
 from ..adapters.repository import Claim, SyncRepository
+from ..domain.policy import RetryPolicy
 from ..metrics import Metrics
 from .sync_run import ItemSyncer
 
 log = structlog.get_logger(__name__)
+CRASHED = "CRASHED"  # sync_items.last_error_code of an Item whose last run crashed
 
 
 @dataclass(frozen=True)
@@ -43,10 +47,11 @@ class SyncScheduler:
         repo: SyncRepository,
         syncer: ItemSyncer,
         metrics: Metrics,
+        policy: RetryPolicy,
         lease_seconds: float,
     ) -> None:
         self.config = config
-        self._repo, self._syncer, self._metrics = repo, syncer, metrics
+        self._repo, self._syncer, self._metrics, self._policy = repo, syncer, metrics, policy
         self._lease_seconds = lease_seconds
         self._running: dict[str, asyncio.Task[None]] = {}
         self._wake = asyncio.Event()
@@ -105,9 +110,12 @@ class SyncScheduler:
             with contextlib.suppress(Exception):
                 await asyncio.shield(self._repo.release(claim))
         except Exception:
-            log.exception("sync run crashed", item_id=claim.item_id)
+            # a defect or the database failing mid-run: held back, never claimed again at once
+            retry_in = self._policy.run_delay(claim.failed_runs + 1)
+            log.exception("sync run crashed", item_id=claim.item_id, retry_in=round(retry_in, 1))
+            self._metrics.runs.labels("crashed", (claim.triggers or ("retry",))[0].split(":")[0]).inc()
             with contextlib.suppress(Exception):
-                await self._repo.release(claim)
+                await self._repo.release(claim, crashed=CRASHED, retry_in=retry_in)
         finally:
             renewer.cancel()
             self._running.pop(claim.item_id, None)
