@@ -184,6 +184,26 @@ async def test_paused_and_removed_items_are_not_synced_and_repair_resumes(pool: 
     assert await repo.claim_due(10) == []
 
 
+@pytest.mark.parametrize("next_step", ["pause", "retry", "wait"])
+async def test_an_item_removed_while_its_run_went_on_stays_removed_when_the_run_fails(
+    pool: asyncpg.Pool, next_step: str
+) -> None:
+    """ItemRemoved consumed mid-run, then Plaid answers ITEM_NOT_FOUND (pause): the Item stays removed,
+    and no SyncFailed tells link-svc it needs attention."""
+    repo = SyncRepository(pool, worker="w1", lease_seconds=30)
+    await trigger(pool, "item-r", "link", "item_linked")
+    (claim,) = await repo.claim_due(1)
+    await trigger(pool, "item-r", "stop", "")
+    failed = Envelope.new(source="t", type="bankstream.sync.failed.v1", subject="item-r", data={})
+    events = [("bankstream.sync-runs", "item-r", failed)]
+    assert await repo.fail_run(claim, record(claim, "failed"), next_step=next_step, delay=0, events=events)
+    assert await pool.fetchval("SELECT status FROM sync_items WHERE item_id = 'item-r'") == "removed"
+    assert await pool.fetchval("SELECT count(*) FROM outbox") == 0
+    assert await pool.fetchval("SELECT count(*) FROM sync_runs") == 1
+    await trigger(pool, "item-r", "resume", "login_repaired")  # a late repair does not resurrect it
+    assert await repo.claim_due(10) == []
+
+
 async def test_quiet_items_become_wanted(pool: asyncpg.Pool) -> None:
     repo = SyncRepository(pool, worker="w1", lease_seconds=30)
     await trigger(pool, "item-d", "link", "item_linked")

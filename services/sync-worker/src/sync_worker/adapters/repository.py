@@ -313,11 +313,14 @@ class SyncRepository:
     async def fail_run(
         self, claim: Claim, record: RunRecord, *, next_step: str, delay: float, events: Sequence[Outgoing]
     ) -> bool:
-        """Record a failed run and decide the Item's state: retry later, pause, remove or wait."""
+        """Record a failed run and decide the Item's state: retry later, pause, remove or wait. An Item
+        removed meanwhile stays removed, and its SyncFailed is not published (as a commit's events)."""
         async with self._pool.acquire() as conn, conn.transaction():
-            if await self._fence(conn, claim) is None:
+            status = await self._fence(conn, claim)
+            if status is None:
                 return False
-            await outbox.enqueue_many(conn, self._topics(events))
+            if status != "removed":
+                await outbox.enqueue_many(conn, self._topics(events))
             await outbox.discard_unreleased(conn, claim.item_id)
             await conn.execute(
                 """UPDATE sync_items SET lease_holder = NULL, lease_until = NULL, updated_at = now(),
@@ -326,8 +329,9 @@ class SyncRepository:
                                           FROM unnest(wanted_triggers || $4::text[]) t),
                        failed_runs = CASE WHEN $2 = 'wait' THEN 0 ELSE failed_runs + 1 END,
                        not_before = CASE WHEN $2 = 'retry' THEN now() + make_interval(secs => $5::float8) END,
-                       status = CASE $2 WHEN 'pause' THEN 'needs_attention' WHEN 'remove' THEN 'removed'
-                                ELSE status END,
+                       status = CASE WHEN status = 'removed' THEN status
+                                     WHEN $2 = 'pause' THEN 'needs_attention'
+                                     WHEN $2 = 'remove' THEN 'removed' ELSE status END,
                        wanted_at = CASE WHEN $2 = 'retry' OR $2 = 'pause' THEN wanted_at
                                         WHEN trigger_version <> $6 THEN wanted_at END,
                        from_scratch_asked_at = CASE WHEN $7 AND loop_run_id IS NULL
