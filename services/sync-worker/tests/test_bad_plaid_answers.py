@@ -109,3 +109,22 @@ async def test_a_string_postgresql_cannot_store_fails_the_run_once_instead_of_cr
             await reader(worker.topic("bankstream.transactions"), until=lambda rs: len(rs) >= 1, timeout=5)
         )
         assert changed.data["transaction_id"] == "t-1"
+
+
+async def test_has_more_with_a_cursor_that_does_not_move_fails_the_run_instead_of_paging_forever(
+    database_url: str, kafka_bootstrap_servers: str, uid: str
+) -> None:
+    def answer(path: str, body: dict[str, Any]) -> tuple[int, Any]:
+        if body.get("cursor", "") == "":
+            return 200, page([TXN], "c1", more=True)
+        return 200, page([], "c1", more=True)  # "more to come", and the same cursor again
+
+    async with worker_against(answer, database_url, kafka_bootstrap_servers, uid) as (worker, plaid):
+        await worker.link("item-1", token("item-1"))
+        (run,) = await worker.wait_runs("item-1", 1, timeout=10)
+        assert (run["outcome"], run["error_code"], run["error_type"]) == (
+            "failed",
+            "INVALID_RESPONSE",
+            "PAGINATION",
+        )
+        assert plaid.count("/transactions/sync") <= 3

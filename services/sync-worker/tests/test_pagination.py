@@ -2,11 +2,13 @@
 it reads from raw bytes (next cursor, change count) are wrong: every page once, in order, numbered without
 gaps. The pages here are canned bodies; the loop against the emulator is in test_sync_against_emulator."""
 
+import asyncio
 import datetime as dt
 import json
 
 import pytest
 from sync_worker.adapters.page_builder import PageBuilder
+from sync_worker.domain.errors import PlaidRequestRejected
 from sync_worker.domain.run import Collected, build_page
 from sync_worker.handlers.pagination import paginate
 
@@ -82,3 +84,39 @@ async def test_pipelined_pages_equal_the_sequential_loop(processes: int, lying: 
     assert collected.last_sequence == 110
     if lying and processes:
         assert "bogus" in fetched  # the wrong hint was followed, then dropped
+
+
+async def walk(pages: dict[str, bytes], page_limit: int | None = None) -> tuple[Collected, list[str]]:
+    """The loop over canned pages; what it fetched. A loop that does not end fails the test in 10 s."""
+    fetched: list[str] = []
+
+    async def fetch(cursor: str) -> bytes:
+        fetched.append(cursor)
+        return pages[cursor]
+
+    async def stage(events: object, _: object) -> None:
+        return None
+
+    collected = Collected("item-1", "run-1", "", 1, dt.datetime.now(dt.UTC))
+    limit = {} if page_limit is None else {"page_limit": page_limit}
+    await asyncio.wait_for(paginate(collected, fetch, PageBuilder(0), stage, **limit), 10)
+    return collected, fetched
+
+
+async def test_has_more_with_a_cursor_that_does_not_move_fails_the_run() -> None:
+    """Plaid answering has_more=true with the cursor it was asked with (empty pages): refused at once,
+    instead of asking for the same page forever."""
+    pages = {"": body("c1", 2, True), "c1": body("c1", 0, True)}
+    with pytest.raises(PlaidRequestRejected) as refused:
+        await walk(pages)
+    assert refused.value.error_code == "INVALID_RESPONSE" and "cursor" in str(refused.value)
+
+
+async def test_a_run_asks_for_a_bounded_number_of_pages() -> None:
+    """Cursors that move but never end (c1, c2, c1, ...): the run stops at its page limit."""
+    pages = {"": body("c1", 1, True), "c1": body("c2", 1, True), "c2": body("c1", 1, True)}
+    with pytest.raises(PlaidRequestRejected) as refused:
+        await walk(pages, page_limit=10)
+    assert refused.value.error_code == "TOO_MANY_PAGES"
+    collected, fetched = await walk({**pages, "c2": body("c3", 1, False)}, page_limit=3)
+    assert (collected.pages, fetched) == (3, ["", "c1", "c2"]), "a loop of exactly the limit completes"

@@ -3,7 +3,7 @@
 Inside a run, one Plaid call that fails with a RetryableError is retried after a backoff delay, up to
 `call_attempts` times, keeping the pages already collected (a 429 or a 5xx does not invalidate the
 pagination). MUTATION_DURING_PAGINATION restarts the loop from its start cursor after `restart_backoff`,
-up to `max_restarts` times in a run.
+up to `max_restarts` times in a run. A run asks for `max_pages` pages at most.
 A run that still fails is recorded and published (SyncFailed); then, by error class:
 
     ItemNeedsAttention / ItemUnknown   the Item stops (paused / removed) until a repair or relink
@@ -37,6 +37,9 @@ class RetryPolicy:
     max_restarts: int = 5
     restart_backoff: Backoff = field(default_factory=lambda: Backoff(base=0.5, cap=10.0))
     run_backoff: Backoff = field(default_factory=lambda: Backoff(base=30.0, cap=1800.0, max_attempts=5))
+    # pages in one run: 1,000,000 transactions, 40 min at Plaid's 50 calls a minute; then the run fails
+    # (TOO_MANY_PAGES) and the next trigger carries its loop on from the last committed page
+    max_pages: int = 2000
 
     def after_failed_run(self, error: SyncError, attempt: int) -> tuple[Next, float]:
         """What follows the `attempt`-th consecutive failed run, and after how many seconds."""

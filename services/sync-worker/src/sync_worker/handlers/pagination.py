@@ -42,12 +42,14 @@ async def paginate(
     pages: PageBuilder,
     commit: CommitPage,
     on_page: Callable[[], None] = lambda: None,
+    page_limit: int | None = None,
 ) -> None:
     """Walk from `collected.next_cursor` to has_more=false, counting pages into `collected` and handing
     each page's events with its checkpoint to `commit`, in order, one at a time (while later pages are
     fetched and built). Raises what fetching raises, and PlaidRequestRejected for a page that breaks
-    Plaid's contract. A page's commit in progress when fetching fails is finished, never cancelled, so
-    `collected` knows exactly what was committed."""
+    Plaid's contract, for has_more=true with the cursor the page was asked with (the loop would never
+    end), and once `collected.pages` reached `page_limit` with more to come. A page's commit in progress
+    when fetching fails is finished, never cancelled, so `collected` knows exactly what was committed."""
     building: deque[_Building] = deque()
     fetch: asyncio.Future[bytes] | None = asyncio.ensure_future(fetch_page(collected.next_cursor))
     staging: asyncio.Future[None] | None = None
@@ -100,6 +102,14 @@ async def paginate(
             if built.summary is None:
                 raise PlaidRequestRejected("INVALID_RESPONSE", "PARSE", built.error or "unparseable page")
             page = built.summary
+            if page.has_more and not page.not_ready and page.next_cursor == collected.next_cursor:
+                raise PlaidRequestRejected(
+                    "INVALID_RESPONSE", "PAGINATION", "has_more=true with the cursor the page was asked with"
+                )
+            if page_limit is not None and collected.pages >= page_limit:
+                raise PlaidRequestRejected(
+                    "TOO_MANY_PAGES", "PAGINATION", f"{page_limit} pages, more to come"
+                )
             changes = page.added + page.modified + page.removed
             if page.has_more and not page.not_ready and current.hint != (page.next_cursor, True):
                 # the cursor hint was wrong: what was fetched after this page is not the next page

@@ -115,9 +115,10 @@ class ItemSyncer:
 
     async def _collect(self, token: str, claim: Claim, collected: Collected) -> None:
         restarts = 0  # this run's (the loop's count includes the runs before it)
+        page_limit = collected.pages + self._policy.max_pages  # this run's pages, every pass included
         while True:
             try:
-                return await self._paginate(token, claim, collected)
+                return await self._paginate(token, claim, collected, page_limit)
             except MutationDuringPagination:
                 if restarts >= self._policy.max_restarts:
                     raise
@@ -128,7 +129,7 @@ class ItemSyncer:
                 await asyncio.sleep(delay)  # changes often come in bursts: let this one settle
                 collected.restart()
 
-    async def _paginate(self, token: str, claim: Claim, collected: Collected) -> None:
+    async def _paginate(self, token: str, claim: Claim, collected: Collected, page_limit: int) -> None:
         async def commit(staged: list[StagedEvent], checkpoint: Checkpoint) -> None:
             batch = uuid.uuid4()
             await self._repo.stage(collected.item_id, batch, staged)
@@ -147,6 +148,7 @@ class ItemSyncer:
             self._pages,
             commit,
             self._metrics.pages.inc,
+            page_limit=page_limit,
         )
 
     def _raw(self, item_id: str, token: str, cursor: str) -> Awaitable[bytes]:
