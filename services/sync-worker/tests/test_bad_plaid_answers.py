@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from bankstream_common.envelope import Envelope
 
-from .fake_plaid import Answer, FakePlaid, fake_plaid, page
+from .fake_plaid import Answer, FakePlaid, fake_plaid, page, plaid_error
 from .harness import Worker, running_worker, settings_for
 from .stream import decode
 from .test_transaction_events import TXN
@@ -128,3 +128,32 @@ async def test_has_more_with_a_cursor_that_does_not_move_fails_the_run_instead_o
             "PAGINATION",
         )
         assert plaid.count("/transactions/sync") <= 3
+
+
+async def test_a_refused_refresh_is_counted_and_the_sync_goes_on(
+    database_url: str, kafka_bootstrap_servers: str, uid: str
+) -> None:
+    """/transactions/refresh is optional (an add-on product): a 400 INVALID_PRODUCT must not fail the
+    on-demand sync that asked for it."""
+
+    def answer(path: str, body: dict[str, Any]) -> tuple[int, Any]:
+        if path == "/transactions/refresh":
+            return plaid_error(400, "INVALID_INPUT", "INVALID_PRODUCT")
+        cursor = body.get("cursor", "")
+        return 200, page([{**TXN, "transaction_id": f"t-{cursor}"}], cursor + "x")
+
+    async with worker_against(answer, database_url, kafka_bootstrap_servers, uid) as (worker, plaid):
+        await worker.link("item-1", token("item-1"))
+        await worker.wait_runs("item-1", 1)
+        await worker.request_sync("item-1", refresh=True)
+        runs = await worker.wait_runs("item-1", 2)
+        assert [(r["outcome"], r["error_code"]) for r in runs] == [("completed", None)] * 2
+        assert [p for p, _ in plaid.calls] == [
+            "/transactions/sync",
+            "/transactions/refresh",
+            "/transactions/sync",
+        ]
+        refused = worker.container.metrics.registry.get_sample_value(
+            "sync_worker_plaid_requests_total", {"endpoint": "refresh", "outcome": "INVALID_PRODUCT"}
+        )
+        assert refused == 1

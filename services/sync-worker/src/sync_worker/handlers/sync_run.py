@@ -165,11 +165,13 @@ class ItemSyncer:
         return self._plaid_call("sync", paced)
 
     async def _refresh(self, token: str) -> None:
-        """Best effort: a refresh that is rate-limited or fails transiently does not stop the sync."""
+        """Best effort, optional in Plaid's docs: a refresh refused for any reason (rate-limited, down, the
+        product not enabled: INVALID_PRODUCT) is counted in plaid_requests_total and logged, and the sync
+        goes on (an Item that needs attention says so to /transactions/sync too)."""
         try:
             await self._plaid_call("refresh", lambda: self._plaid.refresh(token), retry=False)
-        except RetryableError as error:
-            log.warning("refresh skipped", error_code=error.error_code)
+        except SyncError as error:
+            log.warning("refresh skipped", error_code=error.error_code, error_type=error.error_type)
 
     async def _plaid_call(self, endpoint: str, call: Callable[[], Awaitable[T]], *, retry: bool = True) -> T:
         async def timed() -> T:
