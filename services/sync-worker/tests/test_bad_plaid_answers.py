@@ -11,7 +11,7 @@ import pytest
 from bankstream_common.envelope import Envelope
 
 from .fake_plaid import Answer, FakePlaid, fake_plaid, page, plaid_error
-from .harness import Worker, running_worker, settings_for
+from .harness import EmulatorTokens, Worker, running_worker, settings_for
 from .stream import decode
 from .test_transaction_events import TXN
 
@@ -24,8 +24,14 @@ def token(item_id: str) -> str:
 
 @contextlib.asynccontextmanager
 async def worker_against(
-    answer: Answer, database_url: str, kafka: str, uid: str, **extra: Any
+    answer: Answer,
+    database_url: str,
+    kafka: str,
+    uid: str,
+    tokens: EmulatorTokens | None = None,
+    **extra: Any,
 ) -> AsyncIterator[tuple[Worker, FakePlaid]]:
+    """A worker whose Plaid is `answer` (and whose link-svc is `tokens`); `extra`: its settings."""
     async with fake_plaid(answer) as plaid:
         settings = settings_for(
             database_url=database_url,
@@ -36,7 +42,7 @@ async def worker_against(
             uid=uid,
             **extra,
         )
-        async with running_worker(settings) as worker:
+        async with running_worker(settings, tokens=tokens) as worker:
             yield worker, plaid
 
 

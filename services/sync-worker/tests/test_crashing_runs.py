@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 from bankstream_common.testing.waiting import true, wait_until
 
-from .fake_plaid import fake_plaid, page
-from .harness import EmulatorTokens, running_worker, settings_for
+from .fake_plaid import page
+from .harness import EmulatorTokens
+from .test_bad_plaid_answers import worker_against
 from .test_transaction_events import TXN
 
 pytestmark = pytest.mark.integration
@@ -37,32 +38,24 @@ async def test_a_crashing_run_backs_its_item_off_and_is_counted_and_a_success_re
         return 200, page([TXN], "c1")
 
     tokens = BrokenTokens()
-    async with fake_plaid(answer) as plaid:
-        settings = settings_for(
-            database_url=database_url,
-            kafka=kafka_bootstrap_servers,
-            emulator_url=plaid.url,
-            client_id="cid",
-            secret="sec",
-            uid=uid,
+    # run backoff: 0.2 s base, 1 s cap
+    async with worker_against(answer, database_url, kafka_bootstrap_servers, uid, tokens) as (worker, _):
+        await worker.link("item-1", "access-sandbox-item-1")
+        await wait_until(lambda: true(tokens.calls >= 1))
+        await asyncio.sleep(3.0)
+        # without a backoff the scheduler claimed it again as soon as each crash released it
+        assert 3 <= tokens.calls <= 10, tokens.calls
+        item = await worker.item("item-1")
+        assert item["failed_runs"] >= 3 and item["last_error_code"] == "CRASHED"
+        assert item["not_before"] is not None and item["wanted_at"] is not None
+        crashed = worker.container.metrics.registry.get_sample_value(
+            "sync_worker_sync_runs_total", {"outcome": "crashed", "trigger": "item_linked"}
         )
-        async with running_worker(settings, tokens=tokens) as worker:  # run backoff: 0.2 s base, 1 s cap
-            await worker.link("item-1", "access-sandbox-item-1")
-            await wait_until(lambda: true(tokens.calls >= 1))
-            await asyncio.sleep(3.0)
-            # without a backoff the scheduler claimed it again as soon as each crash released it
-            assert 3 <= tokens.calls <= 10, tokens.calls
-            item = await worker.item("item-1")
-            assert item["failed_runs"] >= 3 and item["last_error_code"] == "CRASHED"
-            assert item["not_before"] is not None and item["wanted_at"] is not None
-            crashed = worker.container.metrics.registry.get_sample_value(
-                "sync_worker_sync_runs_total", {"outcome": "crashed", "trigger": "item_linked"}
-            )
-            assert crashed is not None and crashed >= 3
-            assert await worker.runs("item-1") == []
+        assert crashed is not None and crashed >= 3
+        assert await worker.runs("item-1") == []
 
-            tokens.broken = False
-            (run,) = await worker.wait_runs("item-1", 1, timeout=10)
-            assert run["outcome"] == "completed"
-            item = await worker.item("item-1")
-            assert (item["failed_runs"], item["not_before"], item["last_error_code"]) == (0, None, None)
+        tokens.broken = False
+        (run,) = await worker.wait_runs("item-1", 1, timeout=10)
+        assert run["outcome"] == "completed"
+        item = await worker.item("item-1")
+        assert (item["failed_runs"], item["not_before"], item["last_error_code"]) == (0, None, None)
