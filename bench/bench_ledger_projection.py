@@ -37,6 +37,7 @@ from bankstream_common.kafka.producer import create_producer
 from bankstream_common.kafka.topics import TopicSpec, ensure_topics
 from bankstream_common.migrations import migrate_service
 from bankstream_common.runtime import tune_gc
+from ledger_api.adapters import rebuild_store
 from ledger_api.adapters.projection_store import DETAIL_EXCLUDED, UPSERT_TRANSACTIONS, batch_json
 from ledger_api.bootstrap import bootstrap
 from ledger_api.config import Settings
@@ -210,8 +211,8 @@ async def _raw_copy(dsn: str, from_schema: str) -> float:
     await migrate_service(dsn, schema, "ledger_api")
     conn = await asyncpg.connect(dsn)
     try:
-        records = await conn.fetch(f"SELECT * FROM {from_schema}.transactions")
-        columns = list(records[0].keys())
+        columns = await rebuild_store.stored_columns(conn, f"{from_schema}.transactions")  # not generated
+        records = await conn.fetch(f"SELECT {', '.join(columns)} FROM {from_schema}.transactions")
         rows = [tuple(r.values()) for r in records]
         started = time.perf_counter()
         await conn.copy_records_to_table("transactions", records=rows, columns=columns, schema_name=schema)

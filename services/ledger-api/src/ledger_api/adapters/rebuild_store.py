@@ -228,7 +228,7 @@ async def _correct(
     accepted, what only deleted events told stays as the live row has it. Returns the keys changed."""
     keys = _KEYS[table]
     kept = set(keys) | set(_STAMPS.get(table, ())) | (set(_EDITS) if table == "transactions" else set())
-    columns = [c for c in await _columns(conn, f"{target}.{table}") if c not in kept]
+    columns = [c for c in await stored_columns(conn, f"{target}.{table}") if c not in kept]
 
     def rebuilt(c: str) -> str:
         value = f"n.{c}"
@@ -266,7 +266,7 @@ async def _add(conn: asyncpg.Connection, target: str, table: str) -> list[list[s
     account's or a transaction's user is the live Item's when the rebuild did not know it (its ItemLinked
     is gone)."""
     match = " AND ".join(f"n.{k} = o.{k}" for k in _KEYS[table])
-    columns = await _columns(conn, f"{target}.{table}")
+    columns = await stored_columns(conn, f"{target}.{table}")
     values = [
         "coalesce(n.user_id, (SELECT i.user_id FROM items i WHERE i.item_id = n.item_id))"
         if c == "user_id" and table in ("accounts", "transactions")
@@ -352,7 +352,7 @@ async def _take_inbox(conn: asyncpg.Connection, target: str, live_group: str, re
     )
 
 
-async def _columns(conn: asyncpg.Connection, table: str) -> list[str]:
+async def stored_columns(conn: asyncpg.Connection, table: str) -> list[str]:
     """The (schema-qualified) table's columns, in their order; not those PostgreSQL computes itself
     (generated: they follow the others, and cannot be written)."""
     rows = await conn.fetch(
