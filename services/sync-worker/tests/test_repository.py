@@ -184,6 +184,34 @@ async def test_paused_and_removed_items_are_not_synced_and_repair_resumes(pool: 
     assert await repo.claim_due(10) == []
 
 
+async def test_a_status_change_older_than_the_last_applied_changes_nothing(pool: asyncpg.Pool) -> None:
+    """ItemStatusChanged delivered out of order (a dead-letter replay): a `login_required` of t0 arriving
+    after the `good` of t0+10 s must not pause the Item, nor a `good` of t0 resume one paused at t0+20 s."""
+    t0 = dt.datetime(2026, 12, 1, tzinfo=dt.UTC)
+
+    async def status(item_id: str, effect: str, seconds: int) -> None:
+        at = t0 + dt.timedelta(seconds=seconds)
+        kind = "login_repaired" if effect == "resume" else ""
+        async with pool.acquire() as conn, conn.transaction():
+            await apply_trigger(conn, TriggerAction(item_id, effect, kind, status_changed_at=at))  # type: ignore[arg-type]
+
+    async def state(item_id: str) -> str:
+        return await pool.fetchval("SELECT status FROM sync_items WHERE item_id = $1", item_id)
+
+    await trigger(pool, "item-1", "link", "item_linked")
+    await status("item-1", "resume", 10)
+    await status("item-1", "pause", 0)  # older, delivered late
+    assert await state("item-1") == "active"
+    await status("item-1", "pause", 20)
+    assert await state("item-1") == "needs_attention"
+    await status("item-1", "resume", 15)  # older than the pause
+    assert await state("item-1") == "needs_attention"
+    await status("item-1", "resume", 30)
+    assert await state("item-1") == "active"
+    await trigger(pool, "item-1", "resume", "login_repaired")  # a LOGIN_REPAIRED webhook: no time, applies
+    assert await state("item-1") == "active"
+
+
 @pytest.mark.parametrize("next_step", ["pause", "retry", "wait"])
 async def test_an_item_removed_while_its_run_went_on_stays_removed_when_the_run_fails(
     pool: asyncpg.Pool, next_step: str

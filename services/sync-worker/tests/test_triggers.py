@@ -1,5 +1,7 @@
 """Which incoming events ask for a sync, pause it, resume it or stop it (pure rules)."""
 
+from datetime import UTC, datetime
+
 import pytest
 from sync_worker.domain.triggers import (
     ITEM_LINKED,
@@ -88,3 +90,16 @@ def test_a_sync_request_asks_for_a_resync_from_scratch_only_when_it_says_so(
 ) -> None:
     action = action_for(SYNC_REQUESTED, data)
     assert action is not None and (action.effect, action.from_scratch) == ("want", from_scratch)
+
+
+def test_a_status_change_carries_its_time_and_a_webhook_none() -> None:
+    data = {"item_id": "i", "status": "login_required", "changed_at": "2026-12-01T00:00:10+00:00"}
+    action = action_for(ITEM_STATUS_CHANGED, data)
+    assert action is not None
+    assert action.status_changed_at == datetime(2026, 12, 1, 0, 0, 10, tzinfo=UTC)
+    for odd in ("yesterday", "2026-12-01T00:00:10", 12):  # not a time, or no zone: applies as it comes
+        odd_action = action_for(ITEM_STATUS_CHANGED, {**data, "changed_at": odd})
+        assert odd_action is not None and odd_action.status_changed_at is None
+    webhook = {"item_id": "i", "webhook_type": "ITEM", "webhook_code": "LOGIN_REPAIRED"}
+    repaired = action_for(WEBHOOK_RECEIVED, webhook)
+    assert repaired is not None and repaired.status_changed_at is None

@@ -35,14 +35,23 @@ _INSERT = """INSERT INTO sync_items (item_id, status, wanted_at, wanted_triggers
                                      from_scratch_asked_at, trigger_version)
              VALUES ($1, 'active', now(), CASE WHEN $2 = '' THEN '{}'::text[] ELSE ARRAY[$2] END,
                      $3, CASE WHEN $4 THEN now() END, 1)"""
+# A status change ($5: its changed_at; NULL for a webhook's) applies only when newer than the last applied.
+_NEWER = (
+    "($5::timestamptz IS NULL OR sync_items.status_changed_at IS NULL OR sync_items.status_changed_at < $5)"
+)
+_STATUS_AT = "status_changed_at = COALESCE($5, sync_items.status_changed_at)"
 TRIGGER_SQL = {
     "link": f"""{_INSERT} ON CONFLICT (item_id) DO UPDATE SET status = 'active', failed_runs = 0,
                 not_before = NULL, {_WANT}""",
     "resume": f"""{_INSERT} ON CONFLICT (item_id) DO UPDATE SET status = 'active', failed_runs = 0,
-                  not_before = NULL, {_WANT} WHERE sync_items.status <> 'removed'""",
+                  not_before = NULL, {_STATUS_AT}, {_WANT}
+                  WHERE sync_items.status <> 'removed' AND {_NEWER}""",
     "want": f"""{_INSERT} ON CONFLICT (item_id) DO UPDATE SET {_WANT} WHERE sync_items.status <> 'removed'""",
-    "pause": """UPDATE sync_items SET status = 'needs_attention', updated_at = now()
-                WHERE item_id = $1 AND status = 'active'""",
+    # a newer pause is remembered even when the Item is not active (a stale `good` must not resume it)
+    "pause": f"""UPDATE sync_items
+                SET status = CASE WHEN status = 'active' THEN 'needs_attention' ELSE status END,
+                    {_STATUS_AT.replace("$5", "$2")}, updated_at = now()
+                WHERE item_id = $1 AND {_NEWER.replace("$5", "$2")}""",  # noqa: S608 (constants)
     "stop": """INSERT INTO sync_items (item_id, status) VALUES ($1, 'removed')
                ON CONFLICT (item_id)
                DO UPDATE SET status = 'removed', wanted_at = NULL, updated_at = now()""",
@@ -122,11 +131,20 @@ class RunRecord:
 
 async def apply_trigger(conn: asyncpg.Connection, action: TriggerAction) -> None:
     """Record a trigger in the caller's (the consumer's) transaction; the scheduler wakes at its commit."""
-    if action.effect in ("pause", "stop"):
-        await conn.execute(TRIGGER_SQL[action.effect], action.item_id)
+    if action.effect == "stop":
+        await conn.execute(TRIGGER_SQL["stop"], action.item_id)
         return
+    if action.effect == "pause":
+        await conn.execute(TRIGGER_SQL["pause"], action.item_id, action.status_changed_at)
+        return
+    extra = (action.status_changed_at,) if action.effect == "resume" else ()
     await conn.execute(
-        TRIGGER_SQL[action.effect], action.item_id, action.trigger, action.refresh, action.from_scratch
+        TRIGGER_SQL[action.effect],
+        action.item_id,
+        action.trigger,
+        action.refresh,
+        action.from_scratch,
+        *extra,
     )
     await conn.execute("SELECT pg_notify(current_schema() || '_sync_wanted', '')")
 

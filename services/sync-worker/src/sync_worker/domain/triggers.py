@@ -8,6 +8,7 @@ the Item, they become one run; one arriving while a run is in progress makes exa
     bankstream.item.linked.v1              item_id                           activate + want (item_linked)
     bankstream.item.removed.v1             item_id                           stop for good
     bankstream.item.status_changed.v1      item_id, status=good              resume + want (login_repaired)
+                                           (each only when its changed_at is newer than the last applied)
                                            status=login_required, error,
                                                   permission_revoked         pause
                                            status=pending_expiration         nothing (still syncs)
@@ -24,6 +25,7 @@ the Item, they become one run; one arriving while a run is in progress makes exa
 """
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Literal
 
 ITEM_LINKED = "bankstream.item.linked.v1"
@@ -68,6 +70,9 @@ class TriggerAction:
     trigger: str  # the kind recorded in the run history ("" for pause/stop)
     refresh: bool = False
     from_scratch: bool = False
+    # an ItemStatusChanged's `changed_at`: the pause or resume applies only when it is newer than the last
+    # one applied (None: not a status change, applies as it comes)
+    status_changed_at: datetime | None = None
 
 
 def action_for(event_type: str, data: dict[str, Any]) -> TriggerAction | None:
@@ -83,7 +88,8 @@ def action_for(event_type: str, data: dict[str, Any]) -> TriggerAction | None:
         effect = STATUS_EFFECTS.get(str(data.get("status", "")))
         if effect is None:
             return None
-        return TriggerAction(item_id, effect, "login_repaired" if effect == "resume" else "")
+        trigger = "login_repaired" if effect == "resume" else ""
+        return TriggerAction(item_id, effect, trigger, status_changed_at=_instant(data.get("changed_at")))
     if event_type == SYNC_REQUESTED:
         # an on-demand sync also asks Plaid to look for new data now, unless told not to
         return TriggerAction(
@@ -96,6 +102,15 @@ def action_for(event_type: str, data: dict[str, Any]) -> TriggerAction | None:
     if event_type == WEBHOOK_RECEIVED:
         return _webhook_action(item_id, str(data.get("webhook_type", "")), str(data.get("webhook_code", "")))
     return None
+
+
+def _instant(value: Any) -> datetime | None:
+    """An aware ISO 8601 time (the schema requires one); None when it is not one."""
+    try:
+        moment = datetime.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
+    return moment if moment is not None and moment.tzinfo is not None else None
 
 
 def _webhook_action(item_id: str, webhook_type: str, code: str) -> TriggerAction | None:
