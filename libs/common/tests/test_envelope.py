@@ -4,7 +4,8 @@ import json
 import uuid
 
 import pytest
-from bankstream_common.envelope import Envelope, EnvelopeError
+from bankstream_common.envelope import Envelope, EnvelopeError, other_version, refuse_other_version
+from bankstream_common.errors import PermanentError
 from pydantic import BaseModel
 
 
@@ -76,3 +77,13 @@ def test_error_never_echoes_the_payload() -> None:
     with pytest.raises(EnvelopeError) as info:
         Envelope.from_json(raw)
     assert "access-sandbox" not in str(info.value)
+
+
+def test_another_version_of_a_type_read_is_refused_other_types_are_not() -> None:
+    read = ["bankstream.item.linked.v1", "bankstream.transaction.changed.v1"]
+    assert other_version("bankstream.item.linked.v2", read) == "bankstream.item.linked.v1"
+    assert other_version("bankstream.item.linked.v1", read) is None  # the one read
+    assert other_version("bankstream.item.status_changed.v1", read) is None  # not read at any version
+    with pytest.raises(PermanentError, match=r"bankstream\.item\.linked\.v2 is another version of"):
+        refuse_other_version("bankstream.item.linked.v2", read)
+    refuse_other_version("bankstream.item.removed.v1", read)  # tolerated

@@ -237,13 +237,22 @@ async def test_unknown_types_are_ignored_and_contract_breaking_data_is_dead_lett
     )
     broken = broken.model_copy(update={"data": {**broken.data, "version": 0}})  # version must be >= 1
     good = categorized("added", plaid_transaction(f"tx-{uid}-g", acct), item_id=item, user_id=user, version=1)
-    await ledger.send(T, acct, unknown, broken, good)
+    # a version of TransactionCategorized this ledger does not read yet: not ignored (and marked applied),
+    # dead-lettered, to be replayed once it does
+    newer = categorized(
+        "added", plaid_transaction(f"tx-{uid}-n", acct), item_id=item, user_id=user, version=1
+    )
+    newer = newer.model_copy(update={"type": newer.type.replace(".v1", ".v2")})
+    await ledger.send(T, acct, unknown, broken, newer, good)
     await ledger.processed(unknown, good)
 
     assert await ledger.transaction(f"tx-{uid}-g") is not None
     assert await ledger.transaction(f"tx-{uid}-b") is None
     dead = await _read_dlq(ledger, ledger.settings.topic_prefix + T + ".dlq", str(broken.id))
     assert "version" in dead
+    dead = await _read_dlq(ledger, ledger.settings.topic_prefix + T + ".dlq", str(newer.id))
+    assert "transaction.categorized.v2 is another version of" in dead
+    assert await ledger.transaction(f"tx-{uid}-n") is None
 
 
 async def _read_dlq(ledger: Ledger, topic: str, event_id: str) -> str:

@@ -103,3 +103,13 @@ def test_a_status_change_carries_its_time_and_a_webhook_none() -> None:
     webhook = {"item_id": "i", "webhook_type": "ITEM", "webhook_code": "LOGIN_REPAIRED"}
     repaired = action_for(WEBHOOK_RECEIVED, webhook)
     assert repaired is not None and repaired.status_changed_at is None
+
+
+def test_another_version_of_a_type_read_is_not_among_the_ignored() -> None:
+    """The handler dead-letters it (envelope.refuse_other_version) instead of ignoring it."""
+    from bankstream_common.envelope import other_version
+    from sync_worker.domain.triggers import CONSUMED_TYPES
+
+    assert action_for("bankstream.item.status_changed.v2", {"item_id": "i", "status": "good"}) is None
+    assert other_version("bankstream.item.status_changed.v2", CONSUMED_TYPES) == ITEM_STATUS_CHANGED
+    assert other_version("bankstream.something.else.v1", CONSUMED_TYPES) is None

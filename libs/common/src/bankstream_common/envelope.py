@@ -11,13 +11,15 @@ The producer owns the schema of `data`; consumers read only the fields they need
 import math
 import re
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Annotated, Any, Generic, Literal, Self, TypeVar
 
 import msgspec
 import pydantic
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from .errors import PermanentError
 
 CONTENT_TYPE = "application/cloudevents+json"
 TYPE_PATTERN = r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+\.v[1-9][0-9]*$"
@@ -103,6 +105,23 @@ def describe_msgspec(exc: msgspec.DecodeError) -> str:
 
 _REFUSED_VALUE = re.compile(r"^(Invalid (?:enum )?value)\b.*", re.S)
 _QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")
+
+
+def other_version(event_type: str, known: Iterable[str]) -> str | None:
+    """The type among `known` that `event_type` is another version of (`bankstream.item.linked.v2`
+    against `...v1`), or None. A consumer is a tolerant reader of the types it does not read at all, but a
+    new version of one it reads is a contract it does not know yet: ignoring it (and marking it applied)
+    would lose it for good, so it is dead-lettered, to be replayed once the consumer reads that version."""
+    name = event_type.rpartition(".v")[0]
+    return next((k for k in known if k != event_type and k.rpartition(".v")[0] == name), None)
+
+
+def refuse_other_version(event_type: str, known: Iterable[str]) -> None:
+    """PermanentError (dead-lettered by the consumer runner) when `event_type` is another version of a
+    type among `known` (other_version)."""
+    read = other_version(event_type, known)
+    if read is not None:
+        raise PermanentError(f"{event_type} is another version of {read}, which this consumer reads")
 
 
 def _finite(value: Any) -> bool:

@@ -26,7 +26,7 @@ import asyncpg
 import msgspec
 import structlog
 from bankstream_common import outbox
-from bankstream_common.envelope import Envelope, decoder
+from bankstream_common.envelope import Envelope, decoder, refuse_other_version
 from bankstream_common.errors import PermanentError
 
 from ..adapters import store
@@ -38,6 +38,7 @@ from .context import Deps, category_dict, txn_of_change
 log = structlog.get_logger(__name__)
 
 IGNORED_PREFIXES = ("bankstream.item.",)  # other Item events (status changes) say nothing we need
+READ = (ev.TRANSACTION_CHANGED, ev.ITEM_LINKED, ev.ITEM_REMOVED, ev.CATEGORY_OVERRIDDEN)
 
 
 # The consumer runner's decoder: a TransactionChanged record in one msgspec pass (domain.events.read_changed);
@@ -57,7 +58,7 @@ async def on_event(deps: Deps, conn: asyncpg.Connection, event: Envelope) -> Non
         case ev.CATEGORY_OVERRIDDEN:
             await corrections.on_category_overridden(deps, conn, event)
         case other if other.startswith(IGNORED_PREFIXES):
-            return
+            refuse_other_version(other, READ)  # another version of ItemLinked or ItemRemoved: dead-lettered
         case other:
             raise PermanentError(f"categorizer does not know the event type {other}")
 

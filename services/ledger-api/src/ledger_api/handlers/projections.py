@@ -19,7 +19,7 @@ from typing import Any
 
 import asyncpg
 import msgspec
-from bankstream_common.envelope import Envelope, decoder
+from bankstream_common.envelope import Envelope, decoder, refuse_other_version
 
 from ..adapters.projection_store import lock_items, record_changes
 from ..domain import consumed as ev
@@ -53,6 +53,7 @@ def read(events: Sequence[Envelope]) -> tuple[list[Read], list[Envelope]]:
             continue
         reader = ev.READERS.get(event.type)
         if reader is None:
+            refuse_other_version(event.type, ev.READERS)  # a new version of a type read: dead-lettered
             unknown.append(event)
         else:
             known.append(Read(event, msgspec.convert(event.data, reader)))

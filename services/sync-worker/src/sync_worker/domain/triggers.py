@@ -38,6 +38,8 @@ ITEMS_TOPIC = "bankstream.items"
 WEBHOOKS_TOPIC = "bankstream.plaid-webhooks"
 SYNC_REQUESTS_TOPIC = "bankstream.sync-requests"
 CONSUMED_TOPICS = (ITEMS_TOPIC, WEBHOOKS_TOPIC, SYNC_REQUESTS_TOPIC)
+# the types read; another version of one of them is dead-lettered, not ignored (envelope.other_version)
+CONSUMED_TYPES = (ITEM_LINKED, ITEM_REMOVED, ITEM_STATUS_CHANGED, WEBHOOK_RECEIVED, SYNC_REQUESTED)
 
 TRANSACTION_WEBHOOKS = frozenset(
     {

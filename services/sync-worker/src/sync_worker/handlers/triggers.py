@@ -9,10 +9,10 @@ from collections.abc import Awaitable, Callable
 
 import asyncpg
 import structlog
-from bankstream_common.envelope import Envelope
+from bankstream_common.envelope import Envelope, refuse_other_version
 
 from ..adapters import repository
-from ..domain.triggers import action_for
+from ..domain.triggers import CONSUMED_TYPES, action_for
 from ..metrics import Metrics
 
 log = structlog.get_logger(__name__)
@@ -24,6 +24,7 @@ def trigger_handler(metrics: Metrics) -> Handler:
     async def handle(conn: asyncpg.Connection, event: Envelope) -> None:
         action = action_for(event.type, event.data)
         if action is None:
+            refuse_other_version(event.type, CONSUMED_TYPES)  # a new version of ours: dead-lettered
             metrics.triggers.labels("ignored").inc()
             return
         await repository.apply_trigger(conn, action)
