@@ -1,8 +1,11 @@
-"""Failures the sync-worker reports (bankstream.sync-runs) move Items; everything else there is ignored."""
+"""Failures the sync-worker reports (bankstream.sync-runs) move Items; everything else there is ignored,
+but for another version of SyncFailed: dead-lettered, to be replayed once link-svc reads it."""
 
 import pytest
 from bankstream_common.envelope import Envelope
 from bankstream_common.kafka.producer import create_producer
+from bankstream_common.kafka.topics import dlq_topic
+from bankstream_common.testing.waiting import read_events
 from link_svc.domain import events as ev
 
 from .harness import LinkService, exchange, wait_until
@@ -29,6 +32,8 @@ async def test_login_required_from_a_sync_breaks_the_item_and_noise_is_ignored(
         await producer.send_and_wait(
             topic, envelope("bankstream.sync.completed.v1", {"item_id": item_id}), key=item_id.encode()
         )
+        newer = envelope(ev.SYNC_FAILED.replace(".v1", ".v2"), {"item_id": item_id, "error_code": "X"})
+        await producer.send_and_wait(topic, newer, key=item_id.encode())  # not read yet: dead-lettered
         transient = {"item_id": item_id, "error_code": "INSTITUTION_DOWN", "attempt": 1}
         await producer.send_and_wait(topic, envelope(ev.SYNC_FAILED, transient), key=item_id.encode())
         broken = {
@@ -49,4 +54,6 @@ async def test_login_required_from_a_sync_breaks_the_item_and_noise_is_ignored(
     assert [(h["to_status"], h["trigger"], h["code"]) for h in history] == [
         ("login_required", "sync_failure", "ITEM_LOGIN_REQUIRED")
     ]
-    assert await svc.pool.fetchval("SELECT count(*) FROM inbox") == 3
+    assert await svc.pool.fetchval("SELECT count(*) FROM inbox") == 3  # the v2 was never applied
+    dead = await read_events(kafka_bootstrap_servers, dlq_topic(topic), at_least=1)
+    assert [e.type for e in dead] == ["bankstream.sync.failed.v2"]

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 import asyncpg
 import structlog
 from bankstream_common.auth import NotAllowed, Principal, PrincipalKind
-from bankstream_common.envelope import Envelope
+from bankstream_common.envelope import Envelope, refuse_other_version
 
 from ..adapters import repository as repo
 from ..adapters.webhook_writer import WebhookRecord
@@ -100,6 +100,7 @@ async def receive_webhook(deps: Deps, raw_body: bytes, verification: str | None)
 async def on_sync_failed(deps: Deps, conn: asyncpg.Connection, event: Envelope) -> None:
     """Consumer handler for bankstream.sync-runs: a failed sync may move the Item (tolerant reader)."""
     if event.type != ev.SYNC_FAILED:
+        refuse_other_version(event.type, (ev.SYNC_FAILED,))  # SyncFailed v2: dead-lettered, not ignored
         return
     failed = ev.SyncFailed.model_validate(event.data)
     trigger = sm.sync_failure_trigger(failed.error_code)
