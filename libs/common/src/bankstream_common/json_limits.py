@@ -1,6 +1,7 @@
 """JSON from outside, parsed with bounded work: size and nesting depth.
 
     loads_bounded(raw, max_bytes=256 * 1024, max_depth=32)   # the value, or ValueError saying why
+    holds_nul(raw)                                            # a string of it escapes NUL (\\u0000)
 
 Python's parser recurses once per nesting level: a few thousand `[` (a few KB) raise RecursionError, which
 is not a ValueError and would escape every `except ValueError` as a 500. Deep values are refused even when
@@ -8,9 +9,18 @@ the parser copes, since whatever reads them next (a consumer, a model) may recur
 """
 
 import json
+import re
 from typing import Any
 
 MAX_DEPTH = 32
+# a \u0000 escape: preceded by an even number of backslashes (an odd one escapes the backslash itself)
+_NUL = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
+
+
+def holds_nul(raw: bytes) -> bool:
+    """Whether a string of this JSON holds NUL (JSON has it only escaped; a raw NUL byte is invalid JSON):
+    PostgreSQL's text and jsonb cannot store it."""
+    return b"\\u0000" in raw and _NUL.search(raw) is not None
 
 
 def depth_of(value: Any, limit: int) -> int:

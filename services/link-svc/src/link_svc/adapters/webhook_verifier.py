@@ -28,7 +28,6 @@ import asyncio
 import hashlib
 import hmac
 import math
-import re
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
@@ -36,7 +35,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import jwt
-from bankstream_common.json_limits import loads_bounded
+from bankstream_common.json_limits import holds_nul, loads_bounded
 from jwt.api_jws import PyJWS
 
 from ..domain.errors import PlaidRequestFailed, PlaidUnavailable, WebhookRejected
@@ -46,7 +45,6 @@ KeyFetcher = Callable[[str], Awaitable[dict[str, Any]]]  # kid -> Plaid's JWK di
 MAX_HEADER = 4096
 MAX_KID = 200
 MAX_BODY = 256 * 1024  # the route refuses larger bodies before reading them (entrypoints/webhooks.py)
-_NUL = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")  # a JSON escape of NUL (not an escaped backslash's "u0000")
 
 
 @dataclass(frozen=True)
@@ -144,7 +142,7 @@ class WebhookVerifier:
             body = loads_bounded(raw_body, max_bytes=MAX_BODY)
         except ValueError:
             raise WebhookRejected("malformed") from None
-        if not isinstance(body, dict) or _NUL.search(raw_body):  # PostgreSQL's text and jsonb hold no NUL
+        if not isinstance(body, dict) or holds_nul(raw_body):  # PostgreSQL's text and jsonb hold no NUL
             raise WebhookRejected("malformed")
         signed = header.rpartition(".")[0].encode("ascii")
         delivery = hashlib.sha256(signed + b"." + decoded["signature"][:32]).hexdigest()

@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, NotRequired
 
+from bankstream_common.json_limits import holds_nul
 from pydantic import BaseModel, ConfigDict, TypeAdapter, with_config
 from typing_extensions import TypedDict
 
@@ -182,14 +183,10 @@ class UnstorableText(ValueError):
     """A string of the page holds NUL (`\\u0000`): PostgreSQL's text cannot store it, nor subscribers'."""
 
 
-# a \u0000 escape: preceded by an even number of backslashes (an odd one escapes the backslash itself)
-_NUL = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
-
-
 def parse_page(raw: bytes) -> SyncPage:
     """Validate a raw response body; raises pydantic.ValidationError when it breaks the contract, and
     UnstorableText when a string holds NUL (JSON only has it escaped; a raw NUL byte is invalid JSON)."""
-    if b"\\u0000" in raw and _NUL.search(raw):
+    if holds_nul(raw):
         raise UnstorableText("a string holds NUL (\\u0000), which PostgreSQL cannot store")
     page = _PAGE.validate_json(raw, strict=True)
     return SyncPage(
